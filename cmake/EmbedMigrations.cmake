@@ -1,0 +1,12 @@
+# Run with -DOUT=<file.cc> -DDIR=<migrations dir> -DFUNC=<name>: writes msp::<name>().
+file(GLOB sql_files ${DIR}/*.sql)
+list(SORT sql_files)
+set(body "")
+foreach(f ${sql_files})
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version "${name}")
+  math(EXPR version "${version} + 0")
+  file(READ ${f} sql)
+  string(APPEND body "    {${version}, \"${name}\", R\"msp_sql(${sql})msp_sql\"},\n")
+endforeach()
+file(WRITE ${OUT} "// Generated from ${DIR}; do not edit.\n#include \"msp/common/migrations.h\"\n\nnamespace msp {\nconst std::vector<Migration>& ${FUNC}() {\n  static const std::vector<Migration> kMigrations = {\n${body}  };\n  return kMigrations;\n}\n}  // namespace msp\n")

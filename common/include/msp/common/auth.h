@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "msp/common/errors.h"
+
+namespace msp::auth {
+
+// Who is calling. The tenant (MSP) of an MSP admin comes only from here.
+enum class PrincipalKind { kMspAdmin, kCustomerAdmin, kService };
+
+struct Principal {
+  PrincipalKind kind = PrincipalKind::kMspAdmin;
+  std::string subject;      // token `sub`: admin id, customer admin id or service name
+  std::string msp_id;       // set for kMspAdmin
+  std::string customer_id;  // set for kCustomerAdmin
+  // "msp-admin:alice", "customer-admin:bob", "service:reporting": for audit trails.
+  std::string Actor() const;
+};
+
+std::string_view PrincipalKindName(PrincipalKind kind);
+
+// How tokens are verified. One algorithm per deployment: the allow-list is exactly it, so an
+// HS256 token is never checked against an RSA public key (key confusion) and `none` never passes.
+struct VerifierConfig {
+  std::string algorithm;  // HS256, RS256 or ES256
+  std::string key;        // HS256: the shared secret; RS256/ES256: the public key in PEM
+  std::string issuer;
+  std::string audience;
+  std::chrono::seconds leeway{30};
+};
+
+class TokenVerifier {
+ public:
+  explicit TokenVerifier(VerifierConfig config);
+  // Verifies a raw JWT (no "Bearer " prefix). Throws ApiError UNAUTHENTICATED.
+  Principal Verify(std::string_view token) const;
+  // Reads the `authorization` metadata value ("Bearer <jwt>"). Throws UNAUTHENTICATED.
+  Principal VerifyAuthorizationHeader(std::optional<std::string_view> header) const;
+
+ private:
+  VerifierConfig config_;
+};
+
+// Mints tokens: the dev tool and tests use it; production tokens come from the identity provider.
+struct TokenClaims {
+  PrincipalKind kind = PrincipalKind::kMspAdmin;
+  std::string subject;
+  std::string msp_id;
+  std::string customer_id;
+  std::chrono::seconds ttl{3600};
+  std::optional<std::chrono::system_clock::time_point> not_before;
+};
+
+class TokenIssuer {
+ public:
+  // key: HS256 secret, or a private key PEM for RS256/ES256.
+  TokenIssuer(std::string algorithm, std::string key, std::string issuer, std::string audience);
+  std::string Mint(const TokenClaims& claims) const;
+
+ private:
+  std::string algorithm_, key_, issuer_, audience_;
+};
+
+// Which principals each method accepts. A method with no entry accepts nobody.
+class MethodPolicy {
+ public:
+  MethodPolicy& Allow(std::string full_method, std::initializer_list<PrincipalKind> kinds);
+  // Throws PERMISSION_DENIED when the method has no entry or the principal's kind is not in it.
+  void Check(std::string_view full_method, const Principal& principal) const;
+  bool Covers(std::string_view full_method) const;
+
+ private:
+  std::map<std::string, std::vector<PrincipalKind>, std::less<>> allowed_;
+};
+
+// Reads a whole file (key files mounted from a Secret). Throws std::runtime_error.
+std::string ReadKeyFile(const std::string& path);
+
+}  // namespace msp::auth

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "nlohmann/json.hpp"
+
+// JSON logs, one object a line on stderr. Every string that reaches a line is scrubbed:
+// emails and phone numbers are masked, bearer tokens and JWTs are never printed.
+namespace msp::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+void Configure(std::string service_name, Level min_level);
+Level ParseLevel(std::string_view text);
+
+void Write(Level level, std::string_view message, nlohmann::json fields = nlohmann::json::object());
+inline void Debug(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kDebug, m, std::move(f)); }
+inline void Info(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kInfo, m, std::move(f)); }
+inline void Warn(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kWarn, m, std::move(f)); }
+inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kError, m, std::move(f)); }
+
+// "alice.smith@example.com" -> "a***@example.com".
+std::string MaskEmail(std::string_view email);
+// "+49 170 1234567" -> "+49*******67".
+std::string MaskPhone(std::string_view phone);
+// Masks every email and phone number in free text and removes bearer tokens and JWTs.
+std::string Scrub(std::string_view text);
+// Formats one log line (without the newline); exposed for tests.
+std::string FormatLine(Level level, std::string_view message, nlohmann::json fields);
+
+}  // namespace msp::log

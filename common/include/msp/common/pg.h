@@ -1,0 +1,168 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <libpq-fe.h>
+
+namespace msp::pg {
+
+// A failed statement. `sqlstate` is PostgreSQL's five-character code ("23505": unique
+// violation); `connection_lost` means the server could not be reached or went away.
+class PgError : public std::runtime_error {
+ public:
+  PgError(std::string message, std::string sqlstate, bool connection_lost);
+  const std::string& sqlstate() const { return sqlstate_; }
+  bool connection_lost() const { return connection_lost_; }
+  bool IsUniqueViolation() const { return sqlstate_ == "23505"; }
+  // Serialization failure or deadlock: the whole transaction may be tried again.
+  bool IsRetryable() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
+
+ private:
+  std::string sqlstate_;
+  bool connection_lost_;
+};
+
+// No connection could be had in time (pool exhausted or database down).
+class PoolTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Param = std::optional<std::string>;  // nullopt is SQL NULL; text format
+
+class Result {
+ public:
+  explicit Result(PGresult* result) : result_(result, &PQclear) {}
+  int rows() const { return PQntuples(result_.get()); }
+  bool empty() const { return rows() == 0; }
+  bool IsNull(int row, int col) const { return PQgetisnull(result_.get(), row, col) != 0; }
+  std::string_view Text(int row, int col) const;
+  std::string String(int row, int col) const { return std::string(Text(row, col)); }
+  int64_t Int64(int row, int col) const;
+  bool Bool(int row, int col) const { return Text(row, col) == "t"; }
+  // bytea in hex output format.
+  std::string Bytes(int row, int col) const;
+  // Number of rows a command touched (INSERT/UPDATE/DELETE).
+  int64_t AffectedRows() const;
+
+ private:
+  std::unique_ptr<PGresult, void (*)(PGresult*)> result_;
+};
+
+// One server connection. Every statement with parameters is prepared once per connection
+// and then executed by name: a read costs one round trip and no re-planning.
+class Connection {
+ public:
+  // search_path: the service's schema first, e.g. "customer, public".
+  Connection(const std::string& conninfo, int statement_timeout_ms,
+             const std::string& search_path = "");
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Result Exec(std::string_view sql, const std::vector<Param>& params = {});
+  // Plain multi-statement SQL without parameters (migrations).
+  void ExecScript(std::string_view sql);
+  bool Healthy() const;
+  PGconn* raw() { return conn_; }
+
+ private:
+  PGconn* conn_ = nullptr;
+  std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+  bool broken_ = false;
+};
+
+struct PoolOptions {
+  std::string conninfo;
+  int size = 8;
+  std::chrono::milliseconds acquire_timeout{2000};
+  int statement_timeout_ms = 5000;
+  std::string search_path;  // e.g. "customer, public"
+};
+
+class Pool;
+
+// A borrowed connection; goes back to the pool on destruction (or is dropped if it broke).
+class Lease {
+ public:
+  Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(Lease&& other) noexcept = default;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease();
+  Connection& operator*() { return *conn_; }
+  Connection* operator->() { return conn_.get(); }
+
+ private:
+  Pool* pool_;
+  std::unique_ptr<Connection> conn_;
+};
+
+// A bounded pool: at most `size` connections, opened lazily; callers wait up to
+// acquire_timeout for one. Small on purpose: on 2 cores more connections only hurt.
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  Lease Acquire();
+  // SELECT 1 on a pooled connection; false when the database is unreachable.
+  bool Ping();
+  int in_use() const;
+  int size() const { return options_.size; }
+
+ private:
+  friend class Lease;
+  void Release(std::unique_ptr<Connection> conn);
+
+  PoolOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable available_;
+  std::deque<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;
+  int in_use_ = 0;
+};
+
+// BEGIN on construction, ROLLBACK on destruction unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Connection& conn, bool serializable = false);
+  ~Transaction();
+  Result Exec(std::string_view sql, const std::vector<Param>& params = {}) {
+    return conn_.Exec(sql, params);
+  }
+  void Commit();
+  Connection& conn() { return conn_; }
+
+ private:
+  Connection& conn_;
+  bool done_ = false;
+};
+
+// Runs fn(Transaction&) in a fresh transaction on a pooled connection, again on a
+// serialization failure or deadlock (at most `attempts` times). fn must be safe to repeat.
+template <typename Fn>
+auto WithTransaction(Pool& pool, Fn&& fn, bool serializable = false, int attempts = 3) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      Lease conn = pool.Acquire();
+      Transaction tx(*conn, serializable);
+      return fn(tx);
+    } catch (const PgError& e) {
+      if (!e.IsRetryable() || attempt >= attempts) throw;
+    }
+  }
+}
+
+std::string EscapeLike(std::string_view text);
+std::string ToHex(std::string_view bytes);  // for bytea parameters: "\\x..."
+
+}  // namespace msp::pg

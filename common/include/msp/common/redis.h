@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct redisContext;
+struct redisReply;
+
+namespace msp::redis {
+
+class RedisError : public std::runtime_error {
+ public:
+  RedisError(std::string message, bool connection_lost)
+      : std::runtime_error(std::move(message)), connection_lost_(connection_lost) {}
+  bool connection_lost() const { return connection_lost_; }
+
+ private:
+  bool connection_lost_;
+};
+
+// Owns one hiredis reply and frees it.
+class Reply {
+ public:
+  explicit Reply(redisReply* reply);
+  ~Reply();
+  Reply(Reply&& other) noexcept : reply_(other.reply_) { other.reply_ = nullptr; }
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
+
+  bool IsNil() const;
+  bool IsInteger() const;
+  bool IsString() const;  // bulk string or status
+  bool IsArray() const;
+  int64_t Integer() const;
+  std::string String() const;
+  size_t ArraySize() const;
+  // Copies the string elements of an array reply (nil elements become "").
+  std::vector<std::string> Strings() const;
+
+ private:
+  redisReply* reply_;
+};
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{1000};
+};
+
+// One connection with timeouts. A command that finds the connection lost reconnects once and
+// is sent again only if it never reached the server; otherwise the caller gets RedisError.
+class Client {
+ public:
+  explicit Client(Options options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Binary-safe: every argument is sent with its length.
+  Reply Command(const std::vector<std::string>& args);
+  bool Ping();
+
+ private:
+  void Connect();
+  void Disconnect();
+
+  Options options_;
+  std::mutex mu_;
+  redisContext* ctx_ = nullptr;
+};
+
+}  // namespace msp::redis

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "msp/common/auth.h"
+#include "msp/common/metrics.h"
+#include "msp/common/pg.h"
+
+namespace msp {
+
+// Settings every service binary shares, read from flags (see server_flags.cc for the names
+// and MSP_* environment variables).
+struct CommonConfig {
+  std::string listen_address;
+  std::string metrics_bind;
+  int metrics_port = 0;
+  std::string database_url;
+  int db_pool_size = 8;
+  int db_statement_timeout_ms = 5000;
+  std::string redis_address;
+  std::chrono::milliseconds drain_timeout{10000};
+  std::chrono::milliseconds shutdown_delay{0};
+  int max_threads = 64;
+  auth::VerifierConfig jwt;
+};
+
+// Reads CommonConfig from the parsed flags. Throws std::runtime_error on a bad combination.
+CommonConfig CommonConfigFromFlags(const std::string& service_name);
+
+// Call first thing in main, before any thread exists, so SIGTERM/SIGINT reach only the
+// host's signal wait.
+void BlockTerminationSignals();
+
+struct HostOptions {
+  std::string service_name;  // for logs and metrics: "customer"
+  std::string listen_address;
+  std::string metrics_bind = "0.0.0.0";
+  int metrics_port = 0;
+  std::chrono::milliseconds drain_timeout{10000};
+  // How long to stay up answering NOT_SERVING before the drain starts, so that load
+  // balancers stop sending new calls first.
+  std::chrono::milliseconds shutdown_delay{0};
+  int max_threads = 64;
+  // Full names of the services that health reports individually.
+  std::vector<std::string> health_services;
+  // Polled every second: false means NOT_SERVING (e.g. the database is unreachable).
+  std::function<bool()> readiness;
+};
+
+// The server bootstrap: synchronous gRPC server with a bounded thread pool (handlers block on
+// the database, which gRPC's callback reactors must never do), reflection, the standard health
+// service, Prometheus metrics, and a graceful SIGTERM drain.
+class ServiceHost {
+ public:
+  explicit ServiceHost(HostOptions options);
+  ~ServiceHost();
+  ServerMetrics& metrics() { return metrics_; }
+  void AddService(grpc::Service* service) { services_.push_back(service); }
+  // Starts, serves until SIGTERM or SIGINT, drains in-flight calls, returns the exit code.
+  int Run();
+
+ private:
+  void UpdateHealth(bool serving);
+
+  HostOptions options_;
+  ServerMetrics metrics_;
+  std::vector<grpc::Service*> services_;
+  std::unique_ptr<grpc::Server> server_;
+  std::atomic<bool> draining_{false};
+};
+
+// Keeps a pool's gauges current; returns the readiness probe for the host.
+std::function<bool()> DatabaseReadiness(pg::Pool* pool, ServerMetrics* metrics);
+
+}  // namespace msp

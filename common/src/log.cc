@@ -1,0 +1,137 @@
+#include "msp/common/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <regex>
+
+#include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace msp::log {
+namespace {
+
+struct LogState {
+  std::mutex mu;
+  std::string service = "msp";
+  Level min_level = Level::kInfo;
+};
+
+LogState& State() {
+  static LogState* state = new LogState();
+  return *state;
+}
+
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+void ScrubJson(nlohmann::json& value) {
+  if (value.is_string()) {
+    value = Scrub(value.get_ref<const std::string&>());
+  } else if (value.is_object() || value.is_array()) {
+    for (auto& item : value) ScrubJson(item);
+  }
+}
+
+}  // namespace
+
+void Configure(std::string service_name, Level min_level) {
+  std::lock_guard<std::mutex> lock(State().mu);
+  State().service = std::move(service_name);
+  State().min_level = min_level;
+}
+
+Level ParseLevel(std::string_view text) {
+  std::string lower = absl::AsciiStrToLower(std::string(text));
+  if (lower == "debug") return Level::kDebug;
+  if (lower == "warn" || lower == "warning") return Level::kWarn;
+  if (lower == "error") return Level::kError;
+  return Level::kInfo;
+}
+
+std::string MaskEmail(std::string_view email) {
+  const auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0) return "***";
+  std::string out(1, email[0]);
+  out += "***";
+  out.append(email.substr(at));
+  return out;
+}
+
+std::string MaskPhone(std::string_view phone) {
+  std::string digits;
+  for (char c : phone) {
+    if (absl::ascii_isdigit(static_cast<unsigned char>(c))) digits.push_back(c);
+  }
+  if (digits.size() < 5) return "***";
+  std::string out = phone.substr(0, 1) == "+" ? "+" : "";
+  out += digits.substr(0, 2);
+  out.append(digits.size() - 4, '*');
+  out += digits.substr(digits.size() - 2);
+  return out;
+}
+
+std::string Scrub(std::string_view text) {
+  static const std::regex kBearer(R"((bearer|Bearer|BEARER)\s+[A-Za-z0-9._~+/=-]+)");
+  static const std::regex kJwt(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
+  static const std::regex kEmail(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
+  static const std::regex kPhone(R"(\+?\d[\d ().-]{6,}\d)");
+  std::string out(text);
+  // Cheap pre-checks keep the common case (no PII at all) off the regex engine.
+  if (out.find("earer") != std::string::npos || out.find("EARER") != std::string::npos) {
+    out = std::regex_replace(out, kBearer, "Bearer [redacted]");
+  }
+  if (out.find("eyJ") != std::string::npos) out = std::regex_replace(out, kJwt, "[redacted-jwt]");
+  if (out.find('@') != std::string::npos) out = std::regex_replace(out, kEmail, "$1***@$2");
+  int digits = 0;
+  for (char c : out) digits += absl::ascii_isdigit(static_cast<unsigned char>(c)) ? 1 : 0;
+  if (digits >= 7) {
+    std::string masked;
+    auto begin = std::sregex_iterator(out.begin(), out.end(), kPhone);
+    size_t last = 0;
+    for (auto it = begin; it != std::sregex_iterator(); ++it) {
+      masked.append(out, last, static_cast<size_t>(it->position()) - last);
+      masked += MaskPhone(it->str());
+      last = static_cast<size_t>(it->position() + it->length());
+    }
+    masked.append(out, last, std::string::npos);
+    out = std::move(masked);
+  }
+  return out;
+}
+
+std::string FormatLine(Level level, std::string_view message, nlohmann::json fields) {
+  nlohmann::json line = nlohmann::json::object();
+  line["ts"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone());
+  line["level"] = LevelName(level);
+  {
+    std::lock_guard<std::mutex> lock(State().mu);
+    line["service"] = State().service;
+  }
+  line["msg"] = Scrub(message);
+  if (fields.is_object()) {
+    ScrubJson(fields);
+    for (auto& [key, value] : fields.items()) line[key] = std::move(value);
+  }
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void Write(Level level, std::string_view message, nlohmann::json fields) {
+  {
+    std::lock_guard<std::mutex> lock(State().mu);
+    if (level < State().min_level) return;
+  }
+  std::string line = FormatLine(level, message, std::move(fields));
+  line.push_back('\n');
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace msp::log

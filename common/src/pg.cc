@@ -1,0 +1,229 @@
+#include "msp/common/pg.h"
+
+#include <cstdlib>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "msp/common/log.h"
+#include "msp/common/strings.h"
+
+namespace msp::pg {
+namespace {
+
+[[noreturn]] void ThrowFromResult(PGconn* conn, PGresult* result, std::string_view what) {
+  std::string sqlstate;
+  std::string message;
+  if (result != nullptr) {
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    if (state != nullptr) sqlstate = state;
+    message = PQresultErrorMessage(result);
+    PQclear(result);
+  }
+  if (message.empty()) message = PQerrorMessage(conn);
+  const bool lost = PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 ||
+                    sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  throw PgError(absl::StrCat(AbslView(what), ": ", message), sqlstate, lost);
+}
+
+bool ResultOk(PGresult* result) {
+  if (result == nullptr) return false;
+  const auto status = PQresultStatus(result);
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+}  // namespace
+
+PgError::PgError(std::string message, std::string sqlstate, bool connection_lost)
+    : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)),
+      connection_lost_(connection_lost) {}
+
+std::string_view Result::Text(int row, int col) const {
+  return std::string_view(PQgetvalue(result_.get(), row, col),
+                          static_cast<size_t>(PQgetlength(result_.get(), row, col)));
+}
+
+int64_t Result::Int64(int row, int col) const {
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(AbslView(Text(row, col)), &value)) {
+    throw PgError(absl::StrCat("column ", col, " is not an integer"), "", false);
+  }
+  return value;
+}
+
+std::string Result::Bytes(int row, int col) const {
+  size_t length = 0;
+  unsigned char* raw = PQunescapeBytea(
+      reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, col)), &length);
+  if (raw == nullptr) throw PgError("cannot decode bytea", "", false);
+  std::string out(reinterpret_cast<char*>(raw), length);
+  PQfreemem(raw);
+  return out;
+}
+
+int64_t Result::AffectedRows() const {
+  int64_t value = 0;
+  (void)absl::SimpleAtoi(PQcmdTuples(result_.get()), &value);
+  return value;
+}
+
+Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
+                       const std::string& search_path) {
+  conn_ = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw PgError("cannot connect to PostgreSQL: " + message, "08001", true);
+  }
+  ExecScript(absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
+                          "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'",
+                          search_path.empty() ? "" : "; SET search_path TO ", search_path));
+}
+
+Connection::~Connection() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+bool Connection::Healthy() const { return !broken_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
+
+Result Connection::Exec(std::string_view sql, const std::vector<Param>& params) {
+  std::string key(sql);
+  auto it = prepared_.find(key);
+  if (it == prepared_.end()) {
+    std::string name = absl::StrCat("s", prepared_.size());
+    PGresult* prep = PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr);
+    if (!ResultOk(prep)) {
+      broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
+      ThrowFromResult(conn_, prep, "prepare");
+    }
+    PQclear(prep);
+    it = prepared_.emplace(std::move(key), std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* result = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0);
+  if (!ResultOk(result)) {
+    broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
+    ThrowFromResult(conn_, result, "query");
+  }
+  return Result(result);
+}
+
+void Connection::ExecScript(std::string_view sql) {
+  PGresult* result = PQexec(conn_, std::string(sql).c_str());
+  if (!ResultOk(result)) {
+    broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
+    ThrowFromResult(conn_, result, "script");
+  }
+  PQclear(result);
+}
+
+Lease::~Lease() {
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
+}
+
+Pool::Pool(PoolOptions options) : options_(std::move(options)) {}
+
+Lease Pool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+  while (idle_.empty() && open_ >= options_.size) {
+    if (available_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        idle_.empty() && open_ >= options_.size) {
+      throw PoolTimeout("no database connection free within the acquire timeout");
+    }
+  }
+  if (!idle_.empty()) {
+    auto conn = std::move(idle_.front());
+    idle_.pop_front();
+    ++in_use_;
+    return Lease(this, std::move(conn));
+  }
+  ++open_;
+  ++in_use_;
+  lock.unlock();
+  try {
+    return Lease(this, std::make_unique<Connection>(options_.conninfo, options_.statement_timeout_ms,
+                                             options_.search_path));
+  } catch (...) {
+    lock.lock();
+    --open_;
+    --in_use_;
+    available_.notify_one();
+    throw;
+  }
+}
+
+void Pool::Release(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --in_use_;
+  // A connection left mid-transaction (an exception escaped) or broken is not reused.
+  if (conn->Healthy() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+  }
+  available_.notify_one();
+}
+
+bool Pool::Ping() {
+  try {
+    Lease conn = Acquire();
+    conn->Exec("SELECT 1");
+    return true;
+  } catch (const std::exception& e) {
+    // Drop idle connections: after an outage they are all dead.
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ -= static_cast<int>(idle_.size());
+    idle_.clear();
+    return false;
+  }
+}
+
+int Pool::in_use() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return in_use_;
+}
+
+Transaction::Transaction(Connection& conn, bool serializable) : conn_(conn) {
+  conn_.Exec(serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+}
+
+Transaction::~Transaction() {
+  if (done_) return;
+  try {
+    conn_.Exec("ROLLBACK");
+  } catch (const std::exception&) {
+    // The connection is broken; the pool drops it.
+  }
+}
+
+void Transaction::Commit() {
+  done_ = true;
+  conn_.Exec("COMMIT");
+}
+
+std::string EscapeLike(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string ToHex(std::string_view bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out = "\\x";
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace msp::pg

@@ -1,0 +1,119 @@
+#include "msp/common/redis.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace msp::redis {
+namespace {
+
+timeval ToTimeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+}  // namespace
+
+Reply::Reply(redisReply* reply) : reply_(reply) {}
+Reply::~Reply() {
+  if (reply_ != nullptr) freeReplyObject(reply_);
+}
+bool Reply::IsNil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
+bool Reply::IsInteger() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_INTEGER; }
+bool Reply::IsString() const {
+  return reply_ != nullptr && (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
+}
+bool Reply::IsArray() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ARRAY; }
+int64_t Reply::Integer() const { return IsInteger() ? reply_->integer : 0; }
+std::string Reply::String() const {
+  return IsString() ? std::string(reply_->str, reply_->len) : std::string();
+}
+size_t Reply::ArraySize() const { return IsArray() ? reply_->elements : 0; }
+std::vector<std::string> Reply::Strings() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ArraySize(); ++i) {
+    const redisReply* e = reply_->element[i];
+    out.emplace_back(e != nullptr && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+                         ? std::string(e->str, e->len)
+                         : std::string());
+  }
+  return out;
+}
+
+Client::Client(Options options) : options_(std::move(options)) {}
+
+Client::~Client() { Disconnect(); }
+
+void Client::Disconnect() {
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+void Client::Connect() {
+  Disconnect();
+  ctx_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                 ToTimeval(options_.connect_timeout));
+  if (ctx_ == nullptr || ctx_->err != 0) {
+    std::string message = ctx_ != nullptr ? ctx_->errstr : "out of memory";
+    Disconnect();
+    throw RedisError(absl::StrCat("cannot connect to Redis at ", options_.host, ":", options_.port,
+                                  ": ", message),
+                     true);
+  }
+  redisSetTimeout(ctx_, ToTimeval(options_.command_timeout));
+  redisEnableKeepAlive(ctx_);
+  if (!options_.password.empty()) {
+    auto* reply = static_cast<redisReply*>(redisCommand(ctx_, "AUTH %s", options_.password.c_str()));
+    Reply auth(reply);
+    if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+      Disconnect();
+      throw RedisError("Redis AUTH failed", false);
+    }
+  }
+}
+
+Reply Client::Command(const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool fresh = ctx_ == nullptr;
+    if (fresh) Connect();
+    auto* raw = static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (raw == nullptr) {
+      const int err = ctx_->err;
+      std::string message = ctx_->errstr;
+      Disconnect();
+      // A write that timed out may have been applied: only a command that failed on a stale
+      // connection before reaching the server (EOF on a reused socket) is sent again.
+      if (!fresh && err == REDIS_ERR_EOF && attempt == 0) continue;
+      throw RedisError(absl::StrCat("Redis command failed: ", message), true);
+    }
+    Reply reply(raw);
+    if (raw->type == REDIS_REPLY_ERROR) {
+      throw RedisError(absl::StrCat("Redis error: ", std::string(raw->str, raw->len)), false);
+    }
+    return reply;
+  }
+  throw RedisError("Redis command failed after reconnect", true);
+}
+
+bool Client::Ping() {
+  try {
+    return Command({"PING"}).String() == "PONG";
+  } catch (const RedisError&) {
+    return false;
+  }
+}
+
+}  // namespace msp::redis

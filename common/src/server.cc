@@ -1,0 +1,165 @@
+#include "msp/common/server.h"
+
+#include <csignal>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
+#include "msp/common/log.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address host:port");
+ABSL_FLAG(std::string, metrics_bind, "127.0.0.1", "address the Prometheus HTTP endpoint binds to");
+ABSL_FLAG(int, metrics_port, 0, "Prometheus metrics HTTP port (0: none)");
+ABSL_FLAG(std::string, database_url, "", "libpq connection string of PostgreSQL");
+ABSL_FLAG(int, db_pool_size, 8, "PostgreSQL connections at most");
+ABSL_FLAG(int, db_statement_timeout_ms, 5000, "PostgreSQL statement timeout");
+ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "Redis host:port");
+ABSL_FLAG(int, drain_timeout_ms, 10000, "on SIGTERM, how long in-flight calls may take");
+ABSL_FLAG(int, shutdown_delay_ms, 0, "on SIGTERM, how long to answer NOT_SERVING before draining");
+ABSL_FLAG(int, max_threads, 64, "gRPC handler threads at most");
+ABSL_FLAG(std::string, jwt_algorithm, "HS256", "JWT algorithm: HS256, RS256 or ES256");
+ABSL_FLAG(std::string, jwt_secret, "", "HS256 shared secret (dev only; prefer jwt_key_file)");
+ABSL_FLAG(std::string, jwt_key_file, "", "HS256 secret or RS256/ES256 public key PEM file");
+ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
+ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+
+namespace msp {
+
+CommonConfig CommonConfigFromFlags(const std::string& service_name) {
+  CommonConfig config;
+  config.listen_address = absl::GetFlag(FLAGS_listen);
+  config.metrics_bind = absl::GetFlag(FLAGS_metrics_bind);
+  config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  config.database_url = absl::GetFlag(FLAGS_database_url);
+  config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  config.db_statement_timeout_ms = absl::GetFlag(FLAGS_db_statement_timeout_ms);
+  config.redis_address = absl::GetFlag(FLAGS_redis_address);
+  config.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  config.shutdown_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_delay_ms));
+  config.max_threads = absl::GetFlag(FLAGS_max_threads);
+  config.jwt.algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
+  config.jwt.issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  config.jwt.audience = absl::GetFlag(FLAGS_jwt_audience);
+  const std::string key_file = absl::GetFlag(FLAGS_jwt_key_file);
+  config.jwt.key = key_file.empty() ? absl::GetFlag(FLAGS_jwt_secret) : auth::ReadKeyFile(key_file);
+  if (config.jwt.key.empty()) {
+    throw std::runtime_error("no JWT key: set --jwt_key_file (or --jwt_secret for local dev)");
+  }
+  if (config.db_pool_size < 1 || config.max_threads < 2) {
+    throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
+  }
+  log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
+  return config;
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A peer that vanishes must not kill the process through SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+ServiceHost::ServiceHost(HostOptions options)
+    : options_(std::move(options)), metrics_(options_.service_name) {
+  // Keeps health.proto's descriptor linked in, so reflection can describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+}
+
+ServiceHost::~ServiceHost() = default;
+
+void ServiceHost::UpdateHealth(bool serving) {
+  if (server_ == nullptr) return;
+  auto* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  const bool ok = serving && !draining_.load();
+  health->SetServingStatus("", ok);
+  for (const auto& name : options_.health_services) health->SetServingStatus(name, ok);
+  metrics_.serving().Set(ok ? 1 : 0);
+}
+
+int ServiceHost::Run() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  grpc::ResourceQuota quota(absl::StrCat(options_.service_name, "-quota"));
+  quota.SetMaxThreads(options_.max_threads);
+  builder.SetResourceQuota(quota);
+  builder.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  for (auto* service : services_) builder.RegisterService(service);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    log::Error("cannot listen", {{"address", options_.listen_address}});
+    return 1;
+  }
+  try {
+    metrics_.Serve(options_.metrics_bind, options_.metrics_port);
+  } catch (const std::exception& e) {
+    log::Error("cannot serve metrics", {{"port", options_.metrics_port}, {"error", e.what()}});
+    server_->Shutdown();
+    return 1;
+  }
+
+  std::mutex mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  UpdateHealth(options_.readiness ? options_.readiness() : true);
+  std::thread readiness_thread([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stop_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      lock.unlock();
+      UpdateHealth(options_.readiness ? options_.readiness() : true);
+      lock.lock();
+    }
+  });
+  log::Info("serving", {{"address", options_.listen_address}, {"port", port},
+                        {"metrics_port", options_.metrics_port}});
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int signal_number = 0;
+  sigwait(&set, &signal_number);
+
+  log::Info("draining", {{"signal", signal_number},
+                         {"drain_timeout_ms", options_.drain_timeout.count()}});
+  draining_ = true;
+  UpdateHealth(false);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  readiness_thread.join();
+  std::this_thread::sleep_for(options_.shutdown_delay);
+  // Health answers NOT_SERVING from here on; in-flight calls get until the deadline.
+  server_->GetHealthCheckService()->Shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
+  server_->Wait();
+  log::Info("stopped");
+  return 0;
+}
+
+std::function<bool()> DatabaseReadiness(pg::Pool* pool, ServerMetrics* metrics) {
+  metrics->pool_size().Set(pool->size());
+  return [pool, metrics] {
+    const bool ok = pool->Ping();
+    metrics->pool_in_use().Set(pool->in_use());
+    return ok;
+  };
+}
+
+}  // namespace msp

@@ -1,0 +1,49 @@
+#include "msp/common/startup.h"
+
+#include <thread>
+
+#include "msp/common/config.h"
+#include "msp/common/log.h"
+#include "msp/common/server.h"
+
+namespace msp {
+
+void MigrateAtStartup(const std::string& conninfo, const std::string& schema,
+                      const std::vector<Migration>& migrations, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    try {
+      pg::Connection conn(conninfo, 600000);
+      ApplyMigrations(conn, schema, migrations);
+      return;
+    } catch (const pg::PgError& e) {
+      if (!e.connection_lost() || std::chrono::steady_clock::now() > deadline) throw;
+      log::Warn("database not reachable yet; retrying", {{"error", e.what()}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+int RunPlaceholderService(const std::string& service_name, int argc, char** argv) {
+  BlockTerminationSignals();
+  ParseFlagsWithEnvFallback(argc, argv);
+  CommonConfig config;
+  try {
+    config = CommonConfigFromFlags(service_name);
+  } catch (const std::exception& e) {
+    log::Error("bad configuration", {{"error", e.what()}});
+    return 2;
+  }
+  HostOptions options;
+  options.service_name = service_name;
+  options.listen_address = config.listen_address;
+  options.metrics_bind = config.metrics_bind;
+  options.metrics_port = config.metrics_port;
+  options.drain_timeout = config.drain_timeout;
+  options.shutdown_delay = config.shutdown_delay;
+  options.max_threads = config.max_threads;
+  ServiceHost host(options);
+  return host.Run();
+}
+
+}  // namespace msp

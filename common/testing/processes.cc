@@ -1,0 +1,266 @@
+#include "processes.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace msp::testing {
+namespace {
+
+constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
+
+bool CanConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/msp-test-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+  chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    throw std::runtime_error("cannot bind a free port");
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                           std::string log_path)
+    : log_path_(std::move(log_path)) {
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    // The child must not inherit the test's blocked signals.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setpgid(0, 0);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (Running()) {
+    Signal(SIGKILL);
+    Wait(std::chrono::seconds(10));
+  }
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0 || status_ >= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return false;
+}
+
+void ChildProcess::Signal(int signal_number) {
+  if (pid_ > 0 && status_ < 0) kill(pid_, signal_number);
+}
+
+int ChildProcess::Wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Running()) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+std::string ChildProcess::ReadLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int RunCommand(const std::vector<std::string>& argv, const std::string& log_path) {
+  ChildProcess process(argv, {}, log_path);
+  return process.Wait(std::chrono::seconds(120));
+}
+
+PostgresServer::PostgresServer() {
+  data_dir_ = dir_.path() + "/data";
+  as_postgres_user_ = geteuid() == 0;
+  if (as_postgres_user_) {
+    passwd* pw = getpwnam("postgres");
+    if (pw == nullptr) throw std::runtime_error("user postgres missing (install postgresql-15)");
+    if (chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      throw std::runtime_error("cannot chown the PostgreSQL temp dir");
+    }
+  }
+  std::vector<std::string> initdb;
+  if (as_postgres_user_) initdb = {"runuser", "-u", "postgres", "--"};
+  for (std::string a : {absl::StrCat(kPgBin, "/initdb"), std::string("-D"), data_dir_,
+                        std::string("-U"), std::string("postgres"), std::string("--auth=trust"),
+                        std::string("--no-sync"), std::string("-E"), std::string("UTF8"),
+                        std::string("--locale=C.UTF-8")}) {
+    initdb.push_back(a);
+  }
+  if (RunCommand(initdb, dir_.path() + "/initdb.log") != 0) {
+    throw std::runtime_error("initdb failed; see " + dir_.path() + "/initdb.log");
+  }
+  port_ = FreePort();
+  Start();
+}
+
+PostgresServer::~PostgresServer() {
+  if (running_) Stop(true);
+}
+
+std::string PostgresServer::PgCtl(const std::string& action, const std::string& extra) const {
+  return absl::StrCat(kPgBin, "/pg_ctl ", action, " -D ", data_dir_, " ", extra);
+}
+
+void PostgresServer::Start() {
+  std::vector<std::string> argv;
+  if (as_postgres_user_) argv = {"runuser", "-u", "postgres", "--"};
+  for (std::string a :
+       {absl::StrCat(kPgBin, "/pg_ctl"), std::string("start"), std::string("-w"), std::string("-D"),
+        data_dir_, std::string("-l"), dir_.path() + "/postgres.log", std::string("-o"),
+        absl::StrCat("-p ", port_, " -k ", dir_.path(),
+                     " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+                     " -c full_page_writes=off -c max_connections=200")}) {
+    argv.push_back(a);
+  }
+  if (RunCommand(argv, dir_.path() + "/pg_ctl.log") != 0) {
+    throw std::runtime_error("pg_ctl start failed; see " + dir_.path());
+  }
+  running_ = true;
+}
+
+void PostgresServer::Stop(bool immediate) {
+  std::vector<std::string> argv;
+  if (as_postgres_user_) argv = {"runuser", "-u", "postgres", "--"};
+  for (std::string a : {absl::StrCat(kPgBin, "/pg_ctl"), std::string("stop"), std::string("-w"),
+                        std::string("-D"), data_dir_, std::string("-m"),
+                        std::string(immediate ? "immediate" : "fast")}) {
+    argv.push_back(a);
+  }
+  RunCommand(argv, dir_.path() + "/pg_ctl.log");
+  running_ = false;
+}
+
+std::string PostgresServer::ConnInfo(const std::string& database) const {
+  return absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=", database,
+                      " connect_timeout=2");
+}
+
+void PostgresServer::CreateDatabase(const std::string& name) {
+  std::vector<std::string> argv = {absl::StrCat(kPgBin, "/createdb"), "-h", "127.0.0.1", "-p",
+                                   std::to_string(port_), "-U", "postgres", name};
+  if (RunCommand(argv, dir_.path() + "/createdb.log") != 0) {
+    throw std::runtime_error("createdb failed");
+  }
+}
+
+RedisServer::RedisServer() {
+  port_ = FreePort();
+  Start();
+}
+
+RedisServer::~RedisServer() = default;
+
+void RedisServer::Start() {
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind",
+                               "127.0.0.1", "--dir", dir_.path(), "--appendonly", "yes",
+                               "--save", "", "--daemonize", "no"},
+      std::map<std::string, std::string>{}, dir_.path() + "/redis.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!CanConnect(port_)) {
+    if (std::chrono::steady_clock::now() > deadline || !process_->Running()) {
+      throw std::runtime_error("redis-server did not start: " + process_->ReadLog());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void RedisServer::Kill() {
+  process_->Signal(SIGKILL);
+  process_->Wait(std::chrono::seconds(5));
+}
+
+std::string BinaryPath(const std::string& relative) {
+  return absl::StrCat(MSP_BUILD_DIR, "/", relative);
+}
+
+bool WaitForServing(const std::string& address, std::chrono::milliseconds timeout,
+                    const std::string& service) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    if (stub->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace msp::testing

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+// Real processes for integration and end-to-end tests: a throwaway PostgreSQL and
+// redis-server in a temp dir on free loopback ports, and the service binaries themselves.
+namespace msp::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A loopback TCP port nobody listens on right now.
+int FreePort();
+
+// A child process with its output in a log file. Killed (SIGKILL) on destruction if running.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+               std::string log_path);
+  ~ChildProcess();
+  pid_t pid() const { return pid_; }
+  bool Running();
+  void Signal(int signal_number);
+  // Waits for exit; returns the exit status (128+signal when killed), or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  const std::string& log_path() const { return log_path_; }
+  std::string ReadLog() const;
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string log_path_;
+};
+
+// Runs a command to completion; returns its exit status. Output goes to `log_path`.
+int RunCommand(const std::vector<std::string>& argv, const std::string& log_path);
+
+// A throwaway PostgreSQL 15 cluster (fsync off: tests only). Works as root by running the
+// server as the `postgres` user.
+class PostgresServer {
+ public:
+  PostgresServer();
+  ~PostgresServer();
+  int port() const { return port_; }
+  // libpq connection string for `database` (created on demand by CreateDatabase).
+  std::string ConnInfo(const std::string& database = "postgres") const;
+  void CreateDatabase(const std::string& name);
+  void Stop(bool immediate = false);
+  void Start();
+
+ private:
+  std::string PgCtl(const std::string& action, const std::string& extra = "") const;
+  TempDir dir_;
+  std::string data_dir_;
+  int port_ = 0;
+  bool as_postgres_user_ = false;
+  bool running_ = false;
+};
+
+class RedisServer {
+ public:
+  RedisServer();
+  ~RedisServer();
+  int port() const { return port_; }
+  void Kill();
+  void Start();
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// The build tree's binary for a service target, from the MSP_BUILD_DIR the test was built with.
+std::string BinaryPath(const std::string& relative);
+
+// Waits until grpc.health.v1.Health/Check answers SERVING for `service` on `address`.
+bool WaitForServing(const std::string& address, std::chrono::milliseconds timeout,
+                    const std::string& service = "");
+
+// The HS256 secret, issuer and audience the test servers are started with.
+inline constexpr char kTestJwtSecret[] = "test-secret-0123456789abcdef0123456789abcdef";
+inline constexpr char kTestIssuer[] = "msp-test";
+inline constexpr char kTestAudience[] = "msp-customers";
+
+}  // namespace msp::testing

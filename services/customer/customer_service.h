@@ -1,0 +1,42 @@
+#pragma once
+
+#include "domain/customer_rules.h"
+#include "msp/common/pg.h"
+#include "msp/common/rpc.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "store/customer_store.h"
+
+namespace msp::customer {
+
+// The gRPC face of the customer service: authorisation, request parsing, and one
+// transaction per write. The rules themselves live in domain/.
+class CustomerServiceImpl final : public v1::CustomerService::Service {
+ public:
+  CustomerServiceImpl(pg::Pool* pool, RpcRuntime* runtime, FreeMailDomains free_mail);
+
+  // Which principals may call each method.
+  static auth::MethodPolicy Policy();
+
+  grpc::Status CreateCustomer(grpc::ServerContext* context, const v1::CreateCustomerRequest* request,
+                              v1::Customer* response) override;
+  grpc::Status GetCustomer(grpc::ServerContext* context, const v1::GetCustomerRequest* request,
+                           v1::Customer* response) override;
+  grpc::Status ListCustomers(grpc::ServerContext* context, const v1::ListCustomersRequest* request,
+                             v1::ListCustomersResponse* response) override;
+  grpc::Status UpdateCustomer(grpc::ServerContext* context, const v1::UpdateCustomerRequest* request,
+                              v1::Customer* response) override;
+  grpc::Status UpgradeToJointlyManaged(grpc::ServerContext* context,
+                                       const v1::UpgradeToJointlyManagedRequest* request,
+                                       v1::Customer* response) override;
+  grpc::Status ListCustomerEvents(grpc::ServerContext* context,
+                                  const v1::ListCustomerEventsRequest* request,
+                                  v1::ListCustomerEventsResponse* response) override;
+
+ private:
+  pg::Pool* pool_;
+  RpcRuntime* runtime_;
+  FreeMailDomains free_mail_;
+  CustomerStore store_;
+};
+
+}  // namespace msp::customer

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "msp/common/errors.h"
+#include "msp/customer/v1/customer.pb.h"
+
+// The rules of the domain text for customer accounts, as plain functions over the API's
+// messages: no server, no database. Each broken rule is an ApiError with a named reason.
+namespace msp::customer {
+
+namespace v1 = ::msp::customer::v1;
+
+// Free-mail providers: a contact on one of them can't be jointly managed. An entry without a
+// dot ("gmail") matches that provider under any public suffix (gmail.com, gmail.co.uk) and
+// any subdomain; an entry with a dot ("mail.ru") matches that domain and its subdomains.
+class FreeMailDomains {
+ public:
+  static std::vector<std::string> Defaults();
+  explicit FreeMailDomains(std::vector<std::string> entries = Defaults());
+  bool IsFreeMail(std::string_view email) const;
+
+ private:
+  std::vector<std::string> entries_;
+};
+
+// Trims every text field, upper-cases the country code, lower-cases the email, and reduces
+// the phone number to "+" and digits. Validation runs on the normalised form.
+void Normalize(v1::Customer& customer);
+
+// Field-level checks of a whole customer (formats, lengths, required fields). Paths are
+// prefixed with `prefix`, e.g. "customer.". Empty when everything is well-formed.
+std::vector<FieldViolation> ValidateCustomerFields(const v1::Customer& customer,
+                                                   const std::string& prefix);
+
+// CreateCustomer: every field, the management type, and the free-mail rule. Throws ApiError.
+void ValidateNewCustomer(const v1::Customer& customer, const FreeMailDomains& free_mail);
+
+// The paths UpdateCustomer accepts, after expanding "company" and "company.address".
+std::vector<std::string> ExpandUpdateMask(const std::vector<std::string>& paths);
+
+struct UpdatePlan {
+  v1::Customer updated;
+  std::vector<std::string> changed_fields;  // leaf paths whose value really changed
+};
+
+// UpdateCustomer: checks the state and the editing rules, applies the masked fields of
+// `patch` to `current` and validates the result. Throws ApiError.
+UpdatePlan PlanUpdate(const v1::Customer& current, const v1::Customer& patch,
+                      const std::vector<std::string>& mask_paths);
+
+// UpgradeToJointlyManaged: FULLY -> JOINTLY only, never for a free-mail contact. Throws.
+void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail);
+
+// The account can be edited at all (ACTIVE; never while DELINK_REQUESTED). Throws.
+void CheckEditable(const v1::Customer& current);
+
+// A new customer id: 10 random characters of lower-case Crockford base32 (50 bits).
+std::string NewCustomerId();
+bool IsValidCustomerId(std::string_view id);
+
+// A request_id: 1-64 characters of letters, digits, '-', '_' or '.'.
+bool IsValidRequestId(std::string_view id);
+
+bool IsValidCountryCode(std::string_view code);
+
+}  // namespace msp::customer

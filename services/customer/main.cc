@@ -1,0 +1,53 @@
+// The customer service binary: flags (or MSP_* environment variables), migrations, serve.
+#include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
+#include "customer_service.h"
+#include "msp/common/config.h"
+#include "msp/common/log.h"
+#include "msp/common/server.h"
+#include "msp/common/startup.h"
+
+ABSL_FLAG(std::string, free_mail_domains, "",
+          "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
+
+namespace msp {
+const std::vector<Migration>& CustomerMigrations();
+}
+
+int main(int argc, char** argv) {
+  msp::BlockTerminationSignals();
+  msp::ParseFlagsWithEnvFallback(argc, argv);
+  try {
+    const msp::CommonConfig config = msp::CommonConfigFromFlags("customer");
+    msp::MigrateAtStartup(config.database_url, "customer", msp::CustomerMigrations(),
+                          std::chrono::seconds(60));
+    msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
+                        config.db_statement_timeout_ms, "customer, public"});
+    msp::auth::TokenVerifier verifier(config.jwt);
+
+    const std::string free_mail_flag = absl::GetFlag(FLAGS_free_mail_domains);
+    msp::customer::FreeMailDomains free_mail =
+        free_mail_flag.empty()
+            ? msp::customer::FreeMailDomains()
+            : msp::customer::FreeMailDomains(absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
+
+    msp::HostOptions options;
+    options.service_name = "customer";
+    options.listen_address = config.listen_address;
+    options.metrics_bind = config.metrics_bind;
+    options.metrics_port = config.metrics_port;
+    options.drain_timeout = config.drain_timeout;
+    options.shutdown_delay = config.shutdown_delay;
+    options.max_threads = config.max_threads;
+    options.health_services = {"msp.customer.v1.CustomerService"};
+    msp::ServiceHost host(options);
+    msp::RpcRuntime runtime("customer.msp.v1", &verifier, msp::customer::CustomerServiceImpl::Policy(),
+                            &host.metrics());
+    msp::customer::CustomerServiceImpl service(&pool, &runtime, std::move(free_mail));
+    host.AddService(&service);
+    return host.Run();
+  } catch (const std::exception& e) {
+    msp::log::Error("customer service failed to start", {{"error", e.what()}});
+    return 1;
+  }
+}

@@ -1,0 +1,292 @@
+#include "customer_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "msp/common/errors.h"
+#include "msp/common/strings.h"
+
+namespace msp::customer {
+namespace {
+
+// The columns every read returns, in the order RowToCustomer expects.
+constexpr char kColumns[] =
+    "customer_id, company_name, company_size, industries, country_code, address_line1, "
+    "address_line2, city, region, zip_code, website_uri, contact_first_name, contact_last_name, "
+    "contact_email, contact_phone, contact_job_title, management_type, state, "
+    "(extract(epoch from create_time) * 1000000)::bigint, "
+    "(extract(epoch from update_time) * 1000000)::bigint, "
+    "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id";
+constexpr int kColumnCount = 23;
+
+void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
+  ts->set_seconds(micros / 1000000);
+  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+}
+
+std::string IntArray(const google::protobuf::RepeatedField<int>& values) {
+  std::vector<std::string> parts;
+  for (int v : values) parts.push_back(std::to_string(v));
+  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+}
+
+std::string IntArray(const std::vector<int>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
+  StoredCustomer out;
+  auto& c = out.customer;
+  const std::string customer_id = r.String(row, offset + 0);
+  const std::string msp_id = r.IsNull(row, offset + 22) ? "" : r.String(row, offset + 22);
+  c.set_customer_id(customer_id);
+  c.set_name(CustomerStore::ResourceName(msp_id, customer_id));
+  auto* company = c.mutable_company();
+  company->set_display_name(r.String(row, offset + 1));
+  company->set_size(static_cast<v1::CompanySize>(r.Int64(row, offset + 2)));
+  // smallint[] in text form: {1,5,9}
+  std::string_view industries = r.Text(row, offset + 3);
+  if (industries.size() > 2) {
+    for (auto part : absl::StrSplit(AbslView(industries.substr(1, industries.size() - 2)), ',')) {
+      company->add_industries(static_cast<v1::Industry>(std::stoi(std::string(part))));
+    }
+  }
+  company->set_country_code(r.String(row, offset + 4));
+  auto* address = company->mutable_address();
+  address->set_address_line1(r.String(row, offset + 5));
+  address->set_address_line2(r.String(row, offset + 6));
+  address->set_city(r.String(row, offset + 7));
+  address->set_state(r.String(row, offset + 8));
+  address->set_zip_code(r.String(row, offset + 9));
+  company->set_website_uri(r.String(row, offset + 10));
+  auto* contact = c.mutable_contact();
+  contact->set_first_name(r.String(row, offset + 11));
+  contact->set_last_name(r.String(row, offset + 12));
+  contact->set_work_email(r.String(row, offset + 13));
+  contact->set_phone(r.String(row, offset + 14));
+  contact->set_job_title(r.String(row, offset + 15));
+  c.set_management_type(static_cast<v1::ManagementType>(r.Int64(row, offset + 16)));
+  c.set_state(static_cast<v1::State>(r.Int64(row, offset + 17)));
+  SetTimestamp(c.mutable_create_time(), r.Int64(row, offset + 18));
+  SetTimestamp(c.mutable_update_time(), r.Int64(row, offset + 19));
+  if (!r.IsNull(row, offset + 20)) SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
+  out.version = r.Int64(row, offset + 21);
+  c.set_etag(CustomerStore::Etag(out.version));
+  return out;
+}
+
+std::string SortColumn(SortKey key) {
+  switch (key) {
+    case SortKey::kCompanyName: return "company_name_key";
+    case SortKey::kCreateTime: return "create_time";
+    case SortKey::kUpdateTime: return "update_time";
+    case SortKey::kCustomerId: return "customer_id";
+  }
+  return "customer_id";
+}
+
+// The cursor's text form of a sort value, and the SQL that turns it back into the column's type.
+std::string SortValueSql(SortKey key, const std::string& param) {
+  if (key == SortKey::kCreateTime || key == SortKey::kUpdateTime) {
+    return absl::StrCat("('epoch'::timestamptz + ", param, "::bigint * interval '1 microsecond')");
+  }
+  return param;
+}
+
+std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
+  switch (key) {
+    case SortKey::kCompanyName: return r.String(row, kColumnCount);
+    case SortKey::kCreateTime: return r.String(row, 18);
+    case SortKey::kUpdateTime: return r.String(row, 19);
+    case SortKey::kCustomerId: return r.String(row, 0);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string CustomerStore::Etag(int64_t version) { return absl::StrCat("\"", version, "\""); }
+
+std::string CustomerStore::ResourceName(const std::string& msp_id, const std::string& customer_id) {
+  return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
+}
+
+std::optional<StoredCustomer> CustomerStore::Find(pg::Connection& conn, const std::string& msp_id,
+                                                  const std::string& customer_id,
+                                                  bool for_update) const {
+  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                  " FROM customers WHERE customer_id = $1 AND msp_id = $2",
+                                  for_update ? " FOR UPDATE" : ""),
+                     {customer_id, msp_id});
+  if (r.empty()) return std::nullopt;
+  return RowToCustomer(r, 0);
+}
+
+std::optional<StoredCustomer> CustomerStore::Insert(pg::Connection& conn, const std::string& msp_id,
+                                                    const std::string& customer_id,
+                                                    const v1::Customer& c, v1::State state) const {
+  const auto& company = c.company();
+  const auto& contact = c.contact();
+  auto r = conn.Exec(
+      absl::StrCat(
+          "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
+          "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
+          "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
+          "management_type, state, create_time, update_time, msp_link_time) VALUES ($1, $2, $3, "
+          "$4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+          "now(), now(), now()) ON CONFLICT (customer_id) DO NOTHING RETURNING ",
+          kColumns),
+      {customer_id, msp_id, company.display_name(), std::to_string(company.size()),
+       IntArray(company.industries()), company.country_code(), company.address().address_line1(),
+       company.address().address_line2(), company.address().city(), company.address().state(),
+       company.address().zip_code(), company.website_uri(), contact.first_name(),
+       contact.last_name(), contact.work_email(), contact.phone(), contact.job_title(),
+       std::to_string(c.management_type()), std::to_string(state)});
+  if (r.empty()) return std::nullopt;
+  return RowToCustomer(r, 0);
+}
+
+StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& msp_id,
+                                     const v1::Customer& c) const {
+  const auto& company = c.company();
+  const auto& contact = c.contact();
+  auto r = conn.Exec(
+      absl::StrCat(
+          "UPDATE customers SET company_name = $3, company_size = $4, industries = $5::smallint[], "
+          "country_code = $6, address_line1 = $7, address_line2 = $8, city = $9, region = $10, "
+          "zip_code = $11, website_uri = $12, contact_first_name = $13, contact_last_name = $14, "
+          "contact_email = $15, management_type = $16, version = version + 1, "
+          "update_time = greatest(now(), update_time + interval '1 microsecond') "
+          "WHERE customer_id = $1 AND msp_id = $2 RETURNING ",
+          kColumns),
+      {c.customer_id(), msp_id, company.display_name(), std::to_string(company.size()),
+       IntArray(company.industries()), company.country_code(), company.address().address_line1(),
+       company.address().address_line2(), company.address().city(), company.address().state(),
+       company.address().zip_code(), company.website_uri(), contact.first_name(),
+       contact.last_name(), contact.work_email(), std::to_string(c.management_type())});
+  if (r.empty()) throw ApiError::NotFound("customer", ResourceName(msp_id, c.customer_id()));
+  return RowToCustomer(r, 0);
+}
+
+void CustomerStore::AppendEvent(pg::Connection& conn, const std::string& msp_id,
+                                const std::string& customer_id, const std::string& action,
+                                const std::string& actor,
+                                const std::vector<std::string>& changed_fields,
+                                const std::string& request_id) const {
+  std::vector<std::string> quoted;
+  for (const auto& f : changed_fields) quoted.push_back(absl::StrCat("\"", f, "\""));
+  conn.Exec(
+      "INSERT INTO customer_events (msp_id, customer_id, action, actor, changed_fields, "
+      "request_id) VALUES ($1, $2, $3, $4, $5::text[], $6)",
+      {msp_id, customer_id, action, actor, absl::StrCat("{", absl::StrJoin(quoted, ","), "}"),
+       request_id});
+}
+
+CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id,
+                                 const ListQuery& query) const {
+  CustomerPage page;
+  if (query.matches_nothing) return page;
+  std::vector<pg::Param> params = {msp_id};
+  std::string where = "msp_id = $1";
+  auto next = [&](std::string value) {
+    params.push_back(std::move(value));
+    return absl::StrCat("$", params.size());
+  };
+  if (!query.states.empty()) {
+    absl::StrAppend(&where, " AND state = ANY(", next(IntArray(query.states)), "::smallint[])");
+  }
+  if (!query.management_types.empty()) {
+    absl::StrAppend(&where, " AND management_type = ANY(", next(IntArray(query.management_types)),
+                    "::smallint[])");
+  }
+  if (!query.search.empty()) {
+    absl::StrAppend(&where, " AND search_text LIKE ", next(absl::StrCat("%", pg::EscapeLike(query.search), "%")));
+  }
+  const std::string column = SortColumn(query.sort_key);
+  const char* cmp = query.descending ? "<" : ">";
+  const char* dir = query.descending ? "DESC" : "ASC";
+  if (query.after) {
+    if (query.sort_key == SortKey::kCustomerId) {
+      absl::StrAppend(&where, " AND customer_id ", cmp, " ", next(query.after->second));
+    } else {
+      const std::string value = SortValueSql(query.sort_key, next(query.after->first));
+      absl::StrAppend(&where, " AND (", column, ", customer_id) ", cmp, " (", value, ", ",
+                      next(query.after->second), ")");
+    }
+  }
+  const std::string sql = absl::StrCat(
+      "SELECT ", kColumns, ", company_name_key FROM customers WHERE ", where, " ORDER BY ", column,
+      " ", dir, (query.sort_key == SortKey::kCustomerId ? "" : absl::StrCat(", customer_id ", dir)),
+      " LIMIT ", query.page_size + 1);
+  auto r = conn.Exec(sql, params);
+  const int rows = std::min(r.rows(), query.page_size);
+  for (int i = 0; i < rows; ++i) page.customers.push_back(RowToCustomer(r, i).customer);
+  if (r.rows() > query.page_size) {
+    page.next_after = std::make_pair(SortValueOf(query.sort_key, r, rows - 1), r.String(rows - 1, 0));
+  }
+  return page;
+}
+
+EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp_id,
+                                    const std::string& customer_id, int page_size,
+                                    int64_t before_event_id) const {
+  auto r = conn.Exec(
+      "SELECT event_id, action, actor, changed_fields, request_id, "
+      "(extract(epoch from create_time) * 1000000)::bigint FROM customer_events "
+      "WHERE msp_id = $1 AND customer_id = $2 AND event_id < $3 ORDER BY event_id DESC LIMIT $4",
+      {msp_id, customer_id, std::to_string(before_event_id > 0 ? before_event_id : INT64_MAX),
+       std::to_string(page_size + 1)});
+  EventPage page;
+  const int rows = std::min(r.rows(), page_size);
+  for (int i = 0; i < rows; ++i) {
+    v1::CustomerEvent e;
+    e.set_name(absl::StrCat(ResourceName(msp_id, customer_id), "/events/", r.String(i, 0)));
+    e.set_action(r.String(i, 1));
+    e.set_actor(r.String(i, 2));
+    std::string_view fields = r.Text(i, 3);
+    if (fields.size() > 2) {
+      for (auto f : absl::StrSplit(AbslView(fields.substr(1, fields.size() - 2)), ',')) {
+        std::string field(f);
+        if (field.size() >= 2 && field.front() == '"') field = field.substr(1, field.size() - 2);
+        e.add_changed_fields(field);
+      }
+    }
+    e.set_request_id(r.String(i, 4));
+    SetTimestamp(e.mutable_create_time(), r.Int64(i, 5));
+    page.events.push_back(std::move(e));
+  }
+  if (r.rows() > page_size) page.next_after_event_id = r.Int64(rows - 1, 0);
+  return page;
+}
+
+std::optional<std::string> CustomerStore::ClaimRequestId(pg::Connection& conn,
+                                                         const std::string& msp_id,
+                                                         const std::string& request_id,
+                                                         const std::string& method,
+                                                         const std::string& request_hash) const {
+  // A concurrent twin blocks here on the primary key until the first commits or rolls back.
+  auto claimed = conn.Exec(
+      "INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, response) "
+      "VALUES ($1, $2, $3, $4::bytea, ''::bytea) ON CONFLICT DO NOTHING RETURNING 1",
+      {msp_id, request_id, method, pg::ToHex(request_hash)});
+  if (!claimed.empty()) return std::nullopt;
+  auto prior = conn.Exec(
+      "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
+      "request_id = $2",
+      {msp_id, request_id});
+  if (prior.empty()) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+  if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
+    throw ApiError::InvalidArgument(
+        {{"request_id", "already used for a different request; use a new request_id"}},
+        "REQUEST_ID_REUSED");
+  }
+  return prior.Bytes(0, 2);
+}
+
+void CustomerStore::SaveResponse(pg::Connection& conn, const std::string& msp_id,
+                                 const std::string& request_id, const std::string& response) const {
+  conn.Exec("UPDATE idempotency_keys SET response = $3::bytea WHERE msp_id = $1 AND request_id = $2",
+            {msp_id, request_id, pg::ToHex(response)});
+}
+
+}  // namespace msp::customer

@@ -1,0 +1,50 @@
+// Mints a bearer token for local development and tests (HS256 with the dev secret, or RS256/ES256
+// with a private key). Production tokens come from the identity provider, never from this tool.
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "msp/common/auth.h"
+
+ABSL_FLAG(std::string, role, "msp_admin", "msp_admin, customer_admin or service");
+ABSL_FLAG(std::string, msp, "", "MSP id (msp_admin)");
+ABSL_FLAG(std::string, admin, "admin", "subject: the admin's or service's id");
+ABSL_FLAG(std::string, customer, "", "customer id (customer_admin)");
+ABSL_FLAG(std::string, algorithm, "HS256", "HS256, RS256 or ES256");
+ABSL_FLAG(std::string, key_file, "", "HS256 secret file or private key PEM");
+ABSL_FLAG(std::string, issuer, "msp-dev", "iss claim");
+ABSL_FLAG(std::string, audience, "msp-customers", "aud claim");
+ABSL_FLAG(int, ttl_seconds, 12 * 3600, "lifetime");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("msp_token --msp <id> --key_file <secret> [--admin <id>]");
+  absl::ParseCommandLine(argc, argv);
+  try {
+    const std::string key = msp::auth::ReadKeyFile(absl::GetFlag(FLAGS_key_file));
+    msp::auth::TokenIssuer issuer(absl::GetFlag(FLAGS_algorithm), key, absl::GetFlag(FLAGS_issuer),
+                                  absl::GetFlag(FLAGS_audience));
+    msp::auth::TokenClaims claims;
+    const std::string role = absl::GetFlag(FLAGS_role);
+    claims.subject = absl::GetFlag(FLAGS_admin);
+    claims.ttl = std::chrono::seconds(absl::GetFlag(FLAGS_ttl_seconds));
+    if (role == "msp_admin") {
+      claims.kind = msp::auth::PrincipalKind::kMspAdmin;
+      claims.msp_id = absl::GetFlag(FLAGS_msp);
+      if (claims.msp_id.empty()) throw std::runtime_error("--msp is required for msp_admin");
+    } else if (role == "customer_admin") {
+      claims.kind = msp::auth::PrincipalKind::kCustomerAdmin;
+      claims.customer_id = absl::GetFlag(FLAGS_customer);
+      if (claims.customer_id.empty()) throw std::runtime_error("--customer is required for customer_admin");
+    } else if (role == "service") {
+      claims.kind = msp::auth::PrincipalKind::kService;
+    } else {
+      throw std::runtime_error("unknown --role " + role);
+    }
+    std::cout << issuer.Mint(claims) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "msp_token: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
