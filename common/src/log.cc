@@ -83,7 +83,9 @@ std::string Scrub(std::string_view text) {
   static const std::regex kBearer(R"((bearer|Bearer|BEARER)\s+[A-Za-z0-9._~+/=-]+)");
   static const std::regex kJwt(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
   static const std::regex kEmail(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
-  static const std::regex kPhone(R"(\+?\d[\d ().-]{6,}\d)");
+  // A phone number starts with "+" (how the suite stores them) or is a long run of digits;
+  // IP addresses and ports must not look like one.
+  static const std::regex kPhone(R"(\+\d[\d ()/.-]{5,}\d|\b\d{9,15}\b)");
   std::string out(text);
   // Cheap pre-checks keep the common case (no PII at all) off the regex engine.
   if (out.find("earer") != std::string::npos || out.find("EARER") != std::string::npos) {

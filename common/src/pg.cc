@@ -78,7 +78,8 @@ Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
     throw PgError("cannot connect to PostgreSQL: " + message, "08001", true);
   }
   ExecScript(absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
-                          "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'",
+                          "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
+                          "; SET client_min_messages = warning",
                           search_path.empty() ? "" : "; SET search_path TO ", search_path));
 }
 

@@ -264,3 +264,24 @@ bool WaitForServing(const std::string& address, std::chrono::milliseconds timeou
 }
 
 }  // namespace msp::testing
+
+namespace msp::testing {
+
+PostgresServer& SharedPostgres() {
+  static PostgresServer server;
+  return server;
+}
+
+RedisServer& SharedRedis() {
+  static RedisServer server;
+  return server;
+}
+
+std::string NewDatabase(const std::string& prefix) {
+  static int counter = 0;
+  const std::string name = absl::StrCat(prefix, "_", getpid(), "_", ++counter);
+  SharedPostgres().CreateDatabase(name);
+  return SharedPostgres().ConnInfo(name);
+}
+
+}  // namespace msp::testing

@@ -98,3 +98,12 @@ inline constexpr char kTestIssuer[] = "msp-test";
 inline constexpr char kTestAudience[] = "msp-customers";
 
 }  // namespace msp::testing
+
+namespace msp::testing {
+// One PostgreSQL (and one redis-server) per test binary, started on first use and stopped at
+// exit: servers start once per suite, not once per test.
+PostgresServer& SharedPostgres();
+RedisServer& SharedRedis();
+// A fresh database on the shared server for one test suite.
+std::string NewDatabase(const std::string& prefix);
+}  // namespace msp::testing

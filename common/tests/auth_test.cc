@@ -1,0 +1,186 @@
+#include "msp/common/auth.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
+#include "jwt/jwt.hpp"
+#include "processes.h"
+
+namespace msp::auth {
+namespace {
+
+constexpr char kSecret[] = "unit-test-secret-0123456789abcdef0123";
+
+VerifierConfig HsConfig() { return {"HS256", kSecret, "iss-a", "aud-a"}; }
+
+TokenClaims Admin(const std::string& msp = "acme") {
+  TokenClaims claims;
+  claims.kind = PrincipalKind::kMspAdmin;
+  claims.subject = "alice";
+  claims.msp_id = msp;
+  return claims;
+}
+
+grpc::StatusCode CodeOf(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    return e.code();
+  }
+  return grpc::StatusCode::OK;
+}
+
+std::string B64(const std::string& s) {
+  std::string out;
+  absl::WebSafeBase64Escape(s, &out);
+  return out;
+}
+
+// An RSA key pair made by the openssl command, as a production identity provider would hold.
+struct RsaKeys {
+  msp::testing::TempDir dir;
+  std::string private_pem, public_pem;
+  RsaKeys() {
+    const std::string priv = dir.path() + "/key.pem", pub = dir.path() + "/pub.pem";
+    const std::string cmd = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                            priv + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " +
+                            pub + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl failed");
+    private_pem = ReadKeyFile(priv);
+    public_pem = ReadKeyFile(pub);
+  }
+};
+
+TEST(TokenVerifierTest, AcceptsAValidMspAdminToken) {
+  TokenIssuer issuer("HS256", kSecret, "iss-a", "aud-a");
+  TokenVerifier verifier(HsConfig());
+  Principal p = verifier.Verify(issuer.Mint(Admin("acme")));
+  EXPECT_EQ(p.kind, PrincipalKind::kMspAdmin);
+  EXPECT_EQ(p.msp_id, "acme");
+  EXPECT_EQ(p.subject, "alice");
+  EXPECT_EQ(p.Actor(), "msp-admin:alice");
+}
+
+TEST(TokenVerifierTest, ReadsCustomerAndServicePrincipals) {
+  TokenIssuer issuer("HS256", kSecret, "iss-a", "aud-a");
+  TokenVerifier verifier(HsConfig());
+  TokenClaims customer;
+  customer.kind = PrincipalKind::kCustomerAdmin;
+  customer.subject = "bob";
+  customer.customer_id = "c123";
+  Principal p = verifier.Verify(issuer.Mint(customer));
+  EXPECT_EQ(p.kind, PrincipalKind::kCustomerAdmin);
+  EXPECT_EQ(p.customer_id, "c123");
+  EXPECT_TRUE(p.msp_id.empty());
+  TokenClaims service;
+  service.kind = PrincipalKind::kService;
+  service.subject = "reporting";
+  EXPECT_EQ(verifier.Verify(issuer.Mint(service)).kind, PrincipalKind::kService);
+}
+
+TEST(TokenVerifierTest, RefusesExpiredNotYetValidWrongIssuerAndAudience) {
+  TokenVerifier verifier(HsConfig());
+  TokenClaims expired = Admin();
+  expired.ttl = std::chrono::seconds(-120);
+  TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(expired)); }), grpc::StatusCode::UNAUTHENTICATED);
+  TokenClaims future = Admin();
+  future.not_before = std::chrono::system_clock::now() + std::chrono::hours(1);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(future)); }), grpc::StatusCode::UNAUTHENTICATED);
+  TokenIssuer wrong_iss("HS256", kSecret, "iss-b", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_iss.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  TokenIssuer wrong_aud("HS256", kSecret, "iss-a", "aud-b");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_aud.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, RefusesWrongKeyTamperingAndAlgNone) {
+  TokenVerifier verifier(HsConfig());
+  TokenIssuer other_key("HS256", "another-secret-another-secret-xx", "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(other_key.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+
+  TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
+  const std::string token = good.Mint(Admin("acme"));
+  std::vector<std::string> parts = absl::StrSplit(token, '.');
+  ASSERT_EQ(parts.size(), 3u);
+  std::string payload;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(parts[1], &payload));
+  const auto pos = payload.find("acme");
+  ASSERT_NE(pos, std::string::npos);
+  payload.replace(pos, 4, "evil");
+  const std::string tampered = parts[0] + "." + B64(payload) + "." + parts[2];
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(tampered); }), grpc::StatusCode::UNAUTHENTICATED);
+
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string none_payload = "{\"iss\":\"iss-a\",\"aud\":\"aud-a\",\"sub\":\"x\",\"role\":\"msp_admin\",\"msp_id\":\"acme\",\"exp\":" + std::to_string(now + 600) + "}";
+  for (const std::string header : {"{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"NONE\"}"}) {
+    const std::string none_token = B64(header) + "." + B64(none_payload) + ".";
+    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token); }), grpc::StatusCode::UNAUTHENTICATED) << header;
+    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token + "c2ln"); }), grpc::StatusCode::UNAUTHENTICATED) << header;
+  }
+  EXPECT_EQ(CodeOf([&] { verifier.Verify("not-a-jwt"); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(""); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, RequiresExpRoleAndTenantClaims) {
+  TokenVerifier verifier(HsConfig());
+  TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(Admin(""))); }), grpc::StatusCode::UNAUTHENTICATED);
+  // Hand-made token without exp, correctly signed.
+  jwt::jwt_object obj{jwt::params::algorithm("HS256"), jwt::params::secret(kSecret)};
+  obj.add_claim("iss", "iss-a");
+  obj.add_claim("aud", "aud-a");
+  obj.add_claim("sub", "x");
+  obj.add_claim("role", "msp_admin");
+  obj.add_claim("msp_id", "acme");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(obj.signature()); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, RsaKeysWorkAndHsRsConfusionIsRefused) {
+  RsaKeys keys;
+  TokenVerifier rs_verifier({"RS256", keys.public_pem, "iss-a", "aud-a"});
+  TokenIssuer rs_issuer("RS256", keys.private_pem, "iss-a", "aud-a");
+  EXPECT_EQ(rs_verifier.Verify(rs_issuer.Mint(Admin("acme"))).msp_id, "acme");
+  // The classic confusion: an HS256 token whose "secret" is the server's public key.
+  TokenIssuer confused("HS256", keys.public_pem, "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { rs_verifier.Verify(confused.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  // And an RS256 token against an HS256 deployment.
+  TokenVerifier hs_verifier(HsConfig());
+  EXPECT_EQ(CodeOf([&] { hs_verifier.Verify(rs_issuer.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, AuthorizationHeaderNeedsBearerScheme) {
+  TokenVerifier verifier(HsConfig());
+  TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
+  const std::string token = good.Mint(Admin());
+  EXPECT_EQ(verifier.VerifyAuthorizationHeader("Bearer " + token).msp_id, "acme");
+  EXPECT_EQ(verifier.VerifyAuthorizationHeader("bearer " + token).msp_id, "acme");
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(token); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(std::nullopt); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader("Basic abc"); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, ConfigurationIsChecked) {
+  EXPECT_THROW(TokenVerifier({"none", "k", "i", "a"}), std::invalid_argument);
+  EXPECT_THROW(TokenVerifier({"HS256", "", "i", "a"}), std::invalid_argument);
+  EXPECT_THROW(TokenVerifier({"HS256", "k", "", "a"}), std::invalid_argument);
+}
+
+TEST(MethodPolicyTest, DeniesByDefaultAndByKind) {
+  MethodPolicy policy;
+  policy.Allow("/svc/Read", {PrincipalKind::kMspAdmin});
+  Principal admin{PrincipalKind::kMspAdmin, "a", "acme", ""};
+  Principal service{PrincipalKind::kService, "reporting", "", ""};
+  EXPECT_NO_THROW(policy.Check("/svc/Read", admin));
+  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Read", service); }), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Unlisted", admin); }), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(policy.Covers("/svc/Read"));
+  EXPECT_FALSE(policy.Covers("/svc/Unlisted"));
+}
+
+}  // namespace
+}  // namespace msp::auth

@@ -1,0 +1,46 @@
+#include "msp/common/log.h"
+
+#include <gtest/gtest.h>
+
+namespace msp::log {
+namespace {
+
+TEST(LogTest, MasksEmailsAndPhones) {
+  EXPECT_EQ(MaskEmail("alice.smith@example.com"), "a***@example.com");
+  EXPECT_EQ(MaskPhone("+49 170 1234567"), "+49********67");
+  const std::string scrubbed = Scrub("contact erika@firma.de, phone +49 30 1234567 or 030123456789");
+  EXPECT_EQ(scrubbed.find("erika@"), std::string::npos) << scrubbed;
+  EXPECT_NE(scrubbed.find("e***@firma.de"), std::string::npos) << scrubbed;
+  EXPECT_EQ(scrubbed.find("1234567"), std::string::npos) << scrubbed;
+  EXPECT_EQ(scrubbed.find("030123456789"), std::string::npos) << scrubbed;
+}
+
+TEST(LogTest, NeverPrintsTokens) {
+  const std::string jwt =
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+  EXPECT_EQ(Scrub("authorization: Bearer " + jwt).find("eyJ"), std::string::npos);
+  EXPECT_EQ(Scrub("token=" + jwt).find("c2lnbmF0"), std::string::npos);
+  EXPECT_EQ(Scrub("Bearer opaque-token-value").find("opaque-token-value"), std::string::npos);
+}
+
+TEST(LogTest, LeavesAddressesPortsAndIdsAlone) {
+  EXPECT_EQ(Scrub("listening on 127.0.0.1:50051"), "listening on 127.0.0.1:50051");
+  EXPECT_EQ(Scrub("customer 7hq2m4xk9d version 12"), "customer 7hq2m4xk9d version 12");
+}
+
+TEST(LogTest, FormatsOneJsonObjectAndScrubsFields) {
+  const std::string line = FormatLine(Level::kWarn, "created for bob@corp.com",
+                                      {{"email", "bob@corp.com"}, {"count", 3},
+                                       {"nested", {{"phone", "+1 415 555 0100"}}}});
+  auto parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["level"], "warn");
+  EXPECT_EQ(parsed["count"], 3);
+  EXPECT_EQ(parsed["email"], "b***@corp.com");
+  EXPECT_EQ(parsed["msg"], "created for b***@corp.com");
+  EXPECT_EQ(parsed["nested"]["phone"].get<std::string>().find("555"), std::string::npos);
+  EXPECT_TRUE(parsed.contains("ts"));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace msp::log

@@ -1,0 +1,119 @@
+// The PostgreSQL pool, transactions and the migrations runner against a real server.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "msp/common/migrations.h"
+#include "msp/common/pg.h"
+#include "processes.h"
+
+namespace msp {
+namespace {
+
+using testing::NewDatabase;
+using testing::SharedPostgres;
+
+class PgTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { conninfo_ = new std::string(NewDatabase("pgtest")); }
+  static std::string* conninfo_;
+};
+std::string* PgTest::conninfo_ = nullptr;
+
+TEST_F(PgTest, ExecutesPreparedStatementsWithParametersAndNulls) {
+  pg::Pool pool({*conninfo_, 2});
+  auto conn = pool.Acquire();
+  auto r = conn->Exec("SELECT $1::int + 1, $2::text IS NULL, 'x'::bytea", {"41", std::nullopt});
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.Int64(0, 0), 42);
+  EXPECT_TRUE(r.Bool(0, 1));
+  EXPECT_EQ(r.Bytes(0, 2), "x");
+  // The same SQL again runs the statement prepared the first time.
+  EXPECT_EQ(conn->Exec("SELECT $1::int + 1, $2::text IS NULL, 'x'::bytea", {"1", "a"}).Int64(0, 0), 2);
+}
+
+TEST_F(PgTest, TransactionsRollBackUnlessCommitted) {
+  pg::Pool pool({*conninfo_, 2});
+  {
+    auto conn = pool.Acquire();
+    conn->ExecScript("CREATE TABLE IF NOT EXISTS tx_test (v int PRIMARY KEY)");
+  }
+  try {
+    pg::WithTransaction(pool, [](pg::Transaction& tx) {
+      tx.Exec("INSERT INTO tx_test VALUES (1)");
+      throw std::runtime_error("boom");
+      return 0;
+    });
+  } catch (const std::runtime_error&) {
+  }
+  pg::WithTransaction(pool, [](pg::Transaction& tx) {
+    tx.Exec("INSERT INTO tx_test VALUES (2)");
+    tx.Commit();
+    return 0;
+  });
+  auto conn = pool.Acquire();
+  auto r = conn->Exec("SELECT array_agg(v ORDER BY v)::text FROM tx_test");
+  EXPECT_EQ(r.String(0, 0), "{2}");
+  try {
+    conn->Exec("INSERT INTO tx_test VALUES (2)");
+    FAIL() << "duplicate key accepted";
+  } catch (const pg::PgError& e) {
+    EXPECT_TRUE(e.IsUniqueViolation()) << e.what();
+    EXPECT_FALSE(e.connection_lost());
+  }
+}
+
+TEST_F(PgTest, PoolIsBoundedAndTimesOut) {
+  pg::Pool pool({*conninfo_, 1, std::chrono::milliseconds(100)});
+  auto held = pool.Acquire();
+  EXPECT_EQ(pool.in_use(), 1);
+  EXPECT_THROW(pool.Acquire(), pg::PoolTimeout);
+}
+
+TEST_F(PgTest, MigrationsApplyOnceEvenWhenReplicasStartTogether) {
+  static const std::vector<Migration> kMigrations = {
+      {1, "0001_a", "CREATE TABLE a (id int); INSERT INTO a VALUES (1);"},
+      {2, "0002_b", "CREATE TABLE b (id int); INSERT INTO a VALUES (2);"},
+  };
+  std::atomic<int> applied{0};
+  std::vector<std::thread> replicas;
+  for (int i = 0; i < 4; ++i) {
+    replicas.emplace_back([&] {
+      pg::Connection conn(*conninfo_, 10000);
+      applied += ApplyMigrations(conn, "mig_test", kMigrations);
+    });
+  }
+  for (auto& t : replicas) t.join();
+  EXPECT_EQ(applied.load(), 2);
+  pg::Connection conn(*conninfo_, 10000);
+  EXPECT_EQ(conn.Exec("SELECT count(*) FROM mig_test.a").Int64(0, 0), 2);
+  EXPECT_EQ(conn.Exec("SELECT count(*) FROM mig_test.schema_migrations").Int64(0, 0), 2);
+  EXPECT_EQ(ApplyMigrations(conn, "mig_test", kMigrations), 0);
+}
+
+TEST_F(PgTest, FailedMigrationLeavesNothingHalfApplied) {
+  static const std::vector<Migration> kBroken = {
+      {1, "0001_ok", "CREATE TABLE ok (id int);"},
+      {2, "0002_bad", "CREATE TABLE half (id int); SELECT no_such_function();"},
+  };
+  pg::Connection conn(*conninfo_, 10000);
+  EXPECT_THROW(ApplyMigrations(conn, "broken_test", kBroken), pg::PgError);
+  EXPECT_EQ(conn.Exec("SELECT count(*) FROM broken_test.schema_migrations").Int64(0, 0), 1);
+  EXPECT_EQ(conn.Exec("SELECT to_regclass('broken_test.half') IS NULL").Bool(0, 0), true);
+}
+
+// Runs last in this binary (it restarts the shared server).
+TEST_F(PgTest, ZZ_PingFollowsTheServerAndThePoolReconnects) {
+  pg::Pool pool({*conninfo_, 2, std::chrono::milliseconds(500)});
+  EXPECT_TRUE(pool.Ping());
+  SharedPostgres().Stop();
+  EXPECT_FALSE(pool.Ping());
+  SharedPostgres().Start();
+  EXPECT_TRUE(pool.Ping());
+  auto conn = pool.Acquire();
+  EXPECT_EQ(conn->Exec("SELECT 7").Int64(0, 0), 7);
+}
+
+}  // namespace
+}  // namespace msp

@@ -1,0 +1,200 @@
+// The customer store's SQL against a real PostgreSQL with the service's own migrations.
+#include "store/customer_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "domain/customer_rules.h"
+#include "msp/common/migrations.h"
+#include "processes.h"
+#include "test_customers.h"
+
+namespace msp {
+const std::vector<Migration>& CustomerMigrations();
+}
+
+namespace msp::customer {
+namespace {
+
+class CustomerStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string conninfo = testing::NewDatabase("store");
+    pg::Connection conn(conninfo, 10000);
+    ApplyMigrations(conn, "customer", CustomerMigrations());
+    pool_ = new pg::Pool({conninfo, 4, std::chrono::milliseconds(2000), 5000, "customer, public"});
+  }
+  static void TearDownTestSuite() { delete pool_; }
+
+  StoredCustomer Insert(const std::string& msp, const std::string& company,
+                        const std::string& email = "erika@example.de") {
+    auto c = testdata::ValidCustomer(company, email);
+    Normalize(c);
+    auto conn = pool_->Acquire();
+    auto stored = store_.Insert(*conn, msp, NewCustomerId(), c, v1::ACTIVE);
+    EXPECT_TRUE(stored.has_value());
+    return *stored;
+  }
+
+  std::vector<std::string> ListAll(const std::string& msp, v1::ListCustomersRequest request,
+                                   int page_size) {
+    std::vector<std::string> names;
+    request.set_parent("msps/" + msp);
+    request.set_page_size(page_size);
+    auto conn = pool_->Acquire();
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto query = ParseListCustomersRequest(request, msp);
+      auto page = store_.List(*conn, msp, query);
+      for (const auto& c : page.customers) names.push_back(c.company().display_name());
+      if (!page.next_after) break;
+      request.set_page_token(EncodeCustomerPageToken(request, msp, page.next_after->first,
+                                                     page.next_after->second));
+    }
+    return names;
+  }
+
+  static pg::Pool* pool_;
+  CustomerStore store_;
+};
+pg::Pool* CustomerStoreTest::pool_ = nullptr;
+
+TEST_F(CustomerStoreTest, InsertFindAndTenantScope) {
+  auto stored = Insert("store-a", "Alpha GmbH");
+  EXPECT_EQ(stored.version, 1);
+  EXPECT_EQ(stored.customer.state(), v1::ACTIVE);
+  EXPECT_EQ(stored.customer.name(), "msps/store-a/customers/" + stored.customer.customer_id());
+  EXPECT_TRUE(stored.customer.has_msp_link_time());
+  auto conn = pool_->Acquire();
+  auto found = store_.Find(*conn, "store-a", stored.customer.customer_id(), false);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->customer.SerializeAsString(), stored.customer.SerializeAsString());
+  EXPECT_FALSE(store_.Find(*conn, "store-b", stored.customer.customer_id(), false).has_value());
+  // A taken id is refused, not overwritten.
+  EXPECT_FALSE(store_.Insert(*conn, "store-b", stored.customer.customer_id(),
+                             testdata::ValidCustomer(), v1::ACTIVE).has_value());
+}
+
+TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
+  auto stored = Insert("store-u", "Update Me");
+  auto changed = stored.customer;
+  changed.mutable_company()->set_display_name("Updated");
+  auto conn = pool_->Acquire();
+  auto updated = store_.Update(*conn, "store-u", changed);
+  EXPECT_EQ(updated.version, 2);
+  EXPECT_NE(updated.customer.etag(), stored.customer.etag());
+  EXPECT_EQ(updated.customer.company().display_name(), "Updated");
+  const auto before = stored.customer.update_time();
+  const auto after = updated.customer.update_time();
+  EXPECT_TRUE(after.seconds() > before.seconds() ||
+              (after.seconds() == before.seconds() && after.nanos() > before.nanos()));
+  EXPECT_EQ(updated.customer.create_time().SerializeAsString(), stored.customer.create_time().SerializeAsString());
+}
+
+TEST_F(CustomerStoreTest, KeysetPagesCoverEveryRowOnceInOrder) {
+  std::vector<std::string> expected;
+  for (int i = 0; i < 37; ++i) {
+    // Duplicated names on purpose: ties are broken by customer id.
+    const std::string name = "Company " + std::to_string(i % 13);
+    Insert("store-p", name);
+    expected.push_back(name);
+  }
+  std::sort(expected.begin(), expected.end(), [](const std::string& a, const std::string& b) {
+    std::string la = a, lb = b;
+    std::transform(la.begin(), la.end(), la.begin(), ::tolower);
+    std::transform(lb.begin(), lb.end(), lb.begin(), ::tolower);
+    return la < lb;
+  });
+  v1::ListCustomersRequest request;
+  for (int page_size : {1, 5, 36, 37, 500}) {
+    EXPECT_EQ(ListAll("store-p", request, page_size), expected) << page_size;
+  }
+  request.set_order_by("company_name desc");
+  auto reversed = expected;
+  std::reverse(reversed.begin(), reversed.end());
+  EXPECT_EQ(ListAll("store-p", request, 7), reversed);
+  for (const char* order : {"create_time", "create_time desc", "update_time", "customer_id desc"}) {
+    request.set_order_by(order);
+    EXPECT_EQ(ListAll("store-p", request, 4).size(), 37u) << order;
+  }
+}
+
+TEST_F(CustomerStoreTest, PagingStaysCorrectWhileRowsAreInserted) {
+  for (int i = 0; i < 10; ++i) Insert("store-i", "B" + std::to_string(i));
+  v1::ListCustomersRequest request;
+  request.set_parent("msps/store-i");
+  request.set_page_size(4);
+  auto conn = pool_->Acquire();
+  std::vector<std::string> seen;
+  auto page = store_.List(*conn, "store-i", ParseListCustomersRequest(request, "store-i"));
+  for (const auto& c : page.customers) seen.push_back(c.company().display_name());
+  // Rows sorting before the cursor and after it arrive between pages.
+  Insert("store-i", "A-new");
+  Insert("store-i", "Z-new");
+  while (page.next_after) {
+    request.set_page_token(EncodeCustomerPageToken(request, "store-i", page.next_after->first, page.next_after->second));
+    page = store_.List(*conn, "store-i", ParseListCustomersRequest(request, "store-i"));
+    for (const auto& c : page.customers) seen.push_back(c.company().display_name());
+  }
+  std::set<std::string> unique(seen.begin(), seen.end());
+  EXPECT_EQ(unique.size(), seen.size()) << "a row came twice";
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(unique.count("B" + std::to_string(i))) << i;
+  EXPECT_TRUE(unique.count("Z-new"));   // after the cursor: seen
+  EXPECT_FALSE(unique.count("A-new"));  // before the cursor: not, and nothing skipped
+}
+
+TEST_F(CustomerStoreTest, FilterAndSearch) {
+  Insert("store-f", "Searchable Widgets", "ceo@widgets.example");
+  auto hidden = Insert("store-f", "Other Company", "x@other.example");
+  auto conn = pool_->Acquire();
+  conn->Exec("UPDATE customers SET state = 2 WHERE customer_id = $1", {hidden.customer.customer_id()});
+  v1::ListCustomersRequest request;
+  request.set_search("WIDGETS");
+  EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Searchable Widgets"});
+  request.set_search("ceo@widg");
+  EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Searchable Widgets"});
+  request.set_search(hidden.customer.customer_id());
+  EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Other Company"});
+  request.set_search("%");  // LIKE wildcards are literal
+  EXPECT_TRUE(ListAll("store-f", request, 10).empty());
+  request.clear_search();
+  request.set_filter("state = PENDING");
+  EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Other Company"});
+  request.set_filter("state = ACTIVE AND management_type = JOINTLY_MANAGED");
+  EXPECT_TRUE(ListAll("store-f", request, 10).empty());
+}
+
+TEST_F(CustomerStoreTest, RequestIdsReturnTheFirstAnswer) {
+  auto conn = pool_->Acquire();
+  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a").has_value());
+  store_.SaveResponse(*conn, "store-r", "req-1", "first-answer");
+  auto again = store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, "first-answer");
+  EXPECT_THROW(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-b"), ApiError);
+  // Request ids are per MSP.
+  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
+}
+
+TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
+  auto stored = Insert("store-e", "Events");
+  auto conn = pool_->Acquire();
+  for (int i = 0; i < 5; ++i) {
+    store_.AppendEvent(*conn, "store-e", stored.customer.customer_id(), "CUSTOMER_UPDATED",
+                       "msp-admin:a", {"company.display_name", "contact.first_name"}, "r" + std::to_string(i));
+  }
+  auto page = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3, 0);
+  ASSERT_EQ(page.events.size(), 3u);
+  EXPECT_EQ(page.events[0].request_id(), "r4");
+  EXPECT_EQ(page.events[0].changed_fields_size(), 2);
+  EXPECT_EQ(page.events[0].changed_fields(1), "contact.first_name");
+  ASSERT_GT(page.next_after_event_id, 0);
+  auto rest = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3, page.next_after_event_id);
+  EXPECT_EQ(rest.events.size(), 2u);
+  EXPECT_EQ(rest.next_after_event_id, 0);
+  EXPECT_TRUE(store_.ListEvents(*conn, "store-x", stored.customer.customer_id(), 3, 0).events.empty());
+}
+
+}  // namespace
+}  // namespace msp::customer

@@ -1,0 +1,91 @@
+#include "domain/list_query.h"
+
+#include <gtest/gtest.h>
+
+#include "msp/common/errors.h"
+
+namespace msp::customer {
+namespace {
+
+v1::ListCustomersRequest Request(const std::string& filter, const std::string& order_by = "") {
+  v1::ListCustomersRequest r;
+  r.set_parent("msps/acme");
+  r.set_filter(filter);
+  r.set_order_by(order_by);
+  return r;
+}
+
+std::string BadField(const v1::ListCustomersRequest& r) {
+  try {
+    ParseListCustomersRequest(r, "acme");
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), grpc::StatusCode::INVALID_ARGUMENT);
+    return e.field_violations().empty() ? "" : e.field_violations()[0].field;
+  }
+  return "accepted";
+}
+
+TEST(ListQueryTest, FilterGrammar) {
+  auto q = ParseListCustomersRequest(Request("state = ACTIVE"), "acme");
+  EXPECT_EQ(q.states, std::vector<int>{v1::ACTIVE});
+  EXPECT_TRUE(q.management_types.empty());
+  q = ParseListCustomersRequest(
+      Request("management_type = JOINTLY_MANAGED AND (state = ACTIVE OR state = PENDING)"), "acme");
+  EXPECT_EQ(q.states, (std::vector<int>{v1::ACTIVE, v1::PENDING}));
+  EXPECT_EQ(q.management_types, std::vector<int>{v1::JOINTLY_MANAGED});
+  q = ParseListCustomersRequest(Request("state = ACTIVE AND state = PENDING"), "acme");
+  EXPECT_TRUE(q.matches_nothing);
+  q = ParseListCustomersRequest(Request(""), "acme");
+  EXPECT_TRUE(q.states.empty());
+  EXPECT_FALSE(q.matches_nothing);
+}
+
+TEST(ListQueryTest, BadFiltersNameTheFilter) {
+  for (const char* f : {"state", "state =", "state = NOPE", "color = RED", "state = ACTIVE OR state = PENDING",
+                        "(state = ACTIVE OR management_type = FULLY_MANAGED)", "state = ACTIVE AND",
+                        "state == ACTIVE", "state = ACTIVE; DROP TABLE customers", "(state = ACTIVE"}) {
+    EXPECT_EQ(BadField(Request(f)), "filter") << f;
+  }
+}
+
+TEST(ListQueryTest, OrderBy) {
+  EXPECT_EQ(ParseListCustomersRequest(Request("", "create_time desc"), "acme").sort_key, SortKey::kCreateTime);
+  EXPECT_TRUE(ParseListCustomersRequest(Request("", "create_time desc"), "acme").descending);
+  EXPECT_EQ(ParseListCustomersRequest(Request("", ""), "acme").sort_key, SortKey::kCompanyName);
+  for (const char* o : {"email", "company_name up", "a b c"}) {
+    EXPECT_EQ(BadField(Request("", o)), "order_by") << o;
+  }
+}
+
+TEST(ListQueryTest, PageSizeDefaultsAndClamps) {
+  auto r = Request("");
+  EXPECT_EQ(ParseListCustomersRequest(r, "acme").page_size, 50);
+  r.set_page_size(10000);
+  EXPECT_EQ(ParseListCustomersRequest(r, "acme").page_size, 500);
+  r.set_page_size(-1);
+  EXPECT_EQ(BadField(r), "page_size");
+}
+
+TEST(ListQueryTest, PageTokensRoundTripAndAreBoundToTheQueryAndMsp) {
+  auto r = Request("state = ACTIVE", "company_name");
+  r.set_page_token(EncodeCustomerPageToken(r, "acme", "example gmbh", "0123456789"));
+  auto q = ParseListCustomersRequest(r, "acme");
+  ASSERT_TRUE(q.after.has_value());
+  EXPECT_EQ(q.after->first, "example gmbh");
+  EXPECT_EQ(q.after->second, "0123456789");
+  EXPECT_EQ(BadField([&] { auto x = r; x.set_filter("state = PENDING"); return x; }()), "page_token");
+  EXPECT_THROW(ParseListCustomersRequest(r, "other-msp"), ApiError);
+  auto garbage = r;
+  garbage.set_page_token("!!!not-base64!!!");
+  EXPECT_EQ(BadField(garbage), "page_token");
+}
+
+TEST(ListQueryTest, EventTokens) {
+  const auto token = EncodeEventPageToken("acme", "msps/acme/customers/x", 42);
+  EXPECT_EQ(DecodeEventPageToken(token, "acme", "msps/acme/customers/x"), 42);
+  EXPECT_THROW(DecodeEventPageToken(token, "acme", "msps/acme/customers/y"), ApiError);
+  EXPECT_THROW(DecodeEventPageToken(token, "evil", "msps/acme/customers/x"), ApiError);
+}
+
+}  // namespace
+}  // namespace msp::customer

@@ -1,0 +1,118 @@
+#include "stack.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+
+namespace msp::testing {
+namespace {
+
+std::string BinaryFor(const std::string& service) {
+  std::string target = service;
+  for (char& c : target) {
+    if (c == '-') c = '_';
+  }
+  return BinaryPath(absl::StrCat("services/", service, "/", target, "_server"));
+}
+
+std::string HealthNameFor(const std::string& service) {
+  if (service == "customer") return "msp.customer.v1.CustomerService";
+  return "";
+}
+
+}  // namespace
+
+Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_flags)
+    : extra_flags_(std::move(extra_flags)),
+      issuer_("HS256", kTestJwtSecret, kTestIssuer, kTestAudience) {
+  postgres_ = std::make_unique<PostgresServer>();
+  postgres_->CreateDatabase("msp");
+  redis_ = std::make_unique<RedisServer>();
+  secret_file_ = logs_.path() + "/jwt-secret";
+  std::ofstream(secret_file_) << kTestJwtSecret;
+  for (const auto& name : services) {
+    ServiceInstance instance;
+    instance.name = name;
+    instance.address = absl::StrCat("127.0.0.1:", FreePort());
+    instance.metrics_port = FreePort();
+    services_[name] = std::move(instance);
+  }
+  for (const auto& name : services) StartService(name);
+}
+
+Stack::~Stack() {
+  for (auto& [name, instance] : services_) {
+    if (instance.process && instance.process->Running()) {
+      instance.process->Signal(SIGTERM);
+      if (instance.process->Wait(std::chrono::seconds(15)) < 0) instance.process->Signal(SIGKILL);
+    }
+  }
+}
+
+std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
+
+const ServiceInstance& Stack::service(const std::string& name) const {
+  auto it = services_.find(name);
+  if (it == services_.end()) throw std::runtime_error("service not started: " + name);
+  return it->second;
+}
+
+void Stack::StartService(const std::string& name) {
+  auto& instance = services_.at(name);
+  std::vector<std::string> argv = {BinaryFor(name),
+                                   "--listen=" + instance.address,
+                                   absl::StrCat("--metrics_port=", instance.metrics_port),
+                                   "--database_url=" + database_url(),
+                                   absl::StrCat("--redis_address=127.0.0.1:", redis_->port()),
+                                   "--jwt_key_file=" + secret_file_,
+                                   absl::StrCat("--jwt_issuer=", kTestIssuer),
+                                   absl::StrCat("--jwt_audience=", kTestAudience)};
+  for (const auto& f : extra_flags_) argv.push_back(f);
+  instance.process = std::make_unique<ChildProcess>(
+      argv, std::map<std::string, std::string>{}, absl::StrCat(logs_.path(), "/", name, ".log"));
+  if (!WaitForServing(instance.address, std::chrono::seconds(30), HealthNameFor(name))) {
+    throw std::runtime_error(absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));
+  }
+}
+
+int Stack::StopService(const std::string& name, int signal_number) {
+  auto& instance = services_.at(name);
+  instance.process->Signal(signal_number);
+  return instance.process->Wait(std::chrono::seconds(30));
+}
+
+std::string Stack::MspToken(const std::string& msp_id, const std::string& admin) const {
+  auth::TokenClaims claims;
+  claims.kind = auth::PrincipalKind::kMspAdmin;
+  claims.subject = admin;
+  claims.msp_id = msp_id;
+  return issuer_.Mint(claims);
+}
+
+std::string Stack::CustomerToken(const std::string& customer_id) const {
+  auth::TokenClaims claims;
+  claims.kind = auth::PrincipalKind::kCustomerAdmin;
+  claims.subject = "super-admin-" + customer_id;
+  claims.customer_id = customer_id;
+  return issuer_.Mint(claims);
+}
+
+std::string Stack::ServiceToken(const std::string& service) const {
+  auth::TokenClaims claims;
+  claims.kind = auth::PrincipalKind::kService;
+  claims.subject = service;
+  return issuer_.Mint(claims);
+}
+
+std::shared_ptr<grpc::Channel> Stack::Channel(const std::string& name) const {
+  return grpc::CreateChannel(address(name), grpc::InsecureChannelCredentials());
+}
+
+void Authorize(grpc::ClientContext& context, const std::string& token) {
+  context.AddMetadata("authorization", "Bearer " + token);
+}
+
+}  // namespace msp::testing

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "msp/common/auth.h"
+#include "processes.h"
+
+// The whole suite on loopback for end-to-end tests and benchmarks: a throwaway PostgreSQL and
+// redis-server, and the four real service binaries on free ports, started once per test binary.
+namespace msp::testing {
+
+struct ServiceInstance {
+  std::string name;  // customer, service-assignment, ...
+  std::string address;
+  int metrics_port = 0;
+  std::unique_ptr<ChildProcess> process;
+};
+
+class Stack {
+ public:
+  // `services`: which to start (default all four). `extra_flags` go to every service.
+  explicit Stack(std::vector<std::string> services = {"customer", "service-assignment",
+                                                      "onboarding-invitation", "reporting"},
+                 std::vector<std::string> extra_flags = {});
+  ~Stack();
+
+  const ServiceInstance& service(const std::string& name) const;
+  std::string address(const std::string& name) const { return service(name).address; }
+  PostgresServer& postgres() { return *postgres_; }
+  RedisServer& redis() { return *redis_; }
+  std::string database_url() const;
+
+  // Starts (again) a service that was stopped or killed; waits until SERVING.
+  void StartService(const std::string& name);
+  // SIGTERM (drain) or SIGKILL; returns the exit status.
+  int StopService(const std::string& name, int signal_number);
+
+  std::string MspToken(const std::string& msp_id, const std::string& admin = "admin") const;
+  std::string CustomerToken(const std::string& customer_id) const;
+  std::string ServiceToken(const std::string& service) const;
+  const auth::TokenIssuer& issuer() const { return issuer_; }
+  const std::string& log_dir() const { return logs_.path(); }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
+
+ private:
+  TempDir logs_;
+  std::unique_ptr<PostgresServer> postgres_;
+  std::unique_ptr<RedisServer> redis_;
+  std::map<std::string, ServiceInstance> services_;
+  std::vector<std::string> extra_flags_;
+  std::string secret_file_;
+  auth::TokenIssuer issuer_;
+};
+
+// Adds `authorization: Bearer <token>` to a client context.
+void Authorize(grpc::ClientContext& context, const std::string& token);
+
+}  // namespace msp::testing
