@@ -77,10 +77,11 @@ Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
     while (!message.empty() && message.back() == '\n') message.pop_back();
     throw PgError("cannot connect to PostgreSQL: " + message, "08001", true);
   }
-  ExecScript(absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
-                          "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
-                          "; SET client_min_messages = warning",
-                          search_path.empty() ? "" : "; SET search_path TO ", search_path));
+  session_sql_ = absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
+                              "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
+                              "; SET client_min_messages = warning",
+                              search_path.empty() ? "" : "; SET search_path TO ", search_path);
+  ExecScript(session_sql_);
 }
 
 Connection::~Connection() {
@@ -89,7 +90,35 @@ Connection::~Connection() {
 
 bool Connection::Healthy() const { return !broken_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
 
+void Connection::Reconnect() {
+  PQreset(conn_);
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    broken_ = true;
+    std::string message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw PgError("cannot reconnect to PostgreSQL: " + message, "08001", true);
+  }
+  prepared_.clear();
+  broken_ = false;
+  ExecScript(session_sql_);
+}
+
 Result Connection::Exec(std::string_view sql, const std::vector<Param>& params) {
+  const bool first_since_acquire = !used_since_acquire_;
+  used_since_acquire_ = true;
+  try {
+    return ExecOnce(sql, params);
+  } catch (const PgError& e) {
+    if (!first_since_acquire || !e.connection_lost()) throw;
+    // The server went away while this connection sat idle in the pool (restart, failover).
+    // The first statement after Acquire is BEGIN or a read by convention, and the old server
+    // can't have run it, so a fresh connection may send it again.
+    Reconnect();
+    return ExecOnce(sql, params);
+  }
+}
+
+Result Connection::ExecOnce(std::string_view sql, const std::vector<Param>& params) {
   std::string key(sql);
   auto it = prepared_.find(key);
   if (it == prepared_.end()) {
@@ -142,6 +171,7 @@ Lease Pool::Acquire() {
     auto conn = std::move(idle_.front());
     idle_.pop_front();
     ++in_use_;
+    conn->MarkAcquired();
     return Lease(this, std::move(conn));
   }
   ++open_;

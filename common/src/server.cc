@@ -83,6 +83,10 @@ void ServiceHost::UpdateHealth(bool serving) {
   auto* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   const bool ok = serving && !draining_.load();
+  if (static_cast<int>(ok) != last_health_) {
+    log::Info(ok ? "health: SERVING" : "health: NOT_SERVING", {{"ready", serving}, {"draining", draining_.load()}});
+    last_health_ = ok;
+  }
   health->SetServingStatus("", ok);
   for (const auto& name : options_.health_services) health->SetServingStatus(name, ok);
   metrics_.serving().Set(ok ? 1 : 0);

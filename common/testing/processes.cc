@@ -245,10 +245,14 @@ std::string BinaryPath(const std::string& relative) {
 
 bool WaitForServing(const std::string& address, std::chrono::milliseconds timeout,
                     const std::string& service) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = grpc::health::v1::Health::NewStub(channel);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
+    // A fresh channel per attempt: a channel that found the port closed backs off for seconds
+    // before it tries again, while the server is expected within milliseconds.
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto stub = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     grpc::health::v1::HealthCheckRequest request;
@@ -258,7 +262,7 @@ bool WaitForServing(const std::string& address, std::chrono::milliseconds timeou
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
       return true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
 }

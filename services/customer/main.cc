@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     options.max_threads = config.max_threads;
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
+    host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     msp::RpcRuntime runtime("customer.msp.v1", &verifier, msp::customer::CustomerServiceImpl::Policy(),
                             &host.metrics());
     msp::customer::CustomerServiceImpl service(&pool, &runtime, std::move(free_mail));

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
@@ -44,12 +45,18 @@ Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_f
 }
 
 Stack::~Stack() {
+  const auto start = std::chrono::steady_clock::now();
   for (auto& [name, instance] : services_) {
-    if (instance.process && instance.process->Running()) {
-      instance.process->Signal(SIGTERM);
-      if (instance.process->Wait(std::chrono::seconds(15)) < 0) instance.process->Signal(SIGKILL);
+    if (instance.process && instance.process->Running()) instance.process->Signal(SIGTERM);
+  }
+  for (auto& [name, instance] : services_) {
+    if (instance.process && instance.process->Wait(std::chrono::seconds(15)) < 0) {
+      instance.process->Signal(SIGKILL);
     }
   }
+  std::fprintf(stderr, "stack: stopped in %lld ms\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start).count()));
 }
 
 std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
@@ -71,11 +78,15 @@ void Stack::StartService(const std::string& name) {
                                    absl::StrCat("--jwt_issuer=", kTestIssuer),
                                    absl::StrCat("--jwt_audience=", kTestAudience)};
   for (const auto& f : extra_flags_) argv.push_back(f);
+  const auto start = std::chrono::steady_clock::now();
   instance.process = std::make_unique<ChildProcess>(
       argv, std::map<std::string, std::string>{}, absl::StrCat(logs_.path(), "/", name, ".log"));
   if (!WaitForServing(instance.address, std::chrono::seconds(30), HealthNameFor(name))) {
     throw std::runtime_error(absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));
   }
+  std::fprintf(stderr, "stack: %s SERVING on %s after %lld ms\n", name.c_str(), instance.address.c_str(),
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start).count()));
 }
 
 int Stack::StopService(const std::string& name, int signal_number) {

@@ -71,14 +71,23 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Runs a statement. If the connection turns out dead on the first statement after it left
+  // the pool, reconnects once and sends it again: callers make that first statement BEGIN
+  // or a read.
   Result Exec(std::string_view sql, const std::vector<Param>& params = {});
   // Plain multi-statement SQL without parameters (migrations).
   void ExecScript(std::string_view sql);
   bool Healthy() const;
   PGconn* raw() { return conn_; }
+  void MarkAcquired() { used_since_acquire_ = false; }
 
  private:
+  Result ExecOnce(std::string_view sql, const std::vector<Param>& params);
+  void Reconnect();
+
   PGconn* conn_ = nullptr;
+  std::string session_sql_;
+  bool used_since_acquire_ = false;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   bool broken_ = false;
 };

@@ -63,6 +63,7 @@ class ServiceHost {
   ~ServiceHost();
   ServerMetrics& metrics() { return metrics_; }
   void AddService(grpc::Service* service) { services_.push_back(service); }
+  void SetReadiness(std::function<bool()> readiness) { options_.readiness = std::move(readiness); }
   // Starts, serves until SIGTERM or SIGINT, drains in-flight calls, returns the exit code.
   int Run();
 
@@ -74,6 +75,7 @@ class ServiceHost {
   std::vector<grpc::Service*> services_;
   std::unique_ptr<grpc::Server> server_;
   std::atomic<bool> draining_{false};
+  int last_health_ = -1;  // readiness thread only
 };
 
 // Keeps a pool's gauges current; returns the readiness probe for the host.

@@ -1,0 +1,604 @@
+// The customer service end to end: the real binaries (all four services), a real PostgreSQL
+// and redis-server, and a gRPC client holding bearer tokens, as the portal backend would.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <grpcpp/support/error_details.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "metrics_scrape.h"
+#include "msp/common/pg.h"
+#include "nlohmann/json.hpp"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "stack.h"
+
+namespace msp::customer {
+namespace {
+
+using testing::Authorize;
+using testing::Stack;
+
+Stack* stack = nullptr;
+
+class StackEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { stack = new Stack(); }
+  void TearDown() override {
+    delete stack;
+    stack = nullptr;
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+
+v1::Customer NewCustomer(const std::string& company = "Example GmbH",
+                         const std::string& email = "erika@example.de",
+                         v1::ManagementType type = v1::FULLY_MANAGED) {
+  v1::Customer c;
+  auto* co = c.mutable_company();
+  co->set_display_name(company);
+  co->set_size(v1::COMPANY_SIZE_20_99);
+  co->add_industries(v1::HEALTHCARE);
+  co->set_country_code("DE");
+  co->mutable_address()->set_address_line1("Hauptstr. 1");
+  co->mutable_address()->set_city("Berlin");
+  co->mutable_address()->set_state("Berlin");
+  co->mutable_address()->set_zip_code("10115");
+  auto* contact = c.mutable_contact();
+  contact->set_first_name("Erika");
+  contact->set_last_name("Mustermann");
+  contact->set_work_email(email);
+  contact->set_phone("+49 30 1234567");
+  c.set_management_type(type);
+  return c;
+}
+
+// A client for one MSP admin.
+class Client {
+ public:
+  explicit Client(const std::string& token)
+      : token_(token), stub_(v1::CustomerService::NewStub(stack->Channel("customer"))) {}
+
+  grpc::Status Create(const std::string& parent, const v1::Customer& customer, v1::Customer* out,
+                      const std::string& request_id = "") {
+    v1::CreateCustomerRequest request;
+    request.set_parent(parent);
+    *request.mutable_customer() = customer;
+    request.set_request_id(request_id);
+    auto context = Context();
+    return stub_->CreateCustomer(context.get(), request, out);
+  }
+  v1::Customer MustCreate(const std::string& msp, const v1::Customer& customer) {
+    v1::Customer out;
+    auto status = Create("msps/" + msp, customer, &out);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return out;
+  }
+  grpc::Status Get(const std::string& name, v1::Customer* out) {
+    v1::GetCustomerRequest request;
+    request.set_name(name);
+    auto context = Context();
+    return stub_->GetCustomer(context.get(), request, out);
+  }
+  grpc::Status List(const v1::ListCustomersRequest& request, v1::ListCustomersResponse* out) {
+    auto context = Context();
+    return stub_->ListCustomers(context.get(), request, out);
+  }
+  grpc::Status Update(const v1::Customer& customer, const std::vector<std::string>& paths,
+                      v1::Customer* out, const std::string& etag = "") {
+    v1::UpdateCustomerRequest request;
+    *request.mutable_customer() = customer;
+    for (const auto& p : paths) request.mutable_update_mask()->add_paths(p);
+    request.set_etag(etag);
+    auto context = Context();
+    return stub_->UpdateCustomer(context.get(), request, out);
+  }
+  grpc::Status Upgrade(const std::string& name, v1::Customer* out, const std::string& etag = "") {
+    v1::UpgradeToJointlyManagedRequest request;
+    request.set_name(name);
+    request.set_etag(etag);
+    auto context = Context();
+    return stub_->UpgradeToJointlyManaged(context.get(), request, out);
+  }
+  grpc::Status Events(const std::string& parent, v1::ListCustomerEventsResponse* out,
+                      int page_size = 0, const std::string& token = "") {
+    v1::ListCustomerEventsRequest request;
+    request.set_parent(parent);
+    request.set_page_size(page_size);
+    request.set_page_token(token);
+    auto context = Context();
+    return stub_->ListCustomerEvents(context.get(), request, out);
+  }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> Context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token_.empty()) Authorize(*context, token_);
+    return context;
+  }
+  std::string token_;
+  std::unique_ptr<v1::CustomerService::Stub> stub_;
+};
+
+struct Details {
+  std::string reason;
+  std::string domain;
+  std::vector<std::string> fields;
+  std::vector<std::string> preconditions;
+};
+
+Details DetailsOf(const grpc::Status& status) {
+  Details out;
+  google::rpc::Status rpc_status;
+  if (!grpc::ExtractErrorDetails(status, &rpc_status).ok()) return out;
+  for (const auto& any : rpc_status.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::BadRequest bad;
+    google::rpc::PreconditionFailure pre;
+    if (any.UnpackTo(&info)) {
+      out.reason = info.reason();
+      out.domain = info.domain();
+    } else if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) out.fields.push_back(v.field());
+    } else if (any.UnpackTo(&pre)) {
+      for (const auto& v : pre.violations()) out.preconditions.push_back(v.type());
+    }
+  }
+  return out;
+}
+
+int64_t CountCustomers(const std::string& msp) {
+  pg::Connection conn(stack->database_url(), 5000);
+  return conn.Exec("SELECT count(*) FROM customer.customers WHERE msp_id = $1", {msp}).Int64(0, 0);
+}
+
+void Sql(const std::string& sql, const std::vector<pg::Param>& params) {
+  pg::Connection conn(stack->database_url(), 5000);
+  conn.Exec(sql, params);
+}
+
+TEST(CustomerApi, CreateGetListUpdate) {
+  Client client(stack->MspToken("acme"));
+  auto created = client.MustCreate("acme", NewCustomer("Create Flow AG"));
+  EXPECT_EQ(created.state(), v1::ACTIVE);
+  EXPECT_EQ(created.management_type(), v1::FULLY_MANAGED);
+  EXPECT_EQ(created.name(), "msps/acme/customers/" + created.customer_id());
+  EXPECT_EQ(created.contact().phone(), "+49301234567");
+  EXPECT_TRUE(created.has_create_time() && created.has_update_time() && created.has_msp_link_time());
+  EXPECT_FALSE(created.etag().empty());
+
+  v1::Customer got;
+  ASSERT_TRUE(client.Get(created.name(), &got).ok());
+  EXPECT_EQ(got.SerializeAsString(), created.SerializeAsString());
+
+  v1::ListCustomersRequest list;
+  list.set_parent("msps/acme");
+  list.set_search("create flow");
+  v1::ListCustomersResponse listed;
+  ASSERT_TRUE(client.List(list, &listed).ok());
+  ASSERT_EQ(listed.customers_size(), 1);
+  EXPECT_EQ(listed.customers(0).customer_id(), created.customer_id());
+
+  v1::Customer patch;
+  patch.set_name(created.name());
+  patch.mutable_company()->set_display_name("Create Flow SE");
+  patch.mutable_contact()->set_work_email("max@createflow.example");
+  v1::Customer updated;
+  auto status = client.Update(patch, {"company.display_name", "contact.work_email"}, &updated, created.etag());
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(updated.company().display_name(), "Create Flow SE");
+  EXPECT_EQ(updated.contact().work_email(), "max@createflow.example");
+  EXPECT_EQ(updated.contact().first_name(), "Erika");
+  EXPECT_NE(updated.etag(), created.etag());
+
+  // The stale etag now loses.
+  status = client.Update(patch, {"company.display_name"}, &updated, created.etag());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(DetailsOf(status).reason, "ETAG_MISMATCH");
+}
+
+TEST(CustomerApi, RetriesWithTheSameRequestIdReturnTheFirstAnswer) {
+  Client client(stack->MspToken("retry-msp"));
+  const auto customer = NewCustomer("Retry Corp");
+  v1::Customer first, second;
+  ASSERT_TRUE(client.Create("msps/retry-msp", customer, &first, "req-0001").ok());
+  ASSERT_TRUE(client.Create("msps/retry-msp", customer, &second, "req-0001").ok());
+  EXPECT_EQ(first.SerializeAsString(), second.SerializeAsString());
+  EXPECT_EQ(CountCustomers("retry-msp"), 1);
+
+  v1::Customer other;
+  auto status = client.Create("msps/retry-msp", NewCustomer("Different"), &other, "req-0001");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(status).reason, "REQUEST_ID_REUSED");
+
+  // Eight concurrent retries of one request: one customer, one answer.
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Client c(stack->MspToken("retry-msp"));
+      v1::Customer out;
+      if (c.Create("msps/retry-msp", NewCustomer("Concurrent"), &out, "req-concurrent").ok()) {
+        ids[i] = out.customer_id();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 1u);
+  EXPECT_FALSE(ids[0].empty());
+  EXPECT_EQ(CountCustomers("retry-msp"), 2);
+}
+
+// Every RPC, called on MSP "owner"'s customer with every kind of caller.
+TEST(CustomerApi, TenantIsolationMatrix) {
+  Client owner(stack->MspToken("owner"));
+  const auto customer = owner.MustCreate("owner", NewCustomer("Isolated Ltd", "it@isolated.example"));
+  const std::string name = customer.name();
+
+  using Rpc = std::function<grpc::Status(Client&)>;
+  const std::vector<std::pair<std::string, Rpc>> rpcs = {
+      {"CreateCustomer", [&](Client& c) { v1::Customer out; return c.Create("msps/owner", NewCustomer("Injected"), &out); }},
+      {"GetCustomer", [&](Client& c) { v1::Customer out; return c.Get(name, &out); }},
+      {"ListCustomers", [&](Client& c) {
+         v1::ListCustomersRequest r;
+         r.set_parent("msps/owner");
+         v1::ListCustomersResponse out;
+         return c.List(r, &out);
+       }},
+      {"UpdateCustomer", [&](Client& c) {
+         v1::Customer patch;
+         patch.set_name(name);
+         patch.mutable_company()->set_display_name("Hijacked");
+         v1::Customer out;
+         return c.Update(patch, {"company.display_name"}, &out);
+       }},
+      {"UpgradeToJointlyManaged", [&](Client& c) { v1::Customer out; return c.Upgrade(name, &out); }},
+      {"ListCustomerEvents", [&](Client& c) { v1::ListCustomerEventsResponse out; return c.Events(name, &out); }},
+  };
+  // Every method of the service is in the matrix.
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      "msp.customer.v1.CustomerService");
+  ASSERT_EQ(service->method_count(), static_cast<int>(rpcs.size()));
+
+  auth::TokenIssuer wrong_key("HS256", "a-completely-different-secret-0123456789", testing::kTestIssuer,
+                              testing::kTestAudience);
+  auth::TokenClaims claims;
+  claims.kind = auth::PrincipalKind::kMspAdmin;
+  claims.subject = "mallory";
+  claims.msp_id = "owner";
+  const std::string forged = wrong_key.Mint(claims);
+  auth::TokenClaims expired_claims = claims;
+  expired_claims.ttl = std::chrono::seconds(-600);
+  const std::string expired = stack->issuer().Mint(expired_claims);
+  auto b64 = [](const std::string& s) { std::string o; absl::WebSafeBase64Escape(s, &o); return o; };
+  const std::string alg_none = b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." +
+      b64("{\"iss\":\"msp-test\",\"aud\":\"msp-customers\",\"sub\":\"m\",\"role\":\"msp_admin\",\"msp_id\":\"owner\",\"exp\":9999999999}") + ".";
+  auth::TokenIssuer wrong_issuer("HS256", testing::kTestJwtSecret, "someone-else", testing::kTestAudience);
+
+  struct Caller {
+    std::string label;
+    std::string token;
+    grpc::StatusCode expected;  // for every RPC but the own-MSP row
+  };
+  const std::vector<Caller> callers = {
+      {"other MSP", stack->MspToken("intruder"), grpc::StatusCode::NOT_FOUND},
+      {"customer admin", stack->CustomerToken(customer.customer_id()), grpc::StatusCode::PERMISSION_DENIED},
+      {"service token", stack->ServiceToken("reporting"), grpc::StatusCode::PERMISSION_DENIED},
+      {"no token", "", grpc::StatusCode::UNAUTHENTICATED},
+      {"expired", expired, grpc::StatusCode::UNAUTHENTICATED},
+      {"alg none", alg_none, grpc::StatusCode::UNAUTHENTICATED},
+      {"wrong key", forged, grpc::StatusCode::UNAUTHENTICATED},
+      {"wrong issuer", wrong_issuer.Mint(claims), grpc::StatusCode::UNAUTHENTICATED},
+      {"garbage", "not.a.jwt", grpc::StatusCode::UNAUTHENTICATED},
+  };
+  for (const auto& caller : callers) {
+    Client client(caller.token);
+    for (const auto& [method, rpc] : rpcs) {
+      const auto status = rpc(client);
+      EXPECT_EQ(status.error_code(), caller.expected) << caller.label << " -> " << method << ": " << status.error_message();
+      // Nothing about the owner's customer leaks into the message.
+      EXPECT_EQ(status.error_message().find("Isolated"), std::string::npos) << caller.label << " " << method;
+    }
+  }
+  // The owner itself: every RPC answers (Create makes a second customer).
+  for (const auto& [method, rpc] : rpcs) {
+    EXPECT_TRUE(rpc(owner).ok()) << method;
+  }
+  // Nothing the others tried was written.
+  v1::Customer after;
+  ASSERT_TRUE(owner.Get(name, &after).ok());
+  EXPECT_EQ(after.company().display_name(), "Hijacked");  // the owner's own update above
+  EXPECT_EQ(CountCustomers("owner"), 2);
+  EXPECT_EQ(CountCustomers("intruder"), 0);
+  // The intruder's own list is empty: the tenant comes from the token, not the request.
+  Client intruder(stack->MspToken("intruder"));
+  v1::ListCustomersRequest own_list;
+  own_list.set_parent("msps/intruder");
+  v1::ListCustomersResponse listed;
+  ASSERT_TRUE(intruder.List(own_list, &listed).ok());
+  EXPECT_EQ(listed.customers_size(), 0);
+}
+
+TEST(CustomerApi, BadInputIsRefusedFieldByFieldAndNothingIsWritten) {
+  Client client(stack->MspToken("bad-input"));
+  struct Case {
+    std::string field;
+    std::function<void(v1::Customer&)> spoil;
+  };
+  const std::vector<Case> cases = {
+      {"customer.company.display_name", [](v1::Customer& c) { c.mutable_company()->clear_display_name(); }},
+      {"customer.company.size", [](v1::Customer& c) { c.mutable_company()->clear_size(); }},
+      {"customer.company.industries", [](v1::Customer& c) { c.mutable_company()->clear_industries(); }},
+      {"customer.company.country_code", [](v1::Customer& c) { c.mutable_company()->set_country_code("ZZ"); }},
+      {"customer.company.address.address_line1", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_address_line1(); }},
+      {"customer.company.address.city", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_city(); }},
+      {"customer.company.address.state", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_state(); }},
+      {"customer.company.address.zip_code", [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("?"); }},
+      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("ftp://x.y"); }},
+      {"customer.contact.first_name", [](v1::Customer& c) { c.mutable_contact()->clear_first_name(); }},
+      {"customer.contact.last_name", [](v1::Customer& c) { c.mutable_contact()->set_last_name(std::string(101, 'x')); }},
+      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email("not-an-email"); }},
+      {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->set_phone("12"); }},
+      {"customer.contact.job_title", [](v1::Customer& c) { c.mutable_contact()->set_job_title(std::string(101, 'x')); }},
+      {"customer.management_type", [](v1::Customer& c) { c.clear_management_type(); }},
+  };
+  for (const auto& bad : cases) {
+    auto customer = NewCustomer("Bad Input Inc");
+    bad.spoil(customer);
+    v1::Customer out;
+    const auto status = client.Create("msps/bad-input", customer, &out, "bad-" + std::to_string(&bad - &cases[0]));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.field;
+    const auto details = DetailsOf(status);
+    EXPECT_EQ(details.reason, "INVALID_FIELDS") << bad.field;
+    EXPECT_EQ(details.domain, "customer.msp.v1");
+    EXPECT_EQ(details.fields, std::vector<std::string>{bad.field}) << bad.field;
+  }
+  // Malformed request fields outside the customer.
+  v1::Customer out;
+  auto status = client.Create("msps/Bad Input", NewCustomer(), &out);
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"parent"});
+  status = client.Create("msps/bad-input", NewCustomer(), &out, "has spaces");
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"request_id"});
+  status = client.Get("customers/abc", &out);
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"name"});
+  status = client.Create("msps/bad-input", NewCustomer("Free Mail", "boss@gmail.com", v1::JOINTLY_MANAGED), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(status).reason, "FREE_MAIL_DOMAIN_NOT_ALLOWED");
+  v1::ListCustomersRequest list;
+  list.set_parent("msps/bad-input");
+  list.set_filter("state = SLEEPING");
+  v1::ListCustomersResponse listed;
+  EXPECT_EQ(DetailsOf(client.List(list, &listed)).fields, std::vector<std::string>{"filter"});
+  list.clear_filter();
+  list.set_order_by("phone");
+  EXPECT_EQ(DetailsOf(client.List(list, &listed)).fields, std::vector<std::string>{"order_by"});
+  list.clear_order_by();
+  list.set_page_token("garbage");
+  EXPECT_EQ(DetailsOf(client.List(list, &listed)).fields, std::vector<std::string>{"page_token"});
+
+  EXPECT_EQ(CountCustomers("bad-input"), 0);
+}
+
+TEST(CustomerApi, EditingRules) {
+  Client client(stack->MspToken("rules"));
+  auto jointly = client.MustCreate("rules", NewCustomer("Jointly AG", "it@jointly.example", v1::JOINTLY_MANAGED));
+  EXPECT_EQ(jointly.state(), v1::ACTIVE);
+  v1::Customer patch;
+  patch.set_name(jointly.name());
+  patch.mutable_contact()->set_first_name("Max");
+  v1::Customer out;
+  auto status = client.Update(patch, {"contact.first_name"}, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "CONTACT_MANAGED_BY_CUSTOMER");
+  EXPECT_EQ(DetailsOf(status).preconditions, std::vector<std::string>{"CONTACT_MANAGED_BY_CUSTOMER"});
+  // Company details of a jointly managed customer are the MSP's to edit.
+  patch.mutable_company()->set_display_name("Jointly SE");
+  ASSERT_TRUE(client.Update(patch, {"company.display_name"}, &out).ok());
+  // Jointly -> fully does not exist.
+  status = client.Update(patch, {"management_type"}, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  status = client.Upgrade(jointly.name(), &out);
+  EXPECT_EQ(DetailsOf(status).reason, "ALREADY_JOINTLY_MANAGED");
+
+  // No edits while a delink is requested (the onboarding service will set that state).
+  Sql("UPDATE customer.customers SET state = 6 WHERE customer_id = $1", {jointly.customer_id()});
+  status = client.Update(patch, {"company.display_name"}, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "CUSTOMER_DELINK_REQUESTED");
+
+  // Fully managed on free mail: can't be upgraded until the email changes.
+  auto fully = client.MustCreate("rules", NewCustomer("Fully GmbH", "chef@gmx.de"));
+  status = client.Upgrade(fully.name(), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "FREE_MAIL_DOMAIN_NOT_ALLOWED");
+  v1::Customer email_patch;
+  email_patch.set_name(fully.name());
+  email_patch.mutable_contact()->set_work_email("chef@fully.example");
+  ASSERT_TRUE(client.Update(email_patch, {"contact.work_email"}, &out).ok());
+  status = client.Upgrade(fully.name(), &out, "\"1\"");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);  // stale etag
+  status = client.Upgrade(fully.name(), &out, out.etag());
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(out.management_type(), v1::JOINTLY_MANAGED);
+  // Phone and job title are never the MSP's to change.
+  status = client.Update(email_patch, {"contact.phone"}, &out);
+  EXPECT_EQ(DetailsOf(status).reason, "INVALID_UPDATE_MASK");
+
+  v1::ListCustomerEventsResponse events;
+  ASSERT_TRUE(client.Events(fully.name(), &events).ok());
+  ASSERT_EQ(events.events_size(), 3);
+  EXPECT_EQ(events.events(0).action(), "UPGRADED_TO_JOINTLY_MANAGED");
+  EXPECT_EQ(events.events(1).action(), "CUSTOMER_UPDATED");
+  EXPECT_EQ(events.events(1).changed_fields(0), "contact.work_email");
+  EXPECT_EQ(events.events(2).action(), "CUSTOMER_CREATED");
+  EXPECT_EQ(events.events(2).actor(), "msp-admin:admin");
+  // Paged one at a time, the same three.
+  v1::ListCustomerEventsResponse page;
+  ASSERT_TRUE(client.Events(fully.name(), &page, 2).ok());
+  ASSERT_EQ(page.events_size(), 2);
+  ASSERT_FALSE(page.next_page_token().empty());
+  v1::ListCustomerEventsResponse rest;
+  ASSERT_TRUE(client.Events(fully.name(), &rest, 2, page.next_page_token()).ok());
+  ASSERT_EQ(rest.events_size(), 1);
+  EXPECT_EQ(rest.events(0).action(), "CUSTOMER_CREATED");
+}
+
+TEST(CustomerApi, ListPagesFilterAndSearch) {
+  Client client(stack->MspToken("lister"));
+  for (int i = 0; i < 12; ++i) {
+    client.MustCreate("lister", NewCustomer("Lister " + std::to_string(100 + i),
+                                            "it@lister" + std::to_string(i) + ".example",
+                                            i % 3 == 0 ? v1::JOINTLY_MANAGED : v1::FULLY_MANAGED));
+  }
+  v1::ListCustomersRequest request;
+  request.set_parent("msps/lister");
+  request.set_page_size(5);
+  request.set_order_by("company_name desc");
+  std::vector<std::string> names;
+  for (int guard = 0; guard < 10; ++guard) {
+    v1::ListCustomersResponse page;
+    ASSERT_TRUE(client.List(request, &page).ok());
+    for (const auto& c : page.customers()) names.push_back(c.company().display_name());
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  ASSERT_EQ(names.size(), 12u);
+  EXPECT_EQ(names.front(), "Lister 111");
+  EXPECT_EQ(names.back(), "Lister 100");
+
+  v1::ListCustomersRequest filtered;
+  filtered.set_parent("msps/lister");
+  filtered.set_filter("management_type = JOINTLY_MANAGED AND state = ACTIVE");
+  v1::ListCustomersResponse jointly;
+  ASSERT_TRUE(client.List(filtered, &jointly).ok());
+  EXPECT_EQ(jointly.customers_size(), 4);
+  filtered.set_search("lister7.example");
+  v1::ListCustomersResponse none;
+  ASSERT_TRUE(client.List(filtered, &none).ok());
+  EXPECT_EQ(none.customers_size(), 0);
+  filtered.clear_filter();
+  v1::ListCustomersResponse one;
+  ASSERT_TRUE(client.List(filtered, &one).ok());
+  ASSERT_EQ(one.customers_size(), 1);
+  EXPECT_EQ(one.customers(0).company().display_name(), "Lister 107");
+}
+
+TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {
+  for (const char* name : {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
+    auto stub = grpc::health::v1::Health::NewStub(stack->Channel(name));
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(stub->Check(&context, request, &response).ok()) << name;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << name;
+    EXPECT_NE(testing::ScrapeMetrics(stack->service(name).metrics_port).find("health_serving"), std::string::npos) << name;
+  }
+  const std::string metrics = testing::ScrapeMetrics(stack->service("customer").metrics_port);
+  EXPECT_NE(metrics.find("grpc_code=\"OK\",grpc_method=\"/msp.customer.v1.CustomerService/CreateCustomer\""), std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("grpc_code=\"UNAUTHENTICATED\""), std::string::npos);
+  EXPECT_NE(metrics.find("grpc_server_handling_seconds_bucket"), std::string::npos);
+  EXPECT_NE(metrics.find("db_pool_connections"), std::string::npos);
+}
+
+TEST(CustomerApi, LogsAreJsonAndHoldNoPersonalDataOrTokens) {
+  std::ifstream in(stack->log_dir() + "/customer.log");
+  std::string line;
+  int lines = 0;
+  const std::regex email(R"([A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+    EXPECT_FALSE(std::regex_search(line, email)) << line;
+    EXPECT_EQ(line.find("+49301234567"), std::string::npos) << line;
+    EXPECT_EQ(line.find("eyJ"), std::string::npos) << line;
+  }
+  EXPECT_GT(lines, 2);
+}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus CustomerHealth() {
+  auto health = grpc::health::v1::Health::NewStub(stack->Channel("customer"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("msp.customer.v1.CustomerService");
+  grpc::health::v1::HealthCheckResponse response;
+  if (!health->Check(&context, request, &response).ok()) {
+    return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  }
+  return response.status();
+}
+
+bool WaitForHealth(grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+  for (int i = 0; i < 100; ++i) {
+    if (CustomerHealth() == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// Runs after the others: it takes the database away and brings it back.
+TEST(CustomerApiZOutage, HealthFollowsTheDatabaseAndCallsFailCleanly) {
+  Client client(stack->MspToken("outage"));
+  auto customer = client.MustCreate("outage", NewCustomer("Outage Co"));
+  stack->postgres().Stop();
+  EXPECT_TRUE(WaitForHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  v1::Customer out;
+  auto status = client.Get(customer.name(), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(DetailsOf(status).reason, "DATABASE_UNAVAILABLE");
+  stack->postgres().Start();
+  EXPECT_TRUE(WaitForHealth(grpc::health::v1::HealthCheckResponse::SERVING));
+  status = client.Get(customer.name(), &out);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// SIGTERM: health turns NOT_SERVING, the call in flight still completes, the process exits 0.
+TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
+  Client client(stack->MspToken("drain"));
+  auto customer = client.MustCreate("drain", NewCustomer("Drain Co"));
+  // Hold the customer's row lock so that an update is in flight for as long as we like.
+  pg::Connection locker(stack->database_url(), 10000);
+  locker.Exec("BEGIN");
+  locker.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE", {customer.customer_id()});
+  std::atomic<bool> done{false};
+  grpc::Status update_status;
+  std::thread in_flight([&] {
+    Client c(stack->MspToken("drain"));
+    v1::Customer patch;
+    patch.set_name(customer.name());
+    patch.mutable_company()->set_display_name("Drained");
+    v1::Customer out;
+    update_status = c.Update(patch, {"company.display_name"}, &out);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "the update did not wait for the row lock";
+  const pid_t pid = stack->service("customer").process->pid();
+  kill(pid, SIGTERM);
+  EXPECT_TRUE(WaitForHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING) ||
+              CustomerHealth() == grpc::health::v1::HealthCheckResponse::UNKNOWN);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load());
+  locker.Exec("COMMIT");
+  in_flight.join();
+  EXPECT_TRUE(update_status.ok()) << update_status.error_message();
+  EXPECT_EQ(stack->service("customer").process->Wait(std::chrono::seconds(15)), 0);
+  // Restarted, the change is there.
+  stack->StartService("customer");
+  v1::Customer after;
+  ASSERT_TRUE(client.Get(customer.name(), &after).ok());
+  EXPECT_EQ(after.company().display_name(), "Drained");
+}
+
+}  // namespace
+}  // namespace msp::customer

@@ -1,0 +1,130 @@
+// What grpcurl does, done by third-party Node.js clients: list every service through server
+// reflection, describe each, and call them with messages built from the served descriptors
+// only. No .proto file of the suite is read here. Exits non-zero on the first failed check.
+'use strict';
+const assert = require('node:assert/strict');
+const grpc = require('@grpc/grpc-js');
+const { GrpcReflection } = require('grpc-js-reflection-client');
+
+const insecure = grpc.ChannelCredentials.createInsecure();
+const loaderOptions = { keepCase: true, enums: String, longs: String, defaults: false };
+const servers = {
+  customer: process.env.CUSTOMER_ADDR,
+  'service-assignment': process.env.ASSIGNMENT_ADDR,
+  'onboarding-invitation': process.env.ONBOARDING_ADDR,
+  reporting: process.env.REPORTING_ADDR,
+};
+const token = process.env.MSP_TOKEN;
+
+function lookup(pkg, path) {
+  return path.split('.').reduce((o, k) => (o ? o[k] : undefined), pkg);
+}
+
+async function clientFor(reflection, address, serviceName) {
+  const descriptor = await reflection.getDescriptorBySymbol(serviceName);
+  const Service = lookup(descriptor.getPackageObject(loaderOptions), serviceName);
+  assert.ok(Service, `no constructor for ${serviceName}`);
+  return { client: new Service(address, insecure), root: descriptor.getProtobufJsRoot() };
+}
+
+function call(client, method, request, metadata) {
+  return new Promise((resolve) => {
+    client[method](request, metadata || new grpc.Metadata(), { deadline: Date.now() + 10000 },
+      (err, response) => resolve({ err, response }));
+  });
+}
+
+function bearer() {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+async function checkServer(name, address) {
+  const reflection = new GrpcReflection(address, insecure);
+  const services = await reflection.listServices();
+  console.log(`${name} (${address}) list: ${services.join(', ')}`);
+  assert.ok(services.includes('grpc.health.v1.Health'), `${name}: health not listed`);
+  assert.ok(services.includes('grpc.reflection.v1alpha.ServerReflection'), `${name}: reflection not listed`);
+  for (const service of services) {
+    const methods = await reflection.listMethods(service);
+    assert.ok(methods.length > 0, `${name}: ${service} describes no methods`);
+    console.log(`  describe ${service}: ${methods.map((m) => m.name).join(', ')}`);
+  }
+  const { client: health } = await clientFor(reflection, address, 'grpc.health.v1.Health');
+  const { err, response } = await call(health, 'Check', { service: '' });
+  assert.ifError(err);
+  assert.equal(response.status, 'SERVING', `${name}: health says ${response.status}`);
+  return { reflection, services };
+}
+
+async function checkCustomerCalls(reflection, address) {
+  const { client, root } = await clientFor(reflection, address, 'msp.customer.v1.CustomerService');
+  const customer = {
+    company: {
+      display_name: 'Reflection Ltd', size: 'COMPANY_SIZE_20_99', industries: ['RETAIL'],
+      country_code: 'GB', address: { address_line1: '1 High St', city: 'London', state: 'London', zip_code: 'SW1A 1AA' },
+    },
+    contact: { first_name: 'Ada', last_name: 'Lovelace', work_email: 'ada@reflection.example', phone: '+44 20 7946 0000' },
+    management_type: 'FULLY_MANAGED',
+  };
+  let r = await call(client, 'CreateCustomer', { parent: 'msps/reflect', customer, request_id: 'reflect-1' }, bearer());
+  assert.ifError(r.err);
+  const created = r.response;
+  assert.equal(created.state, 'ACTIVE');
+  console.log(`  CreateCustomer -> ${created.name}`);
+  r = await call(client, 'GetCustomer', { name: created.name }, bearer());
+  assert.ifError(r.err);
+  assert.equal(r.response.customer_id, created.customer_id);
+  r = await call(client, 'ListCustomers', { parent: 'msps/reflect', page_size: 10 }, bearer());
+  assert.ifError(r.err);
+  assert.equal(r.response.customers.length, 1);
+  r = await call(client, 'UpdateCustomer', {
+    customer: { name: created.name, company: { display_name: 'Reflection Plc' } },
+    update_mask: { paths: ['company.display_name'] },
+  }, bearer());
+  assert.ifError(r.err);
+  assert.equal(r.response.company.display_name, 'Reflection Plc');
+  console.log('  GetCustomer, ListCustomers, UpdateCustomer: ok');
+
+  // An error's google.rpc.Status details, decoded with descriptors served by reflection.
+  r = await call(client, 'CreateCustomer', { parent: 'msps/reflect', customer: { ...customer, contact: {} } }, bearer());
+  assert.ok(r.err, 'bad input was accepted');
+  assert.equal(r.err.code, grpc.status.INVALID_ARGUMENT);
+  const raw = r.err.metadata.get('grpc-status-details-bin')[0];
+  assert.ok(raw, 'no grpc-status-details-bin');
+  const statusRoot = (await reflection.getDescriptorBySymbol('google.rpc.Status')).getProtobufJsRoot();
+  const detailsRoot = (await reflection.getDescriptorBySymbol('google.rpc.BadRequest')).getProtobufJsRoot();
+  const status = statusRoot.lookupType('google.rpc.Status').decode(raw);
+  const fields = [];
+  let reason = '';
+  for (const any of status.details) {
+    const typeName = any.type_url.split('/').pop();
+    const decoded = detailsRoot.lookupType(typeName).decode(any.value);
+    if (typeName === 'google.rpc.ErrorInfo') reason = decoded.reason;
+    if (typeName === 'google.rpc.BadRequest') decoded.field_violations.forEach((v) => fields.push(v.field));
+  }
+  assert.equal(reason, 'INVALID_FIELDS');
+  assert.ok(fields.includes('customer.contact.work_email'), `violations: ${fields}`);
+  console.log(`  error details via reflection: ${reason} [${fields.join(', ')}]`);
+
+  r = await call(client, 'GetCustomer', { name: created.name });  // no token
+  assert.equal(r.err && r.err.code, grpc.status.UNAUTHENTICATED);
+  void root;
+}
+
+(async () => {
+  for (const [name, address] of Object.entries(servers)) {
+    assert.ok(address, `address of ${name} not given`);
+    const { reflection, services } = await checkServer(name, address);
+    if (name === 'customer') {
+      assert.ok(services.includes('msp.customer.v1.CustomerService'));
+      await checkCustomerCalls(reflection, address);
+    }
+  }
+  console.log('reflection client: all checks passed');
+  process.exit(0);
+})().catch((e) => {
+  console.error('reflection client: FAILED:', e && e.stack ? e.stack : e);
+  process.exit(1);
+});
