@@ -528,7 +528,7 @@ TEST(CustomerApi, LogsAreJsonAndHoldNoPersonalDataOrTokens) {
 grpc::health::v1::HealthCheckResponse::ServingStatus CustomerHealth() {
   auto health = grpc::health::v1::Health::NewStub(stack->Channel("customer"));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service("msp.customer.v1.CustomerService");
   grpc::health::v1::HealthCheckResponse response;
@@ -562,11 +562,16 @@ TEST(CustomerApiZOutage, HealthFollowsTheDatabaseAndCallsFailCleanly) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
-// SIGTERM: health turns NOT_SERVING, the call in flight still completes, the process exits 0.
+// SIGTERM: health turns NOT_SERVING first, the call in flight still completes, the process
+// exits 0. The service runs with a shutdown delay, as in Kubernetes, so that NOT_SERVING is
+// visible before the drain begins.
 TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
+  ASSERT_EQ(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer", {"--shutdown_delay_ms=700", "--drain_timeout_ms=20000"});
   Client client(stack->MspToken("drain"));
   auto customer = client.MustCreate("drain", NewCustomer("Drain Co"));
-  // Hold the customer's row lock so that an update is in flight for as long as we like.
+  // Hold the customer's row lock so that an update is in flight for as long as we like
+  // (well under the service's 5 s statement timeout).
   pg::Connection locker(stack->database_url(), 10000);
   locker.Exec("BEGIN");
   locker.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE", {customer.customer_id()});
@@ -583,21 +588,27 @@ TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(done.load()) << "the update did not wait for the row lock";
-  const pid_t pid = stack->service("customer").process->pid();
-  kill(pid, SIGTERM);
-  EXPECT_TRUE(WaitForHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING) ||
-              CustomerHealth() == grpc::health::v1::HealthCheckResponse::UNKNOWN);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_FALSE(done.load());
+  kill(stack->service("customer").process->pid(), SIGTERM);
+  bool saw_not_serving = false;
+  for (int i = 0; i < 50 && !saw_not_serving; ++i) {
+    saw_not_serving = CustomerHealth() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    if (!saw_not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(saw_not_serving);
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // past the shutdown delay: draining
+  EXPECT_FALSE(done.load()) << "the in-flight call was cut";
   locker.Exec("COMMIT");
   in_flight.join();
   EXPECT_TRUE(update_status.ok()) << update_status.error_message();
   EXPECT_EQ(stack->service("customer").process->Wait(std::chrono::seconds(15)), 0);
-  // Restarted, the change is there.
   stack->StartService("customer");
   v1::Customer after;
   ASSERT_TRUE(client.Get(customer.name(), &after).ok());
   EXPECT_EQ(after.company().display_name(), "Drained");
+  if (::testing::Test::HasFailure()) {
+    std::ifstream log(stack->log_dir() + "/customer.log");
+    std::cerr << "customer.log:\n" << log.rdbuf();
+  }
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ const ServiceInstance& Stack::service(const std::string& name) const {
   return it->second;
 }
 
-void Stack::StartService(const std::string& name) {
+void Stack::StartService(const std::string& name, const std::vector<std::string>& flags) {
   auto& instance = services_.at(name);
   std::vector<std::string> argv = {BinaryFor(name),
                                    "--listen=" + instance.address,
@@ -78,6 +78,7 @@ void Stack::StartService(const std::string& name) {
                                    absl::StrCat("--jwt_issuer=", kTestIssuer),
                                    absl::StrCat("--jwt_audience=", kTestAudience)};
   for (const auto& f : extra_flags_) argv.push_back(f);
+  for (const auto& f : flags) argv.push_back(f);
   const auto start = std::chrono::steady_clock::now();
   instance.process = std::make_unique<ChildProcess>(
       argv, std::map<std::string, std::string>{}, absl::StrCat(logs_.path(), "/", name, ".log"));

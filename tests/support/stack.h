@@ -35,8 +35,9 @@ class Stack {
   RedisServer& redis() { return *redis_; }
   std::string database_url() const;
 
-  // Starts (again) a service that was stopped or killed; waits until SERVING.
-  void StartService(const std::string& name);
+  // Starts (again) a service that was stopped or killed, with extra flags for this start;
+  // waits until SERVING.
+  void StartService(const std::string& name, const std::vector<std::string>& flags = {});
   // SIGTERM (drain) or SIGKILL; returns the exit status.
   int StopService(const std::string& name, int signal_number);
 
