@@ -1,6 +1,7 @@
 #include "msp/common/auth.h"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -53,7 +54,33 @@ TokenVerifier::TokenVerifier(VerifierConfig config) : config_(std::move(config))
   }
 }
 
+namespace {
+constexpr size_t kTokenCacheSize = 10000;
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 Principal TokenVerifier::Verify(std::string_view token) const {
+  const std::string key(token);
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.expires_at + config_.leeway.count() >= NowSeconds()) {
+      return it->second.principal;
+    }
+  }
+  int64_t expires_at = 0;
+  Principal principal = VerifyUncached(token, &expires_at);
+  std::unique_lock<std::shared_mutex> lock(cache_mu_);
+  if (cache_.size() >= kTokenCacheSize) cache_.clear();  // bounded; refills with live tokens
+  cache_[key] = CachedPrincipal{principal, expires_at};
+  return principal;
+}
+
+Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires_at) const {
   if (token.empty()) throw Unauthenticated("empty bearer token");
   if (token.size() > 8192) throw Unauthenticated("bearer token too large");
   std::error_code ec;
@@ -73,9 +100,9 @@ Principal TokenVerifier::Verify(std::string_view token) const {
   if (!claims.contains("exp") || !claims["exp"].is_number_integer()) {
     throw Unauthenticated("token has no exp claim");
   }
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  if (claims["exp"].get<int64_t>() + config_.leeway.count() < now) {
+  const auto now = NowSeconds();
+  *expires_at = claims["exp"].get<int64_t>();
+  if (*expires_at + config_.leeway.count() < now) {
     throw Unauthenticated("token expired");
   }
   if (claims.contains("nbf") &&

@@ -1,5 +1,7 @@
 #include "msp/common/metrics.h"
 
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 
 namespace msp {
@@ -63,10 +65,33 @@ void ServerMetrics::Serve(const std::string& bind_address, int port) {
 
 void ServerMetrics::RecordRpc(const std::string& full_method, grpc::StatusCode code,
                               double seconds) {
-  handled_->Add({{"grpc_method", full_method}, {"grpc_code", StatusCodeName(code)}}).Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  latency_->Add({{"grpc_method", full_method}}, kBuckets).Observe(seconds);
+  const int code_index = static_cast<int>(code);
+  if (code_index < 0 || code_index > 16) return;
+  MethodSeries* series = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> lock(series_mu_);
+    auto it = series_.find(full_method);
+    if (it != series_.end()) series = it->second.get();
+  }
+  if (series == nullptr) {
+    std::unique_lock<std::shared_mutex> lock(series_mu_);
+    auto& slot = series_[full_method];
+    if (!slot) {
+      static const prometheus::Histogram::BucketBoundaries kBuckets = {
+          0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+      slot = std::make_unique<MethodSeries>();
+      slot->latency = &latency_->Add({{"grpc_method", full_method}}, kBuckets);
+    }
+    series = slot.get();
+  }
+  prometheus::Counter* counter = series->by_code[code_index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add returns the same series for the same labels, so a racing twin is harmless.
+    counter = &handled_->Add({{"grpc_method", full_method}, {"grpc_code", StatusCodeName(code)}});
+    series->by_code[code_index].store(counter, std::memory_order_release);
+  }
+  counter->Increment();
+  series->latency->Observe(seconds);
 }
 
 }  // namespace msp

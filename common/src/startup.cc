@@ -34,15 +34,7 @@ int RunPlaceholderService(const std::string& service_name, int argc, char** argv
     log::Error("bad configuration", {{"error", e.what()}});
     return 2;
   }
-  HostOptions options;
-  options.service_name = service_name;
-  options.listen_address = config.listen_address;
-  options.metrics_bind = config.metrics_bind;
-  options.metrics_port = config.metrics_port;
-  options.drain_timeout = config.drain_timeout;
-  options.shutdown_delay = config.shutdown_delay;
-  options.max_threads = config.max_threads;
-  ServiceHost host(options);
+  ServiceHost host(HostOptionsFrom(config, service_name));
   return host.Run();
 }
 

@@ -57,6 +57,20 @@ std::string RequestHash(const google::protobuf::Message& request) {
   return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
+// Fills in what the server decides for a new customer: its id and name, ACTIVE, the times of
+// creation and MSP link, the first version.
+void PrepareNewCustomer(v1::Customer& c, const std::string& msp_id, const std::string& id,
+                        int64_t now_micros) {
+  c.set_customer_id(id);
+  c.set_name(CustomerStore::ResourceName(msp_id, id));
+  c.set_state(v1::ACTIVE);
+  for (auto* ts : {c.mutable_create_time(), c.mutable_update_time(), c.mutable_msp_link_time()}) {
+    ts->set_seconds(now_micros / 1000000);
+    ts->set_nanos(static_cast<int32_t>((now_micros % 1000000) * 1000));
+  }
+  c.set_etag(CustomerStore::Etag(1));
+}
+
 void CheckEtag(const std::string& sent, const StoredCustomer& current) {
   if (!sent.empty() && sent != current.customer.etag()) {
     throw ApiError::Aborted("ETAG_MISMATCH",
@@ -88,35 +102,33 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     v1::Customer input = request->customer();
     Normalize(input);
     ValidateNewCustomer(input, free_mail_);
-    const std::string hash = RequestHash(*request);
-    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto& conn = tx.conn();
-      v1::Customer answer;
-      if (!request->request_id().empty()) {
-        auto prior = store_.ClaimRequestId(conn, principal.msp_id, request->request_id(),
-                                           "CreateCustomer", hash);
-        if (prior) {
-          answer.ParseFromString(*prior);
-          return answer;
-        }
+    NewCustomer created{principal.msp_id, std::move(input), principal.Actor(),
+                        request->request_id(), RequestHash(*request)};
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    // 50 random bits make an id clash rare; on one, the transaction is undone and redrawn.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      PrepareNewCustomer(created.customer, principal.msp_id, NewCustomerId(), now);
+      const CreateOutcome outcome = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+        const CreateOutcome o = store_.Create(tx.conn(), created);
+        if (o == CreateOutcome::kCreated) tx.Commit();
+        return o;
+      });
+      if (outcome == CreateOutcome::kCreated) {
+        *response = created.customer;
+        break;
       }
-      // 50 random bits: a clash is rare; ON CONFLICT DO NOTHING lets us draw again in the
-      // same transaction.
-      std::optional<StoredCustomer> created;
-      for (int attempt = 0; attempt < 5 && !created; ++attempt) {
-        created = store_.Insert(conn, principal.msp_id, NewCustomerId(), input, v1::ACTIVE);
+      if (outcome == CreateOutcome::kRequestSeen) {
+        pg::Lease conn = pool_->Acquire();
+        auto prior = store_.FindResponse(*conn, principal.msp_id, request->request_id(),
+                                         "CreateCustomer", created.request_hash);
+        if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+        response->ParseFromString(*prior);
+        break;
       }
-      if (!created) throw ApiError::Internal("could not allocate a customer id");
-      store_.AppendEvent(conn, principal.msp_id, created->customer.customer_id(),
-                         "CUSTOMER_CREATED", principal.Actor(), {}, request->request_id());
-      answer = created->customer;
-      if (!request->request_id().empty()) {
-        store_.SaveResponse(conn, principal.msp_id, request->request_id(), answer.SerializeAsString());
-      }
-      tx.Commit();
-      return answer;
-    });
-    log::Info("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
+    }
+    if (response->customer_id().empty()) throw ApiError::Internal("could not allocate a customer id");
+    log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
 

@@ -31,14 +31,7 @@ int main(int argc, char** argv) {
             ? msp::customer::FreeMailDomains()
             : msp::customer::FreeMailDomains(absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
 
-    msp::HostOptions options;
-    options.service_name = "customer";
-    options.listen_address = config.listen_address;
-    options.metrics_bind = config.metrics_bind;
-    options.metrics_port = config.metrics_port;
-    options.drain_timeout = config.drain_timeout;
-    options.shutdown_delay = config.shutdown_delay;
-    options.max_threads = config.max_threads;
+    msp::HostOptions options = msp::HostOptionsFrom(config, "customer");
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));

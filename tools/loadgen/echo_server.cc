@@ -22,11 +22,8 @@ int main(int argc, char** argv) {
   msp::BlockTerminationSignals();
   msp::ParseFlagsWithEnvFallback(argc, argv);
   msp::HostOptions options;
-  options.service_name = "echo";
   try {
-    const auto config = msp::CommonConfigFromFlags("echo");
-    options.listen_address = config.listen_address;
-    options.max_threads = config.max_threads;
+    options = msp::HostOptionsFrom(msp::CommonConfigFromFlags("echo"), "echo");
   } catch (const std::exception& e) {
     msp::log::Error("bad configuration", {{"error", e.what()}});
     return 2;

@@ -146,6 +146,70 @@ std::optional<StoredCustomer> CustomerStore::Insert(pg::Connection& conn, const 
   return RowToCustomer(r, 0);
 }
 
+CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& created) const {
+  const auto& c = created.customer;
+  const auto& company = c.company();
+  const auto& contact = c.contact();
+  const int64_t micros = c.create_time().seconds() * 1000000 + c.create_time().nanos() / 1000;
+  std::vector<pg::Param> params = {
+      c.customer_id(), created.msp_id, company.display_name(), std::to_string(company.size()),
+      IntArray(company.industries()), company.country_code(), company.address().address_line1(),
+      company.address().address_line2(), company.address().city(), company.address().state(),
+      company.address().zip_code(), company.website_uri(), contact.first_name(),
+      contact.last_name(), contact.work_email(), contact.phone(), contact.job_title(),
+      std::to_string(c.management_type()), std::to_string(c.state()), std::to_string(micros),
+      created.actor, created.request_id};
+  const std::string insert_customer =
+      "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
+      "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
+      "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
+      "management_type, state, create_time, update_time, msp_link_time) SELECT $1, $2, $3, $4, "
+      "$5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, t, t, t "
+      "FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' AS t) now_ts ";
+  const std::string insert_event =
+      "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "
+      "create_time) SELECT $2, customer_id, 'CUSTOMER_CREATED', $21, $22, create_time FROM c) ";
+  std::string sql;
+  if (created.request_id.empty()) {
+    sql = absl::StrCat("WITH c AS (", insert_customer,
+                       "ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id, create_time), ",
+                       insert_event, "SELECT 1, (SELECT count(*) FROM c)");
+  } else {
+    params.push_back(pg::ToHex(created.request_hash));
+    params.push_back(pg::ToHex(c.SerializeAsString()));
+    sql = absl::StrCat(
+        "WITH claim AS (INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, "
+        "response) VALUES ($2, $22, 'CreateCustomer', $23::bytea, $24::bytea) ON CONFLICT DO "
+        "NOTHING RETURNING 1), c AS (",
+        insert_customer,
+        "WHERE EXISTS (SELECT 1 FROM claim) ON CONFLICT (customer_id) DO NOTHING RETURNING "
+        "customer_id, create_time), ",
+        insert_event, "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM c)");
+  }
+  auto r = conn.Exec(sql, params);
+  if (r.Int64(0, 0) == 0) return CreateOutcome::kRequestSeen;
+  if (r.Int64(0, 1) == 0) return CreateOutcome::kCustomerIdTaken;
+  return CreateOutcome::kCreated;
+}
+
+std::optional<std::string> CustomerStore::FindResponse(pg::Connection& conn,
+                                                       const std::string& msp_id,
+                                                       const std::string& request_id,
+                                                       const std::string& method,
+                                                       const std::string& request_hash) const {
+  auto prior = conn.Exec(
+      "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
+      "request_id = $2",
+      {msp_id, request_id});
+  if (prior.empty()) return std::nullopt;
+  if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
+    throw ApiError::InvalidArgument(
+        {{"request_id", "already used for a different request; use a new request_id"}},
+        "REQUEST_ID_REUSED");
+  }
+  return prior.Bytes(0, 2);
+}
+
 StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& msp_id,
                                      const v1::Customer& c) const {
   const auto& company = c.company();
@@ -270,17 +334,9 @@ std::optional<std::string> CustomerStore::ClaimRequestId(pg::Connection& conn,
       "VALUES ($1, $2, $3, $4::bytea, ''::bytea) ON CONFLICT DO NOTHING RETURNING 1",
       {msp_id, request_id, method, pg::ToHex(request_hash)});
   if (!claimed.empty()) return std::nullopt;
-  auto prior = conn.Exec(
-      "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
-      "request_id = $2",
-      {msp_id, request_id});
-  if (prior.empty()) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-  if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
-    throw ApiError::InvalidArgument(
-        {{"request_id", "already used for a different request; use a new request_id"}},
-        "REQUEST_ID_REUSED");
-  }
-  return prior.Bytes(0, 2);
+  auto prior = FindResponse(conn, msp_id, request_id, method, request_hash);
+  if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+  return prior;
 }
 
 void CustomerStore::SaveResponse(pg::Connection& conn, const std::string& msp_id,

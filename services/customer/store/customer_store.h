@@ -29,6 +29,18 @@ struct EventPage {
   int64_t next_after_event_id = 0;  // 0: last page
 };
 
+// A new customer as it will be stored and answered, built before the write so that the answer
+// can be saved for retries in the same statement.
+struct NewCustomer {
+  std::string msp_id;
+  v1::Customer customer;  // normalised input with id, name, state, times and etag set
+  std::string actor;
+  std::string request_id;    // empty: no idempotency record
+  std::string request_hash;  // with request_id
+};
+
+enum class CreateOutcome { kCreated, kCustomerIdTaken, kRequestSeen };
+
 class CustomerStore {
  public:
   static std::string Etag(int64_t version);
@@ -42,6 +54,17 @@ class CustomerStore {
   std::optional<StoredCustomer> Insert(pg::Connection& conn, const std::string& msp_id,
                                        const std::string& customer_id, const v1::Customer& customer,
                                        v1::State state) const;
+
+  // One statement: claims the request id (when there is one) with the serialized answer,
+  // inserts the customer and its CUSTOMER_CREATED event. Anything but kCreated has written
+  // something that must not stay: the caller rolls the transaction back.
+  CreateOutcome Create(pg::Connection& conn, const NewCustomer& created) const;
+
+  // The answer saved for (msp, request_id), if any. Throws INVALID_ARGUMENT REQUEST_ID_REUSED
+  // when it was saved for a different request.
+  std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
+                                          const std::string& request_id, const std::string& method,
+                                          const std::string& request_hash) const;
 
   // Writes the editable fields and the management type, bumps version and update_time.
   StoredCustomer Update(pg::Connection& conn, const std::string& msp_id,

@@ -4,7 +4,9 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -39,13 +41,23 @@ struct VerifierConfig {
 class TokenVerifier {
  public:
   explicit TokenVerifier(VerifierConfig config);
-  // Verifies a raw JWT (no "Bearer " prefix). Throws ApiError UNAUTHENTICATED.
+  // Verifies a raw JWT (no "Bearer " prefix). Throws ApiError UNAUTHENTICATED. A token verified
+  // once is remembered until its own expiry (a portal sends the same token many times; the
+  // signature check and JSON parsing were most of a cheap call's cost).
   Principal Verify(std::string_view token) const;
   // Reads the `authorization` metadata value ("Bearer <jwt>"). Throws UNAUTHENTICATED.
   Principal VerifyAuthorizationHeader(std::optional<std::string_view> header) const;
 
  private:
+  Principal VerifyUncached(std::string_view token, int64_t* expires_at) const;
+
+  struct CachedPrincipal {
+    Principal principal;
+    int64_t expires_at;  // exp claim, seconds since the epoch
+  };
   VerifierConfig config_;
+  mutable std::shared_mutex cache_mu_;
+  mutable std::unordered_map<std::string, CachedPrincipal> cache_;
 };
 
 // Mints tokens: the dev tool and tests use it; production tokens come from the identity provider.

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include <grpcpp/support/status_code_enum.h>
 #include <prometheus/counter.h>
@@ -32,6 +35,13 @@ class ServerMetrics {
   prometheus::Gauge* pool_in_use_;
   prometheus::Gauge* pool_size_;
   prometheus::Gauge* serving_;
+  // Per-method series, looked up once: Family::Add builds label maps under a lock on every call.
+  struct MethodSeries {
+    prometheus::Histogram* latency;
+    std::atomic<prometheus::Counter*> by_code[17] = {};
+  };
+  std::shared_mutex series_mu_;
+  std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;
 };
 
 std::string StatusCodeName(grpc::StatusCode code);

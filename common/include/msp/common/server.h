@@ -28,6 +28,8 @@ struct CommonConfig {
   std::chrono::milliseconds drain_timeout{10000};
   std::chrono::milliseconds shutdown_delay{0};
   int max_threads = 64;
+  int min_pollers = 4;
+  int max_pollers = 8;
   auth::VerifierConfig jwt;
 };
 
@@ -48,6 +50,8 @@ struct HostOptions {
   // balancers stop sending new calls first.
   std::chrono::milliseconds shutdown_delay{0};
   int max_threads = 64;
+  int min_pollers = 4;
+  int max_pollers = 8;
   // Full names of the services that health reports individually.
   std::vector<std::string> health_services;
   // Polled every second: false means NOT_SERVING (e.g. the database is unreachable).
@@ -77,6 +81,9 @@ class ServiceHost {
   std::atomic<bool> draining_{false};
   int last_health_ = -1;  // readiness thread only
 };
+
+// HostOptions with the listen, metrics, drain and threading settings of `config`.
+HostOptions HostOptionsFrom(const CommonConfig& config, std::string service_name);
 
 // Keeps a pool's gauges current; returns the readiness probe for the host.
 std::function<bool()> DatabaseReadiness(pg::Pool* pool, ServerMetrics* metrics);
