@@ -35,14 +35,19 @@ std::string StringClaim(const jwt::jwt_payload& payload, const char* name) {
 
 std::string_view PrincipalKindName(PrincipalKind kind) {
   switch (kind) {
-    case PrincipalKind::kMspAdmin: return "msp-admin";
-    case PrincipalKind::kCustomerAdmin: return "customer-admin";
-    case PrincipalKind::kService: return "service";
+    case PrincipalKind::kMspAdmin:
+      return "msp-admin";
+    case PrincipalKind::kCustomerAdmin:
+      return "customer-admin";
+    case PrincipalKind::kService:
+      return "service";
   }
   return "unknown";
 }
 
-std::string Principal::Actor() const { return absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject); }
+std::string Principal::Actor() const {
+  return absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject);
+}
 
 TokenVerifier::TokenVerifier(VerifierConfig config) : config_(std::move(config)) {
   if (!IsSupportedAlgorithm(config_.algorithm)) {
@@ -59,7 +64,8 @@ constexpr size_t kTokenCacheSize = 10000;
 
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -105,9 +111,8 @@ Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires
   if (*expires_at + config_.leeway.count() < now) {
     throw Unauthenticated("token expired");
   }
-  if (claims.contains("nbf") &&
-      (!claims["nbf"].is_number_integer() ||
-       claims["nbf"].get<int64_t>() - config_.leeway.count() > now)) {
+  if (claims.contains("nbf") && (!claims["nbf"].is_number_integer() ||
+                                 claims["nbf"].get<int64_t>() - config_.leeway.count() > now)) {
     throw Unauthenticated("token not yet valid");
   }
   if (StringClaim(payload, "iss") != config_.issuer) throw Unauthenticated("wrong token issuer");
@@ -116,7 +121,8 @@ Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires
     const auto& aud = claims["aud"];
     if (aud.is_string()) audience_ok = aud.get<std::string>() == config_.audience;
     if (aud.is_array()) {
-      for (const auto& a : aud) audience_ok |= a.is_string() && a.get<std::string>() == config_.audience;
+      for (const auto& a : aud)
+        audience_ok |= a.is_string() && a.get<std::string>() == config_.audience;
     }
   }
   if (!audience_ok) throw Unauthenticated("wrong token audience");
@@ -143,11 +149,13 @@ Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires
 
 Principal TokenVerifier::VerifyAuthorizationHeader(std::optional<std::string_view> header) const {
   if (!header || header->empty()) {
-    throw ApiError::Unauthenticated("MISSING_TOKEN", "authorization metadata with a bearer token is required");
+    throw ApiError::Unauthenticated("MISSING_TOKEN",
+                                    "authorization metadata with a bearer token is required");
   }
   std::string_view value = *header;
   if (!absl::StartsWithIgnoreCase(AbslView(value), "bearer ")) {
-    throw ApiError::Unauthenticated("MISSING_TOKEN", "authorization metadata must be 'Bearer <token>'");
+    throw ApiError::Unauthenticated("MISSING_TOKEN",
+                                    "authorization metadata must be 'Bearer <token>'");
   }
   value.remove_prefix(7);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
@@ -156,7 +164,9 @@ Principal TokenVerifier::VerifyAuthorizationHeader(std::optional<std::string_vie
 
 TokenIssuer::TokenIssuer(std::string algorithm, std::string key, std::string issuer,
                          std::string audience)
-    : algorithm_(std::move(algorithm)), key_(std::move(key)), issuer_(std::move(issuer)),
+    : algorithm_(std::move(algorithm)),
+      key_(std::move(key)),
+      issuer_(std::move(issuer)),
       audience_(std::move(audience)) {}
 
 std::string TokenIssuer::Mint(const TokenClaims& claims) const {
@@ -201,9 +211,9 @@ void MethodPolicy::Check(std::string_view full_method, const Principal& principa
       if (kind == principal.kind) return;
     }
   }
-  throw ApiError::PermissionDenied(
-      "PRINCIPAL_NOT_ALLOWED",
-      absl::StrCat(AbslView(PrincipalKindName(principal.kind)), " may not call ", AbslView(full_method)));
+  throw ApiError::PermissionDenied("PRINCIPAL_NOT_ALLOWED",
+                                   absl::StrCat(AbslView(PrincipalKindName(principal.kind)),
+                                                " may not call ", AbslView(full_method)));
 }
 
 std::string ReadKeyFile(const std::string& path) {

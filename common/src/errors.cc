@@ -107,7 +107,8 @@ grpc::Status ApiError::ToStatus(const std::string& domain) const {
   if (retry_delay_) {
     google::rpc::RetryInfo retry;
     retry.mutable_retry_delay()->set_seconds(retry_delay_->count() / 1000);
-    retry.mutable_retry_delay()->set_nanos(static_cast<int>(retry_delay_->count() % 1000) * 1000000);
+    retry.mutable_retry_delay()->set_nanos(static_cast<int>(retry_delay_->count() % 1000) *
+                                           1000000);
     status.add_details()->PackFrom(retry);
   }
   if (!resource_name_.empty()) {

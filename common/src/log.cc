@@ -25,10 +25,14 @@ LogState& State() {
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -82,7 +86,8 @@ std::string MaskPhone(std::string_view phone) {
 std::string Scrub(std::string_view text) {
   static const std::regex kBearer(R"((bearer|Bearer|BEARER)\s+[A-Za-z0-9._~+/=-]+)");
   static const std::regex kJwt(R"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)");
-  static const std::regex kEmail(R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
+  static const std::regex kEmail(
+      R"(([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))");
   // A phone number starts with "+" (how the suite stores them) or is a long run of digits;
   // IP addresses and ports must not look like one.
   static const std::regex kPhone(R"(\+\d[\d ()/.-]{5,}\d|\b\d{9,15}\b)");

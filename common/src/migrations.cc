@@ -29,16 +29,18 @@ int ApplyMigrations(pg::Connection& conn, const std::string& schema,
     int newest_known = 0;
     for (const auto& m : migrations) newest_known = std::max(newest_known, m.version);
     if (!done.empty() && *done.rbegin() > newest_known) {
-      log::Warn("database schema is newer than this binary",
-                {{"schema", schema}, {"db_version", *done.rbegin()}, {"binary_version", newest_known}});
+      log::Warn(
+          "database schema is newer than this binary",
+          {{"schema", schema}, {"db_version", *done.rbegin()}, {"binary_version", newest_known}});
     }
     for (const auto& m : migrations) {
       if (done.count(m.version) != 0) continue;
-      conn.ExecScript(absl::StrCat("BEGIN; SET LOCAL search_path TO ", schema, ", public;\n",
-                                   m.sql, "\n;INSERT INTO ", schema,
-                                   ".schema_migrations (version, name) VALUES (", m.version,
-                                   ", '", m.name, "'); COMMIT;"));
-      log::Info("applied migration", {{"schema", schema}, {"version", m.version}, {"name", m.name}});
+      conn.ExecScript(absl::StrCat("BEGIN; SET LOCAL search_path TO ", schema, ", public;\n", m.sql,
+                                   "\n;INSERT INTO ", schema,
+                                   ".schema_migrations (version, name) VALUES (", m.version, ", '",
+                                   m.name, "'); COMMIT;"));
+      log::Info("applied migration",
+                {{"schema", schema}, {"version", m.version}, {"name", m.name}});
       ++applied;
     }
   } catch (...) {

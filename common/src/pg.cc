@@ -35,7 +35,8 @@ bool ResultOk(PGresult* result) {
 }  // namespace
 
 PgError::PgError(std::string message, std::string sqlstate, bool connection_lost)
-    : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)),
+    : std::runtime_error(std::move(message)),
+      sqlstate_(std::move(sqlstate)),
       connection_lost_(connection_lost) {}
 
 std::string_view Result::Text(int row, int col) const {
@@ -77,10 +78,11 @@ Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
     while (!message.empty() && message.back() == '\n') message.pop_back();
     throw PgError("cannot connect to PostgreSQL: " + message, "08001", true);
   }
-  session_sql_ = absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
-                              "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
-                              "; SET client_min_messages = warning",
-                              search_path.empty() ? "" : "; SET search_path TO ", search_path);
+  session_sql_ =
+      absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
+                   "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
+                   "; SET client_min_messages = warning",
+                   search_path.empty() ? "" : "; SET search_path TO ", search_path);
   ExecScript(session_sql_);
 }
 
@@ -88,7 +90,9 @@ Connection::~Connection() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
-bool Connection::Healthy() const { return !broken_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::Healthy() const {
+  return !broken_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+}
 
 void Connection::Reconnect() {
   PQreset(conn_);
@@ -162,8 +166,8 @@ Lease Pool::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
   while (idle_.empty() && open_ >= options_.size) {
-    if (available_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        idle_.empty() && open_ >= options_.size) {
+    if (available_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= options_.size) {
       throw PoolTimeout("no database connection free within the acquire timeout");
     }
   }
@@ -178,8 +182,8 @@ Lease Pool::Acquire() {
   ++in_use_;
   lock.unlock();
   try {
-    return Lease(this, std::make_unique<Connection>(options_.conninfo, options_.statement_timeout_ms,
-                                             options_.search_path));
+    return Lease(this, std::make_unique<Connection>(
+                           options_.conninfo, options_.statement_timeout_ms, options_.search_path));
   } catch (...) {
     lock.lock();
     --open_;

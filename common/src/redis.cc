@@ -24,7 +24,8 @@ Reply::~Reply() {
 bool Reply::IsNil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
 bool Reply::IsInteger() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_INTEGER; }
 bool Reply::IsString() const {
-  return reply_ != nullptr && (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
+  return reply_ != nullptr &&
+         (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
 }
 bool Reply::IsArray() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ARRAY; }
 int64_t Reply::Integer() const { return IsInteger() ? reply_->integer : 0; }
@@ -36,7 +37,8 @@ std::vector<std::string> Reply::Strings() const {
   std::vector<std::string> out;
   for (size_t i = 0; i < ArraySize(); ++i) {
     const redisReply* e = reply_->element[i];
-    out.emplace_back(e != nullptr && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+    out.emplace_back(e != nullptr &&
+                             (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
                          ? std::string(e->str, e->len)
                          : std::string());
   }
@@ -68,7 +70,8 @@ void Client::Connect() {
   redisSetTimeout(ctx_, ToTimeval(options_.command_timeout));
   redisEnableKeepAlive(ctx_);
   if (!options_.password.empty()) {
-    auto* reply = static_cast<redisReply*>(redisCommand(ctx_, "AUTH %s", options_.password.c_str()));
+    auto* reply =
+        static_cast<redisReply*>(redisCommand(ctx_, "AUTH %s", options_.password.c_str()));
     Reply auth(reply);
     if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
       Disconnect();

@@ -149,10 +149,10 @@ PostgresServer::PostgresServer() {
   }
   std::vector<std::string> initdb;
   if (as_postgres_user_) initdb = {"runuser", "-u", "postgres", "--"};
-  for (std::string a : {absl::StrCat(kPgBin, "/initdb"), std::string("-D"), data_dir_,
-                        std::string("-U"), std::string("postgres"), std::string("--auth=trust"),
-                        std::string("--no-sync"), std::string("-E"), std::string("UTF8"),
-                        std::string("--locale=C.UTF-8")}) {
+  for (std::string a :
+       {absl::StrCat(kPgBin, "/initdb"), std::string("-D"), data_dir_, std::string("-U"),
+        std::string("postgres"), std::string("--auth=trust"), std::string("--no-sync"),
+        std::string("-E"), std::string("UTF8"), std::string("--locale=C.UTF-8")}) {
     initdb.push_back(a);
   }
   if (RunCommand(initdb, dir_.path() + "/initdb.log") != 0) {
@@ -190,9 +190,9 @@ void PostgresServer::Start() {
 void PostgresServer::Stop(bool immediate) {
   std::vector<std::string> argv;
   if (as_postgres_user_) argv = {"runuser", "-u", "postgres", "--"};
-  for (std::string a : {absl::StrCat(kPgBin, "/pg_ctl"), std::string("stop"), std::string("-w"),
-                        std::string("-D"), data_dir_, std::string("-m"),
-                        std::string(immediate ? "immediate" : "fast")}) {
+  for (std::string a :
+       {absl::StrCat(kPgBin, "/pg_ctl"), std::string("stop"), std::string("-w"), std::string("-D"),
+        data_dir_, std::string("-m"), std::string(immediate ? "immediate" : "fast")}) {
     argv.push_back(a);
   }
   RunCommand(argv, dir_.path() + "/pg_ctl.log");
@@ -205,8 +205,14 @@ std::string PostgresServer::ConnInfo(const std::string& database) const {
 }
 
 void PostgresServer::CreateDatabase(const std::string& name) {
-  std::vector<std::string> argv = {absl::StrCat(kPgBin, "/createdb"), "-h", "127.0.0.1", "-p",
-                                   std::to_string(port_), "-U", "postgres", name};
+  std::vector<std::string> argv = {absl::StrCat(kPgBin, "/createdb"),
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(port_),
+                                   "-U",
+                                   "postgres",
+                                   name};
   if (RunCommand(argv, dir_.path() + "/createdb.log") != 0) {
     throw std::runtime_error("createdb failed");
   }
@@ -222,8 +228,8 @@ RedisServer::~RedisServer() = default;
 void RedisServer::Start() {
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind",
-                               "127.0.0.1", "--dir", dir_.path(), "--appendonly", "yes",
-                               "--save", "", "--daemonize", "no"},
+                               "127.0.0.1", "--dir", dir_.path(), "--appendonly", "yes", "--save",
+                               "", "--daemonize", "no"},
       std::map<std::string, std::string>{}, dir_.path() + "/redis.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!CanConnect(port_)) {

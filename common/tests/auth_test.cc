@@ -87,20 +87,24 @@ TEST(TokenVerifierTest, RefusesExpiredNotYetValidWrongIssuerAndAudience) {
   TokenClaims expired = Admin();
   expired.ttl = std::chrono::seconds(-120);
   TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
-  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(expired)); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(expired)); }),
+            grpc::StatusCode::UNAUTHENTICATED);
   TokenClaims future = Admin();
   future.not_before = std::chrono::system_clock::now() + std::chrono::hours(1);
   EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(future)); }), grpc::StatusCode::UNAUTHENTICATED);
   TokenIssuer wrong_iss("HS256", kSecret, "iss-b", "aud-a");
-  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_iss.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_iss.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
   TokenIssuer wrong_aud("HS256", kSecret, "iss-a", "aud-b");
-  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_aud.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(wrong_aud.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(TokenVerifierTest, RefusesWrongKeyTamperingAndAlgNone) {
   TokenVerifier verifier(HsConfig());
   TokenIssuer other_key("HS256", "another-secret-another-secret-xx", "iss-a", "aud-a");
-  EXPECT_EQ(CodeOf([&] { verifier.Verify(other_key.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(other_key.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
 
   TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
   const std::string token = good.Mint(Admin("acme"));
@@ -115,12 +119,19 @@ TEST(TokenVerifierTest, RefusesWrongKeyTamperingAndAlgNone) {
   EXPECT_EQ(CodeOf([&] { verifier.Verify(tampered); }), grpc::StatusCode::UNAUTHENTICATED);
 
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  const std::string none_payload = "{\"iss\":\"iss-a\",\"aud\":\"aud-a\",\"sub\":\"x\",\"role\":\"msp_admin\",\"msp_id\":\"acme\",\"exp\":" + std::to_string(now + 600) + "}";
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string none_payload =
+      "{\"iss\":\"iss-a\",\"aud\":\"aud-a\",\"sub\":\"x\",\"role\":\"msp_admin\",\"msp_id\":"
+      "\"acme\",\"exp\":" +
+      std::to_string(now + 600) + "}";
   for (const std::string header : {"{\"alg\":\"none\",\"typ\":\"JWT\"}", "{\"alg\":\"NONE\"}"}) {
     const std::string none_token = B64(header) + "." + B64(none_payload) + ".";
-    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token); }), grpc::StatusCode::UNAUTHENTICATED) << header;
-    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token + "c2ln"); }), grpc::StatusCode::UNAUTHENTICATED) << header;
+    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token); }), grpc::StatusCode::UNAUTHENTICATED)
+        << header;
+    EXPECT_EQ(CodeOf([&] { verifier.Verify(none_token + "c2ln"); }),
+              grpc::StatusCode::UNAUTHENTICATED)
+        << header;
   }
   EXPECT_EQ(CodeOf([&] { verifier.Verify("not-a-jwt"); }), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(CodeOf([&] { verifier.Verify(""); }), grpc::StatusCode::UNAUTHENTICATED);
@@ -129,7 +140,8 @@ TEST(TokenVerifierTest, RefusesWrongKeyTamperingAndAlgNone) {
 TEST(TokenVerifierTest, RequiresExpRoleAndTenantClaims) {
   TokenVerifier verifier(HsConfig());
   TokenIssuer good("HS256", kSecret, "iss-a", "aud-a");
-  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(Admin(""))); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(good.Mint(Admin(""))); }),
+            grpc::StatusCode::UNAUTHENTICATED);
   // Hand-made token without exp, correctly signed.
   jwt::jwt_object obj{jwt::params::algorithm("HS256"), jwt::params::secret(kSecret)};
   obj.add_claim("iss", "iss-a");
@@ -147,10 +159,12 @@ TEST(TokenVerifierTest, RsaKeysWorkAndHsRsConfusionIsRefused) {
   EXPECT_EQ(rs_verifier.Verify(rs_issuer.Mint(Admin("acme"))).msp_id, "acme");
   // The classic confusion: an HS256 token whose "secret" is the server's public key.
   TokenIssuer confused("HS256", keys.public_pem, "iss-a", "aud-a");
-  EXPECT_EQ(CodeOf([&] { rs_verifier.Verify(confused.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { rs_verifier.Verify(confused.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
   // And an RS256 token against an HS256 deployment.
   TokenVerifier hs_verifier(HsConfig());
-  EXPECT_EQ(CodeOf([&] { hs_verifier.Verify(rs_issuer.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { hs_verifier.Verify(rs_issuer.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(TokenVerifierTest, AuthorizationHeaderNeedsBearerScheme) {
@@ -159,9 +173,12 @@ TEST(TokenVerifierTest, AuthorizationHeaderNeedsBearerScheme) {
   const std::string token = good.Mint(Admin());
   EXPECT_EQ(verifier.VerifyAuthorizationHeader("Bearer " + token).msp_id, "acme");
   EXPECT_EQ(verifier.VerifyAuthorizationHeader("bearer " + token).msp_id, "acme");
-  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(token); }), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(std::nullopt); }), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader("Basic abc"); }), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(token); }),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader(std::nullopt); }),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CodeOf([&] { verifier.VerifyAuthorizationHeader("Basic abc"); }),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(TokenVerifierTest, ConfigurationIsChecked) {
@@ -176,8 +193,10 @@ TEST(MethodPolicyTest, DeniesByDefaultAndByKind) {
   Principal admin{PrincipalKind::kMspAdmin, "a", "acme", ""};
   Principal service{PrincipalKind::kService, "reporting", "", ""};
   EXPECT_NO_THROW(policy.Check("/svc/Read", admin));
-  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Read", service); }), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Unlisted", admin); }), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Read", service); }),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Unlisted", admin); }),
+            grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(policy.Covers("/svc/Read"));
   EXPECT_FALSE(policy.Covers("/svc/Unlisted"));
 }

@@ -1,7 +1,7 @@
 #include "msp/common/errors.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/support/error_details.h>
+#include <gtest/gtest.h>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -16,7 +16,8 @@ google::rpc::Status Details(const grpc::Status& status) {
 }
 
 TEST(ErrorsTest, InvalidArgumentCarriesReasonAndEveryFieldViolation) {
-  auto status = ApiError::InvalidArgument({{"a.b", "required"}, {"c", "too long"}}).ToStatus("test.v1");
+  auto status =
+      ApiError::InvalidArgument({{"a.b", "required"}, {"c", "too long"}}).ToStatus("test.v1");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   auto details = Details(status);
   EXPECT_EQ(details.code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -33,13 +34,16 @@ TEST(ErrorsTest, InvalidArgumentCarriesReasonAndEveryFieldViolation) {
 }
 
 TEST(ErrorsTest, PreconditionRetryAndResourceDetails) {
-  auto pre = Details(ApiError::FailedPrecondition("RULE_X", "no", "msps/a/customers/b").ToStatus("d"));
+  auto pre =
+      Details(ApiError::FailedPrecondition("RULE_X", "no", "msps/a/customers/b").ToStatus("d"));
   google::rpc::PreconditionFailure failure;
   ASSERT_TRUE(pre.details(1).UnpackTo(&failure));
   EXPECT_EQ(failure.violations(0).type(), "RULE_X");
   EXPECT_EQ(failure.violations(0).subject(), "msps/a/customers/b");
 
-  auto retry = Details(ApiError::ResourceExhausted("SLOW_DOWN", "later", std::chrono::milliseconds(1500)).ToStatus("d"));
+  auto retry =
+      Details(ApiError::ResourceExhausted("SLOW_DOWN", "later", std::chrono::milliseconds(1500))
+                  .ToStatus("d"));
   google::rpc::RetryInfo info;
   ASSERT_TRUE(retry.details(1).UnpackTo(&info));
   EXPECT_EQ(info.retry_delay().seconds(), 1);

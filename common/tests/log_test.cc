@@ -8,7 +8,8 @@ namespace {
 TEST(LogTest, MasksEmailsAndPhones) {
   EXPECT_EQ(MaskEmail("alice.smith@example.com"), "a***@example.com");
   EXPECT_EQ(MaskPhone("+49 170 1234567"), "+49********67");
-  const std::string scrubbed = Scrub("contact erika@firma.de, phone +49 30 1234567 or 030123456789");
+  const std::string scrubbed =
+      Scrub("contact erika@firma.de, phone +49 30 1234567 or 030123456789");
   EXPECT_EQ(scrubbed.find("erika@"), std::string::npos) << scrubbed;
   EXPECT_NE(scrubbed.find("e***@firma.de"), std::string::npos) << scrubbed;
   EXPECT_EQ(scrubbed.find("1234567"), std::string::npos) << scrubbed;
@@ -16,8 +17,7 @@ TEST(LogTest, MasksEmailsAndPhones) {
 }
 
 TEST(LogTest, NeverPrintsTokens) {
-  const std::string jwt =
-      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+  const std::string jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
   EXPECT_EQ(Scrub("authorization: Bearer " + jwt).find("eyJ"), std::string::npos);
   EXPECT_EQ(Scrub("token=" + jwt).find("c2lnbmF0"), std::string::npos);
   EXPECT_EQ(Scrub("Bearer opaque-token-value").find("opaque-token-value"), std::string::npos);
@@ -29,9 +29,9 @@ TEST(LogTest, LeavesAddressesPortsAndIdsAlone) {
 }
 
 TEST(LogTest, FormatsOneJsonObjectAndScrubsFields) {
-  const std::string line = FormatLine(Level::kWarn, "created for bob@corp.com",
-                                      {{"email", "bob@corp.com"}, {"count", 3},
-                                       {"nested", {{"phone", "+1 415 555 0100"}}}});
+  const std::string line = FormatLine(
+      Level::kWarn, "created for bob@corp.com",
+      {{"email", "bob@corp.com"}, {"count", 3}, {"nested", {{"phone", "+1 415 555 0100"}}}});
   auto parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["level"], "warn");
   EXPECT_EQ(parsed["count"], 3);

@@ -30,7 +30,8 @@ TEST_F(PgTest, ExecutesPreparedStatementsWithParametersAndNulls) {
   EXPECT_TRUE(r.Bool(0, 1));
   EXPECT_EQ(r.Bytes(0, 2), "x");
   // The same SQL again runs the statement prepared the first time.
-  EXPECT_EQ(conn->Exec("SELECT $1::int + 1, $2::text IS NULL, 'x'::bytea", {"1", "a"}).Int64(0, 0), 2);
+  EXPECT_EQ(conn->Exec("SELECT $1::int + 1, $2::text IS NULL, 'x'::bytea", {"1", "a"}).Int64(0, 0),
+            2);
 }
 
 TEST_F(PgTest, TransactionsRollBackUnlessCommitted) {

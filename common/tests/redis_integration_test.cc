@@ -25,7 +25,8 @@ TEST(RedisTest, CommandsAreBinarySafe) {
   EXPECT_TRUE(client.Command({"GET", "missing"}).IsNil());
   EXPECT_EQ(client.Command({"INCR", "counter"}).Integer(), 1);
   client.Command({"RPUSH", "list", "x", "y"});
-  EXPECT_EQ(client.Command({"LRANGE", "list", "0", "-1"}).Strings(), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(client.Command({"LRANGE", "list", "0", "-1"}).Strings(),
+            (std::vector<std::string>{"x", "y"}));
   EXPECT_THROW(client.Command({"NOSUCHCOMMAND"}), RedisError);
 }
 

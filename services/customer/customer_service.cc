@@ -105,7 +105,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     NewCustomer created{principal.msp_id, std::move(input), principal.Actor(),
                         request->request_id(), RequestHash(*request)};
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
     // 50 random bits make an id clash rare; on one, the transaction is undone and redrawn.
     for (int attempt = 0; attempt < 5; ++attempt) {
       PrepareNewCustomer(created.customer, principal.msp_id, NewCustomerId(), now);
@@ -127,7 +128,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
         break;
       }
     }
-    if (response->customer_id().empty()) throw ApiError::Internal("could not allocate a customer id");
+    if (response->customer_id().empty())
+      throw ApiError::Internal("could not allocate a customer id");
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -164,7 +166,8 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                                                  const v1::UpdateCustomerRequest* request,
                                                  v1::Customer* response) {
   return runtime_->Handle(context, kUpdate, [&](const auth::Principal& principal) {
-    const std::string id = RequireOwnCustomer("customer.name", request->customer().name(), principal);
+    const std::string id =
+        RequireOwnCustomer("customer.name", request->customer().name(), principal);
     CheckRequestId(request->request_id());
     const std::vector<std::string> paths(request->update_mask().paths().begin(),
                                          request->update_mask().paths().end());
@@ -192,7 +195,8 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                            plan.changed_fields, request->request_id());
       }
       if (!request->request_id().empty()) {
-        store_.SaveResponse(conn, principal.msp_id, request->request_id(), answer.SerializeAsString());
+        store_.SaveResponse(conn, principal.msp_id, request->request_id(),
+                            answer.SerializeAsString());
       }
       tx.Commit();
       return answer;
@@ -228,7 +232,8 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
       store_.AppendEvent(conn, principal.msp_id, id, "UPGRADED_TO_JOINTLY_MANAGED",
                          principal.Actor(), {"management_type"}, request->request_id());
       if (!request->request_id().empty()) {
-        store_.SaveResponse(conn, principal.msp_id, request->request_id(), answer.SerializeAsString());
+        store_.SaveResponse(conn, principal.msp_id, request->request_id(),
+                            answer.SerializeAsString());
       }
       tx.Commit();
       return answer;
@@ -242,10 +247,10 @@ grpc::Status CustomerServiceImpl::ListCustomerEvents(grpc::ServerContext* contex
   return runtime_->Handle(context, kListEvents, [&](const auth::Principal& principal) {
     const std::string id = RequireOwnCustomer("parent", request->parent(), principal);
     const int page_size = ClampPageSize(request->page_size());
-    const int64_t before = request->page_token().empty()
-                               ? 0
-                               : DecodeEventPageToken(request->page_token(), principal.msp_id,
-                                                      request->parent());
+    const int64_t before =
+        request->page_token().empty()
+            ? 0
+            : DecodeEventPageToken(request->page_token(), principal.msp_id, request->parent());
     pg::Lease conn = pool_->Acquire();
     // The customer must be this MSP's now; its events are those written while it was.
     if (!store_.Find(*conn, principal.msp_id, id, false)) {

@@ -17,13 +17,15 @@ class CustomerServiceImpl final : public v1::CustomerService::Service {
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
 
-  grpc::Status CreateCustomer(grpc::ServerContext* context, const v1::CreateCustomerRequest* request,
+  grpc::Status CreateCustomer(grpc::ServerContext* context,
+                              const v1::CreateCustomerRequest* request,
                               v1::Customer* response) override;
   grpc::Status GetCustomer(grpc::ServerContext* context, const v1::GetCustomerRequest* request,
                            v1::Customer* response) override;
   grpc::Status ListCustomers(grpc::ServerContext* context, const v1::ListCustomersRequest* request,
                              v1::ListCustomersResponse* response) override;
-  grpc::Status UpdateCustomer(grpc::ServerContext* context, const v1::UpdateCustomerRequest* request,
+  grpc::Status UpdateCustomer(grpc::ServerContext* context,
+                              const v1::UpdateCustomerRequest* request,
                               v1::Customer* response) override;
   grpc::Status UpgradeToJointlyManaged(grpc::ServerContext* context,
                                        const v1::UpgradeToJointlyManagedRequest* request,

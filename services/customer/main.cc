@@ -27,16 +27,16 @@ int main(int argc, char** argv) {
 
     const std::string free_mail_flag = absl::GetFlag(FLAGS_free_mail_domains);
     msp::customer::FreeMailDomains free_mail =
-        free_mail_flag.empty()
-            ? msp::customer::FreeMailDomains()
-            : msp::customer::FreeMailDomains(absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
+        free_mail_flag.empty() ? msp::customer::FreeMailDomains()
+                               : msp::customer::FreeMailDomains(
+                                     absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
 
     msp::HostOptions options = msp::HostOptionsFrom(config, "customer");
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
-    msp::RpcRuntime runtime("customer.msp.v1", &verifier, msp::customer::CustomerServiceImpl::Policy(),
-                            &host.metrics());
+    msp::RpcRuntime runtime("customer.msp.v1", &verifier,
+                            msp::customer::CustomerServiceImpl::Policy(), &host.metrics());
     msp::customer::CustomerServiceImpl service(&pool, &runtime, std::move(free_mail));
     host.AddService(&service);
     return host.Run();

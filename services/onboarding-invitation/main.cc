@@ -2,4 +2,6 @@
 // whole and operators see every service.
 #include "msp/common/startup.h"
 
-int main(int argc, char** argv) { return msp::RunPlaceholderService("onboarding-invitation", argc, argv); }
+int main(int argc, char** argv) {
+  return msp::RunPlaceholderService("onboarding-invitation", argc, argv);
+}

@@ -2,8 +2,8 @@
 // and redis-server, and a gRPC client holding bearer tokens, as the portal backend would.
 #include <signal.h>
 
-#include <gtest/gtest.h>
 #include <grpcpp/support/error_details.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <fstream>
@@ -18,8 +18,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "metrics_scrape.h"
 #include "msp/common/pg.h"
-#include "nlohmann/json.hpp"
 #include "msp/customer/v1/customer.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "stack.h"
 
 namespace msp::customer {
@@ -174,7 +174,8 @@ TEST(CustomerApi, CreateGetListUpdate) {
   EXPECT_EQ(created.management_type(), v1::FULLY_MANAGED);
   EXPECT_EQ(created.name(), "msps/acme/customers/" + created.customer_id());
   EXPECT_EQ(created.contact().phone(), "+49301234567");
-  EXPECT_TRUE(created.has_create_time() && created.has_update_time() && created.has_msp_link_time());
+  EXPECT_TRUE(created.has_create_time() && created.has_update_time() &&
+              created.has_msp_link_time());
   EXPECT_FALSE(created.etag().empty());
 
   v1::Customer got;
@@ -194,7 +195,8 @@ TEST(CustomerApi, CreateGetListUpdate) {
   patch.mutable_company()->set_display_name("Create Flow SE");
   patch.mutable_contact()->set_work_email("max@createflow.example");
   v1::Customer updated;
-  auto status = client.Update(patch, {"company.display_name", "contact.work_email"}, &updated, created.etag());
+  auto status = client.Update(patch, {"company.display_name", "contact.work_email"}, &updated,
+                              created.etag());
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(updated.company().display_name(), "Create Flow SE");
   EXPECT_EQ(updated.contact().work_email(), "max@createflow.example");
@@ -242,36 +244,55 @@ TEST(CustomerApi, RetriesWithTheSameRequestIdReturnTheFirstAnswer) {
 // Every RPC, called on MSP "owner"'s customer with every kind of caller.
 TEST(CustomerApi, TenantIsolationMatrix) {
   Client owner(stack->MspToken("owner"));
-  const auto customer = owner.MustCreate("owner", NewCustomer("Isolated Ltd", "it@isolated.example"));
+  const auto customer =
+      owner.MustCreate("owner", NewCustomer("Isolated Ltd", "it@isolated.example"));
   const std::string name = customer.name();
 
   using Rpc = std::function<grpc::Status(Client&)>;
   const std::vector<std::pair<std::string, Rpc>> rpcs = {
-      {"CreateCustomer", [&](Client& c) { v1::Customer out; return c.Create("msps/owner", NewCustomer("Injected"), &out); }},
-      {"GetCustomer", [&](Client& c) { v1::Customer out; return c.Get(name, &out); }},
-      {"ListCustomers", [&](Client& c) {
+      {"CreateCustomer",
+       [&](Client& c) {
+         v1::Customer out;
+         return c.Create("msps/owner", NewCustomer("Injected"), &out);
+       }},
+      {"GetCustomer",
+       [&](Client& c) {
+         v1::Customer out;
+         return c.Get(name, &out);
+       }},
+      {"ListCustomers",
+       [&](Client& c) {
          v1::ListCustomersRequest r;
          r.set_parent("msps/owner");
          v1::ListCustomersResponse out;
          return c.List(r, &out);
        }},
-      {"UpdateCustomer", [&](Client& c) {
+      {"UpdateCustomer",
+       [&](Client& c) {
          v1::Customer patch;
          patch.set_name(name);
          patch.mutable_company()->set_display_name("Hijacked");
          v1::Customer out;
          return c.Update(patch, {"company.display_name"}, &out);
        }},
-      {"UpgradeToJointlyManaged", [&](Client& c) { v1::Customer out; return c.Upgrade(name, &out); }},
-      {"ListCustomerEvents", [&](Client& c) { v1::ListCustomerEventsResponse out; return c.Events(name, &out); }},
+      {"UpgradeToJointlyManaged",
+       [&](Client& c) {
+         v1::Customer out;
+         return c.Upgrade(name, &out);
+       }},
+      {"ListCustomerEvents",
+       [&](Client& c) {
+         v1::ListCustomerEventsResponse out;
+         return c.Events(name, &out);
+       }},
   };
   // Every method of the service is in the matrix.
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
       "msp.customer.v1.CustomerService");
   ASSERT_EQ(service->method_count(), static_cast<int>(rpcs.size()));
 
-  auth::TokenIssuer wrong_key("HS256", "a-completely-different-secret-0123456789", testing::kTestIssuer,
-                              testing::kTestAudience);
+  auth::TokenIssuer wrong_key("HS256", "a-completely-different-secret-0123456789",
+                              testing::kTestIssuer, testing::kTestAudience);
   auth::TokenClaims claims;
   claims.kind = auth::PrincipalKind::kMspAdmin;
   claims.subject = "mallory";
@@ -280,10 +301,18 @@ TEST(CustomerApi, TenantIsolationMatrix) {
   auth::TokenClaims expired_claims = claims;
   expired_claims.ttl = std::chrono::seconds(-600);
   const std::string expired = stack->issuer().Mint(expired_claims);
-  auto b64 = [](const std::string& s) { std::string o; absl::WebSafeBase64Escape(s, &o); return o; };
-  const std::string alg_none = b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." +
-      b64("{\"iss\":\"msp-test\",\"aud\":\"msp-customers\",\"sub\":\"m\",\"role\":\"msp_admin\",\"msp_id\":\"owner\",\"exp\":9999999999}") + ".";
-  auth::TokenIssuer wrong_issuer("HS256", testing::kTestJwtSecret, "someone-else", testing::kTestAudience);
+  auto b64 = [](const std::string& s) {
+    std::string o;
+    absl::WebSafeBase64Escape(s, &o);
+    return o;
+  };
+  const std::string alg_none =
+      b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." +
+      b64("{\"iss\":\"msp-test\",\"aud\":\"msp-customers\",\"sub\":\"m\",\"role\":\"msp_admin\","
+          "\"msp_id\":\"owner\",\"exp\":9999999999}") +
+      ".";
+  auth::TokenIssuer wrong_issuer("HS256", testing::kTestJwtSecret, "someone-else",
+                                 testing::kTestAudience);
 
   struct Caller {
     std::string label;
@@ -292,7 +321,8 @@ TEST(CustomerApi, TenantIsolationMatrix) {
   };
   const std::vector<Caller> callers = {
       {"other MSP", stack->MspToken("intruder"), grpc::StatusCode::NOT_FOUND},
-      {"customer admin", stack->CustomerToken(customer.customer_id()), grpc::StatusCode::PERMISSION_DENIED},
+      {"customer admin", stack->CustomerToken(customer.customer_id()),
+       grpc::StatusCode::PERMISSION_DENIED},
       {"service token", stack->ServiceToken("reporting"), grpc::StatusCode::PERMISSION_DENIED},
       {"no token", "", grpc::StatusCode::UNAUTHENTICATED},
       {"expired", expired, grpc::StatusCode::UNAUTHENTICATED},
@@ -305,9 +335,11 @@ TEST(CustomerApi, TenantIsolationMatrix) {
     Client client(caller.token);
     for (const auto& [method, rpc] : rpcs) {
       const auto status = rpc(client);
-      EXPECT_EQ(status.error_code(), caller.expected) << caller.label << " -> " << method << ": " << status.error_message();
+      EXPECT_EQ(status.error_code(), caller.expected)
+          << caller.label << " -> " << method << ": " << status.error_message();
       // Nothing about the owner's customer leaks into the message.
-      EXPECT_EQ(status.error_message().find("Isolated"), std::string::npos) << caller.label << " " << method;
+      EXPECT_EQ(status.error_message().find("Isolated"), std::string::npos)
+          << caller.label << " " << method;
     }
   }
   // The owner itself: every RPC answers (Create makes a second customer).
@@ -336,27 +368,40 @@ TEST(CustomerApi, BadInputIsRefusedFieldByFieldAndNothingIsWritten) {
     std::function<void(v1::Customer&)> spoil;
   };
   const std::vector<Case> cases = {
-      {"customer.company.display_name", [](v1::Customer& c) { c.mutable_company()->clear_display_name(); }},
+      {"customer.company.display_name",
+       [](v1::Customer& c) { c.mutable_company()->clear_display_name(); }},
       {"customer.company.size", [](v1::Customer& c) { c.mutable_company()->clear_size(); }},
-      {"customer.company.industries", [](v1::Customer& c) { c.mutable_company()->clear_industries(); }},
-      {"customer.company.country_code", [](v1::Customer& c) { c.mutable_company()->set_country_code("ZZ"); }},
-      {"customer.company.address.address_line1", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_address_line1(); }},
-      {"customer.company.address.city", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_city(); }},
-      {"customer.company.address.state", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_state(); }},
-      {"customer.company.address.zip_code", [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("?"); }},
-      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("ftp://x.y"); }},
-      {"customer.contact.first_name", [](v1::Customer& c) { c.mutable_contact()->clear_first_name(); }},
-      {"customer.contact.last_name", [](v1::Customer& c) { c.mutable_contact()->set_last_name(std::string(101, 'x')); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email("not-an-email"); }},
+      {"customer.company.industries",
+       [](v1::Customer& c) { c.mutable_company()->clear_industries(); }},
+      {"customer.company.country_code",
+       [](v1::Customer& c) { c.mutable_company()->set_country_code("ZZ"); }},
+      {"customer.company.address.address_line1",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_address_line1(); }},
+      {"customer.company.address.city",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_city(); }},
+      {"customer.company.address.state",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_state(); }},
+      {"customer.company.address.zip_code",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("?"); }},
+      {"customer.company.website_uri",
+       [](v1::Customer& c) { c.mutable_company()->set_website_uri("ftp://x.y"); }},
+      {"customer.contact.first_name",
+       [](v1::Customer& c) { c.mutable_contact()->clear_first_name(); }},
+      {"customer.contact.last_name",
+       [](v1::Customer& c) { c.mutable_contact()->set_last_name(std::string(101, 'x')); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->set_work_email("not-an-email"); }},
       {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->set_phone("12"); }},
-      {"customer.contact.job_title", [](v1::Customer& c) { c.mutable_contact()->set_job_title(std::string(101, 'x')); }},
+      {"customer.contact.job_title",
+       [](v1::Customer& c) { c.mutable_contact()->set_job_title(std::string(101, 'x')); }},
       {"customer.management_type", [](v1::Customer& c) { c.clear_management_type(); }},
   };
   for (const auto& bad : cases) {
     auto customer = NewCustomer("Bad Input Inc");
     bad.spoil(customer);
     v1::Customer out;
-    const auto status = client.Create("msps/bad-input", customer, &out, "bad-" + std::to_string(&bad - &cases[0]));
+    const auto status =
+        client.Create("msps/bad-input", customer, &out, "bad-" + std::to_string(&bad - &cases[0]));
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.field;
     const auto details = DetailsOf(status);
     EXPECT_EQ(details.reason, "INVALID_FIELDS") << bad.field;
@@ -371,7 +416,8 @@ TEST(CustomerApi, BadInputIsRefusedFieldByFieldAndNothingIsWritten) {
   EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"request_id"});
   status = client.Get("customers/abc", &out);
   EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"name"});
-  status = client.Create("msps/bad-input", NewCustomer("Free Mail", "boss@gmail.com", v1::JOINTLY_MANAGED), &out);
+  status = client.Create("msps/bad-input",
+                         NewCustomer("Free Mail", "boss@gmail.com", v1::JOINTLY_MANAGED), &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(DetailsOf(status).reason, "FREE_MAIL_DOMAIN_NOT_ALLOWED");
   v1::ListCustomersRequest list;
@@ -391,7 +437,8 @@ TEST(CustomerApi, BadInputIsRefusedFieldByFieldAndNothingIsWritten) {
 
 TEST(CustomerApi, EditingRules) {
   Client client(stack->MspToken("rules"));
-  auto jointly = client.MustCreate("rules", NewCustomer("Jointly AG", "it@jointly.example", v1::JOINTLY_MANAGED));
+  auto jointly = client.MustCreate(
+      "rules", NewCustomer("Jointly AG", "it@jointly.example", v1::JOINTLY_MANAGED));
   EXPECT_EQ(jointly.state(), v1::ACTIVE);
   v1::Customer patch;
   patch.set_name(jointly.name());
@@ -400,7 +447,8 @@ TEST(CustomerApi, EditingRules) {
   auto status = client.Update(patch, {"contact.first_name"}, &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(DetailsOf(status).reason, "CONTACT_MANAGED_BY_CUSTOMER");
-  EXPECT_EQ(DetailsOf(status).preconditions, std::vector<std::string>{"CONTACT_MANAGED_BY_CUSTOMER"});
+  EXPECT_EQ(DetailsOf(status).preconditions,
+            std::vector<std::string>{"CONTACT_MANAGED_BY_CUSTOMER"});
   // Company details of a jointly managed customer are the MSP's to edit.
   patch.mutable_company()->set_display_name("Jointly SE");
   ASSERT_TRUE(client.Update(patch, {"company.display_name"}, &out).ok());
@@ -494,17 +542,23 @@ TEST(CustomerApi, ListPagesFilterAndSearch) {
 }
 
 TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {
-  for (const char* name : {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
+  for (const char* name :
+       {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
     auto stub = grpc::health::v1::Health::NewStub(stack->Channel(name));
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     ASSERT_TRUE(stub->Check(&context, request, &response).ok()) << name;
     EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << name;
-    EXPECT_NE(testing::ScrapeMetrics(stack->service(name).metrics_port).find("health_serving"), std::string::npos) << name;
+    EXPECT_NE(testing::ScrapeMetrics(stack->service(name).metrics_port).find("health_serving"),
+              std::string::npos)
+        << name;
   }
   const std::string metrics = testing::ScrapeMetrics(stack->service("customer").metrics_port);
-  EXPECT_NE(metrics.find("grpc_code=\"OK\",grpc_method=\"/msp.customer.v1.CustomerService/CreateCustomer\""), std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find(
+                "grpc_code=\"OK\",grpc_method=\"/msp.customer.v1.CustomerService/CreateCustomer\""),
+            std::string::npos)
+      << metrics.substr(0, 2000);
   EXPECT_NE(metrics.find("grpc_code=\"UNAUTHENTICATED\""), std::string::npos);
   EXPECT_NE(metrics.find("grpc_server_handling_seconds_bucket"), std::string::npos);
   EXPECT_NE(metrics.find("db_pool_connections"), std::string::npos);
@@ -574,7 +628,8 @@ TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
   // (well under the service's 5 s statement timeout).
   pg::Connection locker(stack->database_url(), 10000);
   locker.Exec("BEGIN");
-  locker.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE", {customer.customer_id()});
+  locker.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE",
+              {customer.customer_id()});
   std::atomic<bool> done{false};
   grpc::Status update_status;
   std::thread in_flight([&] {

@@ -19,14 +19,13 @@ TEST(ReflectionTest, ThirdPartyClientListsDescribesAndCallsEveryService) {
     FAIL() << "npm packages missing: run `npm ci --prefix " << script.parent_path().string() << "`";
   }
   testing::Stack stack;
-  testing::ChildProcess node(
-      {"node", script.string()},
-      {{"CUSTOMER_ADDR", stack.address("customer")},
-       {"ASSIGNMENT_ADDR", stack.address("service-assignment")},
-       {"ONBOARDING_ADDR", stack.address("onboarding-invitation")},
-       {"REPORTING_ADDR", stack.address("reporting")},
-       {"MSP_TOKEN", stack.MspToken("reflect")}},
-      stack.log_dir() + "/node.log");
+  testing::ChildProcess node({"node", script.string()},
+                             {{"CUSTOMER_ADDR", stack.address("customer")},
+                              {"ASSIGNMENT_ADDR", stack.address("service-assignment")},
+                              {"ONBOARDING_ADDR", stack.address("onboarding-invitation")},
+                              {"REPORTING_ADDR", stack.address("reporting")},
+                              {"MSP_TOKEN", stack.MspToken("reflect")}},
+                             stack.log_dir() + "/node.log");
   const int status = node.Wait(std::chrono::seconds(120));
   const std::string output = node.ReadLog();
   std::cout << output;

@@ -56,7 +56,8 @@ Stack::~Stack() {
   }
   std::fprintf(stderr, "stack: stopped in %lld ms\n",
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - start).count()));
+                                          std::chrono::steady_clock::now() - start)
+                                          .count()));
 }
 
 std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
@@ -80,14 +81,17 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);
   const auto start = std::chrono::steady_clock::now();
-  instance.process = std::make_unique<ChildProcess>(
-      argv, std::map<std::string, std::string>{}, absl::StrCat(logs_.path(), "/", name, ".log"));
+  instance.process = std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{},
+                                                    absl::StrCat(logs_.path(), "/", name, ".log"));
   if (!WaitForServing(instance.address, std::chrono::seconds(30), HealthNameFor(name))) {
-    throw std::runtime_error(absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));
+    throw std::runtime_error(
+        absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));
   }
-  std::fprintf(stderr, "stack: %s SERVING on %s after %lld ms\n", name.c_str(), instance.address.c_str(),
+  std::fprintf(stderr, "stack: %s SERVING on %s after %lld ms\n", name.c_str(),
+               instance.address.c_str(),
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - start).count()));
+                                          std::chrono::steady_clock::now() - start)
+                                          .count()));
 }
 
 int Stack::StopService(const std::string& name, int signal_number) {

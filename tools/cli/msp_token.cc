@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     } else if (role == "customer_admin") {
       claims.kind = msp::auth::PrincipalKind::kCustomerAdmin;
       claims.customer_id = absl::GetFlag(FLAGS_customer);
-      if (claims.customer_id.empty()) throw std::runtime_error("--customer is required for customer_admin");
+      if (claims.customer_id.empty())
+        throw std::runtime_error("--customer is required for customer_admin");
     } else if (role == "service") {
       claims.kind = msp::auth::PrincipalKind::kService;
     } else {

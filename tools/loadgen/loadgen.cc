@@ -86,10 +86,12 @@ int main(int argc, char** argv) {
                                                  grpc::InsecureChannelCredentials(), args));
   }
   const auto start = Clock::now();
-  const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
-  const auto stop = measure_from + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(absl::GetFlag(FLAGS_duration_s)));
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
+  const auto stop =
+      measure_from + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(absl::GetFlag(FLAGS_duration_s)));
   std::atomic<int64_t> errors{0};
   std::map<std::string, int64_t> error_codes;
   std::mutex error_mu;
@@ -135,7 +137,8 @@ int main(int argc, char** argv) {
         if (!status.ok()) {
           ++errors;
           std::lock_guard<std::mutex> lock(error_mu);
-          ++error_codes[absl::StrCat(status.error_code(), ":", status.error_message().substr(0, 60))];
+          ++error_codes[absl::StrCat(status.error_code(), ":",
+                                     status.error_message().substr(0, 60))];
           continue;
         }
         mine.push_back(static_cast<uint32_t>(
@@ -152,9 +155,11 @@ int main(int argc, char** argv) {
     return all[std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())))];
   };
   const double seconds = absl::GetFlag(FLAGS_duration_s);
-  std::cout << absl::StrFormat("target=%s concurrency=%d calls=%d errors=%d qps=%.1f p50_us=%d p99_us=%d\n",
-                               target, concurrency, all.size(), errors.load(),
-                               static_cast<double>(all.size()) / seconds, pct(0.50), pct(0.99));
-  for (const auto& [code, count] : error_codes) std::cerr << "  error " << code << " x" << count << "\n";
+  std::cout << absl::StrFormat(
+      "target=%s concurrency=%d calls=%d errors=%d qps=%.1f p50_us=%d p99_us=%d\n", target,
+      concurrency, all.size(), errors.load(), static_cast<double>(all.size()) / seconds, pct(0.50),
+      pct(0.99));
+  for (const auto& [code, count] : error_codes)
+    std::cerr << "  error " << code << " x" << count << "\n";
   return all.empty() ? 1 : 0;
 }

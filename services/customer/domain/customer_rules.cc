@@ -35,9 +35,8 @@ constexpr std::string_view kCountryCodes =
 std::string Trimmed(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
 bool HasControlChars(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 // Counts UTF-8 code points, so limits mean characters, not bytes.
@@ -61,7 +60,8 @@ void CheckText(std::vector<FieldViolation>& out, const std::string& path, const 
 }
 
 bool IsDomainLabel(std::string_view label) {
-  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+    return false;
   return std::all_of(label.begin(), label.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
   });
@@ -83,7 +83,8 @@ bool IsHostName(std::string_view host) {
 bool IsEmail(std::string_view email) {
   if (email.size() > 254) return false;
   const auto at = email.find('@');
-  if (at == std::string_view::npos || at == 0 || email.find('@', at + 1) != std::string_view::npos) {
+  if (at == std::string_view::npos || at == 0 ||
+      email.find('@', at + 1) != std::string_view::npos) {
     return false;
   }
   const auto local = email.substr(0, at);
@@ -128,7 +129,8 @@ bool IsWebsite(std::string_view uri) {
     return false;
   }
   if (std::any_of(rest.begin(), rest.end(), [](char c) {
-        return absl::ascii_isspace(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) < 0x20;
+        return absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+               static_cast<unsigned char>(c) < 0x20;
       })) {
     return false;
   }
@@ -146,19 +148,58 @@ struct Leaf {
 // Every field UpdateCustomer may touch, each with how to copy it.
 const std::vector<Leaf>& Leaves() {
   static const auto* leaves = new std::vector<Leaf>{
-      {"company.display_name", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->set_display_name(f.company().display_name()); }},
-      {"company.size", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->set_size(f.company().size()); }},
-      {"company.industries", [](const v1::Customer& f, v1::Customer& t) { *t.mutable_company()->mutable_industries() = f.company().industries(); }},
-      {"company.country_code", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->set_country_code(f.company().country_code()); }},
-      {"company.address.address_line1", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->mutable_address()->set_address_line1(f.company().address().address_line1()); }},
-      {"company.address.address_line2", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->mutable_address()->set_address_line2(f.company().address().address_line2()); }},
-      {"company.address.city", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->mutable_address()->set_city(f.company().address().city()); }},
-      {"company.address.state", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->mutable_address()->set_state(f.company().address().state()); }},
-      {"company.address.zip_code", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->mutable_address()->set_zip_code(f.company().address().zip_code()); }},
-      {"company.website_uri", [](const v1::Customer& f, v1::Customer& t) { t.mutable_company()->set_website_uri(f.company().website_uri()); }},
-      {"contact.first_name", [](const v1::Customer& f, v1::Customer& t) { t.mutable_contact()->set_first_name(f.contact().first_name()); }},
-      {"contact.last_name", [](const v1::Customer& f, v1::Customer& t) { t.mutable_contact()->set_last_name(f.contact().last_name()); }},
-      {"contact.work_email", [](const v1::Customer& f, v1::Customer& t) { t.mutable_contact()->set_work_email(f.contact().work_email()); }},
+      {"company.display_name",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->set_display_name(f.company().display_name());
+       }},
+      {"company.size", [](const v1::Customer& f,
+                          v1::Customer& t) { t.mutable_company()->set_size(f.company().size()); }},
+      {"company.industries",
+       [](const v1::Customer& f, v1::Customer& t) {
+         *t.mutable_company()->mutable_industries() = f.company().industries();
+       }},
+      {"company.country_code",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->set_country_code(f.company().country_code());
+       }},
+      {"company.address.address_line1",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->mutable_address()->set_address_line1(
+             f.company().address().address_line1());
+       }},
+      {"company.address.address_line2",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->mutable_address()->set_address_line2(
+             f.company().address().address_line2());
+       }},
+      {"company.address.city",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->mutable_address()->set_city(f.company().address().city());
+       }},
+      {"company.address.state",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->mutable_address()->set_state(f.company().address().state());
+       }},
+      {"company.address.zip_code",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->mutable_address()->set_zip_code(f.company().address().zip_code());
+       }},
+      {"company.website_uri",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_company()->set_website_uri(f.company().website_uri());
+       }},
+      {"contact.first_name",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_contact()->set_first_name(f.contact().first_name());
+       }},
+      {"contact.last_name",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_contact()->set_last_name(f.contact().last_name());
+       }},
+      {"contact.work_email",
+       [](const v1::Customer& f, v1::Customer& t) {
+         t.mutable_contact()->set_work_email(f.contact().work_email());
+       }},
   };
   return *leaves;
 }
@@ -173,9 +214,10 @@ const Leaf* FindLeaf(std::string_view path) {
 }  // namespace
 
 std::vector<std::string> FreeMailDomains::Defaults() {
-  return {"gmail", "googlemail", "outlook", "hotmail", "live", "msn", "yahoo", "ymail",
-          "aol", "icloud", "me", "mac", "proton", "protonmail", "pm.me", "gmx", "mail.ru",
-          "yandex", "qq", "163", "126", "zoho", "web.de", "t-online.de", "mail.com"};
+  return {"gmail", "googlemail", "outlook",     "hotmail", "live", "msn",    "yahoo",
+          "ymail", "aol",        "icloud",      "me",      "mac",  "proton", "protonmail",
+          "pm.me", "gmx",        "mail.ru",     "yandex",  "qq",   "163",    "126",
+          "zoho",  "web.de",     "t-online.de", "mail.com"};
 }
 
 FreeMailDomains::FreeMailDomains(std::vector<std::string> entries) {
@@ -201,7 +243,8 @@ bool FreeMailDomains::IsFreeMail(std::string_view email) const {
       if (labels[i] != entry) continue;
       const size_t suffix_labels = labels.size() - i - 1;
       bool short_suffix = suffix_labels <= 2;
-      for (size_t j = i + 1; j < labels.size() && short_suffix; ++j) short_suffix = labels[j].size() <= 3;
+      for (size_t j = i + 1; j < labels.size() && short_suffix; ++j)
+        short_suffix = labels[j].size() <= 3;
       if (short_suffix) return true;
     }
   }
@@ -239,7 +282,8 @@ std::vector<FieldViolation> ValidateCustomerFields(const v1::Customer& c, const 
   const auto& company = c.company();
   CheckText(out, p + "company.display_name", company.display_name(), true, 200);
   if (company.size() == v1::COMPANY_SIZE_UNSPECIFIED || !v1::CompanySize_IsValid(company.size())) {
-    out.push_back({p + "company.size", "required: one of COMPANY_SIZE_0_19 ... COMPANY_SIZE_1000_PLUS"});
+    out.push_back(
+        {p + "company.size", "required: one of COMPANY_SIZE_0_19 ... COMPANY_SIZE_1000_PLUS"});
   }
   if (company.industries_size() == 0) {
     out.push_back({p + "company.industries", "required: at least one industry"});
@@ -295,7 +339,8 @@ void ValidateNewCustomer(const v1::Customer& customer, const FreeMailDomains& fr
   auto violations = ValidateCustomerFields(customer, "customer.");
   if (customer.management_type() == v1::MANAGEMENT_TYPE_UNSPECIFIED ||
       !v1::ManagementType_IsValid(customer.management_type())) {
-    violations.push_back({"customer.management_type", "required: FULLY_MANAGED or JOINTLY_MANAGED"});
+    violations.push_back(
+        {"customer.management_type", "required: FULLY_MANAGED or JOINTLY_MANAGED"});
   }
   if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));
   if (customer.management_type() == v1::JOINTLY_MANAGED &&
@@ -327,8 +372,8 @@ std::vector<std::string> ExpandUpdateMask(const std::vector<std::string>& paths)
 void CheckEditable(const v1::Customer& current) {
   if (current.state() == v1::DELINK_REQUESTED) {
     throw ApiError::FailedPrecondition(
-        "CUSTOMER_DELINK_REQUESTED",
-        "the account can't be changed while a delink request is open", current.name());
+        "CUSTOMER_DELINK_REQUESTED", "the account can't be changed while a delink request is open",
+        current.name());
   }
   if (current.state() != v1::ACTIVE) {
     throw ApiError::FailedPrecondition(
@@ -354,11 +399,16 @@ UpdatePlan PlanUpdate(const v1::Customer& current, const v1::Customer& patch,
       continue;
     }
     if (path == "management_type") {
-      mask_violations.push_back({"update_mask", "management_type changes only through UpgradeToJointlyManaged"});
+      mask_violations.push_back(
+          {"update_mask", "management_type changes only through UpgradeToJointlyManaged"});
     } else if (path == "contact" || path == "contact.phone" || path == "contact.job_title") {
-      mask_violations.push_back({"update_mask", absl::StrCat("'", path, "' can't be changed by the MSP: only contact.first_name, contact.last_name and contact.work_email")});
-    } else if (path == "name" || path == "customer_id" || path == "state" || path == "create_time" ||
-               path == "update_time" || path == "msp_link_time" || path == "etag") {
+      mask_violations.push_back(
+          {"update_mask", absl::StrCat("'", path,
+                                       "' can't be changed by the MSP: only contact.first_name, "
+                                       "contact.last_name and contact.work_email")});
+    } else if (path == "name" || path == "customer_id" || path == "state" ||
+               path == "create_time" || path == "update_time" || path == "msp_link_time" ||
+               path == "etag") {
       mask_violations.push_back({"update_mask", absl::StrCat("'", path, "' is output only")});
     } else {
       mask_violations.push_back({"update_mask", absl::StrCat("unknown field path '", path, "'")});

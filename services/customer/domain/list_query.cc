@@ -65,7 +65,9 @@ void ParseFilter(const std::string& filter, ListQuery& query) {
   size_t pos = 0;
   auto expect = [&](const std::string& what) {
     if (pos >= tokens.size() || tokens[pos] != what) {
-      Bad("filter", absl::StrCat("expected '", what, "'", pos < tokens.size() ? " before '" + tokens[pos] + "'" : " at the end"));
+      Bad("filter",
+          absl::StrCat("expected '", what, "'",
+                       pos < tokens.size() ? " before '" + tokens[pos] + "'" : " at the end"));
     }
     ++pos;
   };
@@ -149,7 +151,8 @@ std::string EncodeCursor(const v1::CustomerPageCursor& cursor) {
 v1::CustomerPageCursor DecodeCursor(const std::string& token) {
   std::string raw;
   v1::CustomerPageCursor cursor;
-  if (token.size() > 2048 || !absl::WebSafeBase64Unescape(token, &raw) || !cursor.ParseFromString(raw)) {
+  if (token.size() > 2048 || !absl::WebSafeBase64Unescape(token, &raw) ||
+      !cursor.ParseFromString(raw)) {
     Bad("page_token", "not a page token of this list");
   }
   return cursor;
@@ -177,7 +180,9 @@ ListQuery ParseListCustomersRequest(const v1::ListCustomersRequest& request,
     if (cursor.msp_id() != msp_id || cursor.order_by() != request.order_by() ||
         cursor.filter() != request.filter() || cursor.search() != request.search() ||
         cursor.last_customer_id().empty()) {
-      Bad("page_token", "the page token belongs to a different query: keep filter, order_by and search unchanged");
+      Bad("page_token",
+          "the page token belongs to a different query: keep filter, order_by and search "
+          "unchanged");
     }
     query.after = std::make_pair(cursor.last_sort_value(), cursor.last_customer_id());
   }

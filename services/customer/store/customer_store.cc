@@ -69,7 +69,8 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   c.set_state(static_cast<v1::State>(r.Int64(row, offset + 17)));
   SetTimestamp(c.mutable_create_time(), r.Int64(row, offset + 18));
   SetTimestamp(c.mutable_update_time(), r.Int64(row, offset + 19));
-  if (!r.IsNull(row, offset + 20)) SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
+  if (!r.IsNull(row, offset + 20))
+    SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
   out.version = r.Int64(row, offset + 21);
   c.set_etag(CustomerStore::Etag(out.version));
   return out;
@@ -77,10 +78,14 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
 
 std::string SortColumn(SortKey key) {
   switch (key) {
-    case SortKey::kCompanyName: return "company_name_key";
-    case SortKey::kCreateTime: return "create_time";
-    case SortKey::kUpdateTime: return "update_time";
-    case SortKey::kCustomerId: return "customer_id";
+    case SortKey::kCompanyName:
+      return "company_name_key";
+    case SortKey::kCreateTime:
+      return "create_time";
+    case SortKey::kUpdateTime:
+      return "update_time";
+    case SortKey::kCustomerId:
+      return "customer_id";
   }
   return "customer_id";
 }
@@ -95,10 +100,14 @@ std::string SortValueSql(SortKey key, const std::string& param) {
 
 std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
   switch (key) {
-    case SortKey::kCompanyName: return r.String(row, kColumnCount);
-    case SortKey::kCreateTime: return r.String(row, 18);
-    case SortKey::kUpdateTime: return r.String(row, 19);
-    case SortKey::kCustomerId: return r.String(row, 0);
+    case SortKey::kCompanyName:
+      return r.String(row, kColumnCount);
+    case SortKey::kCreateTime:
+      return r.String(row, 18);
+    case SortKey::kUpdateTime:
+      return r.String(row, 19);
+    case SortKey::kCustomerId:
+      return r.String(row, 0);
   }
   return "";
 }
@@ -114,10 +123,10 @@ std::string CustomerStore::ResourceName(const std::string& msp_id, const std::st
 std::optional<StoredCustomer> CustomerStore::Find(pg::Connection& conn, const std::string& msp_id,
                                                   const std::string& customer_id,
                                                   bool for_update) const {
-  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                  " FROM customers WHERE customer_id = $1 AND msp_id = $2",
-                                  for_update ? " FOR UPDATE" : ""),
-                     {customer_id, msp_id});
+  auto r = conn.Exec(
+      absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = $1 AND msp_id = $2",
+                   for_update ? " FOR UPDATE" : ""),
+      {customer_id, msp_id});
   if (r.empty()) return std::nullopt;
   return RowToCustomer(r, 0);
 }
@@ -151,14 +160,28 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const auto& company = c.company();
   const auto& contact = c.contact();
   const int64_t micros = c.create_time().seconds() * 1000000 + c.create_time().nanos() / 1000;
-  std::vector<pg::Param> params = {
-      c.customer_id(), created.msp_id, company.display_name(), std::to_string(company.size()),
-      IntArray(company.industries()), company.country_code(), company.address().address_line1(),
-      company.address().address_line2(), company.address().city(), company.address().state(),
-      company.address().zip_code(), company.website_uri(), contact.first_name(),
-      contact.last_name(), contact.work_email(), contact.phone(), contact.job_title(),
-      std::to_string(c.management_type()), std::to_string(c.state()), std::to_string(micros),
-      created.actor, created.request_id};
+  std::vector<pg::Param> params = {c.customer_id(),
+                                   created.msp_id,
+                                   company.display_name(),
+                                   std::to_string(company.size()),
+                                   IntArray(company.industries()),
+                                   company.country_code(),
+                                   company.address().address_line1(),
+                                   company.address().address_line2(),
+                                   company.address().city(),
+                                   company.address().state(),
+                                   company.address().zip_code(),
+                                   company.website_uri(),
+                                   contact.first_name(),
+                                   contact.last_name(),
+                                   contact.work_email(),
+                                   contact.phone(),
+                                   contact.job_title(),
+                                   std::to_string(c.management_type()),
+                                   std::to_string(c.state()),
+                                   std::to_string(micros),
+                                   created.actor,
+                                   created.request_id};
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
       "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
@@ -264,7 +287,8 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
                     "::smallint[])");
   }
   if (!query.search.empty()) {
-    absl::StrAppend(&where, " AND search_text LIKE ", next(absl::StrCat("%", pg::EscapeLike(query.search), "%")));
+    absl::StrAppend(&where, " AND search_text LIKE ",
+                    next(absl::StrCat("%", pg::EscapeLike(query.search), "%")));
   }
   const std::string column = SortColumn(query.sort_key);
   const char* cmp = query.descending ? "<" : ">";
@@ -286,7 +310,8 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
   const int rows = std::min(r.rows(), query.page_size);
   for (int i = 0; i < rows; ++i) page.customers.push_back(RowToCustomer(r, i).customer);
   if (r.rows() > query.page_size) {
-    page.next_after = std::make_pair(SortValueOf(query.sort_key, r, rows - 1), r.String(rows - 1, 0));
+    page.next_after =
+        std::make_pair(SortValueOf(query.sort_key, r, rows - 1), r.String(rows - 1, 0));
   }
   return page;
 }
@@ -341,8 +366,9 @@ std::optional<std::string> CustomerStore::ClaimRequestId(pg::Connection& conn,
 
 void CustomerStore::SaveResponse(pg::Connection& conn, const std::string& msp_id,
                                  const std::string& request_id, const std::string& response) const {
-  conn.Exec("UPDATE idempotency_keys SET response = $3::bytea WHERE msp_id = $1 AND request_id = $2",
-            {msp_id, request_id, pg::ToHex(response)});
+  conn.Exec(
+      "UPDATE idempotency_keys SET response = $3::bytea WHERE msp_id = $1 AND request_id = $2",
+      {msp_id, request_id, pg::ToHex(response)});
 }
 
 }  // namespace msp::customer

@@ -78,13 +78,15 @@ class CustomerStore {
   CustomerPage List(pg::Connection& conn, const std::string& msp_id, const ListQuery& query) const;
 
   EventPage ListEvents(pg::Connection& conn, const std::string& msp_id,
-                       const std::string& customer_id, int page_size, int64_t before_event_id) const;
+                       const std::string& customer_id, int page_size,
+                       int64_t before_event_id) const;
 
   // Idempotency: claims (msp, request_id) inside the caller's transaction. Returns the stored
   // response if the request was answered before. Throws INVALID_ARGUMENT when the same id
   // came with a different request.
   std::optional<std::string> ClaimRequestId(pg::Connection& conn, const std::string& msp_id,
-                                            const std::string& request_id, const std::string& method,
+                                            const std::string& request_id,
+                                            const std::string& method,
                                             const std::string& request_hash) const;
   void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
                     const std::string& response) const;

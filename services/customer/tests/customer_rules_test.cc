@@ -28,11 +28,12 @@ ApiError ErrorOf(const std::function<void()>& fn) {
 
 TEST(FreeMailTest, CoversTheDefaultProvidersUnderAnySuffix) {
   FreeMailDomains free_mail;
-  for (const char* email : {"a@gmail.com", "a@googlemail.com", "a@outlook.com", "a@hotmail.co.uk",
-                            "a@live.de", "a@msn.com", "a@yahoo.co.jp", "a@ymail.com", "a@aol.com",
-                            "a@icloud.com", "a@me.com", "a@proton.me", "a@protonmail.com",
-                            "a@gmx.de", "a@gmx.net", "a@mail.ru", "a@yandex.ru", "a@qq.com",
-                            "a@163.com", "A@GMAIL.COM", "a@eu.yahoo.com"}) {
+  for (const char* email :
+       {"a@gmail.com",   "a@googlemail.com", "a@outlook.com",    "a@hotmail.co.uk", "a@live.de",
+        "a@msn.com",     "a@yahoo.co.jp",    "a@ymail.com",      "a@aol.com",       "a@icloud.com",
+        "a@me.com",      "a@proton.me",      "a@protonmail.com", "a@gmx.de",        "a@gmx.net",
+        "a@mail.ru",     "a@yandex.ru",      "a@qq.com",         "a@163.com",       "A@GMAIL.COM",
+        "a@eu.yahoo.com"}) {
     EXPECT_TRUE(free_mail.IsFreeMail(email)) << email;
   }
   for (const char* email : {"a@example.de", "a@gmailer.com", "a@corp-outlook.com",
@@ -78,40 +79,77 @@ struct BadCase {
 TEST(ValidateTest, EveryMalformedFieldIsNamed) {
   const std::string long201(201, 'x');
   const std::vector<BadCase> cases = {
-      {"customer.company.display_name", [](v1::Customer& c) { c.mutable_company()->clear_display_name(); }},
-      {"customer.company.display_name", [&](v1::Customer& c) { c.mutable_company()->set_display_name(long201); }},
-      {"customer.company.display_name", [](v1::Customer& c) { c.mutable_company()->set_display_name("a\x01" "b"); }},
+      {"customer.company.display_name",
+       [](v1::Customer& c) { c.mutable_company()->clear_display_name(); }},
+      {"customer.company.display_name",
+       [&](v1::Customer& c) { c.mutable_company()->set_display_name(long201); }},
+      {"customer.company.display_name",
+       [](v1::Customer& c) {
+         c.mutable_company()->set_display_name(
+             "a\x01"
+             "b");
+       }},
       {"customer.company.size", [](v1::Customer& c) { c.mutable_company()->clear_size(); }},
-      {"customer.company.size", [](v1::Customer& c) { c.mutable_company()->set_size(static_cast<v1::CompanySize>(99)); }},
-      {"customer.company.industries", [](v1::Customer& c) { c.mutable_company()->clear_industries(); }},
-      {"customer.company.industries", [](v1::Customer& c) { c.mutable_company()->add_industries(v1::RETAIL); }},
-      {"customer.company.industries", [](v1::Customer& c) { c.mutable_company()->add_industries(v1::INDUSTRY_UNSPECIFIED); }},
-      {"customer.company.country_code", [](v1::Customer& c) { c.mutable_company()->clear_country_code(); }},
-      {"customer.company.country_code", [](v1::Customer& c) { c.mutable_company()->set_country_code("XX"); }},
-      {"customer.company.country_code", [](v1::Customer& c) { c.mutable_company()->set_country_code("DEU"); }},
-      {"customer.company.address.address_line1", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_address_line1(); }},
-      {"customer.company.address.address_line2", [&](v1::Customer& c) { c.mutable_company()->mutable_address()->set_address_line2(long201); }},
-      {"customer.company.address.city", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_city(); }},
-      {"customer.company.address.state", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_state(); }},
-      {"customer.company.address.zip_code", [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_zip_code(); }},
-      {"customer.company.address.zip_code", [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("1"); }},
-      {"customer.company.address.zip_code", [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("10115;DROP"); }},
-      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("example.de"); }},
-      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("javascript:alert(1)"); }},
-      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("https://user:pw@evil.com"); }},
-      {"customer.company.website_uri", [](v1::Customer& c) { c.mutable_company()->set_website_uri("https://exa mple.de"); }},
-      {"customer.contact.first_name", [](v1::Customer& c) { c.mutable_contact()->clear_first_name(); }},
-      {"customer.contact.last_name", [](v1::Customer& c) { c.mutable_contact()->set_last_name("   "); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->clear_work_email(); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika"); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika@@example.de"); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika@localhost"); }},
-      {"customer.contact.work_email", [](v1::Customer& c) { c.mutable_contact()->set_work_email(".erika@example.de"); }},
+      {"customer.company.size",
+       [](v1::Customer& c) { c.mutable_company()->set_size(static_cast<v1::CompanySize>(99)); }},
+      {"customer.company.industries",
+       [](v1::Customer& c) { c.mutable_company()->clear_industries(); }},
+      {"customer.company.industries",
+       [](v1::Customer& c) { c.mutable_company()->add_industries(v1::RETAIL); }},
+      {"customer.company.industries",
+       [](v1::Customer& c) { c.mutable_company()->add_industries(v1::INDUSTRY_UNSPECIFIED); }},
+      {"customer.company.country_code",
+       [](v1::Customer& c) { c.mutable_company()->clear_country_code(); }},
+      {"customer.company.country_code",
+       [](v1::Customer& c) { c.mutable_company()->set_country_code("XX"); }},
+      {"customer.company.country_code",
+       [](v1::Customer& c) { c.mutable_company()->set_country_code("DEU"); }},
+      {"customer.company.address.address_line1",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_address_line1(); }},
+      {"customer.company.address.address_line2",
+       [&](v1::Customer& c) {
+         c.mutable_company()->mutable_address()->set_address_line2(long201);
+       }},
+      {"customer.company.address.city",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_city(); }},
+      {"customer.company.address.state",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_state(); }},
+      {"customer.company.address.zip_code",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->clear_zip_code(); }},
+      {"customer.company.address.zip_code",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("1"); }},
+      {"customer.company.address.zip_code",
+       [](v1::Customer& c) { c.mutable_company()->mutable_address()->set_zip_code("10115;DROP"); }},
+      {"customer.company.website_uri",
+       [](v1::Customer& c) { c.mutable_company()->set_website_uri("example.de"); }},
+      {"customer.company.website_uri",
+       [](v1::Customer& c) { c.mutable_company()->set_website_uri("javascript:alert(1)"); }},
+      {"customer.company.website_uri",
+       [](v1::Customer& c) { c.mutable_company()->set_website_uri("https://user:pw@evil.com"); }},
+      {"customer.company.website_uri",
+       [](v1::Customer& c) { c.mutable_company()->set_website_uri("https://exa mple.de"); }},
+      {"customer.contact.first_name",
+       [](v1::Customer& c) { c.mutable_contact()->clear_first_name(); }},
+      {"customer.contact.last_name",
+       [](v1::Customer& c) { c.mutable_contact()->set_last_name("   "); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->clear_work_email(); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika"); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika@@example.de"); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->set_work_email("erika@localhost"); }},
+      {"customer.contact.work_email",
+       [](v1::Customer& c) { c.mutable_contact()->set_work_email(".erika@example.de"); }},
       {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->clear_phone(); }},
-      {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->set_phone("030 1234567"); }},
-      {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->set_phone("+49 30 CALL-ME"); }},
+      {"customer.contact.phone",
+       [](v1::Customer& c) { c.mutable_contact()->set_phone("030 1234567"); }},
+      {"customer.contact.phone",
+       [](v1::Customer& c) { c.mutable_contact()->set_phone("+49 30 CALL-ME"); }},
       {"customer.contact.phone", [](v1::Customer& c) { c.mutable_contact()->set_phone("+12345"); }},
-      {"customer.contact.job_title", [&](v1::Customer& c) { c.mutable_contact()->set_job_title(long201); }},
+      {"customer.contact.job_title",
+       [&](v1::Customer& c) { c.mutable_contact()->set_job_title(long201); }},
       {"customer.management_type", [](v1::Customer& c) { c.clear_management_type(); }},
   };
   for (const auto& bad : cases) {
@@ -139,7 +177,8 @@ TEST(ValidateTest, JointlyManagedNeedsAWorkEmail) {
   ApiError error = ErrorOf([&] { ValidateNewCustomer(c, FreeMailDomains()); });
   EXPECT_EQ(error.code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(error.reason(), "FREE_MAIL_DOMAIN_NOT_ALLOWED");
-  EXPECT_EQ(Fields(error.field_violations()), std::vector<std::string>{"customer.contact.work_email"});
+  EXPECT_EQ(Fields(error.field_violations()),
+            std::vector<std::string>{"customer.contact.work_email"});
   c.set_management_type(v1::FULLY_MANAGED);  // a fully managed customer may use free mail
   EXPECT_NO_THROW(ValidateNewCustomer(c, FreeMailDomains()));
 }
@@ -161,9 +200,9 @@ TEST(UpdateTest, FullyManagedMayChangeCompanyAndContactNameAndEmail) {
   patch.mutable_contact()->set_first_name("Max");
   patch.mutable_contact()->set_work_email("MAX@example.de");
   patch.mutable_contact()->set_phone("+4900000000");  // not in the mask: ignored
-  auto plan = PlanUpdate(current, patch,
-                         {"company.display_name", "company.address.city", "contact.first_name",
-                          "contact.work_email"});
+  auto plan = PlanUpdate(
+      current, patch,
+      {"company.display_name", "company.address.city", "contact.first_name", "contact.work_email"});
   EXPECT_EQ(plan.updated.company().display_name(), "Renamed AG");
   EXPECT_EQ(plan.updated.company().address().city(), "Hamburg");
   EXPECT_EQ(plan.updated.contact().work_email(), "max@example.de");
@@ -177,7 +216,8 @@ TEST(UpdateTest, ClearingARequiredFieldIsInvalid) {
   v1::Customer patch;
   ApiError error = ErrorOf([&] { PlanUpdate(current, patch, {"contact.last_name"}); });
   EXPECT_EQ(error.code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Fields(error.field_violations()), std::vector<std::string>{"customer.contact.last_name"});
+  EXPECT_EQ(Fields(error.field_violations()),
+            std::vector<std::string>{"customer.contact.last_name"});
 }
 
 TEST(UpdateTest, ChangedFieldsListOnlyRealChanges) {
@@ -219,10 +259,12 @@ TEST(UpdateTest, NoEditsWhileDelinkRequestedOrNotActive) {
   ApiError error = ErrorOf([&] { PlanUpdate(delinking, delinking, {"company.display_name"}); });
   EXPECT_EQ(error.code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(error.reason(), "CUSTOMER_DELINK_REQUESTED");
-  EXPECT_EQ(ErrorOf([&] { CheckUpgrade(delinking, FreeMailDomains()); }).reason(), "CUSTOMER_DELINK_REQUESTED");
+  EXPECT_EQ(ErrorOf([&] { CheckUpgrade(delinking, FreeMailDomains()); }).reason(),
+            "CUSTOMER_DELINK_REQUESTED");
   for (auto state : {v1::PENDING, v1::REJECTED, v1::CANCELED, v1::EXPIRED, v1::DELINKED}) {
     auto c = Stored(v1::FULLY_MANAGED, state);
-    EXPECT_EQ(ErrorOf([&] { PlanUpdate(c, c, {"company.display_name"}); }).reason(), "CUSTOMER_NOT_ACTIVE");
+    EXPECT_EQ(ErrorOf([&] { PlanUpdate(c, c, {"company.display_name"}); }).reason(),
+              "CUSTOMER_NOT_ACTIVE");
   }
 }
 

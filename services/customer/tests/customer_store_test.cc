@@ -49,8 +49,8 @@ class CustomerStoreTest : public ::testing::Test {
       auto page = store_.List(*conn, msp, query);
       for (const auto& c : page.customers) names.push_back(c.company().display_name());
       if (!page.next_after) break;
-      request.set_page_token(EncodeCustomerPageToken(request, msp, page.next_after->first,
-                                                     page.next_after->second));
+      request.set_page_token(
+          EncodeCustomerPageToken(request, msp, page.next_after->first, page.next_after->second));
     }
     return names;
   }
@@ -72,8 +72,10 @@ TEST_F(CustomerStoreTest, InsertFindAndTenantScope) {
   EXPECT_EQ(found->customer.SerializeAsString(), stored.customer.SerializeAsString());
   EXPECT_FALSE(store_.Find(*conn, "store-b", stored.customer.customer_id(), false).has_value());
   // A taken id is refused, not overwritten.
-  EXPECT_FALSE(store_.Insert(*conn, "store-b", stored.customer.customer_id(),
-                             testdata::ValidCustomer(), v1::ACTIVE).has_value());
+  EXPECT_FALSE(store_
+                   .Insert(*conn, "store-b", stored.customer.customer_id(),
+                           testdata::ValidCustomer(), v1::ACTIVE)
+                   .has_value());
 }
 
 TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
@@ -89,7 +91,8 @@ TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
   const auto after = updated.customer.update_time();
   EXPECT_TRUE(after.seconds() > before.seconds() ||
               (after.seconds() == before.seconds() && after.nanos() > before.nanos()));
-  EXPECT_EQ(updated.customer.create_time().SerializeAsString(), stored.customer.create_time().SerializeAsString());
+  EXPECT_EQ(updated.customer.create_time().SerializeAsString(),
+            stored.customer.create_time().SerializeAsString());
 }
 
 TEST_F(CustomerStoreTest, KeysetPagesCoverEveryRowOnceInOrder) {
@@ -133,7 +136,8 @@ TEST_F(CustomerStoreTest, PagingStaysCorrectWhileRowsAreInserted) {
   Insert("store-i", "A-new");
   Insert("store-i", "Z-new");
   while (page.next_after) {
-    request.set_page_token(EncodeCustomerPageToken(request, "store-i", page.next_after->first, page.next_after->second));
+    request.set_page_token(EncodeCustomerPageToken(request, "store-i", page.next_after->first,
+                                                   page.next_after->second));
     page = store_.List(*conn, "store-i", ParseListCustomersRequest(request, "store-i"));
     for (const auto& c : page.customers) seen.push_back(c.company().display_name());
   }
@@ -148,7 +152,8 @@ TEST_F(CustomerStoreTest, FilterAndSearch) {
   Insert("store-f", "Searchable Widgets", "ceo@widgets.example");
   auto hidden = Insert("store-f", "Other Company", "x@other.example");
   auto conn = pool_->Acquire();
-  conn->Exec("UPDATE customers SET state = 2 WHERE customer_id = $1", {hidden.customer.customer_id()});
+  conn->Exec("UPDATE customers SET state = 2 WHERE customer_id = $1",
+             {hidden.customer.customer_id()});
   v1::ListCustomersRequest request;
   request.set_search("WIDGETS");
   EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Searchable Widgets"});
@@ -167,14 +172,17 @@ TEST_F(CustomerStoreTest, FilterAndSearch) {
 
 TEST_F(CustomerStoreTest, RequestIdsReturnTheFirstAnswer) {
   auto conn = pool_->Acquire();
-  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a").has_value());
+  EXPECT_FALSE(
+      store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a").has_value());
   store_.SaveResponse(*conn, "store-r", "req-1", "first-answer");
   auto again = store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a");
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(*again, "first-answer");
-  EXPECT_THROW(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-b"), ApiError);
+  EXPECT_THROW(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-b"),
+               ApiError);
   // Request ids are per MSP.
-  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
+  EXPECT_FALSE(
+      store_.ClaimRequestId(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
 }
 
 TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
@@ -182,7 +190,8 @@ TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
   auto conn = pool_->Acquire();
   for (int i = 0; i < 5; ++i) {
     store_.AppendEvent(*conn, "store-e", stored.customer.customer_id(), "CUSTOMER_UPDATED",
-                       "msp-admin:a", {"company.display_name", "contact.first_name"}, "r" + std::to_string(i));
+                       "msp-admin:a", {"company.display_name", "contact.first_name"},
+                       "r" + std::to_string(i));
   }
   auto page = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3, 0);
   ASSERT_EQ(page.events.size(), 3u);
@@ -190,10 +199,12 @@ TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
   EXPECT_EQ(page.events[0].changed_fields_size(), 2);
   EXPECT_EQ(page.events[0].changed_fields(1), "contact.first_name");
   ASSERT_GT(page.next_after_event_id, 0);
-  auto rest = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3, page.next_after_event_id);
+  auto rest = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3,
+                                page.next_after_event_id);
   EXPECT_EQ(rest.events.size(), 2u);
   EXPECT_EQ(rest.next_after_event_id, 0);
-  EXPECT_TRUE(store_.ListEvents(*conn, "store-x", stored.customer.customer_id(), 3, 0).events.empty());
+  EXPECT_TRUE(
+      store_.ListEvents(*conn, "store-x", stored.customer.customer_id(), 3, 0).events.empty());
 }
 
 }  // namespace

@@ -41,15 +41,17 @@ TEST(ListQueryTest, FilterGrammar) {
 }
 
 TEST(ListQueryTest, BadFiltersNameTheFilter) {
-  for (const char* f : {"state", "state =", "state = NOPE", "color = RED", "state = ACTIVE OR state = PENDING",
-                        "(state = ACTIVE OR management_type = FULLY_MANAGED)", "state = ACTIVE AND",
-                        "state == ACTIVE", "state = ACTIVE; DROP TABLE customers", "(state = ACTIVE"}) {
+  for (const char* f :
+       {"state", "state =", "state = NOPE", "color = RED", "state = ACTIVE OR state = PENDING",
+        "(state = ACTIVE OR management_type = FULLY_MANAGED)", "state = ACTIVE AND",
+        "state == ACTIVE", "state = ACTIVE; DROP TABLE customers", "(state = ACTIVE"}) {
     EXPECT_EQ(BadField(Request(f)), "filter") << f;
   }
 }
 
 TEST(ListQueryTest, OrderBy) {
-  EXPECT_EQ(ParseListCustomersRequest(Request("", "create_time desc"), "acme").sort_key, SortKey::kCreateTime);
+  EXPECT_EQ(ParseListCustomersRequest(Request("", "create_time desc"), "acme").sort_key,
+            SortKey::kCreateTime);
   EXPECT_TRUE(ParseListCustomersRequest(Request("", "create_time desc"), "acme").descending);
   EXPECT_EQ(ParseListCustomersRequest(Request("", ""), "acme").sort_key, SortKey::kCompanyName);
   for (const char* o : {"email", "company_name up", "a b c"}) {
@@ -73,7 +75,12 @@ TEST(ListQueryTest, PageTokensRoundTripAndAreBoundToTheQueryAndMsp) {
   ASSERT_TRUE(q.after.has_value());
   EXPECT_EQ(q.after->first, "example gmbh");
   EXPECT_EQ(q.after->second, "0123456789");
-  EXPECT_EQ(BadField([&] { auto x = r; x.set_filter("state = PENDING"); return x; }()), "page_token");
+  EXPECT_EQ(BadField([&] {
+              auto x = r;
+              x.set_filter("state = PENDING");
+              return x;
+            }()),
+            "page_token");
   EXPECT_THROW(ParseListCustomersRequest(r, "other-msp"), ApiError);
   auto garbage = r;
   garbage.set_page_token("!!!not-base64!!!");

@@ -15,10 +15,18 @@ void Configure(std::string service_name, Level min_level);
 Level ParseLevel(std::string_view text);
 
 void Write(Level level, std::string_view message, nlohmann::json fields = nlohmann::json::object());
-inline void Debug(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kDebug, m, std::move(f)); }
-inline void Info(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kInfo, m, std::move(f)); }
-inline void Warn(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kWarn, m, std::move(f)); }
-inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object()) { Write(Level::kError, m, std::move(f)); }
+inline void Debug(std::string_view m, nlohmann::json f = nlohmann::json::object()) {
+  Write(Level::kDebug, m, std::move(f));
+}
+inline void Info(std::string_view m, nlohmann::json f = nlohmann::json::object()) {
+  Write(Level::kInfo, m, std::move(f));
+}
+inline void Warn(std::string_view m, nlohmann::json f = nlohmann::json::object()) {
+  Write(Level::kWarn, m, std::move(f));
+}
+inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object()) {
+  Write(Level::kError, m, std::move(f));
+}
 
 // "alice.smith@example.com" -> "a***@example.com".
 std::string MaskEmail(std::string_view email);

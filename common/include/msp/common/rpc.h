@@ -23,7 +23,9 @@ class RpcRuntime {
  public:
   RpcRuntime(std::string error_domain, const auth::TokenVerifier* verifier,
              auth::MethodPolicy policy, ServerMetrics* metrics)
-      : domain_(std::move(error_domain)), verifier_(verifier), policy_(std::move(policy)),
+      : domain_(std::move(error_domain)),
+        verifier_(verifier),
+        policy_(std::move(policy)),
         metrics_(metrics) {}
 
   const auth::MethodPolicy& policy() const { return policy_; }
@@ -35,8 +37,9 @@ class RpcRuntime {
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status = Run(context, full_method, std::forward<Fn>(fn));
     if (metrics_ != nullptr) {
-      metrics_->RecordRpc(full_method, status.error_code(),
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      metrics_->RecordRpc(
+          full_method, status.error_code(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     return status;
   }
@@ -56,21 +59,26 @@ class RpcRuntime {
       return e.ToStatus(domain_);
     } catch (const pg::PoolTimeout& e) {
       log::Warn("database pool exhausted", {{"method", full_method}});
-      return ApiError::Unavailable("DATABASE_BUSY", "no database connection free; retry").ToStatus(domain_);
+      return ApiError::Unavailable("DATABASE_BUSY", "no database connection free; retry")
+          .ToStatus(domain_);
     } catch (const pg::PgError& e) {
       if (e.connection_lost()) {
         log::Warn("database unavailable", {{"method", full_method}, {"error", e.what()}});
-        return ApiError::Unavailable("DATABASE_UNAVAILABLE", "database unavailable; retry").ToStatus(domain_);
+        return ApiError::Unavailable("DATABASE_UNAVAILABLE", "database unavailable; retry")
+            .ToStatus(domain_);
       }
       if (e.sqlstate() == "57014") {
         return ApiError(grpc::StatusCode::DEADLINE_EXCEEDED, "STATEMENT_TIMEOUT",
-                        "the database did not answer in time").ToStatus(domain_);
+                        "the database did not answer in time")
+            .ToStatus(domain_);
       }
-      log::Error("database error", {{"method", full_method}, {"error", e.what()}, {"sqlstate", e.sqlstate()}});
+      log::Error("database error",
+                 {{"method", full_method}, {"error", e.what()}, {"sqlstate", e.sqlstate()}});
       return ApiError::Internal("internal error").ToStatus(domain_);
     } catch (const redis::RedisError& e) {
       log::Warn("redis unavailable", {{"method", full_method}, {"error", e.what()}});
-      return ApiError::Unavailable("REDIS_UNAVAILABLE", "token store unavailable; retry").ToStatus(domain_);
+      return ApiError::Unavailable("REDIS_UNAVAILABLE", "token store unavailable; retry")
+          .ToStatus(domain_);
     } catch (const std::exception& e) {
       log::Error("unhandled exception", {{"method", full_method}, {"error", e.what()}});
       return ApiError::Internal("internal error").ToStatus(domain_);
