@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
@@ -40,15 +41,15 @@ std::string B64(const std::string& s) {
   return out;
 }
 
-// An RSA key pair made by the openssl command, as a production identity provider would hold.
-struct RsaKeys {
+// A key pair made by the openssl command, as a production identity provider would hold.
+struct KeyPair {
   msp::testing::TempDir dir;
   std::string private_pem, public_pem;
-  RsaKeys() {
+  explicit KeyPair(const std::string& genpkey_args) {
     const std::string priv = dir.path() + "/key.pem", pub = dir.path() + "/pub.pem";
-    const std::string cmd = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
-                            priv + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " +
-                            pub + " 2>/dev/null";
+    const std::string cmd = "openssl genpkey " + genpkey_args + " -out " + priv +
+                            " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub +
+                            " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl failed");
     private_pem = ReadKeyFile(priv);
     public_pem = ReadKeyFile(pub);
@@ -153,7 +154,7 @@ TEST(TokenVerifierTest, RequiresExpRoleAndTenantClaims) {
 }
 
 TEST(TokenVerifierTest, RsaKeysWorkAndHsRsConfusionIsRefused) {
-  RsaKeys keys;
+  KeyPair keys("-algorithm RSA -pkeyopt rsa_keygen_bits:2048");
   TokenVerifier rs_verifier({"RS256", keys.public_pem, "iss-a", "aud-a"});
   TokenIssuer rs_issuer("RS256", keys.private_pem, "iss-a", "aud-a");
   EXPECT_EQ(rs_verifier.Verify(rs_issuer.Mint(Admin("acme"))).msp_id, "acme");
@@ -165,6 +166,34 @@ TEST(TokenVerifierTest, RsaKeysWorkAndHsRsConfusionIsRefused) {
   TokenVerifier hs_verifier(HsConfig());
   EXPECT_EQ(CodeOf([&] { hs_verifier.Verify(rs_issuer.Mint(Admin())); }),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TokenVerifierTest, EcKeysWorkAndOtherKeysAreRefused) {
+  KeyPair keys("-algorithm EC -pkeyopt ec_paramgen_curve:P-256");
+  KeyPair other("-algorithm EC -pkeyopt ec_paramgen_curve:P-256");
+  TokenVerifier verifier({"ES256", keys.public_pem, "iss-a", "aud-a"});
+  TokenIssuer issuer("ES256", keys.private_pem, "iss-a", "aud-a");
+  EXPECT_EQ(verifier.Verify(issuer.Mint(Admin("acme"))).msp_id, "acme");
+  TokenIssuer impostor("ES256", other.private_pem, "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(impostor.Mint(Admin())); }),
+            grpc::StatusCode::UNAUTHENTICATED);
+  TokenIssuer hs("HS256", keys.public_pem, "iss-a", "aud-a");
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(hs.Mint(Admin())); }), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Verified tokens are remembered, but never past their own expiry.
+TEST(TokenVerifierTest, CachedTokensStillExpire) {
+  VerifierConfig config = HsConfig();
+  config.leeway = std::chrono::seconds(0);
+  TokenVerifier verifier(config);
+  TokenIssuer issuer("HS256", kSecret, "iss-a", "aud-a");
+  TokenClaims short_lived = Admin();
+  short_lived.ttl = std::chrono::seconds(1);
+  const std::string token = issuer.Mint(short_lived);
+  EXPECT_EQ(verifier.Verify(token).msp_id, "acme");
+  EXPECT_EQ(verifier.Verify(token).msp_id, "acme");  // from the cache
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(CodeOf([&] { verifier.Verify(token); }), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(TokenVerifierTest, AuthorizationHeaderNeedsBearerScheme) {

@@ -269,10 +269,7 @@ void CustomerStore::AppendEvent(pg::Connection& conn, const std::string& msp_id,
        request_id});
 }
 
-CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id,
-                                 const ListQuery& query) const {
-  CustomerPage page;
-  if (query.matches_nothing) return page;
+ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& query) {
   std::vector<pg::Param> params = {msp_id};
   std::string where = "msp_id = $1";
   auto next = [&](std::string value) {
@@ -302,11 +299,19 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
                       next(query.after->second), ")");
     }
   }
-  const std::string sql = absl::StrCat(
+  std::string sql = absl::StrCat(
       "SELECT ", kColumns, ", company_name_key FROM customers WHERE ", where, " ORDER BY ", column,
       " ", dir, (query.sort_key == SortKey::kCustomerId ? "" : absl::StrCat(", customer_id ", dir)),
       " LIMIT ", query.page_size + 1);
-  auto r = conn.Exec(sql, params);
+  return {std::move(sql), std::move(params)};
+}
+
+CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id,
+                                 const ListQuery& query) const {
+  CustomerPage page;
+  if (query.matches_nothing) return page;
+  const ListSql list = BuildListSql(msp_id, query);
+  auto r = conn.Exec(list.sql, list.params);
   const int rows = std::min(r.rows(), query.page_size);
   for (int i = 0; i < rows; ++i) page.customers.push_back(RowToCustomer(r, i).customer);
   if (r.rows() > query.page_size) {

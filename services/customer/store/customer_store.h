@@ -39,6 +39,11 @@ struct NewCustomer {
   std::string request_hash;  // with request_id
 };
 
+struct ListSql {
+  std::string sql;
+  std::vector<pg::Param> params;
+};
+
 enum class CreateOutcome { kCreated, kCustomerIdTaken, kRequestSeen };
 
 class CustomerStore {
@@ -76,6 +81,8 @@ class CustomerStore {
                    const std::string& request_id) const;
 
   CustomerPage List(pg::Connection& conn, const std::string& msp_id, const ListQuery& query) const;
+  // The keyset query List runs (exposed so that tests can check its plan).
+  static ListSql BuildListSql(const std::string& msp_id, const ListQuery& query);
 
   EventPage ListEvents(pg::Connection& conn, const std::string& msp_id,
                        const std::string& customer_id, int page_size,

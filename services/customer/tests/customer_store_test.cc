@@ -170,6 +170,51 @@ TEST_F(CustomerStoreTest, FilterAndSearch) {
   EXPECT_TRUE(ListAll("store-f", request, 10).empty());
 }
 
+// A page must cost the same with 10 or 10 million customers: every order_by, both directions,
+// first page and later pages, is an index range scan that stops after the page, never a
+// sequential scan or a sort of the MSP's customers.
+TEST_F(CustomerStoreTest, EveryListOrderIsAnIndexRangeScan) {
+  auto conn = pool_->Acquire();
+  // Bulk rows for two MSPs (the plan must not depend on one MSP being small).
+  for (const char* msp : {"plan-a", "plan-b"}) {
+    conn->Exec(
+        "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
+        "country_code, address_line1, city, region, zip_code, contact_first_name, "
+        "contact_last_name, contact_email, contact_phone, management_type, state, create_time, "
+        "update_time) SELECT $1 || lpad(g::text, 6, '0'), $1, 'Company ' || g, 1, '{1}', 'DE', "
+        "'x', 'x', 'x', '10115', 'A', 'B', 'a' || g || '@example.de', '+4930123456', 1 + g % 2, "
+        "1, now() - g * interval '1 minute', now() - g * interval '1 second' "
+        "FROM generate_series(1, 20000) g",
+        {msp});
+  }
+  conn->Exec("ANALYZE customers");
+  for (const char* order : {"company_name", "company_name desc", "create_time", "create_time desc",
+                            "update_time", "update_time desc", "customer_id", "customer_id desc"}) {
+    for (bool later_page : {false, true}) {
+      v1::ListCustomersRequest request;
+      request.set_parent("msps/plan-a");
+      request.set_order_by(order);
+      request.set_page_size(50);
+      if (later_page) {
+        const std::string sort_value = std::string(order).rfind("company", 0) == 0 ? "company 5000"
+                                       : std::string(order).rfind("customer", 0) == 0
+                                           ? "plan-a005000"
+                                           : "1790000000000000";
+        request.set_page_token(
+            EncodeCustomerPageToken(request, "plan-a", sort_value, "plan-a005000"));
+      }
+      const auto list =
+          CustomerStore::BuildListSql("plan-a", ParseListCustomersRequest(request, "plan-a"));
+      auto plan = conn->Exec("EXPLAIN " + list.sql, list.params);
+      std::string text;
+      for (int i = 0; i < plan.rows(); ++i) text += plan.String(i, 0) + "\n";
+      EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << order << "\n" << text;
+      EXPECT_EQ(text.find("Sort"), std::string::npos) << order << "\n" << text;
+      EXPECT_NE(text.find("Index Scan"), std::string::npos) << order << "\n" << text;
+    }
+  }
+}
+
 TEST_F(CustomerStoreTest, RequestIdsReturnTheFirstAnswer) {
   auto conn = pool_->Acquire();
   EXPECT_FALSE(
