@@ -57,20 +57,6 @@ std::string RequestHash(const google::protobuf::Message& request) {
   return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
-// Fills in what the server decides for a new customer: its id and name, ACTIVE, the times of
-// creation and MSP link, the first version.
-void PrepareNewCustomer(v1::Customer& c, const std::string& msp_id, const std::string& id,
-                        int64_t now_micros) {
-  c.set_customer_id(id);
-  c.set_name(CustomerStore::ResourceName(msp_id, id));
-  c.set_state(v1::ACTIVE);
-  for (auto* ts : {c.mutable_create_time(), c.mutable_update_time(), c.mutable_msp_link_time()}) {
-    ts->set_seconds(now_micros / 1000000);
-    ts->set_nanos(static_cast<int32_t>((now_micros % 1000000) * 1000));
-  }
-  c.set_etag(CustomerStore::Etag(1));
-}
-
 void CheckEtag(const std::string& sent, const StoredCustomer& current) {
   if (!sent.empty() && sent != current.customer.etag()) {
     throw ApiError::Aborted("ETAG_MISMATCH",

@@ -21,6 +21,7 @@
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "stack.h"
+#include "testdata/sample_customers.h"
 
 namespace msp::customer {
 namespace {
@@ -43,23 +44,7 @@ const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEn
 v1::Customer NewCustomer(const std::string& company = "Example GmbH",
                          const std::string& email = "erika@example.de",
                          v1::ManagementType type = v1::FULLY_MANAGED) {
-  v1::Customer c;
-  auto* co = c.mutable_company();
-  co->set_display_name(company);
-  co->set_size(v1::COMPANY_SIZE_20_99);
-  co->add_industries(v1::HEALTHCARE);
-  co->set_country_code("DE");
-  co->mutable_address()->set_address_line1("Hauptstr. 1");
-  co->mutable_address()->set_city("Berlin");
-  co->mutable_address()->set_state("Berlin");
-  co->mutable_address()->set_zip_code("10115");
-  auto* contact = c.mutable_contact();
-  contact->set_first_name("Erika");
-  contact->set_last_name("Mustermann");
-  contact->set_work_email(email);
-  contact->set_phone("+49 30 1234567");
-  c.set_management_type(type);
-  return c;
+  return testdata::ValidCustomer(company, email, type);
 }
 
 // A client for one MSP admin.

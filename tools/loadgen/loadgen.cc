@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "msp/bench/v1/echo.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
+#include "testdata/sample_customers.h"
 
 ABSL_FLAG(std::string, target, "echo", "echo, get or create");
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "server address");
@@ -39,23 +40,8 @@ namespace v1 = msp::customer::v1;
 using Clock = std::chrono::steady_clock;
 
 v1::Customer BenchCustomer(int n) {
-  v1::Customer c;
-  auto* co = c.mutable_company();
-  co->set_display_name(absl::StrCat("Bench Company ", n));
-  co->set_size(v1::COMPANY_SIZE_100_249);
-  co->add_industries(v1::MANUFACTURING);
-  co->set_country_code("DE");
-  co->mutable_address()->set_address_line1("Hauptstr. 1");
-  co->mutable_address()->set_city("Berlin");
-  co->mutable_address()->set_state("Berlin");
-  co->mutable_address()->set_zip_code("10115");
-  auto* contact = c.mutable_contact();
-  contact->set_first_name("Bench");
-  contact->set_last_name("Mark");
-  contact->set_work_email(absl::StrCat("it", n, "@bench.example"));
-  contact->set_phone("+49301234567");
-  c.set_management_type(v1::FULLY_MANAGED);
-  return c;
+  return msp::customer::testdata::ValidCustomer(absl::StrCat("Bench Company ", n),
+                                                absl::StrCat("it", n, "@bench.example"));
 }
 
 // One call in flight: its context, answer and status live until the completion queue hands

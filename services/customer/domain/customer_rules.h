@@ -57,6 +57,11 @@ void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail)
 // The account can be edited at all (ACTIVE; never while DELINK_REQUESTED). Throws.
 void CheckEditable(const v1::Customer& current);
 
+// Fills in what the server decides for a new customer: its id and resource name, ACTIVE, the
+// times of creation and MSP link (now), the first etag.
+void PrepareNewCustomer(v1::Customer& customer, const std::string& msp_id, const std::string& id,
+                        int64_t now_micros);
+
 // A new customer id: 10 random characters of lower-case Crockford base32 (50 bits).
 std::string NewCustomerId();
 bool IsValidCustomerId(std::string_view id);

@@ -131,30 +131,6 @@ std::optional<StoredCustomer> CustomerStore::Find(pg::Connection& conn, const st
   return RowToCustomer(r, 0);
 }
 
-std::optional<StoredCustomer> CustomerStore::Insert(pg::Connection& conn, const std::string& msp_id,
-                                                    const std::string& customer_id,
-                                                    const v1::Customer& c, v1::State state) const {
-  const auto& company = c.company();
-  const auto& contact = c.contact();
-  auto r = conn.Exec(
-      absl::StrCat(
-          "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
-          "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
-          "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
-          "management_type, state, create_time, update_time, msp_link_time) VALUES ($1, $2, $3, "
-          "$4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
-          "now(), now(), now()) ON CONFLICT (customer_id) DO NOTHING RETURNING ",
-          kColumns),
-      {customer_id, msp_id, company.display_name(), std::to_string(company.size()),
-       IntArray(company.industries()), company.country_code(), company.address().address_line1(),
-       company.address().address_line2(), company.address().city(), company.address().state(),
-       company.address().zip_code(), company.website_uri(), contact.first_name(),
-       contact.last_name(), contact.work_email(), contact.phone(), contact.job_title(),
-       std::to_string(c.management_type()), std::to_string(state)});
-  if (r.empty()) return std::nullopt;
-  return RowToCustomer(r, 0);
-}
-
 CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& created) const {
   const auto& c = created.customer;
   const auto& company = c.company();

@@ -55,11 +55,6 @@ class CustomerStore {
   std::optional<StoredCustomer> Find(pg::Connection& conn, const std::string& msp_id,
                                      const std::string& customer_id, bool for_update) const;
 
-  // Inserts a new customer linked to `msp_id`, now. nullopt when the id is already taken.
-  std::optional<StoredCustomer> Insert(pg::Connection& conn, const std::string& msp_id,
-                                       const std::string& customer_id, const v1::Customer& customer,
-                                       v1::State state) const;
-
   // One statement: claims the request id (when there is one) with the serialized answer,
   // inserts the customer and its CUSTOMER_CREATED event. Anything but kCreated has written
   // something that must not stay: the caller rolls the transaction back.

@@ -4,7 +4,7 @@
 
 #include <functional>
 
-#include "test_customers.h"
+#include "testdata/sample_customers.h"
 
 namespace msp::customer {
 namespace {

@@ -9,7 +9,7 @@
 #include "domain/customer_rules.h"
 #include "msp/common/migrations.h"
 #include "processes.h"
-#include "test_customers.h"
+#include "testdata/sample_customers.h"
 
 namespace msp {
 const std::vector<Migration>& CustomerMigrations();
@@ -17,6 +17,12 @@ const std::vector<Migration>& CustomerMigrations();
 
 namespace msp::customer {
 namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 class CustomerStoreTest : public ::testing::Test {
  protected:
@@ -30,11 +36,15 @@ class CustomerStoreTest : public ::testing::Test {
 
   StoredCustomer Insert(const std::string& msp, const std::string& company,
                         const std::string& email = "erika@example.de") {
-    auto c = testdata::ValidCustomer(company, email);
-    Normalize(c);
+    NewCustomer created{msp, testdata::ValidCustomer(company, email), "msp-admin:test", "", ""};
+    Normalize(created.customer);
+    PrepareNewCustomer(created.customer, msp, NewCustomerId(), NowMicros());
     auto conn = pool_->Acquire();
-    auto stored = store_.Insert(*conn, msp, NewCustomerId(), c, v1::ACTIVE);
+    EXPECT_EQ(store_.Create(*conn, created), CreateOutcome::kCreated);
+    auto stored = store_.Find(*conn, msp, created.customer.customer_id(), false);
     EXPECT_TRUE(stored.has_value());
+    // What Create was handed is exactly what a read returns.
+    EXPECT_EQ(stored->customer.SerializeAsString(), created.customer.SerializeAsString());
     return *stored;
   }
 
@@ -72,10 +82,9 @@ TEST_F(CustomerStoreTest, InsertFindAndTenantScope) {
   EXPECT_EQ(found->customer.SerializeAsString(), stored.customer.SerializeAsString());
   EXPECT_FALSE(store_.Find(*conn, "store-b", stored.customer.customer_id(), false).has_value());
   // A taken id is refused, not overwritten.
-  EXPECT_FALSE(store_
-                   .Insert(*conn, "store-b", stored.customer.customer_id(),
-                           testdata::ValidCustomer(), v1::ACTIVE)
-                   .has_value());
+  NewCustomer clash{"store-b", stored.customer, "msp-admin:test", "", ""};
+  EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
+  EXPECT_FALSE(store_.Find(*conn, "store-b", stored.customer.customer_id(), false).has_value());
 }
 
 TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
@@ -246,7 +255,9 @@ TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
   ASSERT_GT(page.next_after_event_id, 0);
   auto rest = store_.ListEvents(*conn, "store-e", stored.customer.customer_id(), 3,
                                 page.next_after_event_id);
-  EXPECT_EQ(rest.events.size(), 2u);
+  ASSERT_EQ(rest.events.size(), 3u);  // two updates and the creation
+  EXPECT_EQ(rest.events.back().action(), "CUSTOMER_CREATED");
+  EXPECT_EQ(rest.events.back().actor(), "msp-admin:test");
   EXPECT_EQ(rest.next_after_event_id, 0);
   EXPECT_TRUE(
       store_.ListEvents(*conn, "store-x", stored.customer.customer_id(), 3, 0).events.empty());

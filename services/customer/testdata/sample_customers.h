@@ -1,12 +1,16 @@
 #pragma once
 
+#include <string>
+
 #include "msp/customer/v1/customer.pb.h"
 
 namespace msp::customer::testdata {
 
-// A complete, valid new customer; tests change one thing at a time.
+// A complete, valid new customer: tests change one thing at a time, the load generator varies
+// the company and email.
 inline v1::Customer ValidCustomer(const std::string& company = "Example GmbH",
-                                  const std::string& email = "erika@example.de") {
+                                  const std::string& email = "erika@example.de",
+                                  v1::ManagementType type = v1::FULLY_MANAGED) {
   v1::Customer c;
   auto* company_msg = c.mutable_company();
   company_msg->set_display_name(company);
@@ -26,7 +30,7 @@ inline v1::Customer ValidCustomer(const std::string& company = "Example GmbH",
   contact->set_work_email(email);
   contact->set_phone("+49 30 1234567");
   contact->set_job_title("IT lead");
-  c.set_management_type(v1::FULLY_MANAGED);
+  c.set_management_type(type);
   return c;
 }
 
