@@ -24,7 +24,7 @@ ABSL_FLAG(int, db_statement_timeout_ms, 5000, "PostgreSQL statement timeout");
 ABSL_FLAG(std::string, redis_address, "127.0.0.1:6379", "Redis host:port");
 ABSL_FLAG(int, drain_timeout_ms, 10000, "on SIGTERM, how long in-flight calls may take");
 ABSL_FLAG(int, shutdown_delay_ms, 0, "on SIGTERM, how long to answer NOT_SERVING before draining");
-ABSL_FLAG(int, max_threads, 64, "gRPC handler threads at most");
+ABSL_FLAG(int, max_threads, 256, "gRPC handler threads at most (beyond: RESOURCE_EXHAUSTED)");
 ABSL_FLAG(int, grpc_min_pollers, 4, "gRPC sync server: threads polling for new calls, at least");
 ABSL_FLAG(int, grpc_max_pollers, 8, "gRPC sync server: threads polling for new calls, at most");
 ABSL_FLAG(std::string, jwt_algorithm, "HS256", "JWT algorithm: HS256, RS256 or ES256");

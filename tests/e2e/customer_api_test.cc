@@ -606,7 +606,7 @@ TEST(CustomerApiZOutage, HealthFollowsTheDatabaseAndCallsFailCleanly) {
 // visible before the drain begins.
 TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
   ASSERT_EQ(stack->StopService("customer", SIGTERM), 0);
-  stack->StartService("customer", {"--shutdown_delay_ms=700", "--drain_timeout_ms=20000"});
+  stack->StartService("customer", {"--shutdown_delay_ms=1500", "--drain_timeout_ms=20000"});
   Client client(stack->MspToken("drain"));
   auto customer = client.MustCreate("drain", NewCustomer("Drain Co"));
   // Hold the customer's row lock so that an update is in flight for as long as we like
@@ -628,14 +628,17 @@ TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(done.load()) << "the update did not wait for the row lock";
+  const auto sigterm_at = std::chrono::steady_clock::now();
   kill(stack->service("customer").process->pid(), SIGTERM);
   bool saw_not_serving = false;
-  for (int i = 0; i < 50 && !saw_not_serving; ++i) {
+  while (!saw_not_serving &&
+         std::chrono::steady_clock::now() - sigterm_at < std::chrono::milliseconds(1400)) {
     saw_not_serving = CustomerHealth() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
     if (!saw_not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(saw_not_serving);
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // past the shutdown delay: draining
+  // Past the shutdown delay: the server is draining, and the update must still be waiting.
+  std::this_thread::sleep_until(sigterm_at + std::chrono::milliseconds(1800));
   EXPECT_FALSE(done.load()) << "the in-flight call was cut";
   locker.Exec("COMMIT");
   in_flight.join();

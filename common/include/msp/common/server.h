@@ -27,7 +27,7 @@ struct CommonConfig {
   std::string redis_address;
   std::chrono::milliseconds drain_timeout{10000};
   std::chrono::milliseconds shutdown_delay{0};
-  int max_threads = 64;
+  int max_threads = 256;
   int min_pollers = 4;
   int max_pollers = 8;
   auth::VerifierConfig jwt;
@@ -49,7 +49,7 @@ struct HostOptions {
   // How long to stay up answering NOT_SERVING before the drain starts, so that load
   // balancers stop sending new calls first.
   std::chrono::milliseconds shutdown_delay{0};
-  int max_threads = 64;
+  int max_threads = 256;
   int min_pollers = 4;
   int max_pollers = 8;
   // Full names of the services that health reports individually.
