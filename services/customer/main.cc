@@ -4,9 +4,12 @@
 #include "customer_service.h"
 #include "msp/common/config.h"
 #include "msp/common/log.h"
+#include "msp/common/periodic.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
 
+ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
+          "how long a request_id's first answer is kept for retries");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
 
@@ -39,6 +42,14 @@ int main(int argc, char** argv) {
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics());
     msp::customer::CustomerServiceImpl service(&pool, &runtime, std::move(free_mail));
     host.AddService(&service);
+    // Saved answers for request ids are kept for the retention window, then purged in batches.
+    const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
+    msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
+      msp::customer::CustomerStore store;
+      auto conn = pool.Acquire();
+      while (store.PurgeRequestIds(*conn, retention, 1000) == 1000) {
+      }
+    });
     return host.Run();
   } catch (const std::exception& e) {
     msp::log::Error("customer service failed to start", {{"error", e.what()}});

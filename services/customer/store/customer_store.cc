@@ -345,6 +345,16 @@ std::optional<std::string> CustomerStore::ClaimRequestId(pg::Connection& conn,
   return prior;
 }
 
+int64_t CustomerStore::PurgeRequestIds(pg::Connection& conn, std::chrono::hours retention,
+                                       int batch) const {
+  return conn
+      .Exec(
+          "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
+          "WHERE create_time < now() - $1::bigint * interval '1 hour' LIMIT $2))",
+          {std::to_string(retention.count()), std::to_string(batch)})
+      .AffectedRows();
+}
+
 void CustomerStore::SaveResponse(pg::Connection& conn, const std::string& msp_id,
                                  const std::string& request_id, const std::string& response) const {
   conn.Exec(

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -90,6 +91,10 @@ class CustomerStore {
                                             const std::string& request_id,
                                             const std::string& method,
                                             const std::string& request_hash) const;
+  // Deletes saved answers older than `retention` (at most `batch` rows a call, so that no
+  // call holds locks long). Returns how many went.
+  int64_t PurgeRequestIds(pg::Connection& conn, std::chrono::hours retention, int batch) const;
+
   void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
                     const std::string& response) const;
 };

@@ -239,6 +239,23 @@ TEST_F(CustomerStoreTest, RequestIdsReturnTheFirstAnswer) {
       store_.ClaimRequestId(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
 }
 
+TEST_F(CustomerStoreTest, OldRequestIdsArePurgedRecentOnesKept) {
+  auto conn = pool_->Acquire();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-purge", "old-" + std::to_string(i), "M", "h"));
+  }
+  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-purge", "recent", "M", "h"));
+  conn->Exec(
+      "UPDATE idempotency_keys SET create_time = now() - interval '8 days' "
+      "WHERE msp_id = 'store-purge' AND request_id LIKE 'old-%'");
+  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 3);
+  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 2);
+  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 0);
+  EXPECT_EQ(conn->Exec("SELECT request_id FROM idempotency_keys WHERE msp_id = 'store-purge'")
+                .String(0, 0),
+            "recent");
+}
+
 TEST_F(CustomerStoreTest, EventsPageNewestFirst) {
   auto stored = Insert("store-e", "Events");
   auto conn = pool_->Acquire();
