@@ -34,8 +34,8 @@ bool ResultOk(PGresult* result) {
 
 }  // namespace
 
-PgError::PgError(std::string message, std::string sqlstate, bool connection_lost)
-    : std::runtime_error(std::move(message)),
+PgError::PgError(const std::string& message, std::string sqlstate, bool connection_lost)
+    : std::runtime_error(message),
       sqlstate_(std::move(sqlstate)),
       connection_lost_(connection_lost) {}
 

@@ -11,8 +11,6 @@
 // messages: no server, no database. Each broken rule is an ApiError with a named reason.
 namespace msp::customer {
 
-namespace v1 = ::msp::customer::v1;
-
 // Free-mail providers: a contact on one of them can't be jointly managed. An entry without a
 // dot ("gmail") matches that provider under any public suffix (gmail.com, gmail.co.uk) and
 // any subdomain; an entry with a dot ("mail.ru") matches that domain and its subdomains.

@@ -53,7 +53,7 @@ class TokenVerifier {
 
   struct CachedPrincipal {
     Principal principal;
-    int64_t expires_at;  // exp claim, seconds since the epoch
+    int64_t expires_at = 0;  // exp claim, seconds since the epoch
   };
   VerifierConfig config_;
   mutable std::shared_mutex cache_mu_;

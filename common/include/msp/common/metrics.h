@@ -37,7 +37,7 @@ class ServerMetrics {
   prometheus::Gauge* serving_;
   // Per-method series, looked up once: Family::Add builds label maps under a lock on every call.
   struct MethodSeries {
-    prometheus::Histogram* latency;
+    prometheus::Histogram* latency = nullptr;
     std::atomic<prometheus::Counter*> by_code[17] = {};
   };
   std::shared_mutex series_mu_;

@@ -21,7 +21,7 @@ namespace msp::pg {
 // violation); `connection_lost` means the server could not be reached or went away.
 class PgError : public std::runtime_error {
  public:
-  PgError(std::string message, std::string sqlstate, bool connection_lost);
+  PgError(const std::string& message, std::string sqlstate, bool connection_lost);
   const std::string& sqlstate() const { return sqlstate_; }
   bool connection_lost() const { return connection_lost_; }
   bool IsUniqueViolation() const { return sqlstate_ == "23505"; }

@@ -15,8 +15,8 @@ namespace msp::redis {
 
 class RedisError : public std::runtime_error {
  public:
-  RedisError(std::string message, bool connection_lost)
-      : std::runtime_error(std::move(message)), connection_lost_(connection_lost) {}
+  RedisError(const std::string& message, bool connection_lost)
+      : std::runtime_error(message), connection_lost_(connection_lost) {}
   bool connection_lost() const { return connection_lost_; }
 
  private:
