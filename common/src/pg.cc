@@ -107,16 +107,15 @@ void Connection::Reconnect() {
   ExecScript(session_sql_);
 }
 
-Result Connection::Exec(std::string_view sql, const std::vector<Param>& params) {
+Result Connection::Exec(std::string_view sql, const std::vector<Param>& params, Resend resend) {
   const bool first_since_acquire = !used_since_acquire_;
   used_since_acquire_ = true;
   try {
     return ExecOnce(sql, params);
   } catch (const PgError& e) {
-    if (!first_since_acquire || !e.connection_lost()) throw;
+    if (!first_since_acquire || !e.connection_lost() || resend == Resend::kNever) throw;
     // The server went away while this connection sat idle in the pool (restart, failover).
-    // The first statement after Acquire is BEGIN or a read by convention, and the old server
-    // can't have run it, so a fresh connection may send it again.
+    // The caller said the statement is safe to repeat.
     Reconnect();
     return ExecOnce(sql, params);
   }

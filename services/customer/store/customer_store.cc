@@ -168,27 +168,41 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const std::string insert_event =
       "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "
       "create_time) SELECT $2, customer_id, 'CUSTOMER_CREATED', $21, $22, create_time FROM c) ";
+  const std::string id_taken = "EXISTS (SELECT 1 FROM customers WHERE customer_id = $1)";
   std::string sql;
   if (created.request_id.empty()) {
     sql = absl::StrCat("WITH c AS (", insert_customer,
                        "ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id, create_time), ",
-                       insert_event, "SELECT 1, (SELECT count(*) FROM c)");
+                       insert_event, "SELECT 1, (SELECT count(*) FROM c), ", id_taken);
   } else {
     params.push_back(pg::ToHex(created.request_hash));
     params.push_back(pg::ToHex(c.SerializeAsString()));
+    // The claim is made only for a free id, so that a taken id leaves nothing behind.
     sql = absl::StrCat(
         "WITH claim AS (INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, "
-        "response) VALUES ($2, $22, 'CreateCustomer', $23::bytea, $24::bytea) ON CONFLICT DO "
-        "NOTHING RETURNING 1), c AS (",
-        insert_customer,
+        "response) SELECT $2, $22, 'CreateCustomer', $23::bytea, $24::bytea WHERE NOT ",
+        id_taken, " ON CONFLICT DO NOTHING RETURNING 1), c AS (", insert_customer,
         "WHERE EXISTS (SELECT 1 FROM claim) ON CONFLICT (customer_id) DO NOTHING RETURNING "
         "customer_id, create_time), ",
-        insert_event, "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM c)");
+        insert_event, "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM c), ", id_taken);
   }
-  auto r = conn.Exec(sql, params);
-  if (r.Int64(0, 0) == 0) return CreateOutcome::kRequestSeen;
-  if (r.Int64(0, 1) == 0) return CreateOutcome::kCustomerIdTaken;
-  return CreateOutcome::kCreated;
+  // Without a request id the statement is not safe to send twice.
+  auto r = conn.Exec(sql, params,
+                     created.request_id.empty() ? pg::Resend::kNever : pg::Resend::kIfStale);
+  const bool claimed = r.Int64(0, 0) == 1;
+  const bool inserted = r.Int64(0, 1) == 1;
+  const bool taken_before = r.Bool(0, 2);
+  if (claimed && inserted) return CreateOutcome::kCreated;
+  if (taken_before) return CreateOutcome::kCustomerIdTaken;
+  if (!claimed) return CreateOutcome::kRequestSeen;
+  return created.request_id.empty() ? CreateOutcome::kCustomerIdTaken
+                                    : CreateOutcome::kClaimedWithoutCustomer;
+}
+
+void CustomerStore::ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const {
+  conn.Exec(
+      "DELETE FROM idempotency_keys WHERE msp_id = $1 AND request_id = $2 AND response = $3::bytea",
+      {created.msp_id, created.request_id, pg::ToHex(created.customer.SerializeAsString())});
 }
 
 std::optional<std::string> CustomerStore::FindResponse(pg::Connection& conn,

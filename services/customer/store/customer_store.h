@@ -45,7 +45,14 @@ struct ListSql {
   std::vector<pg::Param> params;
 };
 
-enum class CreateOutcome { kCreated, kCustomerIdTaken, kRequestSeen };
+enum class CreateOutcome {
+  kCreated,
+  kCustomerIdTaken,  // nothing written: draw another id
+  kRequestSeen,      // nothing written: the request id has an answer already
+  // A concurrent insert took the id between the check and the insert: the claim was written
+  // without its customer. Undo it with ReleaseRequestId, then draw another id.
+  kClaimedWithoutCustomer,
+};
 
 class CustomerStore {
  public:
@@ -56,10 +63,11 @@ class CustomerStore {
   std::optional<StoredCustomer> Find(pg::Connection& conn, const std::string& msp_id,
                                      const std::string& customer_id, bool for_update) const;
 
-  // One statement: claims the request id (when there is one) with the serialized answer,
-  // inserts the customer and its CUSTOMER_CREATED event. Anything but kCreated has written
-  // something that must not stay: the caller rolls the transaction back.
+  // One atomic statement, so no transaction around it: claims the request id (when there is
+  // one) with the serialized answer, inserts the customer and its CUSTOMER_CREATED event.
   CreateOutcome Create(pg::Connection& conn, const NewCustomer& created) const;
+  // Removes a claim written by kClaimedWithoutCustomer (and only that claim).
+  void ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const;
 
   // The answer saved for (msp, request_id), if any. Throws INVALID_ARGUMENT REQUEST_ID_REUSED
   // when it was saved for a different request.

@@ -87,6 +87,31 @@ TEST_F(CustomerStoreTest, InsertFindAndTenantScope) {
   EXPECT_FALSE(store_.Find(*conn, "store-b", stored.customer.customer_id(), false).has_value());
 }
 
+TEST_F(CustomerStoreTest, CreateWithRequestIdClaimsOnceAndLeavesNothingOnAClash) {
+  NewCustomer created{"store-c", testdata::ValidCustomer("Claimed"), "msp-admin:test", "req-c1",
+                      "hash-1"};
+  Normalize(created.customer);
+  PrepareNewCustomer(created.customer, "store-c", NewCustomerId(), NowMicros());
+  auto conn = pool_->Acquire();
+  EXPECT_EQ(store_.Create(*conn, created), CreateOutcome::kCreated);
+  // The same request again: nothing new, and the saved answer is the first one.
+  NewCustomer retry = created;
+  PrepareNewCustomer(retry.customer, "store-c", NewCustomerId(), NowMicros());
+  EXPECT_EQ(store_.Create(*conn, retry), CreateOutcome::kRequestSeen);
+  auto saved = store_.FindResponse(*conn, "store-c", "req-c1", "CreateCustomer", "hash-1");
+  ASSERT_TRUE(saved.has_value());
+  EXPECT_EQ(*saved, created.customer.SerializeAsString());
+  // A new request that draws a taken id: no claim stays behind, so a redraw can succeed.
+  NewCustomer clash{"store-c", created.customer, "msp-admin:test", "req-c2", "hash-2"};
+  EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
+  EXPECT_FALSE(store_.FindResponse(*conn, "store-c", "req-c2", "CreateCustomer", "hash-2"));
+  PrepareNewCustomer(clash.customer, "store-c", NewCustomerId(), NowMicros());
+  EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCreated);
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM customers WHERE msp_id = 'store-c'").Int64(0, 0), 2);
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM customer_events WHERE msp_id = 'store-c'").Int64(0, 0),
+            2);
+}
+
 TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
   auto stored = Insert("store-u", "Update Me");
   auto changed = stored.customer;

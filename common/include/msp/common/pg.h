@@ -41,6 +41,11 @@ class PoolTimeout : public std::runtime_error {
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL; text format
 
+// Whether a statement may be sent again on a fresh connection when the pooled one turns out
+// dead on first use. Only for statements that are safe to repeat: BEGIN, reads, and writes
+// that are idempotent by themselves (a request id).
+enum class Resend { kIfStale, kNever };
+
 class Result {
  public:
   explicit Result(PGresult* result) : result_(result, &PQclear) {}
@@ -72,9 +77,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Runs a statement. If the connection turns out dead on the first statement after it left
-  // the pool, reconnects once and sends it again: callers make that first statement BEGIN
-  // or a read.
-  Result Exec(std::string_view sql, const std::vector<Param>& params = {});
+  // the pool, reconnects once and sends it again, unless told kNever.
+  Result Exec(std::string_view sql, const std::vector<Param>& params = {},
+              Resend resend = Resend::kIfStale);
   // Plain multi-statement SQL without parameters (migrations).
   void ExecScript(std::string_view sql);
   bool Healthy() const;
