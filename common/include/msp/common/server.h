@@ -30,6 +30,7 @@ struct CommonConfig {
   int max_threads = 256;
   int min_pollers = 4;
   int max_pollers = 8;
+  std::chrono::seconds max_connection_age{300};
   auth::VerifierConfig jwt;
 };
 
@@ -52,6 +53,7 @@ struct HostOptions {
   int max_threads = 256;
   int min_pollers = 4;
   int max_pollers = 8;
+  std::chrono::seconds max_connection_age{300};
   // Full names of the services that health reports individually.
   std::vector<std::string> health_services;
   // Polled every second: false means NOT_SERVING (e.g. the database is unreachable).
