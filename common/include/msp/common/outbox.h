@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "msp/common/migrations.h"
+#include "msp/common/pg.h"
+
+// The transactional outbox: work that crosses services (assign services, send an email,
+// publish a change event) is written as a row in the same transaction as the change it
+// belongs to, and a relay delivers it at least once. Receivers are idempotent by the message
+// key, so a crash at any point converges to the same end state after restart.
+namespace msp::outbox {
+
+// The outbox table, as a migration a service appends to its own list (in its own schema).
+Migration TableMigration(int version);
+
+struct Message {
+  int64_t id = 0;
+  std::string msp_id;
+  std::string topic;  // which handler delivers it: "assign-services", "email", ...
+  std::string key;    // the receiver's idempotency key
+  std::string payload;
+  int attempts = 0;  // failed deliveries so far
+};
+
+// Writes a message inside the caller's transaction: it exists exactly if the change commits.
+void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
+             const std::string& key, const std::string& payload);
+
+// Delivers one message; throws to have it retried later (with backoff and jitter).
+using Handler = std::function<void(const Message&)>;
+
+struct RelayOptions {
+  int batch_size = 32;
+  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds initial_backoff{500};
+  std::chrono::milliseconds max_backoff{60000};
+  std::chrono::hours keep_delivered{24};
+};
+
+class Relay {
+ public:
+  Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options = {});
+  ~Relay();
+
+  // Claims due messages (FOR UPDATE SKIP LOCKED, so several relays share the work without
+  // delivering one message twice at the same time), delivers them, records the outcome.
+  // Returns how many were delivered.
+  int RunOnce();
+  // Messages not delivered yet (a gauge for metrics).
+  int64_t Pending();
+
+  // Runs RunOnce on a thread of its own until Stop (or destruction).
+  void Start();
+  void Stop();
+
+ private:
+  std::chrono::milliseconds Backoff(int attempts) const;
+
+  pg::Pool* pool_;
+  std::map<std::string, Handler> handlers_;
+  RelayOptions options_;
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+  std::chrono::steady_clock::time_point last_cleanup_{};
+};
+
+}  // namespace msp::outbox

@@ -1,0 +1,141 @@
+#include "msp/common/outbox.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/log.h"
+
+namespace msp::outbox {
+
+Migration TableMigration(int version) {
+  static const char* kSql = R"sql(
+CREATE TABLE outbox (
+  id              bigserial PRIMARY KEY,
+  msp_id          text NOT NULL,
+  topic           text NOT NULL,
+  message_key     text NOT NULL,
+  payload         bytea NOT NULL,
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  last_error      text NOT NULL DEFAULT '',
+  create_time     timestamptz NOT NULL DEFAULT now(),
+  delivered_at    timestamptz
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE delivered_at IS NOT NULL;
+)sql";
+  return Migration{version, "outbox", kSql};
+}
+
+void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
+             const std::string& key, const std::string& payload) {
+  conn.Exec(
+      "INSERT INTO outbox (msp_id, topic, message_key, payload) VALUES ($1, $2, $3, $4::bytea)",
+      {msp_id, topic, key, pg::ToHex(payload)});
+}
+
+Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
+    : pool_(pool), handlers_(std::move(handlers)), options_(options) {}
+
+Relay::~Relay() { Stop(); }
+
+std::chrono::milliseconds Relay::Backoff(int attempts) const {
+  // Exponential with full jitter: retries of many messages do not arrive in lockstep.
+  const double exp = std::min(30, attempts);
+  const double ceiling =
+      std::min(static_cast<double>(options_.max_backoff.count()),
+               static_cast<double>(options_.initial_backoff.count()) * std::pow(2.0, exp - 1));
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(ceiling * jitter(rng)));
+}
+
+int Relay::RunOnce() {
+  int delivered = 0;
+  pg::Lease conn = pool_->Acquire();
+  pg::Transaction tx(*conn);
+  auto due = tx.Exec(
+      "SELECT id, msp_id, topic, message_key, payload, attempts FROM outbox "
+      "WHERE delivered_at IS NULL AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
+      "LIMIT $1 FOR UPDATE SKIP LOCKED",
+      {std::to_string(options_.batch_size)});
+  for (int i = 0; i < due.rows(); ++i) {
+    Message message;
+    message.id = due.Int64(i, 0);
+    message.msp_id = due.String(i, 1);
+    message.topic = due.String(i, 2);
+    message.key = due.String(i, 3);
+    message.payload = due.Bytes(i, 4);
+    message.attempts = static_cast<int>(due.Int64(i, 5));
+    std::string error;
+    auto handler = handlers_.find(message.topic);
+    if (handler == handlers_.end()) {
+      error = "no handler for topic " + message.topic;
+    } else {
+      try {
+        handler->second(message);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    if (error.empty()) {
+      tx.Exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = $1",
+              {std::to_string(message.id)});
+      ++delivered;
+    } else {
+      const auto wait = Backoff(message.attempts + 1);
+      tx.Exec(
+          "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + "
+          "$3::bigint * interval '1 millisecond' WHERE id = $1",
+          {std::to_string(message.id), error.substr(0, 500), std::to_string(wait.count())});
+      log::Warn("outbox delivery failed; will retry", {{"topic", message.topic},
+                                                       {"id", message.id},
+                                                       {"attempts", message.attempts + 1},
+                                                       {"retry_in_ms", wait.count()},
+                                                       {"error", error}});
+    }
+  }
+  tx.Commit();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_cleanup_ > std::chrono::minutes(10)) {
+    last_cleanup_ = now;
+    conn->Exec("DELETE FROM outbox WHERE delivered_at < now() - $1::bigint * interval '1 hour'",
+               {std::to_string(options_.keep_delivered.count())});
+  }
+  return delivered;
+}
+
+int64_t Relay::Pending() {
+  pg::Lease conn = pool_->Acquire();
+  return conn->Exec("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Int64(0, 0);
+}
+
+void Relay::Start() {
+  if (running_.exchange(true)) return;
+  thread_ = std::thread([this] {
+    while (running_.load()) {
+      int delivered = 0;
+      try {
+        delivered = RunOnce();
+      } catch (const std::exception& e) {
+        log::Warn("outbox relay pass failed", {{"error", e.what()}});
+      }
+      // A full batch means more may be due: go again at once.
+      if (delivered < options_.batch_size) {
+        const auto until = std::chrono::steady_clock::now() + options_.poll_interval;
+        while (running_.load() && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+    }
+  });
+}
+
+void Relay::Stop() {
+  if (!running_.exchange(false)) return;
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace msp::outbox
