@@ -41,19 +41,20 @@ namespace msp {
 
 CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   CommonConfig config;
-  config.listen_address = absl::GetFlag(FLAGS_listen);
-  config.metrics_bind = absl::GetFlag(FLAGS_metrics_bind);
-  config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  config.server.listen_address = absl::GetFlag(FLAGS_listen);
+  config.server.metrics_bind = absl::GetFlag(FLAGS_metrics_bind);
+  config.server.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.db_statement_timeout_ms = absl::GetFlag(FLAGS_db_statement_timeout_ms);
   config.redis_address = absl::GetFlag(FLAGS_redis_address);
-  config.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
-  config.shutdown_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_delay_ms));
-  config.max_threads = absl::GetFlag(FLAGS_max_threads);
-  config.min_pollers = absl::GetFlag(FLAGS_grpc_min_pollers);
-  config.max_connection_age = std::chrono::seconds(absl::GetFlag(FLAGS_max_connection_age_s));
-  config.max_pollers = absl::GetFlag(FLAGS_grpc_max_pollers);
+  config.server.drain_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  config.server.shutdown_delay = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_delay_ms));
+  config.server.max_threads = absl::GetFlag(FLAGS_max_threads);
+  config.server.min_pollers = absl::GetFlag(FLAGS_grpc_min_pollers);
+  config.server.max_pollers = absl::GetFlag(FLAGS_grpc_max_pollers);
+  config.server.max_connection_age =
+      std::chrono::seconds(absl::GetFlag(FLAGS_max_connection_age_s));
   config.jwt.algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
   config.jwt.issuer = absl::GetFlag(FLAGS_jwt_issuer);
   config.jwt.audience = absl::GetFlag(FLAGS_jwt_audience);
@@ -62,7 +63,7 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   if (config.jwt.key.empty()) {
     throw std::runtime_error("no JWT key: set --jwt_key_file (or --jwt_secret for local dev)");
   }
-  if (config.db_pool_size < 1 || config.max_threads < 2) {
+  if (config.db_pool_size < 1 || config.server.max_threads < 2) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
@@ -110,16 +111,17 @@ int ServiceHost::Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.server.listen_address, grpc::InsecureServerCredentials(),
+                           &port);
   grpc::ResourceQuota quota(absl::StrCat(options_.service_name, "-quota"));
-  quota.SetMaxThreads(options_.max_threads);
+  quota.SetMaxThreads(options_.server.max_threads);
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(4 * 1024 * 1024);
-  if (options_.max_connection_age.count() > 0) {
+  if (options_.server.max_connection_age.count() > 0) {
     // HTTP/2 connections live long; without an age limit a scaled-out Deployment's new pods
     // would get no traffic from clients that are already connected.
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(options_.max_connection_age.count() * 1000));
+                               static_cast<int>(options_.server.max_connection_age.count() * 1000));
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
   }
   // Dead peers (a vanished pod, a cut network) are noticed within a minute.
@@ -129,19 +131,20 @@ int ServiceHost::Run() {
   // (tools/bench: echo at concurrency 16 went from ~24k to ~40k calls/s).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
-                              options_.min_pollers);
+                              options_.server.min_pollers);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
-                              options_.max_pollers);
+                              options_.server.max_pollers);
   for (auto* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
-    log::Error("cannot listen", {{"address", options_.listen_address}});
+    log::Error("cannot listen", {{"address", options_.server.listen_address}});
     return 1;
   }
   try {
-    metrics_.Serve(options_.metrics_bind, options_.metrics_port);
+    metrics_.Serve(options_.server.metrics_bind, options_.server.metrics_port);
   } catch (const std::exception& e) {
-    log::Error("cannot serve metrics", {{"port", options_.metrics_port}, {"error", e.what()}});
+    log::Error("cannot serve metrics",
+               {{"port", options_.server.metrics_port}, {"error", e.what()}});
     server_->Shutdown();
     return 1;
   }
@@ -158,9 +161,9 @@ int ServiceHost::Run() {
       lock.lock();
     }
   });
-  log::Info("serving", {{"address", options_.listen_address},
+  log::Info("serving", {{"address", options_.server.listen_address},
                         {"port", port},
-                        {"metrics_port", options_.metrics_port}});
+                        {"metrics_port", options_.server.metrics_port}});
 
   sigset_t set;
   sigemptyset(&set);
@@ -169,8 +172,8 @@ int ServiceHost::Run() {
   int signal_number = 0;
   sigwait(&set, &signal_number);
 
-  log::Info("draining",
-            {{"signal", signal_number}, {"drain_timeout_ms", options_.drain_timeout.count()}});
+  log::Info("draining", {{"signal", signal_number},
+                         {"drain_timeout_ms", options_.server.drain_timeout.count()}});
   draining_ = true;
   UpdateHealth(false);
   {
@@ -179,28 +182,13 @@ int ServiceHost::Run() {
   }
   stop_cv.notify_all();
   readiness_thread.join();
-  std::this_thread::sleep_for(options_.shutdown_delay);
+  std::this_thread::sleep_for(options_.server.shutdown_delay);
   // Health answers NOT_SERVING from here on; in-flight calls get until the deadline.
   server_->GetHealthCheckService()->Shutdown();
-  server_->Shutdown(std::chrono::system_clock::now() + options_.drain_timeout);
+  server_->Shutdown(std::chrono::system_clock::now() + options_.server.drain_timeout);
   server_->Wait();
   log::Info("stopped");
   return 0;
-}
-
-HostOptions HostOptionsFrom(const CommonConfig& config, std::string service_name) {
-  HostOptions options;
-  options.service_name = std::move(service_name);
-  options.listen_address = config.listen_address;
-  options.metrics_bind = config.metrics_bind;
-  options.metrics_port = config.metrics_port;
-  options.drain_timeout = config.drain_timeout;
-  options.shutdown_delay = config.shutdown_delay;
-  options.max_threads = config.max_threads;
-  options.min_pollers = config.min_pollers;
-  options.max_pollers = config.max_pollers;
-  options.max_connection_age = config.max_connection_age;
-  return options;
 }
 
 std::function<bool()> DatabaseReadiness(pg::Pool* pool, ServerMetrics* metrics) {

@@ -34,7 +34,7 @@ int RunPlaceholderService(const std::string& service_name, int argc, char** argv
     log::Error("bad configuration", {{"error", e.what()}});
     return 2;
   }
-  ServiceHost host(HostOptionsFrom(config, service_name));
+  ServiceHost host(HostOptions{service_name, config.server});
   return host.Run();
 }
 

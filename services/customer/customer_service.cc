@@ -149,6 +149,29 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
   });
 }
 
+v1::Customer CustomerServiceImpl::IdempotentWrite(
+    const auth::Principal& principal, const std::string& request_id, const std::string& method,
+    const google::protobuf::Message& request,
+    const std::function<v1::Customer(pg::Connection&)>& write) {
+  const std::string hash = RequestHash(request);
+  return pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+    auto& conn = tx.conn();
+    if (!request_id.empty()) {
+      if (auto prior = store_.ClaimRequestId(conn, principal.msp_id, request_id, method, hash)) {
+        v1::Customer answer;
+        answer.ParseFromString(*prior);
+        return answer;
+      }
+    }
+    v1::Customer answer = write(conn);
+    if (!request_id.empty()) {
+      store_.SaveResponse(conn, principal.msp_id, request_id, answer.SerializeAsString());
+    }
+    tx.Commit();
+    return answer;
+  });
+}
+
 grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                                                  const v1::UpdateCustomerRequest* request,
                                                  v1::Customer* response) {
@@ -158,36 +181,20 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
     CheckRequestId(request->request_id());
     const std::vector<std::string> paths(request->update_mask().paths().begin(),
                                          request->update_mask().paths().end());
-    const std::string hash = RequestHash(*request);
-    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto& conn = tx.conn();
-      v1::Customer answer;
-      if (!request->request_id().empty()) {
-        auto prior = store_.ClaimRequestId(conn, principal.msp_id, request->request_id(),
-                                           "UpdateCustomer", hash);
-        if (prior) {
-          answer.ParseFromString(*prior);
-          return answer;
-        }
-      }
-      auto current = store_.Find(conn, principal.msp_id, id, /*for_update=*/true);
-      if (!current) throw ApiError::NotFound("customer", request->customer().name());
-      UpdatePlan plan = PlanUpdate(current->customer, request->customer(), paths);
-      CheckEtag(request->etag(), *current);
-      if (plan.changed_fields.empty()) {
-        answer = current->customer;  // nothing to change: no new version, no event
-      } else {
-        answer = store_.Update(conn, principal.msp_id, plan.updated).customer;
-        store_.AppendEvent(conn, principal.msp_id, id, "CUSTOMER_UPDATED", principal.Actor(),
-                           plan.changed_fields, request->request_id());
-      }
-      if (!request->request_id().empty()) {
-        store_.SaveResponse(conn, principal.msp_id, request->request_id(),
-                            answer.SerializeAsString());
-      }
-      tx.Commit();
-      return answer;
-    });
+    *response = IdempotentWrite(
+        principal, request->request_id(), "UpdateCustomer", *request, [&](pg::Connection& conn) {
+          auto current = store_.Find(conn, principal.msp_id, id, /*for_update=*/true);
+          if (!current) throw ApiError::NotFound("customer", request->customer().name());
+          UpdatePlan plan = PlanUpdate(current->customer, request->customer(), paths);
+          CheckEtag(request->etag(), *current);
+          if (plan.changed_fields.empty()) {
+            return current->customer;  // nothing to change: no new version, no event
+          }
+          v1::Customer updated = store_.Update(conn, principal.msp_id, plan.updated).customer;
+          store_.AppendEvent(conn, principal.msp_id, id, "CUSTOMER_UPDATED", principal.Actor(),
+                             plan.changed_fields, request->request_id());
+          return updated;
+        });
   });
 }
 
@@ -197,34 +204,20 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
   return runtime_->Handle(context, kUpgrade, [&](const auth::Principal& principal) {
     const std::string id = RequireOwnCustomer("name", request->name(), principal);
     CheckRequestId(request->request_id());
-    const std::string hash = RequestHash(*request);
-    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto& conn = tx.conn();
-      v1::Customer answer;
-      if (!request->request_id().empty()) {
-        auto prior = store_.ClaimRequestId(conn, principal.msp_id, request->request_id(),
-                                           "UpgradeToJointlyManaged", hash);
-        if (prior) {
-          answer.ParseFromString(*prior);
-          return answer;
-        }
-      }
-      auto current = store_.Find(conn, principal.msp_id, id, /*for_update=*/true);
-      if (!current) throw ApiError::NotFound("customer", request->name());
-      CheckEtag(request->etag(), *current);
-      CheckUpgrade(current->customer, free_mail_);
-      v1::Customer upgraded = current->customer;
-      upgraded.set_management_type(v1::JOINTLY_MANAGED);
-      answer = store_.Update(conn, principal.msp_id, upgraded).customer;
-      store_.AppendEvent(conn, principal.msp_id, id, "UPGRADED_TO_JOINTLY_MANAGED",
-                         principal.Actor(), {"management_type"}, request->request_id());
-      if (!request->request_id().empty()) {
-        store_.SaveResponse(conn, principal.msp_id, request->request_id(),
-                            answer.SerializeAsString());
-      }
-      tx.Commit();
-      return answer;
-    });
+    *response = IdempotentWrite(
+        principal, request->request_id(), "UpgradeToJointlyManaged", *request,
+        [&](pg::Connection& conn) {
+          auto current = store_.Find(conn, principal.msp_id, id, /*for_update=*/true);
+          if (!current) throw ApiError::NotFound("customer", request->name());
+          CheckEtag(request->etag(), *current);
+          CheckUpgrade(current->customer, free_mail_);
+          v1::Customer upgraded = current->customer;
+          upgraded.set_management_type(v1::JOINTLY_MANAGED);
+          upgraded = store_.Update(conn, principal.msp_id, upgraded).customer;
+          store_.AppendEvent(conn, principal.msp_id, id, "UPGRADED_TO_JOINTLY_MANAGED",
+                             principal.Actor(), {"management_type"}, request->request_id());
+          return upgraded;
+        });
   });
 }
 

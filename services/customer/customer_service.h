@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 #include "domain/customer_rules.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
@@ -35,6 +37,12 @@ class CustomerServiceImpl final : public v1::CustomerService::Service {
                                   v1::ListCustomerEventsResponse* response) override;
 
  private:
+  // One transaction: unless `request_id` was answered before (then that answer), runs
+  // `write` and saves its answer for retries.
+  v1::Customer IdempotentWrite(const auth::Principal& principal, const std::string& request_id,
+                               const std::string& method, const google::protobuf::Message& request,
+                               const std::function<v1::Customer(pg::Connection&)>& write);
+
   pg::Pool* pool_;
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;

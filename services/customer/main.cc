@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
                                : msp::customer::FreeMailDomains(
                                      absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
 
-    msp::HostOptions options = msp::HostOptionsFrom(config, "customer");
+    msp::HostOptions options{"customer", config.server};
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));

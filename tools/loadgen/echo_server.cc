@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   msp::ParseFlagsWithEnvFallback(argc, argv);
   msp::HostOptions options;
   try {
-    options = msp::HostOptionsFrom(msp::CommonConfigFromFlags("echo"), "echo");
+    options = msp::HostOptions{"echo", msp::CommonConfigFromFlags("echo").server};
   } catch (const std::exception& e) {
     msp::log::Error("bad configuration", {{"error", e.what()}});
     return 2;

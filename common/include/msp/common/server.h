@@ -15,22 +15,29 @@
 
 namespace msp {
 
-// Settings every service binary shares, read from flags (see server_flags.cc for the names
-// and MSP_* environment variables).
-struct CommonConfig {
+// Where and how a gRPC server listens, stops and uses threads.
+struct ServerSettings {
   std::string listen_address;
-  std::string metrics_bind;
-  int metrics_port = 0;
-  std::string database_url;
-  int db_pool_size = 8;
-  int db_statement_timeout_ms = 5000;
-  std::string redis_address;
+  std::string metrics_bind = "127.0.0.1";
+  int metrics_port = 0;  // 0: no metrics endpoint
   std::chrono::milliseconds drain_timeout{10000};
+  // How long to stay up answering NOT_SERVING before the drain starts, so that load
+  // balancers stop sending new calls first.
   std::chrono::milliseconds shutdown_delay{0};
   int max_threads = 256;
   int min_pollers = 4;
   int max_pollers = 8;
   std::chrono::seconds max_connection_age{300};
+};
+
+// Settings every service binary shares, read from flags (server.cc has their names; each
+// falls back to an MSP_* environment variable).
+struct CommonConfig {
+  ServerSettings server;
+  std::string database_url;
+  int db_pool_size = 8;
+  int db_statement_timeout_ms = 5000;
+  std::string redis_address;
   auth::VerifierConfig jwt;
 };
 
@@ -43,17 +50,7 @@ void BlockTerminationSignals();
 
 struct HostOptions {
   std::string service_name;  // for logs and metrics: "customer"
-  std::string listen_address;
-  std::string metrics_bind = "0.0.0.0";
-  int metrics_port = 0;
-  std::chrono::milliseconds drain_timeout{10000};
-  // How long to stay up answering NOT_SERVING before the drain starts, so that load
-  // balancers stop sending new calls first.
-  std::chrono::milliseconds shutdown_delay{0};
-  int max_threads = 256;
-  int min_pollers = 4;
-  int max_pollers = 8;
-  std::chrono::seconds max_connection_age{300};
+  ServerSettings server;
   // Full names of the services that health reports individually.
   std::vector<std::string> health_services;
   // Polled every second: false means NOT_SERVING (e.g. the database is unreachable).
@@ -83,9 +80,6 @@ class ServiceHost {
   std::atomic<bool> draining_{false};
   int last_health_ = -1;  // readiness thread only
 };
-
-// HostOptions with the listen, metrics, drain and threading settings of `config`.
-HostOptions HostOptionsFrom(const CommonConfig& config, std::string service_name);
 
 // Keeps a pool's gauges current; returns the readiness probe for the host.
 std::function<bool()> DatabaseReadiness(pg::Pool* pool, ServerMetrics* metrics);
