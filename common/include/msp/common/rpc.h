@@ -54,9 +54,11 @@ class RpcRuntime {
       auth::Principal principal = Authenticate(*context);
       policy_.Check(full_method, principal);
       // Under overload a call may wait for a thread past its caller's deadline: the caller
-      // has gone, so its database work would be wasted.
-      if (context->IsCancelled()) {
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the caller gave up before the call ran");
+      // has gone, so its database work would be wasted. (Not IsCancelled(): on the sync
+      // server it costs more than half of a cheap call's throughput, measured.)
+      if (context->deadline() < std::chrono::system_clock::now()) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "the caller's deadline passed before the call ran");
       }
       fn(principal);
       return grpc::Status::OK;
