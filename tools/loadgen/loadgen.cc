@@ -23,7 +23,8 @@
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "testdata/sample_customers.h"
 
-ABSL_FLAG(std::string, target, "echo", "echo, get or create");
+ABSL_FLAG(std::string, target, "echo",
+          "echo, get, create, or read-sync / read-async (pgbench point read, see echo.proto)");
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "server address");
 ABSL_FLAG(int, concurrency, 16, "callers in flight");
 ABSL_FLAG(double, duration_s, 10, "how long to run");
@@ -124,8 +125,10 @@ int main(int argc, char** argv) {
       mine.reserve(1 << 18);
       std::vector<std::unique_ptr<msp::bench::v1::EchoService::Stub>> echo;
       std::vector<std::unique_ptr<v1::CustomerService::Stub>> customers;
+      std::vector<std::unique_ptr<msp::bench::v1::DbEchoService::Stub>> db_echo;
       for (const auto& channel : channels) {
         echo.push_back(msp::bench::v1::EchoService::NewStub(channel));
+        db_echo.push_back(msp::bench::v1::DbEchoService::NewStub(channel));
         customers.push_back(v1::CustomerService::NewStub(channel));
       }
       auto issue = [&](int caller) -> PendingCall* {
@@ -137,6 +140,16 @@ int main(int argc, char** argv) {
           request.set_payload("ping");
           c->Prepare(token);
           c->reader = echo[ch]->PrepareAsyncEcho(&c->context, request, &cq);
+          call = c;
+          c->Start();
+        } else if (target == "read-sync" || target == "read-async") {
+          auto* c = new TypedCall<msp::bench::v1::ReadAccountResponse>();
+          msp::bench::v1::ReadAccountRequest request;
+          request.set_aid(static_cast<int32_t>(rng() % 1000000) + 1);  // pgbench scale 10
+          c->Prepare("");
+          c->reader = target == "read-sync"
+                          ? echo[ch]->PrepareAsyncReadAccount(&c->context, request, &cq)
+                          : db_echo[ch]->PrepareAsyncReadAccount(&c->context, request, &cq);
           call = c;
           c->Start();
         } else if (target == "get") {
