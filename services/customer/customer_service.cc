@@ -67,9 +67,9 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
 
 }  // namespace
 
-CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
-                                         FreeMailDomains free_mail)
-    : pool_(pool), runtime_(runtime), free_mail_(std::move(free_mail)) {}
+CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader,
+                                         RpcRuntime* runtime, FreeMailDomains free_mail)
+    : pool_(pool), reader_(reader), runtime_(runtime), free_mail_(std::move(free_mail)) {}
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
   auth::MethodPolicy policy;
@@ -121,16 +121,27 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
   });
 }
 
-grpc::Status CustomerServiceImpl::GetCustomer(grpc::ServerContext* context,
-                                              const v1::GetCustomerRequest* request,
-                                              v1::Customer* response) {
-  return runtime_->Handle(context, kGet, [&](const auth::Principal& principal) {
-    const std::string id = RequireOwnCustomer("name", request->name(), principal);
-    pg::Lease conn = pool_->Acquire();
-    auto found = store_.Find(*conn, principal.msp_id, id, false);
-    if (!found) throw ApiError::NotFound("customer", request->name());
-    *response = std::move(found->customer);
-  });
+grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(grpc::CallbackServerContext* context,
+                                                           const v1::GetCustomerRequest* request,
+                                                           v1::Customer* response) {
+  return runtime_->HandleAsync(
+      context, kGet,
+      [this, request, response](const auth::Principal& principal, RpcRuntime::Finisher finish) {
+        const std::string id = RequireOwnCustomer("name", request->name(), principal);
+        reader_->Submit(
+            CustomerStore::FindSql(false), CustomerStore::FindParams(principal.msp_id, id),
+            [this, request, response, finish](pg::Outcome outcome) {
+              try {
+                if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
+                auto found = CustomerStore::FromFindResult(std::get<pg::Result>(outcome));
+                if (!found) throw ApiError::NotFound("customer", request->name());
+                *response = std::move(found->customer);
+                finish(grpc::Status::OK);
+              } catch (...) {
+                finish(runtime_->StatusFromException(std::current_exception(), kGet));
+              }
+            });
+      });
 }
 
 grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,

@@ -4,6 +4,7 @@
 
 #include "domain/customer_rules.h"
 #include "msp/common/pg.h"
+#include "msp/common/pg_pipeline.h"
 #include "msp/common/rpc.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "store/customer_store.h"
@@ -11,10 +12,14 @@
 namespace msp::customer {
 
 // The gRPC face of the customer service: authorisation, request parsing, and one
-// transaction per write. The rules themselves live in domain/.
-class CustomerServiceImpl final : public v1::CustomerService::Service {
+// transaction per write. The rules themselves live in domain/. GetCustomer, the hot read, is a
+// callback handler served by the pipelined reader, so no gRPC thread waits on PostgreSQL; the
+// rest are sync handlers.
+class CustomerServiceImpl final
+    : public v1::CustomerService::WithCallbackMethod_GetCustomer<v1::CustomerService::Service> {
  public:
-  CustomerServiceImpl(pg::Pool* pool, RpcRuntime* runtime, FreeMailDomains free_mail);
+  CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader, RpcRuntime* runtime,
+                      FreeMailDomains free_mail);
 
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
@@ -22,8 +27,9 @@ class CustomerServiceImpl final : public v1::CustomerService::Service {
   grpc::Status CreateCustomer(grpc::ServerContext* context,
                               const v1::CreateCustomerRequest* request,
                               v1::Customer* response) override;
-  grpc::Status GetCustomer(grpc::ServerContext* context, const v1::GetCustomerRequest* request,
-                           v1::Customer* response) override;
+  grpc::ServerUnaryReactor* GetCustomer(grpc::CallbackServerContext* context,
+                                        const v1::GetCustomerRequest* request,
+                                        v1::Customer* response) override;
   grpc::Status ListCustomers(grpc::ServerContext* context, const v1::ListCustomersRequest* request,
                              v1::ListCustomersResponse* response) override;
   grpc::Status UpdateCustomer(grpc::ServerContext* context,
@@ -44,6 +50,7 @@ class CustomerServiceImpl final : public v1::CustomerService::Service {
                                const std::function<v1::Customer(pg::Connection&)>& write);
 
   pg::Pool* pool_;
+  pg::PipelinedReader* reader_;
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;
   CustomerStore store_;

@@ -8,6 +8,8 @@
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
 
+ABSL_FLAG(int, db_read_threads, 1,
+          "database threads that pipeline the reads of callback handlers (GetCustomer)");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 ABSL_FLAG(std::string, free_mail_domains, "",
@@ -40,7 +42,9 @@ int main(int argc, char** argv) {
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     msp::RpcRuntime runtime("customer.msp.v1", &verifier,
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics());
-    msp::customer::CustomerServiceImpl service(&pool, &runtime, std::move(free_mail));
+    msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
+                                     config.db_statement_timeout_ms, "customer, public"});
+    msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail));
     host.AddService(&service);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));

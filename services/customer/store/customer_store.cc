@@ -120,15 +120,27 @@ std::string CustomerStore::ResourceName(const std::string& msp_id, const std::st
   return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
 }
 
+const std::string& CustomerStore::FindSql(bool for_update) {
+  static const std::string kFind =
+      absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = $1 AND msp_id = $2");
+  static const std::string kFindForUpdate = kFind + " FOR UPDATE";
+  return for_update ? kFindForUpdate : kFind;
+}
+
+std::vector<pg::Param> CustomerStore::FindParams(const std::string& msp_id,
+                                                 const std::string& customer_id) {
+  return {customer_id, msp_id};
+}
+
+std::optional<StoredCustomer> CustomerStore::FromFindResult(const pg::Result& result) {
+  if (result.empty()) return std::nullopt;
+  return RowToCustomer(result, 0);
+}
+
 std::optional<StoredCustomer> CustomerStore::Find(pg::Connection& conn, const std::string& msp_id,
                                                   const std::string& customer_id,
                                                   bool for_update) const {
-  auto r = conn.Exec(
-      absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = $1 AND msp_id = $2",
-                   for_update ? " FOR UPDATE" : ""),
-      {customer_id, msp_id});
-  if (r.empty()) return std::nullopt;
-  return RowToCustomer(r, 0);
+  return FromFindResult(conn.Exec(FindSql(for_update), FindParams(msp_id, customer_id)));
 }
 
 CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& created) const {

@@ -59,6 +59,12 @@ class CustomerStore {
   static std::string Etag(int64_t version);
   static std::string ResourceName(const std::string& msp_id, const std::string& customer_id);
 
+  // Find in parts, for the pipelined reader: the statement, its parameters, the answer.
+  static const std::string& FindSql(bool for_update);
+  static std::vector<pg::Param> FindParams(const std::string& msp_id,
+                                           const std::string& customer_id);
+  static std::optional<StoredCustomer> FromFindResult(const pg::Result& result);
+
   // A customer of this MSP, or nullopt (absent, or another MSP's).
   std::optional<StoredCustomer> Find(pg::Connection& conn, const std::string& msp_id,
                                      const std::string& customer_id, bool for_update) const;

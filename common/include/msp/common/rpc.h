@@ -2,17 +2,17 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include "msp/common/auth.h"
 #include "msp/common/errors.h"
 #include "msp/common/log.h"
 #include "msp/common/metrics.h"
-#include "msp/common/pg.h"
-#include "msp/common/redis.h"
 
 namespace msp {
 
@@ -31,66 +31,57 @@ class RpcRuntime {
   const auth::MethodPolicy& policy() const { return policy_; }
   const std::string& domain() const { return domain_; }
 
-  // fn(const auth::Principal&) -> void. Fills nothing in the response on error.
+  // Sync handlers: fn(const auth::Principal&) -> void. Fills nothing in the response on error.
   template <typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, const std::string& full_method, Fn&& fn) {
     const auto start = std::chrono::steady_clock::now();
-    grpc::Status status = Run(context, full_method, std::forward<Fn>(fn));
-    if (metrics_ != nullptr) {
-      metrics_->RecordRpc(
-          full_method, status.error_code(),
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    grpc::Status status;
+    try {
+      fn(Admit(*context, full_method));
+    } catch (...) {
+      status = StatusFromException(std::current_exception(), full_method);
     }
+    Record(full_method, status, start);
     return status;
   }
 
+  // Finishes one callback RPC exactly once: records its metrics, answers the caller.
+  using Finisher = std::function<void(grpc::Status)>;
+
+  // Callback handlers: fn(const auth::Principal&, Finisher) starts the work and returns; the
+  // work calls the finisher when done, from any thread. An exception thrown by fn finishes
+  // the call with the matching error. `full_method` must outlive the call.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* HandleAsync(grpc::CallbackServerContext* context,
+                                        const std::string& full_method, Fn&& fn) {
+    auto* reactor = context->DefaultReactor();
+    const auto start = std::chrono::steady_clock::now();
+    Finisher finish = [this, reactor, start, method = &full_method](grpc::Status status) {
+      Record(*method, status, start);
+      reactor->Finish(status);
+    };
+    try {
+      auth::Principal principal = Admit(*context, full_method);
+      fn(principal, finish);
+    } catch (...) {
+      finish(StatusFromException(std::current_exception(), full_method));
+    }
+    return reactor;
+  }
+
+  // The answer for an exception escaping business logic: ApiError as it is, database and
+  // Redis failures as UNAVAILABLE / DEADLINE_EXCEEDED, anything else INTERNAL (logged).
+  grpc::Status StatusFromException(std::exception_ptr error, const std::string& full_method) const;
+
   // Reads and verifies the bearer token of a call (exposed for streaming handlers and tests).
-  auth::Principal Authenticate(const grpc::ServerContext& context) const;
+  auth::Principal Authenticate(const grpc::ServerContextBase& context) const;
 
  private:
-  template <typename Fn>
-  grpc::Status Run(grpc::ServerContext* context, const std::string& full_method, Fn&& fn) {
-    try {
-      auth::Principal principal = Authenticate(*context);
-      policy_.Check(full_method, principal);
-      // Under overload a call may wait for a thread past its caller's deadline: the caller
-      // has gone, so its database work would be wasted. (Not IsCancelled(): on the sync
-      // server it costs more than half of a cheap call's throughput, measured.)
-      if (context->deadline() < std::chrono::system_clock::now()) {
-        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            "the caller's deadline passed before the call ran");
-      }
-      fn(principal);
-      return grpc::Status::OK;
-    } catch (const ApiError& e) {
-      return e.ToStatus(domain_);
-    } catch (const pg::PoolTimeout& e) {
-      log::Warn("database pool exhausted", {{"method", full_method}});
-      return ApiError::Unavailable("DATABASE_BUSY", "no database connection free; retry")
-          .ToStatus(domain_);
-    } catch (const pg::PgError& e) {
-      if (e.connection_lost()) {
-        log::Warn("database unavailable", {{"method", full_method}, {"error", e.what()}});
-        return ApiError::Unavailable("DATABASE_UNAVAILABLE", "database unavailable; retry")
-            .ToStatus(domain_);
-      }
-      if (e.sqlstate() == "57014") {
-        return ApiError(grpc::StatusCode::DEADLINE_EXCEEDED, "STATEMENT_TIMEOUT",
-                        "the database did not answer in time")
-            .ToStatus(domain_);
-      }
-      log::Error("database error",
-                 {{"method", full_method}, {"error", e.what()}, {"sqlstate", e.sqlstate()}});
-      return ApiError::Internal("internal error").ToStatus(domain_);
-    } catch (const redis::RedisError& e) {
-      log::Warn("redis unavailable", {{"method", full_method}, {"error", e.what()}});
-      return ApiError::Unavailable("REDIS_UNAVAILABLE", "token store unavailable; retry")
-          .ToStatus(domain_);
-    } catch (const std::exception& e) {
-      log::Error("unhandled exception", {{"method", full_method}, {"error", e.what()}});
-      return ApiError::Internal("internal error").ToStatus(domain_);
-    }
-  }
+  // Authenticates, authorises and checks the call is still wanted. Throws ApiError.
+  auth::Principal Admit(const grpc::ServerContextBase& context,
+                        const std::string& full_method) const;
+  void Record(const std::string& full_method, const grpc::Status& status,
+              std::chrono::steady_clock::time_point start) const;
 
   std::string domain_;
   const auth::TokenVerifier* verifier_;
