@@ -9,8 +9,8 @@
 #include "msp/common/config.h"
 #include "msp/common/log.h"
 #include "msp/common/pg.h"
+#include "msp/common/pg_pipeline.h"
 #include "msp/common/server.h"
-#include "pipelined_reader.h"
 
 ABSL_FLAG(int, reader_threads, 2, "database threads of the pipelined ReadAccount");
 
@@ -52,25 +52,28 @@ class EchoServiceImpl final : public bench::EchoService::Service {
 // thread that pipelines the queries of many calls per round trip.
 class DbEchoServiceImpl final : public bench::DbEchoService::CallbackService {
  public:
-  explicit DbEchoServiceImpl(msp::bench::PipelinedReader* reader) : reader_(reader) {}
+  explicit DbEchoServiceImpl(msp::pg::PipelinedReader* reader) : reader_(reader) {}
 
   grpc::ServerUnaryReactor* ReadAccount(grpc::CallbackServerContext* context,
                                         const bench::ReadAccountRequest* request,
                                         bench::ReadAccountResponse* response) override {
     auto* reactor = context->DefaultReactor();
-    reader_->Read(request->aid(), [reactor, response](bool ok, int64_t balance) {
-      if (!ok) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "read failed"));
-        return;
-      }
-      response->set_abalance(balance);
-      reactor->Finish(grpc::Status::OK);
-    });
+    reader_->Submit("SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+                    {std::to_string(request->aid())},
+                    [reactor, response](msp::pg::Outcome outcome) {
+                      const auto* result = std::get_if<msp::pg::Result>(&outcome);
+                      if (result == nullptr || result->empty()) {
+                        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "read failed"));
+                        return;
+                      }
+                      response->set_abalance(result->Int64(0, 0));
+                      reactor->Finish(grpc::Status::OK);
+                    });
     return reactor;
   }
 
  private:
-  msp::bench::PipelinedReader* reader_;
+  msp::pg::PipelinedReader* reader_;
 };
 
 }  // namespace
@@ -86,12 +89,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<msp::pg::Pool> pool;
-  std::unique_ptr<msp::bench::PipelinedReader> reader;
+  std::unique_ptr<msp::pg::PipelinedReader> reader;
   if (!config.database_url.empty()) {
     pool = std::make_unique<msp::pg::Pool>(
         msp::pg::PoolOptions{config.database_url, config.db_pool_size});
-    reader = std::make_unique<msp::bench::PipelinedReader>(config.database_url,
-                                                           absl::GetFlag(FLAGS_reader_threads));
+    reader = std::make_unique<msp::pg::PipelinedReader>(msp::pg::PipelinedReader::Options{
+        config.database_url, absl::GetFlag(FLAGS_reader_threads)});
   }
   msp::ServiceHost host(msp::HostOptions{"echo", config.server});
   EchoServiceImpl echo(pool.get());
