@@ -68,6 +68,13 @@ int64_t Result::AffectedRows() const {
   return value;
 }
 
+std::string SessionSql(int statement_timeout_ms, const std::string& search_path) {
+  return absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
+                      "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
+                      "; SET client_min_messages = warning",
+                      search_path.empty() ? "" : "; SET search_path TO ", search_path);
+}
+
 Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
                        const std::string& search_path) {
   conn_ = PQconnectdb(conninfo.c_str());
@@ -78,11 +85,7 @@ Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
     while (!message.empty() && message.back() == '\n') message.pop_back();
     throw PgError("cannot connect to PostgreSQL: " + message, "08001", true);
   }
-  session_sql_ =
-      absl::StrCat("SET statement_timeout = ", statement_timeout_ms,
-                   "; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC'"
-                   "; SET client_min_messages = warning",
-                   search_path.empty() ? "" : "; SET search_path TO ", search_path);
+  session_sql_ = SessionSql(statement_timeout_ms, search_path);
   ExecScript(session_sql_);
 }
 

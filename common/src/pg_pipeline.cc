@@ -49,10 +49,7 @@ void PipelinedReader::Submit(std::string sql, std::vector<Param> params, Callbac
 bool PipelinedReader::Connect(Worker& w, std::string* error) {
   w.conn = PQconnectdb(options_.conninfo.c_str());
   if (PQstatus(w.conn) == CONNECTION_OK) {
-    const std::string session = absl::StrCat(
-        "SET statement_timeout = ", options_.statement_timeout_ms,
-        "; SET TIME ZONE 'UTC'; SET client_min_messages = warning",
-        options_.search_path.empty() ? "" : "; SET search_path TO ", options_.search_path);
+    const std::string session = SessionSql(options_.statement_timeout_ms, options_.search_path);
     PGresult* r = PQexec(w.conn, session.c_str());
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);

@@ -89,7 +89,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     Normalize(input);
     ValidateNewCustomer(input, free_mail_);
     NewCustomer created{principal.msp_id, std::move(input), principal.Actor(),
-                        request->request_id(), RequestHash(*request)};
+                        request->request_id(),
+                        request->request_id().empty() ? "" : RequestHash(*request)};
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -164,7 +165,7 @@ v1::Customer CustomerServiceImpl::IdempotentWrite(
     const auth::Principal& principal, const std::string& request_id, const std::string& method,
     const google::protobuf::Message& request,
     const std::function<v1::Customer(pg::Connection&)>& write) {
-  const std::string hash = RequestHash(request);
+  const std::string hash = request_id.empty() ? "" : RequestHash(request);
   return pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto& conn = tx.conn();
     if (!request_id.empty()) {

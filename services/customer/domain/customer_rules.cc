@@ -466,16 +466,22 @@ void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail)
   }
 }
 
+std::string CustomerName(const std::string& msp_id, const std::string& customer_id) {
+  return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
+}
+
+std::string CustomerEtag(int64_t version) { return absl::StrCat("\"", version, "\""); }
+
 void PrepareNewCustomer(v1::Customer& c, const std::string& msp_id, const std::string& id,
                         int64_t now_micros) {
   c.set_customer_id(id);
-  c.set_name(absl::StrCat("msps/", msp_id, "/customers/", id));
+  c.set_name(CustomerName(msp_id, id));
   c.set_state(v1::ACTIVE);
   for (auto* ts : {c.mutable_create_time(), c.mutable_update_time(), c.mutable_msp_link_time()}) {
     ts->set_seconds(now_micros / 1000000);
     ts->set_nanos(static_cast<int32_t>((now_micros % 1000000) * 1000));
   }
-  c.set_etag("\"1\"");  // the etag of version 1 (CustomerStore::Etag)
+  c.set_etag(CustomerEtag(1));
 }
 
 std::string NewCustomerId() {

@@ -55,6 +55,11 @@ void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail)
 // The account can be edited at all (ACTIVE; never while DELINK_REQUESTED). Throws.
 void CheckEditable(const v1::Customer& current);
 
+// `msps/{msp}/customers/{customer}`.
+std::string CustomerName(const std::string& msp_id, const std::string& customer_id);
+// The etag of a stored version of a customer.
+std::string CustomerEtag(int64_t version);
+
 // Fills in what the server decides for a new customer: its id and resource name, ACTIVE, the
 // times of creation and MSP link (now), the first etag.
 void PrepareNewCustomer(v1::Customer& customer, const std::string& msp_id, const std::string& id,

@@ -1,5 +1,7 @@
 #include "customer_store.h"
 
+#include "../domain/customer_rules.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -40,7 +42,7 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   const std::string customer_id = r.String(row, offset + 0);
   const std::string msp_id = r.IsNull(row, offset + 22) ? "" : r.String(row, offset + 22);
   c.set_customer_id(customer_id);
-  c.set_name(CustomerStore::ResourceName(msp_id, customer_id));
+  c.set_name(CustomerName(msp_id, customer_id));
   auto* company = c.mutable_company();
   company->set_display_name(r.String(row, offset + 1));
   company->set_size(static_cast<v1::CompanySize>(r.Int64(row, offset + 2)));
@@ -72,7 +74,7 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   if (!r.IsNull(row, offset + 20))
     SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
   out.version = r.Int64(row, offset + 21);
-  c.set_etag(CustomerStore::Etag(out.version));
+  c.set_etag(CustomerEtag(out.version));
   return out;
 }
 
@@ -113,12 +115,6 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 }
 
 }  // namespace
-
-std::string CustomerStore::Etag(int64_t version) { return absl::StrCat("\"", version, "\""); }
-
-std::string CustomerStore::ResourceName(const std::string& msp_id, const std::string& customer_id) {
-  return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
-}
 
 const std::string& CustomerStore::FindSql(bool for_update) {
   static const std::string kFind =
@@ -253,7 +249,7 @@ StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& ms
        company.address().address_line2(), company.address().city(), company.address().state(),
        company.address().zip_code(), company.website_uri(), contact.first_name(),
        contact.last_name(), contact.work_email(), std::to_string(c.management_type())});
-  if (r.empty()) throw ApiError::NotFound("customer", ResourceName(msp_id, c.customer_id()));
+  if (r.empty()) throw ApiError::NotFound("customer", CustomerName(msp_id, c.customer_id()));
   return RowToCustomer(r, 0);
 }
 
@@ -336,7 +332,7 @@ EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp
   const int rows = std::min(r.rows(), page_size);
   for (int i = 0; i < rows; ++i) {
     v1::CustomerEvent e;
-    e.set_name(absl::StrCat(ResourceName(msp_id, customer_id), "/events/", r.String(i, 0)));
+    e.set_name(absl::StrCat(CustomerName(msp_id, customer_id), "/events/", r.String(i, 0)));
     e.set_action(r.String(i, 1));
     e.set_actor(r.String(i, 2));
     std::string_view fields = r.Text(i, 3);

@@ -56,9 +56,6 @@ enum class CreateOutcome {
 
 class CustomerStore {
  public:
-  static std::string Etag(int64_t version);
-  static std::string ResourceName(const std::string& msp_id, const std::string& customer_id);
-
   // Find in parts, for the pipelined reader: the statement, its parameters, the answer.
   static const std::string& FindSql(bool for_update);
   static std::vector<pg::Param> FindParams(const std::string& msp_id,

@@ -39,6 +39,10 @@ class PoolTimeout : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The settings every connection of the suite starts with: statement timeout, UTC, quiet
+// notices, and the service's schema first on the search path.
+std::string SessionSql(int statement_timeout_ms, const std::string& search_path);
+
 using Param = std::optional<std::string>;  // nullopt is SQL NULL; text format
 
 // Whether a statement may be sent again on a fresh connection when the pooled one turns out
