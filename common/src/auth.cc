@@ -178,6 +178,7 @@ std::string TokenIssuer::Mint(const TokenClaims& claims) const {
   obj.add_claim("iat", now);
   obj.add_claim("exp", now + claims.ttl);
   if (claims.not_before) obj.add_claim("nbf", *claims.not_before);
+  for (const auto& [name, value] : claims.extra) obj.add_claim(name, value);
   switch (claims.kind) {
     case PrincipalKind::kMspAdmin:
       obj.add_claim("role", std::string(kRoleMspAdmin));
@@ -192,6 +193,27 @@ std::string TokenIssuer::Mint(const TokenClaims& claims) const {
       break;
   }
   return obj.signature();
+}
+
+ServiceToken::ServiceToken(TokenIssuer issuer, std::string service_name, std::chrono::seconds ttl)
+    : issuer_(std::move(issuer)), service_name_(std::move(service_name)), ttl_(ttl) {}
+
+std::string ServiceToken::AuthorizationHeader() const {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::shared_lock lock(mu_);
+    if (now < renew_at_) return header_;
+  }
+  std::unique_lock lock(mu_);
+  if (now >= renew_at_) {
+    TokenClaims claims;
+    claims.kind = PrincipalKind::kService;
+    claims.subject = service_name_;
+    claims.ttl = ttl_;
+    header_ = "Bearer " + issuer_.Mint(claims);
+    renew_at_ = now + ttl_ / 2;  // renew at half life: never send one about to expire
+  }
+  return header_;
 }
 
 MethodPolicy& MethodPolicy::Allow(std::string full_method,

@@ -122,4 +122,14 @@ grpc::Status ApiError::ToStatus(const std::string& domain) const {
   return out;
 }
 
+std::string ErrorReasonOf(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return "";
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
+}
+
 }  // namespace msp

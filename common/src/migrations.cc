@@ -1,5 +1,6 @@
 #include "msp/common/migrations.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -7,6 +8,20 @@
 #include "msp/common/log.h"
 
 namespace msp {
+
+std::vector<Migration> CombineMigrations(std::vector<Migration> own,
+                                         const std::vector<Migration>& shared) {
+  own.insert(own.end(), shared.begin(), shared.end());
+  std::sort(own.begin(), own.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  for (size_t i = 1; i < own.size(); ++i) {
+    if (own[i].version == own[i - 1].version) {
+      throw std::logic_error(absl::StrCat("two migrations with version ", own[i].version, ": ",
+                                          own[i - 1].name, " and ", own[i].name));
+    }
+  }
+  return own;
+}
 
 int ApplyMigrations(pg::Connection& conn, const std::string& schema,
                     const std::vector<Migration>& migrations) {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "msp/common/log.h"
 
 namespace msp::outbox {
@@ -61,41 +62,69 @@ int Relay::RunOnce() {
       "WHERE delivered_at IS NULL AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
       "LIMIT $1 FOR UPDATE SKIP LOCKED",
       {std::to_string(options_.batch_size)});
+  std::vector<Message> messages(static_cast<size_t>(due.rows()));
   for (int i = 0; i < due.rows(); ++i) {
-    Message message;
+    Message& message = messages[static_cast<size_t>(i)];
     message.id = due.Int64(i, 0);
     message.msp_id = due.String(i, 1);
     message.topic = due.String(i, 2);
     message.key = due.String(i, 3);
     message.payload = due.Bytes(i, 4);
     message.attempts = static_cast<int>(due.Int64(i, 5));
-    std::string error;
+  }
+  // Deliveries are calls to other services: a batch goes out in parallel, so one slow
+  // receiver does not hold up the rest by a whole timeout each.
+  std::vector<std::string> errors(messages.size());
+  auto deliver = [&](size_t i) {
+    const Message& message = messages[i];
     auto handler = handlers_.find(message.topic);
     if (handler == handlers_.end()) {
-      error = "no handler for topic " + message.topic;
-    } else {
-      try {
-        handler->second(message);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
+      errors[i] = "no handler for topic " + message.topic;
+      return;
     }
+    try {
+      handler->second(message);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+      if (errors[i].empty()) errors[i] = "delivery failed";
+    }
+  };
+  const size_t workers =
+      std::min(messages.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      for (size_t i = w; i < messages.size(); i += workers) deliver(i);
+    });
+  }
+  for (size_t i = 0; i < messages.size(); i += std::max<size_t>(workers, 1)) deliver(i);
+  for (auto& t : threads) t.join();
+
+  std::vector<std::string> done_ids;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Message& message = messages[i];
+    const std::string& error = errors[i];
     if (error.empty()) {
-      tx.Exec("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = $1",
-              {std::to_string(message.id)});
+      done_ids.push_back(std::to_string(message.id));
       ++delivered;
-    } else {
-      const auto wait = Backoff(message.attempts + 1);
-      tx.Exec(
-          "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + "
-          "$3::bigint * interval '1 millisecond' WHERE id = $1",
-          {std::to_string(message.id), error.substr(0, 500), std::to_string(wait.count())});
-      log::Warn("outbox delivery failed; will retry", {{"topic", message.topic},
-                                                       {"id", message.id},
-                                                       {"attempts", message.attempts + 1},
-                                                       {"retry_in_ms", wait.count()},
-                                                       {"error", error}});
+      continue;
     }
+    const auto wait = Backoff(message.attempts + 1);
+    tx.Exec(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + "
+        "$3::bigint * interval '1 millisecond' WHERE id = $1",
+        {std::to_string(message.id), error.substr(0, 500), std::to_string(wait.count())});
+    log::Warn("outbox delivery failed; will retry", {{"topic", message.topic},
+                                                     {"id", message.id},
+                                                     {"attempts", message.attempts + 1},
+                                                     {"retry_in_ms", wait.count()},
+                                                     {"error", error}});
+  }
+  if (!done_ids.empty()) {
+    tx.Exec(
+        absl::StrCat("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 "
+                     "WHERE id = ANY('{",
+                     absl::StrJoin(done_ids, ","), "}'::bigint[])"));
   }
   tx.Commit();
   const auto now = std::chrono::steady_clock::now();
@@ -122,19 +151,29 @@ void Relay::Start() {
       } catch (const std::exception& e) {
         log::Warn("outbox relay pass failed", {{"error", e.what()}});
       }
-      // A full batch means more may be due: go again at once.
+      // A full batch means more may be due: go again at once. Otherwise wait for the poll
+      // interval or a Wake (a commit in this process that enqueued something).
       if (delivered < options_.batch_size) {
-        const auto until = std::chrono::steady_clock::now() + options_.poll_interval;
-        while (running_.load() && std::chrono::steady_clock::now() < until) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
+        std::unique_lock lock(wake_mu_);
+        wake_cv_.wait_for(lock, options_.poll_interval,
+                          [this] { return woken_ || !running_.load(); });
+        woken_ = false;
       }
     }
   });
 }
 
+void Relay::Wake() {
+  {
+    std::lock_guard lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
 void Relay::Stop() {
   if (!running_.exchange(false)) return;
+  Wake();
   if (thread_.joinable()) thread_.join();
 }
 

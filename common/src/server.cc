@@ -33,6 +33,9 @@ ABSL_FLAG(int, max_connection_age_s, 300,
 ABSL_FLAG(std::string, jwt_algorithm, "HS256", "JWT algorithm: HS256, RS256 or ES256");
 ABSL_FLAG(std::string, jwt_secret, "", "HS256 shared secret (dev only; prefer jwt_key_file)");
 ABSL_FLAG(std::string, jwt_key_file, "", "HS256 secret or RS256/ES256 public key PEM file");
+ABSL_FLAG(std::string, jwt_signing_key_file, "",
+          "RS256/ES256 private key PEM this service signs its service tokens with (HS256: the "
+          "shared secret is used)");
 ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
 ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
@@ -63,11 +66,27 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   if (config.jwt.key.empty()) {
     throw std::runtime_error("no JWT key: set --jwt_key_file (or --jwt_secret for local dev)");
   }
+  const std::string signing_key_file = absl::GetFlag(FLAGS_jwt_signing_key_file);
+  if (!signing_key_file.empty()) {
+    config.jwt_signing_key = auth::ReadKeyFile(signing_key_file);
+  } else if (config.jwt.algorithm == "HS256") {
+    config.jwt_signing_key = config.jwt.key;
+  }
   if (config.db_pool_size < 1 || config.server.max_threads < 2) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
   return config;
+}
+
+auth::ServiceToken ServiceTokenFromConfig(const CommonConfig& config,
+                                          const std::string& service_name) {
+  if (config.jwt_signing_key.empty()) {
+    throw std::runtime_error("no key to sign service tokens: set --jwt_signing_key_file");
+  }
+  return auth::ServiceToken(auth::TokenIssuer(config.jwt.algorithm, config.jwt_signing_key,
+                                              config.jwt.issuer, config.jwt.audience),
+                            service_name);
 }
 
 void BlockTerminationSignals() {

@@ -1,9 +1,11 @@
 #include "customer_service.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/str_cat.h"
+#include "domain/services_view.h"
+#include "msp/common/failpoint.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
+#include "msp/common/tenancy.h"
 
 namespace msp::customer {
 namespace {
@@ -18,43 +20,50 @@ const std::string kUpdate = absl::StrCat(kService, "UpdateCustomer");
 const std::string kUpgrade = absl::StrCat(kService, "UpgradeToJointlyManaged");
 const std::string kListEvents = absl::StrCat(kService, "ListCustomerEvents");
 
-// `msps/{msp}` of the caller. Another MSP's parent is NOT_FOUND: nothing about it is revealed.
-void RequireOwnParent(const std::string& field, const std::string& parent,
-                      const auth::Principal& principal) {
-  auto vars = ParseResourceName("msps/{msp}", parent);
-  if (!vars) throw ApiError::InvalidArgument({{field, "must be msps/{msp}"}});
-  if ((*vars)[0] != principal.msp_id) throw ApiError::NotFound("msp", parent);
-}
-
-// The customer id of `msps/{msp}/customers/{customer}` if the MSP is the caller's.
-std::string RequireOwnCustomer(const std::string& field, const std::string& name,
-                               const auth::Principal& principal) {
-  auto vars = ParseResourceName("msps/{msp}/customers/{customer}", name);
-  if (!vars || !IsValidCustomerId((*vars)[1])) {
-    throw ApiError::InvalidArgument({{field, "must be msps/{msp}/customers/{customer}"}});
-  }
-  if ((*vars)[0] != principal.msp_id) throw ApiError::NotFound("customer", name);
-  return (*vars)[1];
-}
-
-void CheckRequestId(const std::string& request_id) {
-  if (!request_id.empty() && !IsValidRequestId(request_id)) {
+// The services of a CreateCustomerRequest, checked.
+std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRequest& request) {
+  auto services = knox::ParseServiceList("services", request.services());
+  const bool with_manage =
+      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
+  const std::string& prefix = request.knox_manage_tenant_prefix();
+  if (!prefix.empty() && !with_manage) {
     throw ApiError::InvalidArgument(
-        {{"request_id", "1-64 characters of letters, digits, '-', '_' or '.' (a UUID fits)"}});
+        {{"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"}});
+  }
+  if (auto problem = knox::TenantPrefixProblem(prefix)) {
+    throw ApiError::InvalidArgument({{"knox_manage_tenant_prefix", *problem}});
+  }
+  return services;
+}
+
+// The outbox message that assigns a new customer's services: AssignServices with a request
+// id of its own, so a delivery repeated after a crash is answered, not applied twice.
+std::string AssignmentPayload(const v1::Customer& customer,
+                              const std::vector<knox::KnoxService>& services,
+                              const std::string& tenant_prefix) {
+  if (services.empty()) return "";
+  assignment::v1::AssignServicesRequest request;
+  request.set_parent(customer.name());
+  for (auto s : services) request.add_services(s);
+  request.set_knox_manage_tenant_prefix(tenant_prefix);
+  request.set_request_id(absl::StrCat("create-", customer.customer_id()));
+  return request.SerializeAsString();
+}
+
+void CheckView(const std::string& field, v1::CustomerView view) {
+  if (!v1::CustomerView_IsValid(view)) {
+    throw ApiError::InvalidArgument({{field, "BASIC or FULL"}});
   }
 }
 
-std::string RequestHash(const google::protobuf::Message& request) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream out(&stream);
-    out.SetSerializationDeterministic(true);
-    request.SerializeToCodedStream(&out);
+void AttachServices(const StoredCustomer& stored,
+                    const std::vector<assignment::v1::AssignedService>& assigned,
+                    v1::Customer& out) {
+  out.clear_services();
+  for (auto& s :
+       ServicesView(out.name(), stored.requested_services, stored.services_error, assigned)) {
+    *out.add_services() = std::move(s);
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
 void CheckEtag(const std::string& sent, const StoredCustomer& current) {
@@ -68,14 +77,22 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
 }  // namespace
 
 CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader,
-                                         RpcRuntime* runtime, FreeMailDomains free_mail)
-    : pool_(pool), reader_(reader), runtime_(runtime), free_mail_(std::move(free_mail)) {}
+                                         RpcRuntime* runtime, FreeMailDomains free_mail,
+                                         AssignmentClient* assignments, outbox::Relay* relay)
+    : pool_(pool),
+      reader_(reader),
+      assignments_(assignments),
+      relay_(relay),
+      runtime_(runtime),
+      free_mail_(std::move(free_mail)) {}
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
   auth::MethodPolicy policy;
-  for (const auto& method : {kCreate, kGet, kList, kUpdate, kUpgrade, kListEvents}) {
+  for (const auto& method : {kCreate, kList, kUpdate, kUpgrade, kListEvents}) {
     policy.Allow(method, {PrincipalKind::kMspAdmin});
   }
+  // Internal services (service-assignment, onboarding) read customers of any MSP they name.
+  policy.Allow(kGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
   return policy;
 }
 
@@ -83,14 +100,18 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
                                                  const v1::CreateCustomerRequest* request,
                                                  v1::Customer* response) {
   return runtime_->Handle(context, kCreate, [&](const auth::Principal& principal) {
-    RequireOwnParent("parent", request->parent(), principal);
-    CheckRequestId(request->request_id());
+    RequireMspParent("parent", request->parent(), principal);
+    idempotency::CheckRequestId(request->request_id());
     v1::Customer input = request->customer();
     Normalize(input);
     ValidateNewCustomer(input, free_mail_);
-    NewCustomer created{principal.msp_id, std::move(input), principal.Actor(),
+    const auto services = ParseRequestedServices(*request);
+    NewCustomer created{principal.msp_id,
+                        std::move(input),
+                        principal.Actor(),
                         request->request_id(),
-                        request->request_id().empty() ? "" : RequestHash(*request)};
+                        request->request_id().empty() ? "" : idempotency::RequestHash(*request),
+                        services};
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -99,6 +120,12 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     pg::Lease conn = pool_->Acquire();
     for (int attempt = 0; attempt < 5; ++attempt) {
       PrepareNewCustomer(created.customer, principal.msp_id, NewCustomerId(), now);
+      created.assignment_payload =
+          AssignmentPayload(created.customer, services, request->knox_manage_tenant_prefix());
+      created.customer.clear_services();
+      for (auto& s : ServicesView(created.customer.name(), services, "", {})) {
+        *created.customer.add_services() = std::move(s);
+      }
       const CreateOutcome outcome = store_.Create(*conn, created);
       if (outcome == CreateOutcome::kCreated) {
         *response = created.customer;
@@ -109,8 +136,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
         continue;
       }
       if (outcome == CreateOutcome::kRequestSeen) {
-        auto prior = store_.FindResponse(*conn, principal.msp_id, request->request_id(),
-                                         "CreateCustomer", created.request_hash);
+        auto prior = idempotency::FindResponse(*conn, principal.msp_id, request->request_id(),
+                                               "CreateCustomer", created.request_hash);
         if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
         response->ParseFromString(*prior);
         break;
@@ -118,6 +145,9 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     }
     if (response->customer_id().empty())
       throw ApiError::Internal("could not allocate a customer id");
+    // Crash tests kill the process here: committed, not answered.
+    failpoint::CrashIfEnabled("customer.create.after_commit");
+    if (!services.empty() && relay_) relay_->Wake();
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -128,16 +158,34 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(grpc::CallbackServerC
   return runtime_->HandleAsync(
       context, kGet,
       [this, request, response](const auth::Principal& principal, RpcRuntime::Finisher finish) {
-        const std::string id = RequireOwnCustomer("name", request->name(), principal);
+        const CustomerRef ref = RequireCustomerName("name", request->name(), principal);
+        CheckView("view", request->view());
         reader_->Submit(
-            CustomerStore::FindSql(false), CustomerStore::FindParams(principal.msp_id, id),
-            [this, request, response, finish](pg::Outcome outcome) {
+            CustomerStore::FindSql(false), CustomerStore::FindParams(ref.msp_id, ref.customer_id),
+            [this, request, response, finish, ref](pg::Outcome outcome) {
               try {
                 if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
                 auto found = CustomerStore::FromFindResult(std::get<pg::Result>(outcome));
                 if (!found) throw ApiError::NotFound("customer", request->name());
-                *response = std::move(found->customer);
-                finish(grpc::Status::OK);
+                if (request->view() != v1::FULL) {
+                  *response = std::move(found->customer);
+                  finish(grpc::Status::OK);
+                  return;
+                }
+                // The services come from their own service, without blocking this thread.
+                auto stored = std::make_shared<StoredCustomer>(std::move(*found));
+                assignments_->BatchGetAsync(
+                    ref.msp_id, {ref.customer_id},
+                    [this, response, finish, stored, ref](ServicesByCustomer services,
+                                                          std::exception_ptr error) {
+                      if (error) {
+                        finish(runtime_->StatusFromException(error, kGet));
+                        return;
+                      }
+                      *response = std::move(stored->customer);
+                      AttachServices(*stored, services[ref.customer_id], *response);
+                      finish(grpc::Status::OK);
+                    });
               } catch (...) {
                 finish(runtime_->StatusFromException(std::current_exception(), kGet));
               }
@@ -149,11 +197,26 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
                                                 const v1::ListCustomersRequest* request,
                                                 v1::ListCustomersResponse* response) {
   return runtime_->Handle(context, kList, [&](const auth::Principal& principal) {
-    RequireOwnParent("parent", request->parent(), principal);
+    RequireMspParent("parent", request->parent(), principal);
+    CheckView("view", request->view());
     const ListQuery query = ParseListCustomersRequest(*request, principal.msp_id);
-    pg::Lease conn = pool_->Acquire();
-    auto page = store_.List(*conn, principal.msp_id, query);
-    for (auto& c : page.customers) *response->add_customers() = std::move(c);
+    CustomerPage page;
+    {
+      pg::Lease conn = pool_->Acquire();  // not held across the call below
+      page = store_.List(*conn, principal.msp_id, query);
+    }
+    // One batch call for the page's services, never one per customer.
+    ServicesByCustomer services;
+    if (request->view() == v1::FULL && !page.customers.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& c : page.customers) ids.push_back(c.customer.customer_id());
+      services = assignments_->BatchGet(principal.msp_id, ids);
+    }
+    for (auto& c : page.customers) {
+      auto* out = response->add_customers();
+      *out = std::move(c.customer);
+      if (request->view() == v1::FULL) AttachServices(c, services[out->customer_id()], *out);
+    }
     if (page.next_after) {
       response->set_next_page_token(EncodeCustomerPageToken(
           *request, principal.msp_id, page.next_after->first, page.next_after->second));
@@ -165,11 +228,11 @@ v1::Customer CustomerServiceImpl::IdempotentWrite(
     const auth::Principal& principal, const std::string& request_id, const std::string& method,
     const google::protobuf::Message& request,
     const std::function<v1::Customer(pg::Connection&)>& write) {
-  const std::string hash = request_id.empty() ? "" : RequestHash(request);
+  const std::string hash = request_id.empty() ? "" : idempotency::RequestHash(request);
   return pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto& conn = tx.conn();
     if (!request_id.empty()) {
-      if (auto prior = store_.ClaimRequestId(conn, principal.msp_id, request_id, method, hash)) {
+      if (auto prior = idempotency::Claim(conn, principal.msp_id, request_id, method, hash)) {
         v1::Customer answer;
         answer.ParseFromString(*prior);
         return answer;
@@ -177,7 +240,7 @@ v1::Customer CustomerServiceImpl::IdempotentWrite(
     }
     v1::Customer answer = write(conn);
     if (!request_id.empty()) {
-      store_.SaveResponse(conn, principal.msp_id, request_id, answer.SerializeAsString());
+      idempotency::SaveResponse(conn, principal.msp_id, request_id, answer.SerializeAsString());
     }
     tx.Commit();
     return answer;
@@ -189,8 +252,8 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                                                  v1::Customer* response) {
   return runtime_->Handle(context, kUpdate, [&](const auth::Principal& principal) {
     const std::string id =
-        RequireOwnCustomer("customer.name", request->customer().name(), principal);
-    CheckRequestId(request->request_id());
+        RequireCustomerName("customer.name", request->customer().name(), principal).customer_id;
+    idempotency::CheckRequestId(request->request_id());
     const std::vector<std::string> paths(request->update_mask().paths().begin(),
                                          request->update_mask().paths().end());
     *response = IdempotentWrite(
@@ -214,8 +277,8 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
     grpc::ServerContext* context, const v1::UpgradeToJointlyManagedRequest* request,
     v1::Customer* response) {
   return runtime_->Handle(context, kUpgrade, [&](const auth::Principal& principal) {
-    const std::string id = RequireOwnCustomer("name", request->name(), principal);
-    CheckRequestId(request->request_id());
+    const std::string id = RequireCustomerName("name", request->name(), principal).customer_id;
+    idempotency::CheckRequestId(request->request_id());
     *response = IdempotentWrite(
         principal, request->request_id(), "UpgradeToJointlyManaged", *request,
         [&](pg::Connection& conn) {
@@ -237,7 +300,7 @@ grpc::Status CustomerServiceImpl::ListCustomerEvents(grpc::ServerContext* contex
                                                      const v1::ListCustomerEventsRequest* request,
                                                      v1::ListCustomerEventsResponse* response) {
   return runtime_->Handle(context, kListEvents, [&](const auth::Principal& principal) {
-    const std::string id = RequireOwnCustomer("parent", request->parent(), principal);
+    const std::string id = RequireCustomerName("parent", request->parent(), principal).customer_id;
     const int page_size = ClampPageSize(request->page_size());
     const int64_t before =
         request->page_token().empty()

@@ -2,7 +2,9 @@
 
 #include <functional>
 
+#include "assignment_client.h"
 #include "domain/customer_rules.h"
+#include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/pg_pipeline.h"
 #include "msp/common/rpc.h"
@@ -18,8 +20,10 @@ namespace msp::customer {
 class CustomerServiceImpl final
     : public v1::CustomerService::WithCallbackMethod_GetCustomer<v1::CustomerService::Service> {
  public:
+  // `relay` (may be null) is woken after a commit that enqueued a service assignment.
   CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader, RpcRuntime* runtime,
-                      FreeMailDomains free_mail);
+                      FreeMailDomains free_mail, AssignmentClient* assignments,
+                      outbox::Relay* relay);
 
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
@@ -51,6 +55,8 @@ class CustomerServiceImpl final
 
   pg::Pool* pool_;
   pg::PipelinedReader* reader_;
+  AssignmentClient* assignments_;
+  outbox::Relay* relay_;
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;
   CustomerStore store_;

@@ -1,8 +1,10 @@
 // The customer service binary: flags (or MSP_* environment variables), migrations, serve.
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
+#include "assignment_relay.h"
 #include "customer_service.h"
 #include "msp/common/config.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/log.h"
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
@@ -12,20 +14,20 @@ ABSL_FLAG(int, db_read_threads, 1,
           "database threads that pipeline the reads of callback handlers (GetCustomer)");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
+ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
+          "the service-assignment service host:port");
+ABSL_FLAG(int, outbox_poll_ms, 500,
+          "how often the outbox relay looks for due messages (it is also woken by commits)");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
-
-namespace msp {
-const std::vector<Migration>& CustomerMigrations();
-}
 
 int main(int argc, char** argv) {
   msp::BlockTerminationSignals();
   msp::ParseFlagsWithEnvFallback(argc, argv);
   try {
     const msp::CommonConfig config = msp::CommonConfigFromFlags("customer");
-    msp::MigrateAtStartup(config.database_url, "customer", msp::CustomerMigrations(),
-                          std::chrono::seconds(60));
+    msp::MigrateAtStartup(config.database_url, "customer",
+                          msp::customer::CustomerSchemaMigrations(), std::chrono::seconds(60));
     msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
                         config.db_statement_timeout_ms, "customer, public"});
     msp::auth::TokenVerifier verifier(config.jwt);
@@ -44,14 +46,27 @@ int main(int argc, char** argv) {
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics());
     msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                      config.db_statement_timeout_ms, "customer, public"});
-    msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail));
+    const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
+    msp::customer::AssignmentClient assignments(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
+                            grpc::InsecureChannelCredentials()),
+        &service_token);
+    // New customers' services are assigned through the outbox, retried until done.
+    msp::outbox::RelayOptions relay_options;
+    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    msp::outbox::Relay relay(&pool,
+                             {{msp::customer::kAssignServicesTopic,
+                               msp::customer::AssignServicesHandler(&assignments, &pool)}},
+                             relay_options);
+    relay.Start();
+    msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail),
+                                               &assignments, &relay);
     host.AddService(&service);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
-      msp::customer::CustomerStore store;
       auto conn = pool.Acquire();
-      while (store.PurgeRequestIds(*conn, retention, 1000) == 1000) {
+      while (msp::idempotency::Purge(*conn, retention, 1000) == 1000) {
       }
     });
     return host.Run();

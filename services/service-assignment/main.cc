@@ -1,7 +1,72 @@
-// Placeholder until its issue lands: serves health and reflection only, so the suite starts
-// whole and operators see every service.
+// The service-assignment binary: flags (or MSP_* environment variables), migrations, serve.
+#include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
+#include "assignment_service.h"
+#include "msp/common/config.h"
+#include "msp/common/idempotency.h"
+#include "msp/common/log.h"
+#include "msp/common/periodic.h"
+#include "msp/common/server.h"
 #include "msp/common/startup.h"
 
+ABSL_FLAG(std::string, customer_address, "127.0.0.1:50051", "the customer service host:port");
+ABSL_FLAG(std::string, console_return_origins, "https://msp.samsungknox.com,http://localhost:8080",
+          "comma-separated origins \"Return to MSP Portal\" may lead to");
+ABSL_FLAG(std::string, console_uris, "",
+          "comma-separated service-id=URL console overrides (knox-manage=https://...)");
+ABSL_FLAG(int, launch_token_ttl_s, 120, "how long a console launch token is valid");
+ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
+          "how long a request_id's first answer is kept for retries");
+
 int main(int argc, char** argv) {
-  return msp::RunPlaceholderService("service-assignment", argc, argv);
+  msp::BlockTerminationSignals();
+  msp::ParseFlagsWithEnvFallback(argc, argv);
+  try {
+    const msp::CommonConfig config = msp::CommonConfigFromFlags("service-assignment");
+    msp::MigrateAtStartup(config.database_url, "assignment",
+                          msp::assignment::AssignmentSchemaMigrations(), std::chrono::seconds(60));
+    msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
+                        config.db_statement_timeout_ms, "assignment, public"});
+    msp::auth::TokenVerifier verifier(config.jwt);
+    const msp::auth::ServiceToken service_token =
+        msp::ServiceTokenFromConfig(config, "service-assignment");
+
+    std::map<std::string, std::string> console_overrides;
+    for (absl::string_view entry :
+         absl::StrSplit(absl::GetFlag(FLAGS_console_uris), ',', absl::SkipWhitespace())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+      console_overrides[kv.first] = kv.second;
+    }
+    msp::assignment::ConsoleLaunchSettings console{
+        msp::assignment::ReturnUriPolicy(absl::StrSplit(absl::GetFlag(FLAGS_console_return_origins),
+                                                        ',', absl::SkipWhitespace())),
+        msp::assignment::ConsoleDirectory(std::move(console_overrides)),
+        msp::auth::TokenIssuer(config.jwt.algorithm, config.jwt_signing_key, config.jwt.issuer,
+                               "knox-console"),
+        std::chrono::seconds(absl::GetFlag(FLAGS_launch_token_ttl_s))};
+
+    msp::assignment::GrpcCustomerDirectory customers(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
+                            grpc::InsecureChannelCredentials()),
+        &service_token);
+
+    msp::HostOptions options{"service-assignment", config.server};
+    options.health_services = {"msp.assignment.v1.ServiceAssignmentService"};
+    msp::ServiceHost host(options);
+    host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+    msp::RpcRuntime runtime("assignment.msp.v1", &verifier,
+                            msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics());
+    msp::assignment::ServiceAssignmentImpl service(&pool, &runtime, &customers, std::move(console));
+    host.AddService(&service);
+    const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
+    msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
+      auto conn = pool.Acquire();
+      while (msp::idempotency::Purge(*conn, retention, 1000) == 1000) {
+      }
+    });
+    return host.Run();
+  } catch (const std::exception& e) {
+    msp::log::Error("service-assignment failed to start", {{"error", e.what()}});
+    return 1;
+  }
 }

@@ -68,7 +68,8 @@ const ServiceInstance& Stack::service(const std::string& name) const {
   return it->second;
 }
 
-void Stack::StartService(const std::string& name, const std::vector<std::string>& flags) {
+void Stack::StartService(const std::string& name, const std::vector<std::string>& flags,
+                         const std::map<std::string, std::string>& env) {
   auto& instance = services_.at(name);
   std::vector<std::string> argv = {BinaryFor(name),
                                    "--listen=" + instance.address,
@@ -78,11 +79,19 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
                                    "--jwt_key_file=" + secret_file_,
                                    absl::StrCat("--jwt_issuer=", kTestIssuer),
                                    absl::StrCat("--jwt_audience=", kTestAudience)};
+  // Where each service finds the others it calls.
+  if (name == "customer" && services_.contains("service-assignment")) {
+    argv.push_back("--assignment_address=" + services_.at("service-assignment").address);
+    argv.push_back("--outbox_poll_ms=100");
+  }
+  if (name == "service-assignment" && services_.contains("customer")) {
+    argv.push_back("--customer_address=" + services_.at("customer").address);
+  }
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);
   const auto start = std::chrono::steady_clock::now();
-  instance.process = std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{},
-                                                    absl::StrCat(logs_.path(), "/", name, ".log"));
+  instance.process =
+      std::make_unique<ChildProcess>(argv, env, absl::StrCat(logs_.path(), "/", name, ".log"));
   if (!WaitForServing(instance.address, std::chrono::seconds(30), HealthNameFor(name))) {
     throw std::runtime_error(
         absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));

@@ -37,7 +37,9 @@ class Stack {
 
   // Starts (again) a service that was stopped or killed, with extra flags for this start;
   // waits until SERVING.
-  void StartService(const std::string& name, const std::vector<std::string>& flags = {});
+  // `env` adds environment variables (e.g. MSP_FAILPOINTS for crash tests).
+  void StartService(const std::string& name, const std::vector<std::string>& flags = {},
+                    const std::map<std::string, std::string>& env = {});
   // SIGTERM (drain) or SIGKILL; returns the exit status.
   int StopService(const std::string& name, int signal_number);
 

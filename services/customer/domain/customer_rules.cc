@@ -492,18 +492,6 @@ std::string NewCustomerId() {
   return id;
 }
 
-bool IsValidCustomerId(std::string_view id) {
-  return id.size() == 10 && std::all_of(id.begin(), id.end(), [](char c) {
-           return std::string_view(kCrockford).find(c) != std::string_view::npos;
-         });
-}
-
-bool IsValidRequestId(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
 bool IsValidCountryCode(std::string_view code) {
   if (code.size() != 2) return false;
   for (size_t i = 0; i + 1 < kCountryCodes.size(); i += 3) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "msp/common/errors.h"
+#include "msp/common/tenancy.h"
 #include "msp/customer/v1/customer.pb.h"
 
 // The rules of the domain text for customer accounts, as plain functions over the API's
@@ -67,10 +68,6 @@ void PrepareNewCustomer(v1::Customer& customer, const std::string& msp_id, const
 
 // A new customer id: 10 random characters of lower-case Crockford base32 (50 bits).
 std::string NewCustomerId();
-bool IsValidCustomerId(std::string_view id);
-
-// A request_id: 1-64 characters of letters, digits, '-', '_' or '.'.
-bool IsValidRequestId(std::string_view id);
 
 bool IsValidCountryCode(std::string_view code);
 

@@ -6,7 +6,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "msp/common/errors.h"
+#include "msp/common/outbox.h"
 #include "msp/common/strings.h"
+
+namespace msp {
+const std::vector<Migration>& CustomerMigrations();
+}
 
 namespace msp::customer {
 namespace {
@@ -18,8 +23,9 @@ constexpr char kColumns[] =
     "contact_email, contact_phone, contact_job_title, management_type, state, "
     "(extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from update_time) * 1000000)::bigint, "
-    "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id";
-constexpr int kColumnCount = 23;
+    "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id, requested_services, "
+    "services_error";
+constexpr int kColumnCount = 25;
 
 void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
   ts->set_seconds(micros / 1000000);
@@ -74,6 +80,15 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   if (!r.IsNull(row, offset + 20))
     SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
   out.version = r.Int64(row, offset + 21);
+  // smallint[] in text form: {1,5,9}
+  std::string_view requested = r.Text(row, offset + 23);
+  if (requested.size() > 2) {
+    for (auto part : absl::StrSplit(AbslView(requested.substr(1, requested.size() - 2)), ',')) {
+      out.requested_services.push_back(
+          static_cast<knox::KnoxService>(std::stoi(std::string(part))));
+    }
+  }
+  out.services_error = r.String(row, offset + 24);
   c.set_etag(CustomerEtag(out.version));
   return out;
 }
@@ -115,6 +130,19 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 }
 
 }  // namespace
+
+const std::vector<Migration>& CustomerSchemaMigrations() {
+  static const std::vector<Migration> kAll =
+      CombineMigrations(CustomerMigrations(), {outbox::TableMigration(2)});
+  return kAll;
+}
+
+void CustomerStore::SetServicesError(pg::Connection& conn, const std::string& msp_id,
+                                     const std::string& customer_id,
+                                     const std::string& error) const {
+  conn.Exec("UPDATE customers SET services_error = $3 WHERE customer_id = $1 AND msp_id = $2",
+            {customer_id, msp_id, error});
+}
 
 const std::string& CustomerStore::FindSql(bool for_update) {
   static const std::string kFind =
@@ -166,16 +194,29 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
                                    std::to_string(micros),
                                    created.actor,
                                    created.request_id};
+  std::vector<int> requested;
+  for (auto service : created.services) requested.push_back(static_cast<int>(service));
+  params.push_back(IntArray(requested));
+  const std::string requested_param = absl::StrCat("$", params.size());
+  params.push_back(pg::ToHex(created.assignment_payload));
+  const std::string payload_param = absl::StrCat("$", params.size());
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
       "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
       "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
-      "management_type, state, create_time, update_time, msp_link_time) SELECT $1, $2, $3, $4, "
-      "$5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, t, t, t "
-      "FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' AS t) now_ts ";
+      "management_type, state, create_time, update_time, msp_link_time, requested_services) "
+      "SELECT $1, $2, $3, $4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "$17, $18, $19, t, t, t, " +
+      requested_param +
+      "::smallint[] FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' "
+      "AS t) now_ts ";
   const std::string insert_event =
       "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "
-      "create_time) SELECT $2, customer_id, 'CUSTOMER_CREATED', $21, $22, create_time FROM c) ";
+      "create_time) SELECT $2, customer_id, 'CUSTOMER_CREATED', $21, $22, create_time FROM c), "
+      // The assignment of the requested services, delivered by the outbox relay.
+      "o AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
+      std::string(kAssignServicesTopic) + "', customer_id, " + payload_param +
+      "::bytea FROM c WHERE cardinality(" + requested_param + "::smallint[]) > 0) ";
   const std::string id_taken = "EXISTS (SELECT 1 FROM customers WHERE customer_id = $1)";
   std::string sql;
   if (created.request_id.empty()) {
@@ -184,12 +225,15 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
                        insert_event, "SELECT 1, (SELECT count(*) FROM c), ", id_taken);
   } else {
     params.push_back(pg::ToHex(created.request_hash));
+    const std::string hash_param = absl::StrCat("$", params.size());
     params.push_back(pg::ToHex(c.SerializeAsString()));
+    const std::string response_param = absl::StrCat("$", params.size());
     // The claim is made only for a free id, so that a taken id leaves nothing behind.
     sql = absl::StrCat(
         "WITH claim AS (INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, "
-        "response) SELECT $2, $22, 'CreateCustomer', $23::bytea, $24::bytea WHERE NOT ",
-        id_taken, " ON CONFLICT DO NOTHING RETURNING 1), c AS (", insert_customer,
+        "response) SELECT $2, $22, 'CreateCustomer', ",
+        hash_param, "::bytea, ", response_param, "::bytea WHERE NOT ", id_taken,
+        " ON CONFLICT DO NOTHING RETURNING 1), c AS (", insert_customer,
         "WHERE EXISTS (SELECT 1 FROM claim) ON CONFLICT (customer_id) DO NOTHING RETURNING "
         "customer_id, create_time), ",
         insert_event, "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM c), ", id_taken);
@@ -211,24 +255,6 @@ void CustomerStore::ReleaseRequestId(pg::Connection& conn, const NewCustomer& cr
   conn.Exec(
       "DELETE FROM idempotency_keys WHERE msp_id = $1 AND request_id = $2 AND response = $3::bytea",
       {created.msp_id, created.request_id, pg::ToHex(created.customer.SerializeAsString())});
-}
-
-std::optional<std::string> CustomerStore::FindResponse(pg::Connection& conn,
-                                                       const std::string& msp_id,
-                                                       const std::string& request_id,
-                                                       const std::string& method,
-                                                       const std::string& request_hash) const {
-  auto prior = conn.Exec(
-      "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
-      "request_id = $2",
-      {msp_id, request_id});
-  if (prior.empty()) return std::nullopt;
-  if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
-    throw ApiError::InvalidArgument(
-        {{"request_id", "already used for a different request; use a new request_id"}},
-        "REQUEST_ID_REUSED");
-  }
-  return prior.Bytes(0, 2);
 }
 
 StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& msp_id,
@@ -311,7 +337,7 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
   const ListSql list = BuildListSql(msp_id, query);
   auto r = conn.Exec(list.sql, list.params);
   const int rows = std::min(r.rows(), query.page_size);
-  for (int i = 0; i < rows; ++i) page.customers.push_back(RowToCustomer(r, i).customer);
+  for (int i = 0; i < rows; ++i) page.customers.push_back(RowToCustomer(r, i));
   if (r.rows() > query.page_size) {
     page.next_after =
         std::make_pair(SortValueOf(query.sort_key, r, rows - 1), r.String(rows - 1, 0));
@@ -349,39 +375,6 @@ EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp
   }
   if (r.rows() > page_size) page.next_after_event_id = r.Int64(rows - 1, 0);
   return page;
-}
-
-std::optional<std::string> CustomerStore::ClaimRequestId(pg::Connection& conn,
-                                                         const std::string& msp_id,
-                                                         const std::string& request_id,
-                                                         const std::string& method,
-                                                         const std::string& request_hash) const {
-  // A concurrent twin blocks here on the primary key until the first commits or rolls back.
-  auto claimed = conn.Exec(
-      "INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, response) "
-      "VALUES ($1, $2, $3, $4::bytea, ''::bytea) ON CONFLICT DO NOTHING RETURNING 1",
-      {msp_id, request_id, method, pg::ToHex(request_hash)});
-  if (!claimed.empty()) return std::nullopt;
-  auto prior = FindResponse(conn, msp_id, request_id, method, request_hash);
-  if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-  return prior;
-}
-
-int64_t CustomerStore::PurgeRequestIds(pg::Connection& conn, std::chrono::hours retention,
-                                       int batch) const {
-  return conn
-      .Exec(
-          "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
-          "WHERE create_time < now() - $1::bigint * interval '1 hour' LIMIT $2))",
-          {std::to_string(retention.count()), std::to_string(batch)})
-      .AffectedRows();
-}
-
-void CustomerStore::SaveResponse(pg::Connection& conn, const std::string& msp_id,
-                                 const std::string& request_id, const std::string& response) const {
-  conn.Exec(
-      "UPDATE idempotency_keys SET response = $3::bytea WHERE msp_id = $1 AND request_id = $2",
-      {msp_id, request_id, pg::ToHex(response)});
 }
 
 }  // namespace msp::customer

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "../domain/list_query.h"
+#include "msp/common/knox_services.h"
+#include "msp/common/migrations.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.pb.h"
 
@@ -17,10 +19,16 @@ namespace msp::customer {
 struct StoredCustomer {
   v1::Customer customer;  // name and etag filled in
   int64_t version = 0;
+  // The services asked for with the customer, and why their assignment failed for good ("").
+  std::vector<knox::KnoxService> requested_services;
+  std::string services_error;
 };
 
+// The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
+inline constexpr char kAssignServicesTopic[] = "assign-services";
+
 struct CustomerPage {
-  std::vector<v1::Customer> customers;
+  std::vector<StoredCustomer> customers;
   // Sort value (text) and id of the last row when there is a next page.
   std::optional<std::pair<std::string, std::string>> next_after;
 };
@@ -36,8 +44,10 @@ struct NewCustomer {
   std::string msp_id;
   v1::Customer customer;  // normalised input with id, name, state, times and etag set
   std::string actor;
-  std::string request_id;    // empty: no idempotency record
-  std::string request_hash;  // with request_id
+  std::string request_id;                   // empty: no idempotency record
+  std::string request_hash;                 // with request_id
+  std::vector<knox::KnoxService> services;  // to assign after the commit
+  std::string assignment_payload;           // with services: the outbox message
 };
 
 struct ListSql {
@@ -53,6 +63,9 @@ enum class CreateOutcome {
   // without its customer. Undo it with ReleaseRequestId, then draw another id.
   kClaimedWithoutCustomer,
 };
+
+// The customer schema: migrations/ plus the common outbox table (version 2).
+const std::vector<Migration>& CustomerSchemaMigrations();
 
 class CustomerStore {
  public:
@@ -72,12 +85,6 @@ class CustomerStore {
   // Removes a claim written by kClaimedWithoutCustomer (and only that claim).
   void ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const;
 
-  // The answer saved for (msp, request_id), if any. Throws INVALID_ARGUMENT REQUEST_ID_REUSED
-  // when it was saved for a different request.
-  std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
-                                          const std::string& request_id, const std::string& method,
-                                          const std::string& request_hash) const;
-
   // Writes the editable fields and the management type, bumps version and update_time.
   StoredCustomer Update(pg::Connection& conn, const std::string& msp_id,
                         const v1::Customer& customer) const;
@@ -91,23 +98,13 @@ class CustomerStore {
   // The keyset query List runs (exposed so that tests can check its plan).
   static ListSql BuildListSql(const std::string& msp_id, const ListQuery& query);
 
+  // Records why a new customer's services could not be assigned (a permanent refusal).
+  void SetServicesError(pg::Connection& conn, const std::string& msp_id,
+                        const std::string& customer_id, const std::string& error) const;
+
   EventPage ListEvents(pg::Connection& conn, const std::string& msp_id,
                        const std::string& customer_id, int page_size,
                        int64_t before_event_id) const;
-
-  // Idempotency: claims (msp, request_id) inside the caller's transaction. Returns the stored
-  // response if the request was answered before. Throws INVALID_ARGUMENT when the same id
-  // came with a different request.
-  std::optional<std::string> ClaimRequestId(pg::Connection& conn, const std::string& msp_id,
-                                            const std::string& request_id,
-                                            const std::string& method,
-                                            const std::string& request_hash) const;
-  // Deletes saved answers older than `retention` (at most `batch` rows a call, so that no
-  // call holds locks long). Returns how many went.
-  int64_t PurgeRequestIds(pg::Connection& conn, std::chrono::hours retention, int batch) const;
-
-  void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
-                    const std::string& response) const;
 };
 
 }  // namespace msp::customer

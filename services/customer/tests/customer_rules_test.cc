@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "msp/common/idempotency.h"
 #include "testdata/sample_customers.h"
 
 namespace msp::customer {
@@ -290,10 +291,10 @@ TEST(IdsTest, CustomerIdsAreRandomReadableAndValid) {
   EXPECT_EQ(seen.size(), 2000u);
   EXPECT_FALSE(IsValidCustomerId("ABCDEFGHJK"));
   EXPECT_FALSE(IsValidCustomerId("short"));
-  EXPECT_TRUE(IsValidRequestId("0f8fad5b-d9cb-469f-a165-70867728950e"));
-  EXPECT_FALSE(IsValidRequestId(""));
-  EXPECT_FALSE(IsValidRequestId(std::string(65, 'a')));
-  EXPECT_FALSE(IsValidRequestId("a b"));
+  EXPECT_TRUE(idempotency::IsValidRequestId("0f8fad5b-d9cb-469f-a165-70867728950e"));
+  EXPECT_FALSE(idempotency::IsValidRequestId(""));
+  EXPECT_FALSE(idempotency::IsValidRequestId(std::string(65, 'a')));
+  EXPECT_FALSE(idempotency::IsValidRequestId("a b"));
 }
 
 }  // namespace

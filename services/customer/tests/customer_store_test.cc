@@ -7,13 +7,10 @@
 #include <set>
 
 #include "domain/customer_rules.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/migrations.h"
 #include "processes.h"
 #include "testdata/sample_customers.h"
-
-namespace msp {
-const std::vector<Migration>& CustomerMigrations();
-}
 
 namespace msp::customer {
 namespace {
@@ -29,7 +26,7 @@ class CustomerStoreTest : public ::testing::Test {
   static void SetUpTestSuite() {
     const std::string conninfo = testing::NewDatabase("store");
     pg::Connection conn(conninfo, 10000);
-    ApplyMigrations(conn, "customer", CustomerMigrations());
+    ApplyMigrations(conn, "customer", CustomerSchemaMigrations());
     pool_ = new pg::Pool({conninfo, 4, std::chrono::milliseconds(2000), 5000, "customer, public"});
   }
   static void TearDownTestSuite() { delete pool_; }
@@ -57,7 +54,7 @@ class CustomerStoreTest : public ::testing::Test {
     for (int pages = 0; pages < 1000; ++pages) {
       auto query = ParseListCustomersRequest(request, msp);
       auto page = store_.List(*conn, msp, query);
-      for (const auto& c : page.customers) names.push_back(c.company().display_name());
+      for (const auto& c : page.customers) names.push_back(c.customer.company().display_name());
       if (!page.next_after) break;
       request.set_page_token(
           EncodeCustomerPageToken(request, msp, page.next_after->first, page.next_after->second));
@@ -98,13 +95,13 @@ TEST_F(CustomerStoreTest, CreateWithRequestIdClaimsOnceAndLeavesNothingOnAClash)
   NewCustomer retry = created;
   PrepareNewCustomer(retry.customer, "store-c", NewCustomerId(), NowMicros());
   EXPECT_EQ(store_.Create(*conn, retry), CreateOutcome::kRequestSeen);
-  auto saved = store_.FindResponse(*conn, "store-c", "req-c1", "CreateCustomer", "hash-1");
+  auto saved = idempotency::FindResponse(*conn, "store-c", "req-c1", "CreateCustomer", "hash-1");
   ASSERT_TRUE(saved.has_value());
   EXPECT_EQ(*saved, created.customer.SerializeAsString());
   // A new request that draws a taken id: no claim stays behind, so a redraw can succeed.
   NewCustomer clash{"store-c", created.customer, "msp-admin:test", "req-c2", "hash-2"};
   EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
-  EXPECT_FALSE(store_.FindResponse(*conn, "store-c", "req-c2", "CreateCustomer", "hash-2"));
+  EXPECT_FALSE(idempotency::FindResponse(*conn, "store-c", "req-c2", "CreateCustomer", "hash-2"));
   PrepareNewCustomer(clash.customer, "store-c", NewCustomerId(), NowMicros());
   EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCreated);
   EXPECT_EQ(conn->Exec("SELECT count(*) FROM customers WHERE msp_id = 'store-c'").Int64(0, 0), 2);
@@ -165,7 +162,7 @@ TEST_F(CustomerStoreTest, PagingStaysCorrectWhileRowsAreInserted) {
   auto conn = pool_->Acquire();
   std::vector<std::string> seen;
   auto page = store_.List(*conn, "store-i", ParseListCustomersRequest(request, "store-i"));
-  for (const auto& c : page.customers) seen.push_back(c.company().display_name());
+  for (const auto& c : page.customers) seen.push_back(c.customer.company().display_name());
   // Rows sorting before the cursor and after it arrive between pages.
   Insert("store-i", "A-new");
   Insert("store-i", "Z-new");
@@ -173,7 +170,7 @@ TEST_F(CustomerStoreTest, PagingStaysCorrectWhileRowsAreInserted) {
     request.set_page_token(EncodeCustomerPageToken(request, "store-i", page.next_after->first,
                                                    page.next_after->second));
     page = store_.List(*conn, "store-i", ParseListCustomersRequest(request, "store-i"));
-    for (const auto& c : page.customers) seen.push_back(c.company().display_name());
+    for (const auto& c : page.customers) seen.push_back(c.customer.company().display_name());
   }
   std::set<std::string> unique(seen.begin(), seen.end());
   EXPECT_EQ(unique.size(), seen.size()) << "a row came twice";
@@ -252,30 +249,29 @@ TEST_F(CustomerStoreTest, EveryListOrderIsAnIndexRangeScan) {
 TEST_F(CustomerStoreTest, RequestIdsReturnTheFirstAnswer) {
   auto conn = pool_->Acquire();
   EXPECT_FALSE(
-      store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a").has_value());
-  store_.SaveResponse(*conn, "store-r", "req-1", "first-answer");
-  auto again = store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-a");
+      idempotency::Claim(*conn, "store-r", "req-1", "CreateCustomer", "hash-a").has_value());
+  idempotency::SaveResponse(*conn, "store-r", "req-1", "first-answer");
+  auto again = idempotency::Claim(*conn, "store-r", "req-1", "CreateCustomer", "hash-a");
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(*again, "first-answer");
-  EXPECT_THROW(store_.ClaimRequestId(*conn, "store-r", "req-1", "CreateCustomer", "hash-b"),
-               ApiError);
+  EXPECT_THROW(idempotency::Claim(*conn, "store-r", "req-1", "CreateCustomer", "hash-b"), ApiError);
   // Request ids are per MSP.
   EXPECT_FALSE(
-      store_.ClaimRequestId(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
+      idempotency::Claim(*conn, "store-s", "req-1", "CreateCustomer", "hash-b").has_value());
 }
 
 TEST_F(CustomerStoreTest, OldRequestIdsArePurgedRecentOnesKept) {
   auto conn = pool_->Acquire();
   for (int i = 0; i < 5; ++i) {
-    EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-purge", "old-" + std::to_string(i), "M", "h"));
+    EXPECT_FALSE(idempotency::Claim(*conn, "store-purge", "old-" + std::to_string(i), "M", "h"));
   }
-  EXPECT_FALSE(store_.ClaimRequestId(*conn, "store-purge", "recent", "M", "h"));
+  EXPECT_FALSE(idempotency::Claim(*conn, "store-purge", "recent", "M", "h"));
   conn->Exec(
       "UPDATE idempotency_keys SET create_time = now() - interval '8 days' "
       "WHERE msp_id = 'store-purge' AND request_id LIKE 'old-%'");
-  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 3);
-  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 2);
-  EXPECT_EQ(store_.PurgeRequestIds(*conn, std::chrono::hours(7 * 24), 3), 0);
+  EXPECT_EQ(idempotency::Purge(*conn, std::chrono::hours(7 * 24), 3), 3);
+  EXPECT_EQ(idempotency::Purge(*conn, std::chrono::hours(7 * 24), 3), 2);
+  EXPECT_EQ(idempotency::Purge(*conn, std::chrono::hours(7 * 24), 3), 0);
   EXPECT_EQ(conn->Exec("SELECT request_id FROM idempotency_keys WHERE msp_id = 'store-purge'")
                 .String(0, 0),
             "recent");

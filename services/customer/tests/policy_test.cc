@@ -18,15 +18,22 @@ TEST(PolicyTest, EveryMethodOfTheServiceHasAPolicy) {
   }
 }
 
-TEST(PolicyTest, OnlyMspAdminsManageCustomers) {
+TEST(PolicyTest, OnlyMspAdminsManageCustomersAndServicesMayReadThem) {
   const auto policy = CustomerServiceImpl::Policy();
   auth::Principal customer{auth::PrincipalKind::kCustomerAdmin, "bob", "", "c1"};
-  auth::Principal service{auth::PrincipalKind::kService, "reporting", "", ""};
+  auth::Principal service{auth::PrincipalKind::kService, "service-assignment", "", ""};
   auth::Principal admin{auth::PrincipalKind::kMspAdmin, "alice", "acme", ""};
   const std::string get = "/msp.customer.v1.CustomerService/GetCustomer";
+  const std::string create = "/msp.customer.v1.CustomerService/CreateCustomer";
+  const std::string update = "/msp.customer.v1.CustomerService/UpdateCustomer";
   EXPECT_NO_THROW(policy.Check(get, admin));
   EXPECT_THROW(policy.Check(get, customer), ApiError);
-  EXPECT_THROW(policy.Check(get, service), ApiError);
+  // Internal services read customers (assignment checks state and contact email)...
+  EXPECT_NO_THROW(policy.Check(get, service));
+  // ...but never write them.
+  EXPECT_THROW(policy.Check(create, service), ApiError);
+  EXPECT_THROW(policy.Check(update, service), ApiError);
+  EXPECT_NO_THROW(policy.Check(create, admin));
 }
 
 }  // namespace

@@ -68,6 +68,8 @@ struct TokenClaims {
   std::string customer_id;
   std::chrono::seconds ttl{3600};
   std::optional<std::chrono::system_clock::time_point> not_before;
+  // More string claims (e.g. a console launch token's customer and return URI).
+  std::map<std::string, std::string> extra;
 };
 
 class TokenIssuer {
@@ -75,9 +77,31 @@ class TokenIssuer {
   // key: HS256 secret, or a private key PEM for RS256/ES256.
   TokenIssuer(std::string algorithm, std::string key, std::string issuer, std::string audience);
   std::string Mint(const TokenClaims& claims) const;
+  // The same key and issuer for another audience (tokens meant for another system).
+  TokenIssuer ForAudience(std::string audience) const {
+    return TokenIssuer(algorithm_, key_, issuer_, std::move(audience));
+  }
 
  private:
   std::string algorithm_, key_, issuer_, audience_;
+};
+
+// A service's own token for calling other services: minted with the deployment's signing key
+// and renewed well before it expires. Thread-safe.
+class ServiceToken {
+ public:
+  ServiceToken(TokenIssuer issuer, std::string service_name,
+               std::chrono::seconds ttl = std::chrono::minutes(10));
+  // "Bearer <jwt>", for the `authorization` metadata of an outgoing call.
+  std::string AuthorizationHeader() const;
+
+ private:
+  TokenIssuer issuer_;
+  std::string service_name_;
+  std::chrono::seconds ttl_;
+  mutable std::shared_mutex mu_;
+  mutable std::string header_;
+  mutable std::chrono::steady_clock::time_point renew_at_{};
 };
 
 // Which principals each method accepts. A method with no entry accepts nobody.

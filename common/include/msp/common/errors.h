@@ -70,4 +70,7 @@ class ApiError : public std::exception {
   std::string resource_name_;
 };
 
+// The ErrorInfo reason of a status another service answered ("" when it carries none).
+std::string ErrorReasonOf(const grpc::Status& status);
+
 }  // namespace msp

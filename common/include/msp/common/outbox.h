@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -39,6 +41,8 @@ using Handler = std::function<void(const Message&)>;
 
 struct RelayOptions {
   int batch_size = 32;
+  // Deliveries of one batch in flight at once.
+  int parallelism = 8;
   std::chrono::milliseconds poll_interval{200};
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{60000};
@@ -60,6 +64,8 @@ class Relay {
   // Runs RunOnce on a thread of its own until Stop (or destruction).
   void Start();
   void Stop();
+  // Runs a pass now rather than at the next poll (call after committing a message).
+  void Wake();
 
  private:
   std::chrono::milliseconds Backoff(int attempts) const;
@@ -68,6 +74,9 @@ class Relay {
   std::map<std::string, Handler> handlers_;
   RelayOptions options_;
   std::atomic<bool> running_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool woken_ = false;
   std::thread thread_;
   std::chrono::steady_clock::time_point last_cleanup_{};
 };

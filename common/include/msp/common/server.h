@@ -39,7 +39,14 @@ struct CommonConfig {
   int db_statement_timeout_ms = 5000;
   std::string redis_address;
   auth::VerifierConfig jwt;
+  // The key this service signs its own service tokens with (HS256: the shared secret;
+  // RS256/ES256: a private key PEM). Empty when none is configured.
+  std::string jwt_signing_key;
 };
+
+// The token this service presents to the others. Throws std::runtime_error without a key.
+auth::ServiceToken ServiceTokenFromConfig(const CommonConfig& config,
+                                          const std::string& service_name);
 
 // Reads CommonConfig from the parsed flags. Throws std::runtime_error on a bad combination.
 CommonConfig CommonConfigFromFlags(const std::string& service_name);

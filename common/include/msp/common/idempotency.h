@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <google/protobuf/message.h>
+
+#include "msp/common/migrations.h"
+#include "msp/common/pg.h"
+
+// Request ids: a retried write with the same `request_id` gets the first answer and changes
+// nothing. Each service keeps its answers in an `idempotency_keys` table of its own schema
+// (TableMigration), keyed by (msp_id, request_id).
+namespace msp::idempotency {
+
+// The table, as a migration a service adds to its own list (in its own schema).
+Migration TableMigration(int version);
+
+// 1-64 characters of letters, digits, '-', '_' or '.' (a UUID fits).
+bool IsValidRequestId(std::string_view id);
+// Throws INVALID_ARGUMENT naming `field` when a non-empty id is malformed.
+void CheckRequestId(const std::string& request_id, const std::string& field = "request_id");
+
+// A digest of the request (deterministic serialisation): the same id with a different
+// request is refused rather than answered with the other request's answer.
+std::string RequestHash(const google::protobuf::Message& request);
+
+// Claims (msp, request_id) inside the caller's transaction. Returns the saved answer if the
+// request was answered before; a concurrent twin waits on the key until the first commits.
+// Throws INVALID_ARGUMENT REQUEST_ID_REUSED when the id came with a different request.
+std::optional<std::string> Claim(pg::Connection& conn, const std::string& msp_id,
+                                 const std::string& request_id, const std::string& method,
+                                 const std::string& request_hash);
+// The answer saved for (msp, request_id), if any (same REQUEST_ID_REUSED check).
+std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
+                                        const std::string& request_id, const std::string& method,
+                                        const std::string& request_hash);
+void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
+                  const std::string& response);
+// Deletes answers older than `retention`, at most `batch` rows a call (short locks). Returns
+// how many went.
+int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch);
+
+}  // namespace msp::idempotency

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <google/protobuf/repeated_field.h>
+
+#include "msp/assignment/v1/service_assignment.pb.h"
+
+// The Knox services and the Knox Manage tenant id rules, which the customer, assignment,
+// onboarding and reporting services all speak.
+namespace msp::knox {
+
+using KnoxService = assignment::v1::KnoxService;
+
+// Every assignable service, in the order the portal lists them.
+const std::vector<KnoxService>& AllServices();
+bool IsKnownService(int value);
+// The service's id in resource names: "knox-manage".
+std::string_view ServiceId(KnoxService service);
+std::optional<KnoxService> ServiceFromId(std::string_view id);
+// For people: "Knox Manage".
+std::string_view DisplayName(KnoxService service);
+
+// The services of a request field, each known and listed once (a repeat is dropped: adding a
+// service twice is adding it once). Throws INVALID_ARGUMENT naming `field[i]`.
+std::vector<KnoxService> ParseServiceList(const std::string& field,
+                                          const google::protobuf::RepeatedField<int>& services);
+
+// Knox Manage tenant ids: an optional prefix plus the domain of the contact's work email.
+inline constexpr size_t kMaxTenantPrefixLength = 30;
+// Why a prefix is not allowed, or nullopt when it is (an empty prefix is allowed). Letters and
+// digits, with '.', '-' or '_' as separators: not first, not last, never two in a row.
+std::optional<std::string> TenantPrefixProblem(std::string_view prefix);
+// The lowercased domain of an email address ("" when it has none).
+std::string EmailDomain(std::string_view email);
+// "prefix.domain" (lowercased), or the domain alone without a prefix.
+std::string TenantId(std::string_view prefix, std::string_view domain);
+// Tenant ids to offer when `taken` is: numbered and shortened variants of the prefix, in the
+// order to offer them (the caller keeps the free ones).
+std::vector<std::string> TenantIdCandidates(std::string_view prefix, std::string_view domain,
+                                            std::string_view company_hint);
+
+}  // namespace msp::knox

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+
+#include "msp/common/auth.h"
+
+// Which MSP a call acts for. An MSP admin acts only for the MSP in its verified token: a name
+// under another MSP answers NOT_FOUND, so nothing about that MSP is revealed. An internal
+// service (a service token) acts for the MSP the resource name names.
+namespace msp {
+
+struct CustomerRef {
+  std::string msp_id;
+  std::string customer_id;
+  std::string Name() const;  // msps/{msp}/customers/{customer}
+};
+
+// A customer id as people read and type it: 10 characters of lowercase Crockford base32.
+bool IsValidCustomerId(std::string_view id);
+
+// `msps/{msp}` the principal may act for. Throws INVALID_ARGUMENT naming `field`, NOT_FOUND.
+std::string RequireMspParent(const std::string& field, const std::string& parent,
+                             const auth::Principal& principal);
+// `msps/{msp}/customers/{customer}` the principal may act for.
+CustomerRef RequireCustomerName(const std::string& field, const std::string& name,
+                                const auth::Principal& principal);
+
+}  // namespace msp

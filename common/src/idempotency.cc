@@ -1,0 +1,103 @@
+#include "msp/common/idempotency.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "absl/strings/ascii.h"
+#include "msp/common/errors.h"
+
+namespace msp::idempotency {
+
+Migration TableMigration(int version) {
+  static const char* kSql = R"sql(
+CREATE TABLE idempotency_keys (
+  msp_id       text NOT NULL,
+  request_id   text NOT NULL,
+  method       text NOT NULL,
+  request_hash bytea NOT NULL,
+  response     bytea NOT NULL,
+  create_time  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (msp_id, request_id)
+);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (create_time);
+)sql";
+  return Migration{version, "idempotency_keys", kSql};
+}
+
+bool IsValidRequestId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+void CheckRequestId(const std::string& request_id, const std::string& field) {
+  if (!request_id.empty() && !IsValidRequestId(request_id)) {
+    throw ApiError::InvalidArgument(
+        {{field, "1-64 characters of letters, digits, '-', '_' or '.' (a UUID fits)"}});
+  }
+}
+
+std::string RequestHash(const google::protobuf::Message& request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  {
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&out);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
+}
+
+std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
+                                        const std::string& request_id, const std::string& method,
+                                        const std::string& request_hash) {
+  auto prior = conn.Exec(
+      "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
+      "request_id = $2",
+      {msp_id, request_id});
+  if (prior.empty()) return std::nullopt;
+  if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
+    throw ApiError::InvalidArgument(
+        {{"request_id", "already used for a different request; use a new request_id"}},
+        "REQUEST_ID_REUSED");
+  }
+  return prior.Bytes(0, 2);
+}
+
+std::optional<std::string> Claim(pg::Connection& conn, const std::string& msp_id,
+                                 const std::string& request_id, const std::string& method,
+                                 const std::string& request_hash) {
+  // A concurrent twin blocks here on the primary key until the first commits or rolls back.
+  auto claimed = conn.Exec(
+      "INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, response) "
+      "VALUES ($1, $2, $3, $4::bytea, ''::bytea) ON CONFLICT DO NOTHING RETURNING 1",
+      {msp_id, request_id, method, pg::ToHex(request_hash)});
+  if (!claimed.empty()) return std::nullopt;
+  auto prior = FindResponse(conn, msp_id, request_id, method, request_hash);
+  if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+  return prior;
+}
+
+void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
+                  const std::string& response) {
+  conn.Exec(
+      "UPDATE idempotency_keys SET response = $3::bytea WHERE msp_id = $1 AND request_id = $2",
+      {msp_id, request_id, pg::ToHex(response)});
+}
+
+int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch) {
+  return conn
+      .Exec(
+          "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
+          "WHERE create_time < now() - $1::bigint * interval '1 hour' LIMIT $2))",
+          {std::to_string(retention.count()), std::to_string(batch)})
+      .AffectedRows();
+}
+
+}  // namespace msp::idempotency

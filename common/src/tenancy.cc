@@ -1,0 +1,48 @@
+#include "msp/common/tenancy.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/errors.h"
+#include "msp/common/resource_names.h"
+
+namespace msp {
+namespace {
+
+bool MayActFor(const auth::Principal& principal, const std::string& msp_id) {
+  if (principal.kind == auth::PrincipalKind::kService) return true;
+  return principal.kind == auth::PrincipalKind::kMspAdmin && principal.msp_id == msp_id;
+}
+
+}  // namespace
+
+std::string CustomerRef::Name() const {
+  return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
+}
+
+bool IsValidCustomerId(std::string_view id) {
+  static constexpr std::string_view kCrockford = "0123456789abcdefghjkmnpqrstvwxyz";
+  return id.size() == 10 && std::all_of(id.begin(), id.end(), [](char c) {
+           return kCrockford.find(c) != std::string_view::npos;
+         });
+}
+
+std::string RequireMspParent(const std::string& field, const std::string& parent,
+                             const auth::Principal& principal) {
+  auto vars = ParseResourceName("msps/{msp}", parent);
+  if (!vars) throw ApiError::InvalidArgument({{field, "must be msps/{msp}"}});
+  if (!MayActFor(principal, (*vars)[0])) throw ApiError::NotFound("msp", parent);
+  return (*vars)[0];
+}
+
+CustomerRef RequireCustomerName(const std::string& field, const std::string& name,
+                                const auth::Principal& principal) {
+  auto vars = ParseResourceName("msps/{msp}/customers/{customer}", name);
+  if (!vars || !IsValidCustomerId((*vars)[1])) {
+    throw ApiError::InvalidArgument({{field, "must be msps/{msp}/customers/{customer}"}});
+  }
+  if (!MayActFor(principal, (*vars)[0])) throw ApiError::NotFound("customer", name);
+  return {(*vars)[0], (*vars)[1]};
+}
+
+}  // namespace msp

@@ -1,0 +1,89 @@
+#include "assignment_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/errors.h"
+
+namespace msp::customer {
+namespace {
+
+assignment::v1::BatchGetCustomerServicesRequest BatchRequest(const std::string& msp_id,
+                                                             const std::vector<std::string>& ids) {
+  assignment::v1::BatchGetCustomerServicesRequest request;
+  request.set_parent(absl::StrCat("msps/", msp_id));
+  for (const auto& id : ids)
+    request.add_customers(absl::StrCat("msps/", msp_id, "/customers/", id));
+  return request;
+}
+
+ServicesByCustomer ToMap(const assignment::v1::BatchGetCustomerServicesResponse& response) {
+  ServicesByCustomer out;
+  for (const auto& entry : response.customers()) {
+    const auto slash = entry.customer().rfind('/');
+    auto& services = out[entry.customer().substr(slash + 1)];
+    services.assign(entry.services().begin(), entry.services().end());
+  }
+  return out;
+}
+
+ApiError Unavailable(const grpc::Status& status) {
+  return ApiError::Unavailable(
+      "ASSIGNMENT_SERVICE_UNAVAILABLE",
+      "the service-assignment service did not answer: " + status.error_message());
+}
+
+}  // namespace
+
+AssignmentClient::AssignmentClient(std::shared_ptr<grpc::Channel> channel,
+                                   const auth::ServiceToken* token,
+                                   std::chrono::milliseconds timeout)
+    : stub_(assignment::v1::ServiceAssignmentService::NewStub(std::move(channel))),
+      token_(token),
+      timeout_(timeout) {}
+
+void AssignmentClient::Prepare(grpc::ClientContext& context) const {
+  context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  context.AddMetadata("authorization", token_->AuthorizationHeader());
+}
+
+ServicesByCustomer AssignmentClient::BatchGet(const std::string& msp_id,
+                                              const std::vector<std::string>& ids) {
+  if (ids.empty()) return {};
+  grpc::ClientContext context;
+  Prepare(context);
+  assignment::v1::BatchGetCustomerServicesResponse response;
+  const grpc::Status status =
+      stub_->BatchGetCustomerServices(&context, BatchRequest(msp_id, ids), &response);
+  if (!status.ok()) throw Unavailable(status);
+  return ToMap(response);
+}
+
+void AssignmentClient::BatchGetAsync(
+    const std::string& msp_id, const std::vector<std::string>& ids,
+    std::function<void(ServicesByCustomer, std::exception_ptr)> done) {
+  struct Call {
+    grpc::ClientContext context;
+    assignment::v1::BatchGetCustomerServicesRequest request;
+    assignment::v1::BatchGetCustomerServicesResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  Prepare(call->context);
+  call->request = BatchRequest(msp_id, ids);
+  stub_->async()->BatchGetCustomerServices(&call->context, &call->request, &call->response,
+                                           [call, done = std::move(done)](grpc::Status status) {
+                                             if (!status.ok()) {
+                                               done({},
+                                                    std::make_exception_ptr(Unavailable(status)));
+                                               return;
+                                             }
+                                             done(ToMap(call->response), nullptr);
+                                           });
+}
+
+grpc::Status AssignmentClient::AssignServices(const assignment::v1::AssignServicesRequest& request,
+                                              assignment::v1::AssignServicesResponse* response) {
+  grpc::ClientContext context;
+  Prepare(context);
+  return stub_->AssignServices(&context, request, response);
+}
+
+}  // namespace msp::customer

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/auth.h"
+
+namespace msp::customer {
+
+using ServicesByCustomer = std::map<std::string, std::vector<assignment::v1::AssignedService>>;
+
+// Calls to the service-assignment service with this service's own token.
+class AssignmentClient {
+ public:
+  AssignmentClient(std::shared_ptr<grpc::Channel> channel, const auth::ServiceToken* token,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
+  // The services of these customers of one MSP (by customer id), in one call. Throws ApiError
+  // UNAVAILABLE ASSIGNMENT_SERVICE_UNAVAILABLE when it cannot answer.
+  ServicesByCustomer BatchGet(const std::string& msp_id, const std::vector<std::string>& ids);
+  // The same without blocking the calling thread: `done` runs on a gRPC thread with the
+  // answer, or with the error (an ApiError) as exception_ptr.
+  void BatchGetAsync(const std::string& msp_id, const std::vector<std::string>& ids,
+                     std::function<void(ServicesByCustomer, std::exception_ptr)> done);
+
+  grpc::Status AssignServices(const assignment::v1::AssignServicesRequest& request,
+                              assignment::v1::AssignServicesResponse* response);
+
+ private:
+  void Prepare(grpc::ClientContext& context) const;
+
+  std::unique_ptr<assignment::v1::ServiceAssignmentService::Stub> stub_;
+  const auth::ServiceToken* token_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace msp::customer

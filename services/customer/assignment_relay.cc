@@ -1,0 +1,47 @@
+#include "assignment_relay.h"
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/errors.h"
+#include "msp/common/log.h"
+#include "msp/common/tenancy.h"
+#include "store/customer_store.h"
+
+namespace msp::customer {
+
+bool IsPermanentRefusal(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) {
+  return [client, pool](const outbox::Message& message) {
+    assignment::v1::AssignServicesRequest request;
+    if (!request.ParseFromString(message.payload)) {
+      throw std::runtime_error("unreadable assign-services payload");
+    }
+    assignment::v1::AssignServicesResponse response;
+    const grpc::Status status = client->AssignServices(request, &response);
+    if (status.ok()) return;
+    if (!IsPermanentRefusal(status.error_code())) {
+      throw std::runtime_error(
+          absl::StrCat("AssignServices: code ", status.error_code(), ": ", status.error_message()));
+    }
+    std::string reason = ErrorReasonOf(status);
+    if (reason.empty()) reason = "ASSIGNMENT_REFUSED";
+    log::Warn(
+        "service assignment refused",
+        {{"customer", request.parent()}, {"reason", reason}, {"message", status.error_message()}});
+    pg::Lease conn = pool->Acquire();
+    // message_key is the customer id; msp_id is the customer's MSP.
+    CustomerStore().SetServicesError(*conn, message.msp_id, message.key, reason);
+  };
+}
+
+}  // namespace msp::customer

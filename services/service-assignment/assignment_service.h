@@ -1,0 +1,66 @@
+#pragma once
+
+#include <chrono>
+
+#include "customer_directory.h"
+#include "domain/console_launch.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/pg.h"
+#include "msp/common/rpc.h"
+#include "store/assignment_store.h"
+
+namespace msp::assignment {
+
+struct ConsoleLaunchSettings {
+  ReturnUriPolicy return_uris;
+  ConsoleDirectory consoles;
+  // Signs launch tokens (audience "knox-console").
+  auth::TokenIssuer issuer;
+  std::chrono::seconds token_ttl{120};
+};
+
+// The gRPC face of the service-assignment service: authorisation, request checks, one
+// transaction per write. Customer facts (state, contact email) come from the customer service.
+class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service {
+ public:
+  ServiceAssignmentImpl(pg::Pool* pool, RpcRuntime* runtime, CustomerDirectory* customers,
+                        ConsoleLaunchSettings console);
+
+  static auth::MethodPolicy Policy();
+
+  grpc::Status AssignServices(grpc::ServerContext* context,
+                              const v1::AssignServicesRequest* request,
+                              v1::AssignServicesResponse* response) override;
+  grpc::Status ListCustomerServices(grpc::ServerContext* context,
+                                    const v1::ListCustomerServicesRequest* request,
+                                    v1::ListCustomerServicesResponse* response) override;
+  grpc::Status BatchGetCustomerServices(grpc::ServerContext* context,
+                                        const v1::BatchGetCustomerServicesRequest* request,
+                                        v1::BatchGetCustomerServicesResponse* response) override;
+  grpc::Status ReportDeviceCounts(grpc::ServerContext* context,
+                                  const v1::ReportDeviceCountsRequest* request,
+                                  v1::ReportDeviceCountsResponse* response) override;
+  grpc::Status CheckKnoxManageTenantId(grpc::ServerContext* context,
+                                       const v1::CheckKnoxManageTenantIdRequest* request,
+                                       v1::CheckKnoxManageTenantIdResponse* response) override;
+  grpc::Status LaunchServiceConsole(grpc::ServerContext* context,
+                                    const v1::LaunchServiceConsoleRequest* request,
+                                    v1::LaunchServiceConsoleResponse* response) override;
+  grpc::Status EndCustomerServices(grpc::ServerContext* context,
+                                   const v1::EndCustomerServicesRequest* request,
+                                   v1::EndCustomerServicesResponse* response) override;
+
+ private:
+  // Free tenant ids to offer instead of `tenant_id`.
+  std::vector<std::string> SuggestTenantIds(pg::Connection& conn, const std::string& prefix,
+                                            const std::string& domain,
+                                            const std::string& company_name) const;
+
+  pg::Pool* pool_;
+  RpcRuntime* runtime_;
+  CustomerDirectory* customers_;
+  ConsoleLaunchSettings console_;
+  AssignmentStore store_;
+};
+
+}  // namespace msp::assignment

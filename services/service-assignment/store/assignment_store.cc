@@ -1,0 +1,202 @@
+#include "assignment_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "msp/common/idempotency.h"
+
+namespace msp {
+const std::vector<Migration>& AssignmentMigrations();
+}
+
+namespace msp::assignment {
+namespace {
+
+// The columns every read returns, in the order RowToService expects.
+constexpr char kColumns[] =
+    "s.customer_id, s.service, s.msp_id, s.state, s.state_reason, s.device_count, "
+    "s.devices_needing_attention, (extract(epoch from s.counts_observe_time) * 1000000)::bigint, "
+    "(extract(epoch from s.add_time) * 1000000)::bigint, "
+    "(extract(epoch from s.update_time) * 1000000)::bigint, t.tenant_id";
+constexpr char kFrom[] =
+    "customer_services s LEFT JOIN knox_manage_tenants t ON s.service = 2 AND "
+    "t.customer_id = s.customer_id";
+
+void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
+  ts->set_seconds(micros / 1000000);
+  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+}
+
+v1::AssignedService RowToService(const pg::Result& r, int row) {
+  v1::AssignedService s;
+  const auto service = static_cast<knox::KnoxService>(r.Int64(row, 1));
+  s.set_name(ServiceName(r.String(row, 2), r.String(row, 0), service));
+  s.set_service(service);
+  s.set_state(static_cast<v1::AssignedService::State>(r.Int64(row, 3)));
+  s.set_state_reason(r.String(row, 4));
+  s.set_device_count(r.Int64(row, 5));
+  s.set_devices_needing_attention(r.Int64(row, 6));
+  if (!r.IsNull(row, 7)) SetTimestamp(s.mutable_device_counts_observe_time(), r.Int64(row, 7));
+  SetTimestamp(s.mutable_add_time(), r.Int64(row, 8));
+  SetTimestamp(s.mutable_update_time(), r.Int64(row, 9));
+  if (!r.IsNull(row, 10)) s.set_knox_manage_tenant_id(r.String(row, 10));
+  return s;
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  // Values are validated ids and tenant ids (no quotes, commas or braces), but quote anyway.
+  std::vector<std::string> quoted;
+  quoted.reserve(values.size());
+  for (const auto& v : values) quoted.push_back(absl::StrCat("\"", v, "\""));
+  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
+}
+
+int64_t Micros(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1000000 + ts.nanos() / 1000;
+}
+
+}  // namespace
+
+const std::vector<Migration>& AssignmentSchemaMigrations() {
+  static const std::vector<Migration> kAll =
+      CombineMigrations(AssignmentMigrations(), {idempotency::TableMigration(2)});
+  return kAll;
+}
+
+std::string ServiceName(const std::string& msp_id, const std::string& customer_id,
+                        knox::KnoxService service) {
+  return absl::StrCat("msps/", msp_id, "/customers/", customer_id, "/services/",
+                      std::string(knox::ServiceId(service)));
+}
+
+std::vector<v1::AssignedService> AssignmentStore::List(pg::Connection& conn,
+                                                       const std::string& msp_id,
+                                                       const std::string& customer_id) const {
+  static const std::string kSql = absl::StrCat("SELECT ", kColumns, " FROM ", kFrom,
+                                               " WHERE s.msp_id = $1 AND s.customer_id = $2 "
+                                               "ORDER BY s.service");
+  auto r = conn.Exec(kSql, {msp_id, customer_id});
+  std::vector<v1::AssignedService> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(RowToService(r, i));
+  return out;
+}
+
+std::map<std::string, std::vector<v1::AssignedService>> AssignmentStore::ListMany(
+    pg::Connection& conn, const std::string& msp_id,
+    const std::vector<std::string>& customer_ids) const {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, " FROM ", kFrom,
+                   " WHERE s.msp_id = $1 AND s.customer_id = ANY($2::text[]) "
+                   "ORDER BY s.customer_id, s.service");
+  std::map<std::string, std::vector<v1::AssignedService>> out;
+  if (customer_ids.empty()) return out;
+  auto r = conn.Exec(kSql, {msp_id, TextArray(customer_ids)});
+  for (int i = 0; i < r.rows(); ++i) out[r.String(i, 0)].push_back(RowToService(r, i));
+  return out;
+}
+
+std::vector<knox::KnoxService> AssignmentStore::Assign(
+    pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
+    const std::vector<knox::KnoxService>& services) const {
+  std::vector<std::string> values;
+  for (auto s : services) values.push_back(std::to_string(static_cast<int>(s)));
+  auto r = conn.Exec(
+      "INSERT INTO customer_services (customer_id, service, msp_id, state) "
+      "SELECT $1, s, $2, $3 FROM unnest($4::smallint[]) AS s "
+      "ON CONFLICT (customer_id, service) DO UPDATE SET state = EXCLUDED.state, "
+      "msp_id = EXCLUDED.msp_id, state_reason = '', add_time = now(), update_time = now() "
+      "WHERE customer_services.state = $5 RETURNING service",
+      {customer_id, msp_id, std::to_string(v1::AssignedService::ACTIVE),
+       absl::StrCat("{", absl::StrJoin(values, ","), "}"),
+       std::to_string(v1::AssignedService::ENDED)});
+  std::vector<knox::KnoxService> added;
+  for (int i = 0; i < r.rows(); ++i) added.push_back(static_cast<knox::KnoxService>(r.Int64(i, 0)));
+  return added;
+}
+
+std::optional<std::string> AssignmentStore::TenantOf(pg::Connection& conn,
+                                                     const std::string& customer_id) const {
+  auto r =
+      conn.Exec("SELECT tenant_id FROM knox_manage_tenants WHERE customer_id = $1", {customer_id});
+  if (r.empty()) return std::nullopt;
+  return r.String(0, 0);
+}
+
+bool AssignmentStore::CreateTenant(pg::Connection& conn, const std::string& tenant_id,
+                                   const std::string& customer_id,
+                                   const std::string& msp_id) const {
+  auto r = conn.Exec(
+      "INSERT INTO knox_manage_tenants (tenant_id, customer_id, msp_id) VALUES ($1, $2, $3) "
+      "ON CONFLICT DO NOTHING RETURNING 1",
+      {tenant_id, customer_id, msp_id});
+  return !r.empty();
+}
+
+std::set<std::string> AssignmentStore::TakenTenantIds(
+    pg::Connection& conn, const std::vector<std::string>& tenant_ids) const {
+  std::set<std::string> taken;
+  if (tenant_ids.empty()) return taken;
+  auto r = conn.Exec("SELECT tenant_id FROM knox_manage_tenants WHERE tenant_id = ANY($1::text[])",
+                     {TextArray(tenant_ids)});
+  for (int i = 0; i < r.rows(); ++i) taken.insert(r.String(i, 0));
+  return taken;
+}
+
+std::vector<v1::ReportDeviceCountsResponse::Result> AssignmentStore::ApplyDeviceCounts(
+    pg::Connection& conn, const v1::ReportDeviceCountsRequest& request,
+    const std::vector<bool>& apply) const {
+  std::vector<std::string> ids, services, devices, attention, observed;
+  for (int i = 0; i < request.reports_size(); ++i) {
+    const auto& r = request.reports(i);
+    ids.push_back(r.customer_id());
+    services.push_back(std::to_string(r.service()));
+    devices.push_back(std::to_string(r.device_count()));
+    attention.push_back(std::to_string(r.devices_needing_attention()));
+    // A report kept out of the batch (NULL) never updates: a later one for it is in the batch.
+    observed.push_back(apply[static_cast<size_t>(i)] ? std::to_string(Micros(r.observe_time()))
+                                                     : "NULL");
+  }
+  // One statement for the batch. A report counts only if it is newer than what is stored, so
+  // a late or replayed report never moves the counts back in time.
+  auto result = conn.Exec(
+      "WITH r AS (SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[], "
+      "$5::bigint[]) WITH ORDINALITY AS r(customer_id, service, devices, attention, observed, "
+      "ord)), "
+      "u AS (UPDATE customer_services s SET device_count = r.devices, "
+      "devices_needing_attention = r.attention, counts_observe_time = 'epoch'::timestamptz + "
+      "r.observed * interval '1 microsecond', update_time = now() FROM r "
+      "WHERE s.customer_id = r.customer_id AND s.service = r.service AND r.observed IS NOT NULL "
+      "AND "
+      "(s.counts_observe_time IS NULL OR s.counts_observe_time < 'epoch'::timestamptz + "
+      "r.observed * interval '1 microsecond') RETURNING r.ord) "
+      "SELECT EXISTS (SELECT 1 FROM u WHERE u.ord = r.ord), EXISTS (SELECT 1 FROM "
+      "customer_services s WHERE s.customer_id = r.customer_id AND s.service = r.service) "
+      "FROM r ORDER BY r.ord",
+      {TextArray(ids), absl::StrCat("{", absl::StrJoin(services, ","), "}"),
+       absl::StrCat("{", absl::StrJoin(devices, ","), "}"),
+       absl::StrCat("{", absl::StrJoin(attention, ","), "}"),
+       absl::StrCat("{", absl::StrJoin(observed, ","), "}")});
+  std::vector<v1::ReportDeviceCountsResponse::Result> out;
+  for (int i = 0; i < result.rows(); ++i) {
+    if (result.Bool(i, 0)) {
+      out.push_back(v1::ReportDeviceCountsResponse::APPLIED);
+    } else if (result.Bool(i, 1)) {
+      out.push_back(v1::ReportDeviceCountsResponse::STALE);
+    } else {
+      out.push_back(v1::ReportDeviceCountsResponse::UNKNOWN_SERVICE);
+    }
+  }
+  return out;
+}
+
+std::vector<v1::AssignedService> AssignmentStore::EndAll(pg::Connection& conn,
+                                                         const std::string& msp_id,
+                                                         const std::string& customer_id,
+                                                         const std::string& reason) const {
+  conn.Exec(
+      "UPDATE customer_services SET state = $3, state_reason = $4, update_time = now() "
+      "WHERE msp_id = $1 AND customer_id = $2 AND state <> $3",
+      {msp_id, customer_id, std::to_string(v1::AssignedService::ENDED), reason});
+  return List(conn, msp_id, customer_id);
+}
+
+}  // namespace msp::assignment
