@@ -381,10 +381,10 @@ TEST(AssignmentApi, LaunchingAConsoleSignsAShortLivedTokenAndRefusesOpenRedirect
       {"HS256", testing::kTestJwtSecret, testing::kTestIssuer, testing::kTestAudience});
   EXPECT_THROW(api.Verify(out.launch_token()), ApiError);
 
-  for (const std::string bad :
-       {"https://evil.example.com/", "https://msp.samsungknox.com@evil.com/", "javascript:alert(1)",
-        "//evil.com", "https://msp.samsungknox.com.evil.com/",
-        "https://msp.samsungknox.com\\@evil.com"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "https://evil.example.com/", "https://msp.samsungknox.com@evil.com/",
+           "javascript:alert(1)", "//evil.com", "https://msp.samsungknox.com.evil.com/",
+           "https://msp.samsungknox.com\\@evil.com"}) {
     request.set_return_uri(bad);
     const auto status = Call(&av1::ServiceAssignmentService::Stub::LaunchServiceConsole, *stub,
                              token, request, &out);

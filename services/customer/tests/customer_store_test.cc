@@ -109,6 +109,43 @@ TEST_F(CustomerStoreTest, CreateWithRequestIdClaimsOnceAndLeavesNothingOnAClash)
             2);
 }
 
+TEST_F(CustomerStoreTest, CreateWritesTheAssignmentToTheOutboxInTheSameStatement) {
+  NewCustomer with{"store-o",
+                   testdata::ValidCustomer("Outbox AG"),
+                   "msp-admin:test",
+                   "",
+                   "",
+                   {assignment::v1::KNOX_MANAGE, assignment::v1::KNOX_GUARD},
+                   "payload-bytes"};
+  Normalize(with.customer);
+  PrepareNewCustomer(with.customer, "store-o", NewCustomerId(), NowMicros());
+  NewCustomer without{"store-o", testdata::ValidCustomer("No Outbox AG"), "msp-admin:test", "", ""};
+  Normalize(without.customer);
+  PrepareNewCustomer(without.customer, "store-o", NewCustomerId(), NowMicros());
+  auto conn = pool_->Acquire();
+  ASSERT_EQ(store_.Create(*conn, with), CreateOutcome::kCreated);
+  ASSERT_EQ(store_.Create(*conn, without), CreateOutcome::kCreated);
+  auto outbox = conn->Exec(
+      "SELECT message_key, topic, payload FROM outbox WHERE msp_id = 'store-o' ORDER BY id");
+  ASSERT_EQ(outbox.rows(), 1);
+  EXPECT_EQ(outbox.String(0, 0), with.customer.customer_id());
+  EXPECT_EQ(outbox.String(0, 1), kAssignServicesTopic);
+  EXPECT_EQ(outbox.Bytes(0, 2), "payload-bytes");
+  const auto stored = store_.Find(*conn, "store-o", with.customer.customer_id(), false);
+  EXPECT_EQ(
+      stored->requested_services,
+      (std::vector<knox::KnoxService>{assignment::v1::KNOX_MANAGE, assignment::v1::KNOX_GUARD}));
+  EXPECT_EQ(stored->services_error, "");
+  store_.SetServicesError(*conn, "store-o", with.customer.customer_id(),
+                          "KNOX_MANAGE_TENANT_ID_TAKEN");
+  EXPECT_EQ(store_.Find(*conn, "store-o", with.customer.customer_id(), false)->services_error,
+            "KNOX_MANAGE_TENANT_ID_TAKEN");
+  // An id clash leaves no outbox message behind.
+  NewCustomer clash = with;
+  EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE msp_id = 'store-o'").Int64(0, 0), 1);
+}
+
 TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {
   auto stored = Insert("store-u", "Update Me");
   auto changed = stored.customer;
