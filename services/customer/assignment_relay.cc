@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
+#include "msp/common/knox_services.h"
 #include "msp/common/log.h"
 #include "msp/common/tenancy.h"
 #include "store/customer_store.h"
@@ -35,6 +36,26 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
     }
     std::string reason = ErrorReasonOf(status);
     if (reason.empty()) reason = "ASSIGNMENT_REFUSED";
+    // A taken tenant id concerns Knox Manage only: the other services are assigned (with a
+    // request id of their own), and only Knox Manage shows PROVISIONING_FAILED.
+    if (reason == "KNOX_MANAGE_TENANT_ID_TAKEN" && request.services_size() > 1) {
+      assignment::v1::AssignServicesRequest others = request;
+      others.clear_services();
+      for (int s : request.services()) {
+        if (s != assignment::v1::KNOX_MANAGE) {
+          others.add_services(static_cast<knox::KnoxService>(s));
+        }
+      }
+      others.clear_knox_manage_tenant_prefix();
+      others.set_request_id(request.request_id() + "-without-km");
+      assignment::v1::AssignServicesResponse others_response;
+      const grpc::Status others_status = client->AssignServices(others, &others_response);
+      if (!others_status.ok() && !IsPermanentRefusal(others_status.error_code())) {
+        throw std::runtime_error(absl::StrCat("AssignServices without Knox Manage: code ",
+                                              others_status.error_code(), ": ",
+                                              others_status.error_message()));
+      }
+    }
     log::Warn(
         "service assignment refused",
         {{"customer", request.parent()}, {"reason", reason}, {"message", status.error_message()}});

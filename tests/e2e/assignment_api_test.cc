@@ -261,6 +261,39 @@ TEST(AssignmentApi, KnoxManageTenantIdsAreUniqueAndCheckable) {
   EXPECT_EQ(out.services(0).knox_manage_tenant_id(), "branch-2." + domain);
 }
 
+// A new customer whose Knox Manage tenant id is taken by the time the relay assigns it: its
+// other services become ACTIVE, Knox Manage shows PROVISIONING_FAILED with the reason.
+TEST(AssignmentApi, ATakenTenantIdFailsOnlyKnoxManageOfANewCustomer) {
+  const std::string domain = FreshDomain();
+  const auto first = CreateCustomer("acme", {av1::KNOX_MANAGE}, domain);
+  ASSERT_TRUE(WaitForServiceStates("acme", first.name(), 1, AssignedService::ACTIVE));
+  const auto second =
+      CreateCustomer("acme", {av1::KNOX_MANAGE, av1::KNOX_MOBILE_ENROLLMENT}, domain);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  cv1::Customer seen;
+  while (std::chrono::steady_clock::now() < until) {
+    grpc::Status status;
+    seen = GetFull("acme", second.name(), &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    if (seen.services_size() == 2 && seen.services(0).state() != AssignedService::PROVISIONING &&
+        seen.services(1).state() != AssignedService::PROVISIONING) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(seen.services_size(), 2);
+  EXPECT_EQ(seen.services(0).service(), av1::KNOX_MOBILE_ENROLLMENT);
+  EXPECT_EQ(seen.services(0).state(), AssignedService::ACTIVE);
+  EXPECT_EQ(seen.services(1).service(), av1::KNOX_MANAGE);
+  EXPECT_EQ(seen.services(1).state(), AssignedService::PROVISIONING_FAILED);
+  EXPECT_EQ(seen.services(1).state_reason(), "KNOX_MANAGE_TENANT_ID_TAKEN");
+  // The MSP adds it again with a free prefix.
+  av1::AssignServicesResponse out;
+  ASSERT_TRUE(
+      Assign(stack->MspToken("acme"), second.name(), {av1::KNOX_MANAGE}, &out, "site-b").ok());
+  ASSERT_TRUE(WaitForServiceStates("acme", second.name(), 2, AssignedService::ACTIVE));
+}
+
 TEST(AssignmentApi, ConcurrentRequestsForOneTenantIdLetExactlyOneWin) {
   const std::string domain = FreshDomain();
   std::vector<cv1::Customer> customers;
