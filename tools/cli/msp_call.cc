@@ -1,0 +1,133 @@
+// Calls one unary method of this project's contracts, the grpcurl way, with the contracts
+// compiled in (grpcurl itself is not packaged for Debian):
+//
+//   msp_call [-plaintext] [-H 'name: value']... [-d '<request JSON>'] host:port pkg.Service/Method
+//
+// The request is proto3 JSON; the answer is printed as proto3 JSON (as grpcurl prints it), an
+// error as its code, message and google.rpc.Status details. Exit status: 0 OK, 1 an error
+// answer, 2 a usage error.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/error_details.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.pb.h"
+#include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/customer/v1/customer.pb.h"
+
+namespace {
+
+const char kCodeNames[][20] = {
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
+
+int Usage() {
+  std::cerr << "usage: msp_call [-plaintext] [-H 'name: value']... [-d JSON] host:port "
+               "pkg.Service/Method\n";
+  return 2;
+}
+
+std::string Json(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The contracts must be linked in for their descriptors to be found by name.
+  (void)msp::customer::v1::Customer::descriptor();
+  (void)msp::assignment::v1::AssignedService::descriptor();
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  (void)google::rpc::ErrorInfo::descriptor();
+
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string data = "{}";
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-plaintext") continue;
+    if ((arg == "-H" || arg == "-d") && i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (arg == "-d") {
+        data = value;
+        continue;
+      }
+      const auto colon = value.find(':');
+      if (colon == std::string::npos) return Usage();
+      std::string name = value.substr(0, colon);
+      std::string v = value.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers.emplace_back(name, v);
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') return Usage();
+    positional.push_back(arg);
+  }
+  if (positional.size() != 2) return Usage();
+  std::string method_name = positional[1];
+  const auto slash = method_name.rfind('/');
+  if (slash == std::string::npos) return Usage();
+  const std::string dotted = method_name.substr(0, slash) + "." + method_name.substr(slash + 1);
+  const auto* method = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(dotted);
+  if (method == nullptr || method->client_streaming() || method->server_streaming()) {
+    std::cerr << "no unary method " << method_name << " in the compiled-in contracts\n";
+    return 2;
+  }
+  auto* factory = google::protobuf::MessageFactory::generated_factory();
+  std::unique_ptr<google::protobuf::Message> request(
+      factory->GetPrototype(method->input_type())->New());
+  std::unique_ptr<google::protobuf::Message> response(
+      factory->GetPrototype(method->output_type())->New());
+  const auto parsed = google::protobuf::util::JsonStringToMessage(data, request.get());
+  if (!parsed.ok()) {
+    std::cerr << "bad request JSON: " << parsed.ToString() << "\n";
+    return 2;
+  }
+
+  auto channel = grpc::CreateChannel(positional[0], grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  for (const auto& [name, value] : headers) context.AddMetadata(name, value);
+  const std::string path = "/" + method->service()->full_name() + "/" + method->name();
+  grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
+  const grpc::Status status =
+      grpc::internal::BlockingUnaryCall<google::protobuf::Message, google::protobuf::Message>(
+          channel.get(), rpc, &context, *request, response.get());
+  if (status.ok()) {
+    std::cout << Json(*response);
+    return 0;
+  }
+  std::cout << "ERROR:\n  Code: " << kCodeNames[std::min(16, static_cast<int>(status.error_code()))]
+            << "\n  Message: " << status.error_message() << "\n";
+  google::rpc::Status details;
+  if (grpc::ExtractErrorDetails(status, &details).ok() && details.details_size() > 0) {
+    std::cout << "  Details:\n";
+    for (int i = 0; i < details.details_size(); ++i) {
+      std::string json = Json(details.details(i));
+      while (!json.empty() && json.back() == '\n') json.pop_back();
+      std::cout << "  " << (i + 1) << ")\t";
+      for (char c : json) {
+        std::cout << c;
+        if (c == '\n') std::cout << "    \t";
+      }
+      std::cout << "\n";
+    }
+  }
+  return 1;
+}
