@@ -18,6 +18,8 @@ ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
           "the service-assignment service host:port");
 ABSL_FLAG(int, outbox_poll_ms, 500,
           "how often the outbox relay looks for due messages (it is also woken by commits)");
+ABSL_FLAG(int, outbox_parallelism, 16,
+          "outbox deliveries (AssignServices calls) in flight at once");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
 
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
     // New customers' services are assigned through the outbox, retried until done.
     msp::outbox::RelayOptions relay_options;
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    relay_options.parallelism = absl::GetFlag(FLAGS_outbox_parallelism);
+    relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
     msp::outbox::Relay relay(&pool,
                              {{msp::customer::kAssignServicesTopic,
                                msp::customer::AssignServicesHandler(&assignments, &pool)}},

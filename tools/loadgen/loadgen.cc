@@ -19,19 +19,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/bench/v1/echo.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "testdata/sample_customers.h"
 
 ABSL_FLAG(std::string, target, "echo",
-          "echo, get, create, or read-sync / read-async (pgbench point read, see echo.proto)");
+          "echo, get, create, create-services (with Knox Mobile Enrollment, Knox Manage and Knox "
+          "Configure), report-counts (ReportDeviceCounts, a service token), or read-sync / "
+          "read-async (pgbench point read, see echo.proto)");
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "server address");
 ABSL_FLAG(int, concurrency, 16, "callers in flight");
 ABSL_FLAG(double, duration_s, 10, "how long to run");
 ABSL_FLAG(double, warmup_s, 1, "calls in the first seconds are not counted");
 ABSL_FLAG(std::string, token, "", "bearer token (get, create)");
 ABSL_FLAG(std::string, msp, "bench", "the token's MSP");
-ABSL_FLAG(std::string, ids_file, "", "customer ids to read, one a line (get)");
+ABSL_FLAG(std::string, ids_file, "", "customer ids, one a line (get, report-counts)");
 ABSL_FLAG(int, channels, 4, "gRPC connections to spread the callers over");
 ABSL_FLAG(int, threads, 2, "client threads, each with its own completion queue");
 
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
   const std::string token = absl::GetFlag(FLAGS_token);
   const std::string msp = absl::GetFlag(FLAGS_msp);
   std::vector<std::string> ids;
-  if (target == "get") {
+  if (target == "get" || target == "report-counts") {
     std::ifstream in(absl::GetFlag(FLAGS_ids_file));
     for (std::string line; std::getline(in, line);) {
       if (!line.empty()) ids.push_back(line);
@@ -126,7 +129,9 @@ int main(int argc, char** argv) {
       std::vector<std::unique_ptr<msp::bench::v1::EchoService::Stub>> echo;
       std::vector<std::unique_ptr<v1::CustomerService::Stub>> customers;
       std::vector<std::unique_ptr<msp::bench::v1::DbEchoService::Stub>> db_echo;
+      std::vector<std::unique_ptr<msp::assignment::v1::ServiceAssignmentService::Stub>> assign;
       for (const auto& channel : channels) {
+        assign.push_back(msp::assignment::v1::ServiceAssignmentService::NewStub(channel));
         echo.push_back(msp::bench::v1::EchoService::NewStub(channel));
         db_echo.push_back(msp::bench::v1::DbEchoService::NewStub(channel));
         customers.push_back(v1::CustomerService::NewStub(channel));
@@ -160,6 +165,22 @@ int main(int argc, char** argv) {
           c->reader = customers[ch]->PrepareAsyncGetCustomer(&c->context, request, &cq);
           call = c;
           c->Start();
+        } else if (target == "report-counts") {
+          auto* c = new TypedCall<msp::assignment::v1::ReportDeviceCountsResponse>();
+          msp::assignment::v1::ReportDeviceCountsRequest request;
+          auto* report = request.add_reports();
+          report->set_customer_id(ids[rng() % ids.size()]);
+          report->set_service(msp::assignment::v1::KNOX_MOBILE_ENROLLMENT);
+          report->set_device_count(static_cast<int64_t>(rng() % 5000));
+          const auto now = std::chrono::system_clock::now().time_since_epoch();
+          report->mutable_observe_time()->set_seconds(
+              std::chrono::duration_cast<std::chrono::seconds>(now).count());
+          report->mutable_observe_time()->set_nanos(static_cast<int32_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() % 1000000000));
+          c->Prepare(token);
+          c->reader = assign[ch]->PrepareAsyncReportDeviceCounts(&c->context, request, &cq);
+          call = c;
+          c->Start();
         } else {
           auto* c = new TypedCall<v1::Customer>();
           const int n = created_seq++;
@@ -167,6 +188,14 @@ int main(int argc, char** argv) {
           request.set_parent("msps/" + msp);
           *request.mutable_customer() = BenchCustomer(n);
           request.set_request_id(absl::StrCat("bench-", start.time_since_epoch().count(), "-", n));
+          if (target == "create-services") {
+            // Each its own email domain, so every Knox Manage tenant id is free.
+            request.mutable_customer()->mutable_contact()->set_work_email(absl::StrCat(
+                "it@c", n, "-", start.time_since_epoch().count() % 1000000, ".bench.example"));
+            request.add_services(msp::assignment::v1::KNOX_MOBILE_ENROLLMENT);
+            request.add_services(msp::assignment::v1::KNOX_MANAGE);
+            request.add_services(msp::assignment::v1::KNOX_CONFIGURE);
+          }
           c->Prepare(token);
           c->reader = customers[ch]->PrepareAsyncCreateCustomer(&c->context, request, &cq);
           call = c;
