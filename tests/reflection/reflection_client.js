@@ -113,6 +113,16 @@ async function checkCustomerCalls(reflection, address) {
   void root;
 }
 
+async function checkAssignmentCalls(reflection, address) {
+  const { client } = await clientFor(reflection, address, 'msp.assignment.v1.ServiceAssignmentService');
+  const r = await call(client, 'CheckKnoxManageTenantId',
+    { parent: 'msps/reflect', work_email: 'ada@reflection.example', prefix: 'hq' }, bearer());
+  assert.ifError(r.err);
+  assert.equal(r.response.tenant_id, 'hq.reflection.example');
+  assert.equal(r.response.available, true);
+  console.log(`  CheckKnoxManageTenantId -> ${r.response.tenant_id} available`);
+}
+
 (async () => {
   for (const [name, address] of Object.entries(servers)) {
     assert.ok(address, `address of ${name} not given`);
@@ -120,6 +130,10 @@ async function checkCustomerCalls(reflection, address) {
     if (name === 'customer') {
       assert.ok(services.includes('msp.customer.v1.CustomerService'));
       await checkCustomerCalls(reflection, address);
+    }
+    if (name === 'service-assignment') {
+      assert.ok(services.includes('msp.assignment.v1.ServiceAssignmentService'));
+      await checkAssignmentCalls(reflection, address);
     }
   }
   console.log('reflection client: all checks passed');
