@@ -1,5 +1,7 @@
 #include "processes.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -243,6 +245,81 @@ void RedisServer::Start() {
 void RedisServer::Kill() {
   process_->Signal(SIGKILL);
   process_->Wait(std::chrono::seconds(5));
+}
+
+SmtpSink::SmtpSink() {
+  port_ = FreePort();
+  Start();
+}
+
+SmtpSink::~SmtpSink() = default;
+
+void SmtpSink::Start() {
+  // Debian's python3 (not a pyenv one on PATH) has the python3-aiosmtpd package.
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+                               absl::StrCat("127.0.0.1:", port_), "-c", "aiosmtpd.handlers.Mailbox",
+                               dir_.path() + "/maildir"},
+      std::map<std::string, std::string>{}, dir_.path() + "/smtp.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!CanConnect(port_)) {
+    if (std::chrono::steady_clock::now() > deadline || !process_->Running()) {
+      throw std::runtime_error("aiosmtpd did not start (apt-get install python3-aiosmtpd): " +
+                               process_->ReadLog());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void SmtpSink::Kill() {
+  process_->Signal(SIGKILL);
+  process_->Wait(std::chrono::seconds(5));
+}
+
+std::vector<std::string> SmtpSink::Messages() const {
+  std::vector<std::pair<std::filesystem::file_time_type, std::string>> files;
+  const auto dir = std::filesystem::path(dir_.path()) / "maildir" / "new";
+  if (!std::filesystem::exists(dir)) return {};
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    files.emplace_back(entry.last_write_time(), text.str());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> out;
+  for (auto& f : files) out.push_back(std::move(f.second));
+  return out;
+}
+
+std::vector<std::string> SmtpSink::WaitForMessages(size_t count,
+                                                   std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto messages = Messages();
+  while (messages.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    messages = Messages();
+  }
+  return messages;
+}
+
+std::string DecodeQuotedPrintable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '=') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 1 < text.size() && (text[i + 1] == '\r' || text[i + 1] == '\n')) {
+      i += (text[i + 1] == '\r' && i + 2 < text.size() && text[i + 2] == '\n') ? 2 : 1;
+      continue;
+    }
+    if (i + 2 < text.size()) {
+      out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    }
+  }
+  return out;
 }
 
 std::string BinaryPath(const std::string& relative) {

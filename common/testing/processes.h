@@ -85,6 +85,30 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A real SMTP server (python3-aiosmtpd) on loopback that keeps what it receives in a maildir.
+class SmtpSink {
+ public:
+  SmtpSink();
+  ~SmtpSink();
+  int port() const { return port_; }
+  std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  // Raw messages received so far (with aiosmtpd's X-MailFrom / X-RcptTo envelope headers),
+  // oldest first.
+  std::vector<std::string> Messages() const;
+  // Waits until at least `count` messages arrived; returns them all.
+  std::vector<std::string> WaitForMessages(size_t count, std::chrono::milliseconds timeout) const;
+  void Kill();
+  void Start();
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// The decoded text of a quoted-printable body (soft line breaks joined, =XX decoded).
+std::string DecodeQuotedPrintable(const std::string& text);
+
 // The build tree's binary for a service target, from the MSP_BUILD_DIR the test was built with.
 std::string BinaryPath(const std::string& relative);
 
