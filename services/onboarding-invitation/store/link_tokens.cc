@@ -1,0 +1,96 @@
+#include "link_tokens.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <stdexcept>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "msp/common/errors.h"
+
+namespace msp::onboarding {
+namespace {
+
+std::string_view PurposeName(LinkPurpose purpose) {
+  switch (purpose) {
+    case LinkPurpose::kInvitation:
+      return "invitation";
+    case LinkPurpose::kDelink:
+      return "delink";
+    case LinkPurpose::kAccountSetup:
+      return "account-setup";
+  }
+  return "unknown";
+}
+
+std::string TokenKey(LinkPurpose purpose, const std::string& link_id) {
+  return absl::StrCat("onboarding:token:", std::string(PurposeName(purpose)), ":", link_id);
+}
+
+std::string FailureKey(LinkPurpose purpose, const std::string& link_id) {
+  return absl::StrCat("onboarding:wrong-token:", std::string(PurposeName(purpose)), ":", link_id);
+}
+
+std::string Digest(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
+}
+
+}  // namespace
+
+std::string NewLinkToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::string out;
+  absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(bytes), sizeof(bytes)), &out);
+  return out;
+}
+
+LinkTokens::LinkTokens(redis::Client* redis, Options options) : redis_(redis), options_(options) {}
+
+std::string LinkTokens::Issue(LinkPurpose purpose, const std::string& link_id,
+                              std::chrono::seconds ttl) {
+  const std::string token = NewLinkToken();
+  redis_->Command({"SET", TokenKey(purpose, link_id), Digest(token), "EX",
+                   std::to_string(std::max<int64_t>(1, ttl.count()))});
+  return token;
+}
+
+TokenCheck LinkTokens::Verify(LinkPurpose purpose, const std::string& link_id,
+                              const std::string& token) {
+  const std::string failures_key = FailureKey(purpose, link_id);
+  auto failures = redis_->Command({"GET", failures_key});
+  if (!failures.IsNil() && std::stoll(failures.String()) >= options_.max_failures) {
+    const int64_t wait = std::max<int64_t>(1, redis_->Command({"TTL", failures_key}).Integer());
+    throw ApiError::ResourceExhausted("TOO_MANY_WRONG_TOKENS",
+                                      "too many wrong tokens for this link: wait, or ask for a "
+                                      "new email",
+                                      std::chrono::seconds(wait));
+  }
+  auto stored = redis_->Command({"GET", TokenKey(purpose, link_id)});
+  if (stored.IsNil()) return TokenCheck::kMissing;
+  const std::string expected = stored.String();
+  const std::string presented = Digest(token);
+  if (expected.size() == presented.size() &&
+      CRYPTO_memcmp(expected.data(), presented.data(), presented.size()) == 0) {
+    return TokenCheck::kValid;
+  }
+  const int64_t count = redis_->Command({"INCR", failures_key}).Integer();
+  if (count == 1) {
+    redis_->Command({"EXPIRE", failures_key, std::to_string(options_.failure_window.count())});
+  }
+  return TokenCheck::kWrong;
+}
+
+void LinkTokens::Revoke(LinkPurpose purpose, const std::string& link_id) {
+  redis_->Command({"DEL", TokenKey(purpose, link_id), FailureKey(purpose, link_id)});
+}
+
+int64_t LinkTokens::TimeToLive(LinkPurpose purpose, const std::string& link_id) {
+  return redis_->Command({"TTL", TokenKey(purpose, link_id)}).Integer();
+}
+
+}  // namespace msp::onboarding

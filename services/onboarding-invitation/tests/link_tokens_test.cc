@@ -1,0 +1,124 @@
+// Link tokens against a real redis-server.
+#include "store/link_tokens.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "msp/common/errors.h"
+#include "processes.h"
+
+namespace msp::onboarding {
+namespace {
+
+class LinkTokensTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new testing::RedisServer(); }
+  static void TearDownTestSuite() { delete server_; }
+  void SetUp() override {
+    redis::Options options;
+    options.port = server_->port();
+    client_ = std::make_unique<redis::Client>(options);
+    tokens_ = std::make_unique<LinkTokens>(client_.get(),
+                                           LinkTokens::Options{3, std::chrono::seconds(60)});
+  }
+  static inline testing::RedisServer* server_ = nullptr;
+  std::unique_ptr<redis::Client> client_;
+  std::unique_ptr<LinkTokens> tokens_;
+};
+
+TEST(LinkToken, Is256RandomBitsInBase64Url) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string t = NewLinkToken();
+    EXPECT_EQ(t.size(), 43u);
+    EXPECT_EQ(
+        t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
+    seen.insert(t);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST_F(LinkTokensTest, TheRightTokenVerifiesAWrongOneDoesNot) {
+  const std::string token =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-1", std::chrono::hours(1));
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", token), TokenCheck::kValid);
+  // Verifying does not use it up: the answer is recorded first, then the token revoked.
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", token), TokenCheck::kValid);
+  std::string tampered = token;
+  tampered[5] = tampered[5] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", tampered), TokenCheck::kWrong);
+  // Another link's or another purpose's token is wrong too.
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kDelink, "inv-1", token), TokenCheck::kMissing);
+  const std::string other =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-2", std::chrono::hours(1));
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", other), TokenCheck::kWrong);
+  tokens_->Revoke(LinkPurpose::kInvitation, "inv-1");
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", token), TokenCheck::kMissing);
+}
+
+TEST_F(LinkTokensTest, ReissuingStopsTheOldLink) {
+  const std::string first = tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1));
+  const std::string second = tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1));
+  EXPECT_NE(first, second);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kDelink, "d-1", first), TokenCheck::kWrong);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kDelink, "d-1", second), TokenCheck::kValid);
+}
+
+TEST_F(LinkTokensTest, TokensExpireWithTheirLink) {
+  const std::string token =
+      tokens_->Issue(LinkPurpose::kAccountSetup, "a-1", std::chrono::seconds(1));
+  EXPECT_LE(tokens_->TimeToLive(LinkPurpose::kAccountSetup, "a-1"), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kAccountSetup, "a-1", token), TokenCheck::kMissing);
+}
+
+TEST_F(LinkTokensTest, OnlyTheDigestIsStored) {
+  const std::string token =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-digest", std::chrono::hours(1));
+  const auto value = client_->Command({"GET", "onboarding:token:invitation:inv-digest"}).String();
+  EXPECT_EQ(value.size(), 32u);
+  EXPECT_EQ(value.find(token), std::string::npos);
+  for (const auto& key : client_->Command({"KEYS", "*"}).Strings()) {
+    EXPECT_EQ(key.find(token), std::string::npos);
+    const auto v = client_->Command({"TYPE", key}).String() == "string"
+                       ? client_->Command({"GET", key}).String()
+                       : "";
+    EXPECT_EQ(v.find(token), std::string::npos);
+  }
+}
+
+TEST_F(LinkTokensTest, RepeatedWrongTokensAreThrottledEvenForTheRightOne) {
+  const std::string token =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-t", std::chrono::hours(1));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-t", NewLinkToken()),
+              TokenCheck::kWrong);
+  }
+  try {
+    tokens_->Verify(LinkPurpose::kInvitation, "inv-t", token);
+    FAIL() << "expected RESOURCE_EXHAUSTED";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(e.reason(), "TOO_MANY_WRONG_TOKENS");
+  }
+  // Another link is not affected.
+  const std::string other =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-u", std::chrono::hours(1));
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-u", other), TokenCheck::kValid);
+}
+
+TEST_F(LinkTokensTest, ALostTokenIsMissingAndAReissueWorks) {
+  const std::string lost =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-lost", std::chrono::hours(1));
+  client_->Command({"FLUSHALL"});  // Redis lost its data (a failover without the last writes)
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-lost", lost), TokenCheck::kMissing);
+  const std::string fresh =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-lost", std::chrono::hours(1));
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-lost", fresh), TokenCheck::kValid);
+}
+
+}  // namespace
+}  // namespace msp::onboarding
