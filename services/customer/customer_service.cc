@@ -19,6 +19,9 @@ const std::string kList = absl::StrCat(kService, "ListCustomers");
 const std::string kUpdate = absl::StrCat(kService, "UpdateCustomer");
 const std::string kUpgrade = absl::StrCat(kService, "UpgradeToJointlyManaged");
 const std::string kListEvents = absl::StrCat(kService, "ListCustomerEvents");
+const std::string kCreateKnox = absl::StrCat(kService, "CreateKnoxCustomer");
+const std::string kLookupKnox = absl::StrCat(kService, "LookupKnoxCustomer");
+const std::string kTransition = absl::StrCat(kService, "TransitionCustomer");
 
 // The services of a CreateCustomerRequest, checked.
 std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRequest& request) {
@@ -93,6 +96,9 @@ auth::MethodPolicy CustomerServiceImpl::Policy() {
   }
   // Internal services (service-assignment, onboarding) read customers of any MSP they name.
   policy.Allow(kGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
+  for (const auto& method : {kCreateKnox, kLookupKnox, kTransition}) {
+    policy.Allow(method, {PrincipalKind::kService});
+  }
   return policy;
 }
 
@@ -317,6 +323,92 @@ grpc::Status CustomerServiceImpl::ListCustomerEvents(grpc::ServerContext* contex
       response->set_next_page_token(
           EncodeEventPageToken(principal.msp_id, request->parent(), page.next_after_event_id));
     }
+  });
+}
+
+grpc::Status CustomerServiceImpl::CreateKnoxCustomer(grpc::ServerContext* context,
+                                                     const v1::CreateKnoxCustomerRequest* request,
+                                                     v1::Customer* response) {
+  return runtime_->Handle(context, kCreateKnox, [&](const auth::Principal& principal) {
+    idempotency::CheckRequestId(request->request_id());
+    v1::Customer input = request->customer();
+    Normalize(input);
+    // The same field rules as any customer; no MSP, so no management type.
+    input.set_management_type(v1::FULLY_MANAGED);
+    ValidateNewCustomer(input, free_mail_);
+    input.set_management_type(v1::MANAGEMENT_TYPE_UNSPECIFIED);
+    NewCustomer created{"", std::move(input), principal.Actor(), request->request_id(),
+                        request->request_id().empty() ? "" : idempotency::RequestHash(*request)};
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    pg::Lease conn = pool_->Acquire();
+    for (int attempt = 0; attempt < 5 && response->customer_id().empty(); ++attempt) {
+      PrepareNewCustomer(created.customer, "", NewCustomerId(), now);
+      switch (store_.Create(*conn, created)) {
+        case CreateOutcome::kCreated:
+          *response = created.customer;
+          break;
+        case CreateOutcome::kClaimedWithoutCustomer:
+          store_.ReleaseRequestId(*conn, created);
+          break;
+        case CreateOutcome::kRequestSeen: {
+          auto prior = idempotency::FindResponse(*conn, "", request->request_id(), "CreateCustomer",
+                                                 created.request_hash);
+          if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+          response->ParseFromString(*prior);
+          break;
+        }
+        case CreateOutcome::kCustomerIdTaken:
+          break;
+      }
+    }
+    if (response->customer_id().empty()) {
+      throw ApiError::Internal("could not allocate a customer id");
+    }
+  });
+}
+
+grpc::Status CustomerServiceImpl::LookupKnoxCustomer(grpc::ServerContext* context,
+                                                     const v1::LookupKnoxCustomerRequest* request,
+                                                     v1::KnoxCustomer* response) {
+  return runtime_->Handle(context, kLookupKnox, [&](const auth::Principal&) {
+    if (!IsValidCustomerId(request->customer_id())) {
+      throw ApiError::InvalidArgument({{"customer_id", "a customer id: 10 characters"}});
+    }
+    pg::Lease conn = pool_->Acquire();
+    auto found = store_.FindById(*conn, request->customer_id(), false);
+    if (!found) throw ApiError::NotFound("customer", CustomerName("", request->customer_id()));
+    *response->mutable_customer() = std::move(found->customer);
+    response->set_msp_id(found->msp_id);
+    response->set_link_id(found->link_id);
+  });
+}
+
+grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* context,
+                                                     const v1::TransitionCustomerRequest* request,
+                                                     v1::Customer* response) {
+  return runtime_->Handle(context, kTransition, [&](const auth::Principal& principal) {
+    ValidateTransitionRequest(*request);
+    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+      auto& conn = tx.conn();
+      auto current = store_.FindById(conn, request->customer_id(), /*for_update=*/true);
+      if (!current) {
+        throw ApiError::NotFound("customer", CustomerName("", request->customer_id()));
+      }
+      const LinkState state{current->msp_id, current->customer.state(),
+                            current->customer.management_type(), current->link_id,
+                            current->customer.super_admin_portal_access()};
+      const LinkPlan plan = PlanLinkTransition(state, current->customer.name(), *request);
+      if (plan.already_done) return current->customer;
+      auto updated =
+          store_.ApplyLink(conn, request->customer_id(), plan.next, plan.set_msp_link_time);
+      store_.AppendEvent(conn, request->msp_id(), request->customer_id(), plan.event_action,
+                         request->actor().empty() ? principal.Actor() : request->actor(), {},
+                         request->link_id());
+      tx.Commit();
+      return updated.customer;
+    });
   });
 }
 

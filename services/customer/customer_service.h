@@ -45,6 +45,15 @@ class CustomerServiceImpl final
   grpc::Status ListCustomerEvents(grpc::ServerContext* context,
                                   const v1::ListCustomerEventsRequest* request,
                                   v1::ListCustomerEventsResponse* response) override;
+  grpc::Status CreateKnoxCustomer(grpc::ServerContext* context,
+                                  const v1::CreateKnoxCustomerRequest* request,
+                                  v1::Customer* response) override;
+  grpc::Status LookupKnoxCustomer(grpc::ServerContext* context,
+                                  const v1::LookupKnoxCustomerRequest* request,
+                                  v1::KnoxCustomer* response) override;
+  grpc::Status TransitionCustomer(grpc::ServerContext* context,
+                                  const v1::TransitionCustomerRequest* request,
+                                  v1::Customer* response) override;
 
  private:
   // One transaction: unless `request_id` was answered before (then that answer), runs

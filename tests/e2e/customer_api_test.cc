@@ -250,7 +250,48 @@ TEST(CustomerApi, TenantIsolationMatrix) {
   // Every method of the service is in the matrix.
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
       "msp.customer.v1.CustomerService");
-  ASSERT_EQ(service->method_count(), static_cast<int>(rpcs.size()));
+  // The internal methods (service principals only) are checked below.
+  const std::vector<std::string> internal = {"CreateKnoxCustomer", "LookupKnoxCustomer",
+                                             "TransitionCustomer"};
+  ASSERT_EQ(service->method_count(), static_cast<int>(rpcs.size() + internal.size()));
+  for (const auto& method : internal) {
+    ASSERT_NE(service->FindMethodByName(method), nullptr) << method;
+  }
+  {
+    auto stub = v1::CustomerService::NewStub(stack->Channel("customer"));
+    auto call_internal = [&](const std::string& token, int which) {
+      grpc::ClientContext context;
+      if (!token.empty()) Authorize(context, token);
+      if (which == 0) {
+        v1::CreateKnoxCustomerRequest r;
+        *r.mutable_customer() = NewCustomer("Knox Internal Ltd", "it@internal.example");
+        v1::Customer out;
+        return stub->CreateKnoxCustomer(&context, r, &out);
+      }
+      if (which == 1) {
+        v1::LookupKnoxCustomerRequest r;
+        r.set_customer_id(customer.customer_id());
+        v1::KnoxCustomer out;
+        return stub->LookupKnoxCustomer(&context, r, &out);
+      }
+      v1::TransitionCustomerRequest r;
+      r.set_customer_id(customer.customer_id());
+      r.set_msp_id("intruder");
+      r.set_transition(v1::INVITE);
+      r.set_link_id("inv-matrix");
+      r.set_management_type(v1::FULLY_MANAGED);
+      v1::Customer out;
+      return stub->TransitionCustomer(&context, r, &out);
+    };
+    for (int which = 0; which < 3; ++which) {
+      for (const auto& token : {stack->MspToken("owner"), stack->MspToken("intruder"),
+                                stack->CustomerToken(customer.customer_id())}) {
+        EXPECT_EQ(call_internal(token, which).error_code(), grpc::StatusCode::PERMISSION_DENIED)
+            << internal[static_cast<size_t>(which)];
+      }
+      EXPECT_EQ(call_internal("", which).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    }
+  }
 
   auth::TokenIssuer wrong_key("HS256", "a-completely-different-secret-0123456789",
                               testing::kTestIssuer, testing::kTestAudience);
@@ -741,6 +782,103 @@ TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
     std::ifstream log(stack->log_dir() + "/customer.log");
     std::cerr << "customer.log:\n" << log.rdbuf();
   }
+}
+
+// The link with an MSP, as the onboarding service drives it: an existing Knox customer is
+// invited, accepts, is delinked; each transition starts only where its rule allows, and a
+// repeat with the same link id is answered, not applied twice.
+TEST(CustomerApi, TransitionsFollowTheLinkRules) {
+  auto stub = v1::CustomerService::NewStub(stack->Channel("customer"));
+  const std::string service = stack->ServiceToken("onboarding-invitation");
+  v1::Customer knox;
+  {
+    grpc::ClientContext context;
+    Authorize(context, service);
+    v1::CreateKnoxCustomerRequest r;
+    *r.mutable_customer() = NewCustomer("Existing Knox AG", "admin@existing.example");
+    r.set_request_id("knox-seed-1");
+    ASSERT_TRUE(stub->CreateKnoxCustomer(&context, r, &knox).ok());
+  }
+  EXPECT_EQ(knox.name(), "msps/-/customers/" + knox.customer_id());
+  EXPECT_EQ(knox.management_type(), v1::MANAGEMENT_TYPE_UNSPECIFIED);
+  EXPECT_FALSE(knox.has_msp_link_time());
+  EXPECT_TRUE(knox.super_admin_portal_access());
+
+  auto transition = [&](const std::string& msp, v1::LinkTransition t, const std::string& link,
+                        v1::ManagementType type, v1::Customer* out) {
+    grpc::ClientContext context;
+    Authorize(context, service);
+    v1::TransitionCustomerRequest r;
+    r.set_customer_id(knox.customer_id());
+    r.set_msp_id(msp);
+    r.set_transition(t);
+    r.set_link_id(link);
+    r.set_management_type(type);
+    r.set_actor("customer-admin:admin");
+    return stub->TransitionCustomer(&context, r, out);
+  };
+  auto reason = [](const grpc::Status& status) { return DetailsOf(status).reason; };
+  v1::Customer out;
+  // Nobody manages it: no MSP sees it.
+  Client link_msp(stack->MspToken("link-msp"));
+  EXPECT_EQ(link_msp.Get("msps/link-msp/customers/" + knox.customer_id(), &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  ASSERT_TRUE(transition("link-msp", v1::INVITE, "inv-1", v1::FULLY_MANAGED, &out).ok());
+  EXPECT_EQ(out.state(), v1::PENDING);
+  EXPECT_EQ(out.name(), "msps/link-msp/customers/" + knox.customer_id());
+  // The MSP sees it PENDING with the contact; it can't edit it.
+  ASSERT_TRUE(link_msp.Get(out.name(), &out).ok());
+  EXPECT_EQ(out.state(), v1::PENDING);
+  EXPECT_EQ(out.contact().work_email(), "admin@existing.example");
+  v1::Customer patch = out;
+  patch.mutable_company()->set_display_name("Changed");
+  EXPECT_EQ(reason(link_msp.Update(patch, {"company.display_name"}, &patch)),
+            "CUSTOMER_NOT_ACTIVE");
+  // A second MSP can't invite it meanwhile, and is not told who did.
+  auto other = transition("other-msp", v1::INVITE, "inv-2", v1::FULLY_MANAGED, &out);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(reason(other), "CUSTOMER_HAS_PENDING_INVITATION");
+  EXPECT_EQ(other.error_message().find("link-msp"), std::string::npos);
+  // The same invite again is answered as done.
+  ASSERT_TRUE(transition("link-msp", v1::INVITE, "inv-1", v1::FULLY_MANAGED, &out).ok());
+  // Accepting another invitation id is refused; this one works, twice.
+  EXPECT_EQ(reason(transition("link-msp", v1::ACCEPT_INVITATION, "inv-x", v1::FULLY_MANAGED, &out)),
+            "INVITATION_NOT_PENDING");
+  ASSERT_TRUE(transition("link-msp", v1::ACCEPT_INVITATION, "inv-1", v1::FULLY_MANAGED, &out).ok());
+  EXPECT_EQ(out.state(), v1::ACTIVE);
+  EXPECT_EQ(out.management_type(), v1::FULLY_MANAGED);
+  EXPECT_TRUE(out.has_msp_link_time());
+  EXPECT_FALSE(out.super_admin_portal_access()) << "fully managed: no portal for the customer";
+  const auto etag = out.etag();
+  ASSERT_TRUE(transition("link-msp", v1::ACCEPT_INVITATION, "inv-1", v1::FULLY_MANAGED, &out).ok());
+  EXPECT_EQ(out.etag(), etag) << "a repeat changes nothing";
+  // Managed now: others can't invite; a fully managed customer can't be delinked.
+  EXPECT_EQ(reason(transition("other-msp", v1::INVITE, "inv-3", v1::FULLY_MANAGED, &out)),
+            "CUSTOMER_ALREADY_MANAGED");
+  EXPECT_EQ(reason(transition("link-msp", v1::REQUEST_DELINK, "del-1",
+                              v1::MANAGEMENT_TYPE_UNSPECIFIED, &out)),
+            "DELINK_ONLY_JOINTLY_MANAGED");
+  ASSERT_TRUE(link_msp.Upgrade("msps/link-msp/customers/" + knox.customer_id(), &out).ok());
+  ASSERT_TRUE(
+      transition("link-msp", v1::REQUEST_DELINK, "del-1", v1::MANAGEMENT_TYPE_UNSPECIFIED, &out)
+          .ok());
+  EXPECT_EQ(out.state(), v1::DELINK_REQUESTED);
+  ASSERT_TRUE(
+      transition("link-msp", v1::ACCEPT_DELINK, "del-1", v1::MANAGEMENT_TYPE_UNSPECIFIED, &out)
+          .ok());
+  EXPECT_EQ(out.state(), v1::DELINKED);
+  EXPECT_TRUE(out.super_admin_portal_access());
+  // Delinked: an existing Knox customer again, which another MSP may invite.
+  ASSERT_TRUE(transition("other-msp", v1::INVITE, "inv-4", v1::JOINTLY_MANAGED, &out).ok());
+  EXPECT_EQ(out.name(), "msps/other-msp/customers/" + knox.customer_id());
+  // The audit trail has every step.
+  v1::ListCustomerEventsResponse events;
+  Client other_msp(stack->MspToken("other-msp"));
+  ASSERT_TRUE(other_msp.Events(out.name(), &events).ok());
+  std::vector<std::string> actions;
+  for (const auto& e : events.events()) actions.push_back(e.action());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "INVITED"), actions.end());
 }
 
 }  // namespace

@@ -467,7 +467,8 @@ void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail)
 }
 
 std::string CustomerName(const std::string& msp_id, const std::string& customer_id) {
-  return absl::StrCat("msps/", msp_id, "/customers/", customer_id);
+  // AIP-159's "-" stands for "no MSP" (an existing Knox customer nobody manages).
+  return absl::StrCat("msps/", msp_id.empty() ? "-" : msp_id, "/customers/", customer_id);
 }
 
 std::string CustomerEtag(int64_t version) { return absl::StrCat("\"", version, "\""); }
@@ -481,6 +482,8 @@ void PrepareNewCustomer(v1::Customer& c, const std::string& msp_id, const std::s
     ts->set_seconds(now_micros / 1000000);
     ts->set_nanos(static_cast<int32_t>((now_micros % 1000000) * 1000));
   }
+  if (msp_id.empty()) c.clear_msp_link_time();  // no MSP: never linked
+  c.set_super_admin_portal_access(msp_id.empty() || c.management_type() == v1::JOINTLY_MANAGED);
   c.set_etag(CustomerEtag(1));
 }
 

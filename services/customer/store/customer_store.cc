@@ -24,8 +24,8 @@ constexpr char kColumns[] =
     "(extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from update_time) * 1000000)::bigint, "
     "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id, requested_services, "
-    "services_error";
-constexpr int kColumnCount = 25;
+    "services_error, link_id, super_admin_portal_access";
+constexpr int kColumnCount = 27;
 
 void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
   ts->set_seconds(micros / 1000000);
@@ -89,6 +89,9 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
     }
   }
   out.services_error = r.String(row, offset + 24);
+  out.link_id = r.String(row, offset + 25);
+  out.msp_id = msp_id;
+  c.set_super_admin_portal_access(r.Bool(row, offset + 26));
   c.set_etag(CustomerEtag(out.version));
   return out;
 }
@@ -135,6 +138,31 @@ const std::vector<Migration>& CustomerSchemaMigrations() {
   static const std::vector<Migration> kAll =
       CombineMigrations(CustomerMigrations(), {outbox::TableMigration(2)});
   return kAll;
+}
+
+std::optional<StoredCustomer> CustomerStore::FindById(pg::Connection& conn,
+                                                      const std::string& customer_id,
+                                                      bool for_update) const {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = $1");
+  static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
+  return FromFindResult(conn.Exec(for_update ? kSqlForUpdate : kSql, {customer_id}));
+}
+
+StoredCustomer CustomerStore::ApplyLink(pg::Connection& conn, const std::string& customer_id,
+                                        const LinkState& next, bool set_msp_link_time) const {
+  auto r = conn.Exec(
+      absl::StrCat("UPDATE customers SET msp_id = NULLIF($2, ''), state = $3, management_type = "
+                   "$4, link_id = $5, super_admin_portal_access = $6, msp_link_time = CASE WHEN "
+                   "$7 THEN now() ELSE msp_link_time END, version = version + 1, update_time = "
+                   "greatest(now(), update_time + interval '1 microsecond') WHERE customer_id = "
+                   "$1 RETURNING ",
+                   kColumns),
+      {customer_id, next.msp_id, std::to_string(next.state), std::to_string(next.management_type),
+       next.link_id, next.super_admin_portal_access ? "true" : "false",
+       set_msp_link_time ? "true" : "false"});
+  if (r.empty()) throw ApiError::NotFound("customer", CustomerName("", customer_id));
+  return RowToCustomer(r, 0);
 }
 
 void CustomerStore::SetServicesError(pg::Connection& conn, const std::string& msp_id,
@@ -200,15 +228,18 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const std::string requested_param = absl::StrCat("$", params.size());
   params.push_back(pg::ToHex(created.assignment_payload));
   const std::string payload_param = absl::StrCat("$", params.size());
+  params.push_back(c.super_admin_portal_access() ? "true" : "false");
+  const std::string portal_param = absl::StrCat("$", params.size());
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
       "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
       "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
-      "management_type, state, create_time, update_time, msp_link_time, requested_services) "
-      "SELECT $1, $2, $3, $4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-      "$17, $18, $19, t, t, t, " +
-      requested_param +
-      "::smallint[] FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' "
+      "management_type, state, create_time, update_time, msp_link_time, requested_services, "
+      "super_admin_portal_access) "
+      "SELECT $1, NULLIF($2, ''), $3, $4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, "
+      "$14, $15, $16, $17, $18, $19, t, t, CASE WHEN $2 = '' THEN NULL ELSE t END, " +
+      requested_param + "::smallint[], " + portal_param +
+      "::boolean FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' "
       "AS t) now_ts ";
   const std::string insert_event =
       "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../domain/link_rules.h"
 #include "../domain/list_query.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/migrations.h"
@@ -22,6 +23,8 @@ struct StoredCustomer {
   // The services asked for with the customer, and why their assignment failed for good ("").
   std::vector<knox::KnoxService> requested_services;
   std::string services_error;
+  std::string msp_id;   // "" when no MSP manages or invites the customer
+  std::string link_id;  // the invitation or delink request of its state
 };
 
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
@@ -97,6 +100,13 @@ class CustomerStore {
   CustomerPage List(pg::Connection& conn, const std::string& msp_id, const ListQuery& query) const;
   // The keyset query List runs (exposed so that tests can check its plan).
   static ListSql BuildListSql(const std::string& msp_id, const ListQuery& query);
+
+  // Any customer by id, whichever MSP manages or invites it (internal reads).
+  std::optional<StoredCustomer> FindById(pg::Connection& conn, const std::string& customer_id,
+                                         bool for_update) const;
+  // Writes the customer's link with an MSP (TransitionCustomer), bumps version and update_time.
+  StoredCustomer ApplyLink(pg::Connection& conn, const std::string& customer_id,
+                           const LinkState& next, bool set_msp_link_time) const;
 
   // Records why a new customer's services could not be assigned (a permanent refusal).
   void SetServicesError(pg::Connection& conn, const std::string& msp_id,
