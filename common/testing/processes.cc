@@ -314,9 +314,12 @@ std::string DecodeQuotedPrintable(const std::string& text) {
       i += (text[i + 1] == '\r' && i + 2 < text.size() && text[i + 2] == '\n') ? 2 : 1;
       continue;
     }
-    if (i + 2 < text.size()) {
+    if (i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16)));
       i += 2;
+    } else {
+      out.push_back('=');  // not an escape (e.g. a header's encoded word)
     }
   }
   return out;

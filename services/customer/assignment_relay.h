@@ -1,6 +1,6 @@
 #pragma once
 
-#include "assignment_client.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 

@@ -2,8 +2,8 @@
 
 #include <functional>
 
-#include "assignment_client.h"
 #include "domain/customer_rules.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/pg_pipeline.h"

@@ -49,10 +49,9 @@ int main(int argc, char** argv) {
     msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                      config.db_statement_timeout_ms, "customer, public"});
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
-    msp::customer::AssignmentClient assignments(
-        grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
-                            grpc::InsecureChannelCredentials()),
-        &service_token);
+    msp::AssignmentClient assignments(grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
+                                                          grpc::InsecureChannelCredentials()),
+                                      &service_token);
     // New customers' services are assigned through the outbox, retried until done.
     msp::outbox::RelayOptions relay_options;
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));

@@ -1,7 +1,105 @@
-// Placeholder until its issue lands: serves health and reflection only, so the suite starts
-// whole and operators see every service.
+// The onboarding-invitation binary: flags (or MSP_* environment variables), migrations, serve.
+#include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
+#include "invitation_relay.h"
+#include "msp/common/config.h"
+#include "msp/common/log.h"
+#include "msp/common/periodic.h"
+#include "msp/common/server.h"
 #include "msp/common/startup.h"
+#include "onboarding_service.h"
+
+ABSL_FLAG(std::string, customer_address, "127.0.0.1:50051", "the customer service host:port");
+ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
+          "the service-assignment service host:port");
+ABSL_FLAG(std::string, mail_url, "maildir:.local/mail",
+          "where emails go: smtp://host:port, smtps://host:port or maildir:/path");
+ABSL_FLAG(std::string, smtp_username, "", "SMTP login (with smtp_password_file)");
+ABSL_FLAG(std::string, smtp_password_file, "", "file holding the SMTP password");
+ABSL_FLAG(bool, smtp_require_starttls, false, "refuse to send unless STARTTLS succeeds");
+ABSL_FLAG(std::string, mail_from, "noreply@msp-portal.example", "the emails' From address");
+ABSL_FLAG(std::string, portal_url, "http://localhost:8080",
+          "where the customer's accept / reject links lead");
+ABSL_FLAG(int, invitation_ttl_hours, 7 * 24, "how long an invitation stays PENDING");
+ABSL_FLAG(int, resend_min_interval_s, 300, "an invitation email at most once per this");
+ABSL_FLAG(int, resend_max_per_day, 10, "invitation emails per invitation and day at most");
+ABSL_FLAG(int, sweep_interval_s, 30, "how often expiry and half-made invitations are handled");
+ABSL_FLAG(int, outbox_poll_ms, 500, "how often the outbox relay looks for due messages");
+
+namespace {
+
+msp::redis::Options RedisOptions(const std::string& address) {
+  msp::redis::Options options;
+  std::pair<std::string, std::string> host_port = absl::StrSplit(address, absl::MaxSplits(':', 1));
+  options.host = host_port.first;
+  options.port = host_port.second.empty() ? 6379 : std::stoi(host_port.second);
+  return options;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  return msp::RunPlaceholderService("onboarding-invitation", argc, argv);
+  msp::BlockTerminationSignals();
+  msp::ParseFlagsWithEnvFallback(argc, argv);
+  try {
+    const msp::CommonConfig config = msp::CommonConfigFromFlags("onboarding-invitation");
+    msp::MigrateAtStartup(config.database_url, "onboarding",
+                          msp::onboarding::OnboardingSchemaMigrations(), std::chrono::seconds(60));
+    msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
+                        config.db_statement_timeout_ms, "onboarding, public"});
+    msp::auth::TokenVerifier verifier(config.jwt);
+    const msp::auth::ServiceToken service_token =
+        msp::ServiceTokenFromConfig(config, "onboarding-invitation");
+    msp::redis::Client redis(RedisOptions(config.redis_address));
+    msp::onboarding::LinkTokens tokens(&redis, {});
+
+    const std::string password_file = absl::GetFlag(FLAGS_smtp_password_file);
+    auto mailer =
+        msp::mail::MailerFromUrl(absl::GetFlag(FLAGS_mail_url), absl::GetFlag(FLAGS_smtp_username),
+                                 password_file.empty() ? "" : msp::auth::ReadKeyFile(password_file),
+                                 absl::GetFlag(FLAGS_smtp_require_starttls));
+    msp::onboarding::EmailSettings email;
+    email.from = absl::GetFlag(FLAGS_mail_from);
+    email.portal_url = absl::GetFlag(FLAGS_portal_url);
+
+    msp::onboarding::CustomerLinks customers(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
+                            grpc::InsecureChannelCredentials()),
+        &service_token);
+    msp::AssignmentClient assignments(grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
+                                                          grpc::InsecureChannelCredentials()),
+                                      &service_token);
+    msp::outbox::RelayOptions relay_options;
+    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    msp::outbox::Relay relay(
+        &pool,
+        {{msp::onboarding::kInvitationEmailTopic,
+          msp::onboarding::InvitationEmailHandler(&pool, &tokens, mailer.get(), email)},
+         {msp::onboarding::kAssignServicesTopic,
+          msp::onboarding::AssignInvitedServicesHandler(&assignments)}},
+        relay_options);
+    relay.Start();
+
+    msp::onboarding::OnboardingSettings settings;
+    settings.invitation_ttl = std::chrono::hours(absl::GetFlag(FLAGS_invitation_ttl_hours));
+    settings.resend.min_interval = std::chrono::seconds(absl::GetFlag(FLAGS_resend_min_interval_s));
+    settings.resend.max_per_day = absl::GetFlag(FLAGS_resend_max_per_day);
+
+    msp::HostOptions options{"onboarding-invitation", config.server};
+    options.health_services = {"msp.onboarding.v1.OnboardingService"};
+    msp::ServiceHost host(options);
+    host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+    msp::RpcRuntime runtime("onboarding.msp.v1", &verifier,
+                            msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics());
+    msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &tokens, &relay,
+                                                   settings);
+    host.AddService(&service);
+    msp::PeriodicTask sweep("sweep-invitations",
+                            std::chrono::seconds(absl::GetFlag(FLAGS_sweep_interval_s)),
+                            [&service] { service.Sweep(); });
+    return host.Run();
+  } catch (const std::exception& e) {
+    msp::log::Error("onboarding-invitation failed to start", {{"error", e.what()}});
+    return 1;
+  }
 }

@@ -32,6 +32,7 @@ Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_f
   postgres_ = std::make_unique<PostgresServer>();
   postgres_->CreateDatabase("msp");
   redis_ = std::make_unique<RedisServer>();
+  smtp_ = std::make_unique<SmtpSink>();
   secret_file_ = logs_.path() + "/jwt-secret";
   std::ofstream(secret_file_) << kTestJwtSecret;
   for (const auto& name : services) {
@@ -86,6 +87,17 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
   }
   if (name == "service-assignment" && services_.contains("customer")) {
     argv.push_back("--customer_address=" + services_.at("customer").address);
+  }
+  if (name == "onboarding-invitation") {
+    if (services_.contains("customer")) {
+      argv.push_back("--customer_address=" + services_.at("customer").address);
+    }
+    if (services_.contains("service-assignment")) {
+      argv.push_back("--assignment_address=" + services_.at("service-assignment").address);
+    }
+    argv.push_back("--mail_url=" + smtp_->url());
+    argv.push_back("--sweep_interval_s=1");
+    argv.push_back("--outbox_poll_ms=100");
   }
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);

@@ -33,6 +33,8 @@ class Stack {
   std::string address(const std::string& name) const { return service(name).address; }
   PostgresServer& postgres() { return *postgres_; }
   RedisServer& redis() { return *redis_; }
+  // Where the onboarding service sends its emails.
+  SmtpSink& smtp() { return *smtp_; }
   std::string database_url() const;
 
   // Starts (again) a service that was stopped or killed, with extra flags for this start;
@@ -55,6 +57,7 @@ class Stack {
   TempDir logs_;
   std::unique_ptr<PostgresServer> postgres_;
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<SmtpSink> smtp_;
   std::map<std::string, ServiceInstance> services_;
   std::vector<std::string> extra_flags_;
   std::string secret_file_;

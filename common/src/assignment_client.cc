@@ -1,9 +1,9 @@
-#include "assignment_client.h"
+#include "msp/common/assignment_client.h"
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
 
-namespace msp::customer {
+namespace msp {
 namespace {
 
 assignment::v1::BatchGetCustomerServicesRequest BatchRequest(const std::string& msp_id,
@@ -86,4 +86,4 @@ grpc::Status AssignmentClient::AssignServices(const assignment::v1::AssignServic
   return stub_->AssignServices(&context, request, response);
 }
 
-}  // namespace msp::customer
+}  // namespace msp

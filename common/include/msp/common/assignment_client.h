@@ -13,7 +13,7 @@
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/auth.h"
 
-namespace msp::customer {
+namespace msp {
 
 using ServicesByCustomer = std::map<std::string, std::vector<assignment::v1::AssignedService>>;
 
@@ -42,4 +42,4 @@ class AssignmentClient {
   std::chrono::milliseconds timeout_;
 };
 
-}  // namespace msp::customer
+}  // namespace msp

@@ -1,0 +1,147 @@
+#include "invitation_rules.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "msp/common/errors.h"
+#include "msp/common/idempotency.h"
+#include "msp/common/tenancy.h"
+
+namespace msp::onboarding {
+namespace {
+
+constexpr std::string_view kBase32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+std::string FormatDate(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::FromUnixSeconds(ts.seconds()),
+                          absl::UTCTimeZone());
+}
+
+// Percent-encodes a query value (tokens are base64url already; names have '/').
+std::string QueryValue(const std::string& value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrFormat("%%%02X", c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<knox::KnoxService> ValidateCreateInvitation(
+    const v1::CreateInvitationRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (!IsValidCustomerId(request.customer_id())) {
+    violations.push_back({"customer_id", "a customer id: 10 characters"});
+  }
+  if (request.management_type() != customer::v1::FULLY_MANAGED &&
+      request.management_type() != customer::v1::JOINTLY_MANAGED) {
+    violations.push_back({"management_type", "FULLY_MANAGED or JOINTLY_MANAGED"});
+  }
+  std::vector<knox::KnoxService> services;
+  try {
+    services = knox::ParseServiceList("services", request.services());
+  } catch (const ApiError& e) {
+    for (const auto& v : e.field_violations()) violations.push_back(v);
+  }
+  for (int i = 0; i < request.services_size(); ++i) {
+    if (request.services(i) == assignment::v1::KNOX_GUARD) {
+      violations.push_back(
+          {absl::StrCat("services[", i, "]"), "Knox Guard is not offered to existing customers"});
+    }
+  }
+  if (request.services().empty()) violations.push_back({"services", "at least one service"});
+  const bool with_manage =
+      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
+  if (!request.knox_manage_tenant_prefix().empty() && !with_manage) {
+    violations.push_back(
+        {"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"});
+  } else if (auto problem = knox::TenantPrefixProblem(request.knox_manage_tenant_prefix())) {
+    violations.push_back({"knox_manage_tenant_prefix", *problem});
+  }
+  if (!request.request_id().empty() && !idempotency::IsValidRequestId(request.request_id())) {
+    violations.push_back({"request_id", "1-64 characters of letters, digits, '-', '_' or '.'"});
+  }
+  if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));
+  return services;
+}
+
+std::string NewInvitationId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::string id;
+  for (unsigned char b : bytes) id.push_back(kBase32[b % 32]);
+  return id;
+}
+
+bool IsValidInvitationId(std::string_view id) {
+  return id.size() == 16 && std::all_of(id.begin(), id.end(), [](char c) {
+           return kBase32.find(c) != std::string_view::npos;
+         });
+}
+
+std::string InvitationName(const std::string& msp_id, const std::string& invitation_id) {
+  return absl::StrCat("msps/", msp_id, "/invitations/", invitation_id);
+}
+
+std::optional<std::chrono::seconds> ResendWait(const SendHistory& history,
+                                               const ResendLimits& limits,
+                                               std::chrono::system_clock::time_point now) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  const auto since_last = now - history.last_send;
+  if (since_last < limits.min_interval) {
+    return duration_cast<seconds>(limits.min_interval - since_last) + seconds(1);
+  }
+  const auto day = std::chrono::hours(24);
+  if (now - history.window_start < day && history.sends_in_window >= limits.max_per_day) {
+    return duration_cast<seconds>(day - (now - history.window_start)) + seconds(1);
+  }
+  return std::nullopt;
+}
+
+mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string& msp_id,
+                            const std::string& token, const EmailSettings& settings,
+                            bool reminder) {
+  std::vector<std::string> services;
+  for (int s : invitation.services()) {
+    services.push_back(std::string(knox::DisplayName(static_cast<knox::KnoxService>(s))));
+  }
+  const std::string link = absl::StrCat(settings.portal_url, "/invitations/respond?invitation=",
+                                        QueryValue(invitation.name()), "&token=", token);
+  const bool fully = invitation.management_type() == customer::v1::FULLY_MANAGED;
+  mail::Email email;
+  email.from = settings.from;
+  email.from_name = settings.from_name;
+  email.to = invitation.contact().work_email();
+  email.subject = absl::StrCat(reminder ? "Reminder: " : "", "MSP ", msp_id,
+                               " asks to manage Knox services for ", invitation.company_name());
+  email.text_body = absl::StrCat(
+      "Hello ", invitation.contact().first_name(), ",\n\n", "The managed service provider ", msp_id,
+      " asks to manage these Knox services for ", invitation.company_name(), ":\n  ",
+      absl::StrJoin(services, "\n  "), "\n\n",
+      fully ? "As a fully managed customer, your super admin will no longer have access to the "
+              "Knox service portals: only the MSP will.\n"
+            : "As a jointly managed customer, you keep full access to the Knox service portals "
+              "and manage your devices together with the MSP.\n",
+      "\nTo accept or reject, sign in to the Knox portal and open:\n  ", link, "\n\n",
+      "The link works until ", FormatDate(invitation.expire_time()),
+      " and only for your account. If you did not expect this email, reject it or ignore "
+      "it.\n");
+  email.message_id = absl::StrCat(
+      "invitation-", invitation.name().substr(invitation.name().rfind('/') + 1), "-",
+      invitation.send_count(), reminder ? "-reminder" : "", "@", settings.message_id_domain);
+  return email;
+}
+
+}  // namespace msp::onboarding

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "msp/common/knox_services.h"
+#include "msp/common/mailer.h"
+#include "msp/onboarding/v1/onboarding.pb.h"
+
+namespace msp::onboarding {
+
+// Checks a CreateInvitationRequest's own fields (the customer is checked against the customer
+// service). Returns the services, each once. Throws INVALID_ARGUMENT naming the fields; Knox
+// Guard is not offered to existing customers.
+std::vector<knox::KnoxService> ValidateCreateInvitation(const v1::CreateInvitationRequest& request);
+
+// Invitation ids: 16 random characters of lowercase base32.
+std::string NewInvitationId();
+bool IsValidInvitationId(std::string_view id);
+std::string InvitationName(const std::string& msp_id, const std::string& invitation_id);
+
+// Resends: at most one per `min_interval`, `max_per_day` in a rolling day.
+struct ResendLimits {
+  std::chrono::seconds min_interval{5 * 60};
+  int max_per_day = 10;
+};
+struct SendHistory {
+  std::chrono::system_clock::time_point last_send;
+  std::chrono::system_clock::time_point window_start;  // the rolling day's start
+  int sends_in_window = 0;
+};
+// How long until a resend is allowed (nullopt: now).
+std::optional<std::chrono::seconds> ResendWait(const SendHistory& history,
+                                               const ResendLimits& limits,
+                                               std::chrono::system_clock::time_point now);
+
+// The email to the customer's super admin with the accept and reject links.
+struct EmailSettings {
+  std::string from = "noreply@msp-portal.example";
+  std::string from_name = "Knox MSP Portal";
+  std::string message_id_domain = "msp-portal.example";
+  std::string portal_url = "http://localhost:8080";  // where the customer's links lead
+};
+mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string& msp_id,
+                            const std::string& token, const EmailSettings& settings, bool reminder);
+
+}  // namespace msp::onboarding

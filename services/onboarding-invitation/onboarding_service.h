@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+
+#include "customer_links.h"
+#include "domain/invitation_rules.h"
+#include "msp/common/outbox.h"
+#include "msp/common/pg.h"
+#include "msp/common/rpc.h"
+#include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "store/invitation_store.h"
+#include "store/link_tokens.h"
+
+namespace msp::onboarding {
+
+// The outbox topic of the services an accepted invitation assigns (payload:
+// AssignServicesRequest).
+inline constexpr char kAssignServicesTopic[] = "assign-services";
+
+struct OnboardingSettings {
+  std::chrono::seconds invitation_ttl{7 * 24 * 3600};
+  ResendLimits resend;
+};
+
+// The gRPC face of the onboarding service. An invitation is a small saga across two services:
+// it is written here first (OPENING), the customer service then marks the customer PENDING
+// (idempotent by the invitation id), and only then is the invitation PENDING with its email in
+// the outbox. A crash in between leaves an OPENING invitation that Sweep finishes.
+class OnboardingServiceImpl final : public v1::OnboardingService::Service {
+ public:
+  OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime, CustomerLinks* customers,
+                        LinkTokens* tokens, outbox::Relay* relay, OnboardingSettings settings);
+
+  static auth::MethodPolicy Policy();
+
+  grpc::Status LookupCustomer(grpc::ServerContext* context,
+                              const v1::LookupCustomerRequest* request,
+                              v1::CustomerPreview* response) override;
+  grpc::Status CreateInvitation(grpc::ServerContext* context,
+                                const v1::CreateInvitationRequest* request,
+                                v1::Invitation* response) override;
+  grpc::Status GetInvitation(grpc::ServerContext* context, const v1::GetInvitationRequest* request,
+                             v1::Invitation* response) override;
+  grpc::Status ResendInvitation(grpc::ServerContext* context,
+                                const v1::ResendInvitationRequest* request,
+                                v1::Invitation* response) override;
+  grpc::Status CancelInvitation(grpc::ServerContext* context,
+                                const v1::CancelInvitationRequest* request,
+                                v1::Invitation* response) override;
+  grpc::Status AcceptInvitation(grpc::ServerContext* context,
+                                const v1::AcceptInvitationRequest* request,
+                                v1::Invitation* response) override;
+  grpc::Status RejectInvitation(grpc::ServerContext* context,
+                                const v1::RejectInvitationRequest* request,
+                                v1::Invitation* response) override;
+
+  // Expires due invitations and finishes or abandons OPENING ones. Returns how many changed.
+  int Sweep();
+
+ private:
+  // OPENING -> customer PENDING -> invitation PENDING with its email queued.
+  StoredInvitation FinishOpening(const StoredInvitation& opening);
+  // Moves the customer's link, then the invitation, for an answer or a withdrawal.
+  StoredInvitation Close(const StoredInvitation& invitation,
+                         customer::v1::LinkTransition transition, v1::Invitation::State state,
+                         const std::string& reason, const std::string& actor);
+  StoredInvitation FindForCustomer(const auth::Principal& principal, const std::string& name);
+  void CheckToken(const StoredInvitation& invitation, const std::string& token);
+
+  pg::Pool* pool_;
+  RpcRuntime* runtime_;
+  CustomerLinks* customers_;
+  LinkTokens* tokens_;
+  outbox::Relay* relay_;
+  OnboardingSettings settings_;
+  InvitationStore store_;
+};
+
+}  // namespace msp::onboarding

@@ -1,0 +1,182 @@
+#include "invitation_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "msp/common/idempotency.h"
+#include "msp/common/outbox.h"
+#include "msp/common/strings.h"
+
+namespace msp {
+const std::vector<Migration>& OnboardingMigrations();
+}
+
+namespace msp::onboarding {
+namespace {
+
+constexpr char kColumns[] =
+    "invitation_id, msp_id, customer_id, request_id, management_type, services, "
+    "knox_manage_tenant_prefix, state, company_name, contact_first_name, contact_last_name, "
+    "contact_email, contact_phone, reject_reason, "
+    "(extract(epoch from create_time) * 1000000)::bigint, "
+    "(extract(epoch from expire_time) * 1000000)::bigint, "
+    "(extract(epoch from answer_time) * 1000000)::bigint, "
+    "(extract(epoch from last_send_time) * 1000000)::bigint, send_count, "
+    "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window";
+
+void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
+  ts->set_seconds(micros / 1000000);
+  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+}
+
+std::chrono::system_clock::time_point TimeOf(int64_t micros) {
+  return std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
+}
+
+StoredInvitation RowToInvitation(const pg::Result& r, int row) {
+  StoredInvitation out;
+  auto& inv = out.invitation;
+  const std::string id = r.String(row, 0);
+  out.msp_id = r.String(row, 1);
+  inv.set_name(InvitationName(out.msp_id, id));
+  inv.set_customer_id(r.String(row, 2));
+  inv.set_customer(absl::StrCat("msps/", out.msp_id, "/customers/", inv.customer_id()));
+  out.request_id = r.String(row, 3);
+  inv.set_management_type(static_cast<customer::v1::ManagementType>(r.Int64(row, 4)));
+  std::string_view services = r.Text(row, 5);
+  if (services.size() > 2) {
+    for (auto part : absl::StrSplit(AbslView(services.substr(1, services.size() - 2)), ',')) {
+      inv.add_services(static_cast<knox::KnoxService>(std::stoi(std::string(part))));
+    }
+  }
+  inv.set_knox_manage_tenant_prefix(r.String(row, 6));
+  out.raw_state = static_cast<int>(r.Int64(row, 7));
+  inv.set_state(out.raw_state == kOpening ? v1::Invitation::PENDING
+                                          : static_cast<v1::Invitation::State>(out.raw_state));
+  inv.set_company_name(r.String(row, 8));
+  inv.mutable_contact()->set_first_name(r.String(row, 9));
+  inv.mutable_contact()->set_last_name(r.String(row, 10));
+  inv.mutable_contact()->set_work_email(r.String(row, 11));
+  inv.mutable_contact()->set_phone(r.String(row, 12));
+  inv.set_reject_reason(r.String(row, 13));
+  SetTimestamp(inv.mutable_create_time(), r.Int64(row, 14));
+  SetTimestamp(inv.mutable_expire_time(), r.Int64(row, 15));
+  if (!r.IsNull(row, 16)) SetTimestamp(inv.mutable_answer_time(), r.Int64(row, 16));
+  if (!r.IsNull(row, 17)) {
+    SetTimestamp(inv.mutable_last_send_time(), r.Int64(row, 17));
+    out.sends.last_send = TimeOf(r.Int64(row, 17));
+  }
+  inv.set_send_count(static_cast<int32_t>(r.Int64(row, 18)));
+  if (!r.IsNull(row, 19)) out.sends.window_start = TimeOf(r.Int64(row, 19));
+  out.sends.sends_in_window = static_cast<int>(r.Int64(row, 20));
+  return out;
+}
+
+std::vector<StoredInvitation> Rows(const pg::Result& r) {
+  std::vector<StoredInvitation> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(RowToInvitation(r, i));
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Migration>& OnboardingSchemaMigrations() {
+  static const std::vector<Migration> kAll = CombineMigrations(
+      OnboardingMigrations(), {idempotency::TableMigration(2), outbox::TableMigration(3)});
+  return kAll;
+}
+
+bool InvitationStore::InsertOpening(pg::Connection& conn, const std::string& msp_id,
+                                    const std::string& invitation_id,
+                                    const v1::CreateInvitationRequest& request,
+                                    const std::vector<knox::KnoxService>& services,
+                                    const customer::v1::Customer& customer,
+                                    std::chrono::system_clock::time_point expire_time) const {
+  std::vector<std::string> values;
+  for (auto s : services) values.push_back(std::to_string(static_cast<int>(s)));
+  const auto expire_micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(expire_time.time_since_epoch()).count();
+  auto r = conn.Exec(
+      "INSERT INTO invitations (invitation_id, msp_id, customer_id, request_id, management_type, "
+      "services, knox_manage_tenant_prefix, state, company_name, contact_first_name, "
+      "contact_last_name, contact_email, contact_phone, expire_time) VALUES ($1, $2, $3, $4, $5, "
+      "$6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + $13::bigint * "
+      "interval '1 microsecond') ON CONFLICT DO NOTHING RETURNING 1",
+      {invitation_id, msp_id, request.customer_id(), request.request_id(),
+       std::to_string(request.management_type()),
+       absl::StrCat("{", absl::StrJoin(values, ","), "}"), request.knox_manage_tenant_prefix(),
+       customer.company().display_name(), customer.contact().first_name(),
+       customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
+       std::to_string(expire_micros)});
+  return !r.empty();
+}
+
+std::optional<StoredInvitation> InvitationStore::Find(pg::Connection& conn,
+                                                      const std::string& msp_id,
+                                                      const std::string& invitation_id,
+                                                      bool for_update) const {
+  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                  " FROM invitations WHERE invitation_id = $1 AND msp_id = $2",
+                                  for_update ? " FOR UPDATE" : ""),
+                     {invitation_id, msp_id});
+  if (r.empty()) return std::nullopt;
+  return RowToInvitation(r, 0);
+}
+
+std::optional<StoredInvitation> InvitationStore::FindByRequestId(
+    pg::Connection& conn, const std::string& msp_id, const std::string& request_id) const {
+  auto r = conn.Exec(
+      absl::StrCat("SELECT ", kColumns, " FROM invitations WHERE msp_id = $1 AND request_id = $2"),
+      {msp_id, request_id});
+  if (r.empty()) return std::nullopt;
+  return RowToInvitation(r, 0);
+}
+
+StoredInvitation InvitationStore::RecordSend(pg::Connection& conn,
+                                             const std::string& invitation_id) const {
+  auto r = conn.Exec(
+      absl::StrCat(
+          "UPDATE invitations SET state = CASE WHEN state = 0 THEN 1 ELSE state END, "
+          "last_send_time = now(), send_count = send_count + 1, "
+          "sends_in_window = CASE WHEN sends_window_start IS NULL OR sends_window_start < now() - "
+          "interval '1 day' THEN 1 ELSE sends_in_window + 1 END, "
+          "sends_window_start = CASE WHEN sends_window_start IS NULL OR sends_window_start < "
+          "now() - interval '1 day' THEN now() ELSE sends_window_start END "
+          "WHERE invitation_id = $1 RETURNING ",
+          kColumns),
+      {invitation_id});
+  return RowToInvitation(r, 0);
+}
+
+StoredInvitation InvitationStore::SetState(pg::Connection& conn, const std::string& invitation_id,
+                                           v1::Invitation::State state,
+                                           const std::string& reject_reason) const {
+  auto r = conn.Exec(absl::StrCat("UPDATE invitations SET state = $2, reject_reason = $3, "
+                                  "answer_time = now() WHERE invitation_id = $1 RETURNING ",
+                                  kColumns),
+                     {invitation_id, std::to_string(state), reject_reason});
+  return RowToInvitation(r, 0);
+}
+
+void InvitationStore::Delete(pg::Connection& conn, const std::string& invitation_id) const {
+  conn.Exec("DELETE FROM invitations WHERE invitation_id = $1 AND state = 0", {invitation_id});
+}
+
+std::vector<StoredInvitation> InvitationStore::DueToExpire(pg::Connection& conn, int limit) const {
+  return Rows(conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                     " FROM invitations WHERE state = 1 AND expire_time < now() "
+                                     "ORDER BY expire_time LIMIT $1"),
+                        {std::to_string(limit)}));
+}
+
+std::vector<StoredInvitation> InvitationStore::StaleOpening(pg::Connection& conn,
+                                                            std::chrono::seconds age,
+                                                            int limit) const {
+  return Rows(conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                     " FROM invitations WHERE state = 0 AND create_time < now() "
+                                     "- $1::bigint * interval '1 second' ORDER BY create_time "
+                                     "LIMIT $2"),
+                        {std::to_string(age.count()), std::to_string(limit)}));
+}
+
+}  // namespace msp::onboarding

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/invitation_rules.h"
+#include "msp/common/migrations.h"
+#include "msp/common/pg.h"
+#include "msp/customer/v1/customer.pb.h"
+#include "msp/onboarding/v1/onboarding.pb.h"
+
+// SQL for the onboarding schema. Stateless: every call runs on the connection (and so the
+// transaction) it is given.
+namespace msp::onboarding {
+
+// The onboarding schema: migrations/ plus the common idempotency_keys (2) and outbox (3).
+const std::vector<Migration>& OnboardingSchemaMigrations();
+
+// The outbox topic of invitation emails (key: the invitation id; payload "invitation" or
+// "reminder").
+inline constexpr char kInvitationEmailTopic[] = "invitation-email";
+
+// Created here, the customer not yet marked PENDING (see migrations/0001).
+inline constexpr int kOpening = 0;
+
+struct StoredInvitation {
+  v1::Invitation invitation;  // with state PENDING shown as it is stored
+  int raw_state = kOpening;
+  std::string msp_id;
+  std::string request_id;
+  SendHistory sends;
+};
+
+class InvitationStore {
+ public:
+  // Inserts an OPENING invitation. False when the customer has an open invitation already
+  // (the partial unique index decides between concurrent requests).
+  bool InsertOpening(pg::Connection& conn, const std::string& msp_id,
+                     const std::string& invitation_id, const v1::CreateInvitationRequest& request,
+                     const std::vector<knox::KnoxService>& services,
+                     const customer::v1::Customer& customer,
+                     std::chrono::system_clock::time_point expire_time) const;
+  std::optional<StoredInvitation> Find(pg::Connection& conn, const std::string& msp_id,
+                                       const std::string& invitation_id, bool for_update) const;
+  std::optional<StoredInvitation> FindByRequestId(pg::Connection& conn, const std::string& msp_id,
+                                                  const std::string& request_id) const;
+  // Records an email about to be sent (OPENING becomes PENDING on the first).
+  StoredInvitation RecordSend(pg::Connection& conn, const std::string& invitation_id) const;
+  // Sets an answer state (ACCEPTED, REJECTED, CANCELED, EXPIRED) with the answer time.
+  StoredInvitation SetState(pg::Connection& conn, const std::string& invitation_id,
+                            v1::Invitation::State state, const std::string& reject_reason) const;
+  void Delete(pg::Connection& conn, const std::string& invitation_id) const;
+  // PENDING invitations past their expiry, and OPENING ones older than `age` (a crash left
+  // them half made), oldest first.
+  std::vector<StoredInvitation> DueToExpire(pg::Connection& conn, int limit) const;
+  std::vector<StoredInvitation> StaleOpening(pg::Connection& conn, std::chrono::seconds age,
+                                             int limit) const;
+};
+
+}  // namespace msp::onboarding

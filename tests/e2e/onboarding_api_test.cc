@@ -1,0 +1,386 @@
+// Invitations of existing Knox customers end to end: the real binaries (all four services), a
+// real PostgreSQL, redis-server and SMTP server (aiosmtpd), and gRPC clients holding MSP and
+// customer-admin tokens. The emails are read from the SMTP server and their links used.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/pg.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "stack.h"
+#include "status_details.h"
+#include "testdata/sample_customers.h"
+
+namespace msp {
+namespace {
+
+using testing::Authorize;
+using testing::DetailsOf;
+using testing::Stack;
+namespace av1 = assignment::v1;
+namespace cv1 = customer::v1;
+namespace ov1 = onboarding::v1;
+
+Stack* stack = nullptr;
+
+class StackEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { stack = new Stack(); }
+  void TearDown() override {
+    delete stack;
+    stack = nullptr;
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+
+template <typename Stub, typename Request, typename Response>
+grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                  Stub& stub, const std::string& token, const Request& request,
+                  Response* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) Authorize(context, token);
+  return (stub.*method)(&context, request, response);
+}
+
+using OS = ov1::OnboardingService::Stub;
+
+std::unique_ptr<OS> Onboarding() {
+  return ov1::OnboardingService::NewStub(stack->Channel("onboarding-invitation"));
+}
+
+// An existing Knox customer (no MSP), as the seed data and Knox sign-up make them.
+cv1::Customer KnoxCustomer(const std::string& company) {
+  static int n = 0;
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateKnoxCustomerRequest request;
+  *request.mutable_customer() = customer::testdata::ValidCustomer(
+      company, absl::StrCat("admin", n, "@knox", ::getpid(), "-", n, ".example"));
+  ++n;
+  cv1::Customer out;
+  const auto status = Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *stub,
+                           stack->ServiceToken("seed"), request, &out);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return out;
+}
+
+grpc::Status Invite(const std::string& msp, const std::string& customer_id,
+                    cv1::ManagementType type, ov1::Invitation* out,
+                    const std::string& request_id = "",
+                    std::vector<av1::KnoxService> services = {av1::KNOX_MOBILE_ENROLLMENT,
+                                                              av1::KNOX_CONFIGURE}) {
+  auto stub = Onboarding();
+  ov1::CreateInvitationRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_customer_id(customer_id);
+  request.set_management_type(type);
+  for (auto s : services) request.add_services(s);
+  request.set_request_id(request_id);
+  return Call(&OS::CreateInvitation, *stub, stack->MspToken(msp), request, out);
+}
+
+// The newest email to `to`, waiting for it; its link's invitation and token.
+struct EmailLink {
+  std::string raw;
+  std::string invitation;
+  std::string token;
+  std::string message_id;
+};
+EmailLink WaitForEmail(const std::string& to, size_t nth = 1) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < until) {
+    std::vector<std::string> mine;
+    for (const auto& m : stack->smtp().Messages()) {
+      if (m.find("X-RcptTo: " + to) != std::string::npos) mine.push_back(m);
+    }
+    if (mine.size() >= nth) {
+      EmailLink link;
+      link.raw = mine[nth - 1];
+      const auto body_start = link.raw.find("\n\n");
+      const std::string body = testing::DecodeQuotedPrintable(
+          link.raw.substr(body_start == std::string::npos ? 0 : body_start));
+      std::smatch match;
+      if (std::regex_search(body, match,
+                            std::regex("invitation=msps%2F([a-z0-9-]+)%2Finvitations%2F([a-z2-7]+)"
+                                       "&token=([A-Za-z0-9_-]+)"))) {
+        link.invitation = absl::StrCat("msps/", match[1].str(), "/invitations/", match[2].str());
+        link.token = match[3].str();
+      }
+      if (std::regex_search(link.raw, match, std::regex("Message-ID: <([^>]+)>"))) {
+        link.message_id = match[1].str();
+      }
+      return link;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "no email " << nth << " to " << to;
+  return {};
+}
+
+grpc::Status Answer(bool accept, const std::string& token, const std::string& name,
+                    const std::string& link_token, ov1::Invitation* out,
+                    const std::string& reason = "") {
+  auto stub = Onboarding();
+  if (accept) {
+    ov1::AcceptInvitationRequest request;
+    request.set_name(name);
+    request.set_token(link_token);
+    return Call(&OS::AcceptInvitation, *stub, token, request, out);
+  }
+  ov1::RejectInvitationRequest request;
+  request.set_name(name);
+  request.set_token(link_token);
+  request.set_reason(reason);
+  return Call(&OS::RejectInvitation, *stub, token, request, out);
+}
+
+cv1::Customer GetCustomer(const std::string& msp, const std::string& customer_id,
+                          grpc::Status* status) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::GetCustomerRequest request;
+  request.set_name(absl::StrCat("msps/", msp, "/customers/", customer_id));
+  request.set_view(cv1::FULL);
+  cv1::Customer out;
+  *status =
+      Call(&cv1::CustomerService::Stub::GetCustomer, *stub, stack->MspToken(msp), request, &out);
+  return out;
+}
+
+TEST(Onboarding, LookupShowsOnlyWhatTheMspNeedsAndHidesOtherMsps) {
+  const auto knox = KnoxCustomer("Lookup GmbH");
+  auto stub = Onboarding();
+  ov1::LookupCustomerRequest request;
+  request.set_parent("msps/acme");
+  request.set_customer_id(knox.customer_id());
+  ov1::CustomerPreview preview;
+  ASSERT_TRUE(Call(&OS::LookupCustomer, *stub, stack->MspToken("acme"), request, &preview).ok());
+  EXPECT_EQ(preview.company_name(), "Lookup GmbH");
+  EXPECT_EQ(preview.country_code(), "DE");
+  // Once another MSP invited it: refused, without naming that MSP.
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("rival", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto status = Call(&OS::LookupCustomer, *stub, stack->MspToken("acme"), request, &preview);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "CUSTOMER_ALREADY_MANAGED");
+  EXPECT_EQ(status.error_message().find("rival"), std::string::npos);
+  request.set_customer_id("zzzzzzzzzz");
+  EXPECT_EQ(
+      Call(&OS::LookupCustomer, *stub, stack->MspToken("acme"), request, &preview).error_code(),
+      grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(Onboarding, AnAcceptedInvitationMakesTheCustomerActiveWithItsServices) {
+  const auto knox = KnoxCustomer("Accept AG");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(
+      Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation, "inv-req-1").ok());
+  EXPECT_EQ(invitation.state(), ov1::Invitation::PENDING);
+  EXPECT_EQ(invitation.send_count(), 1);
+  const auto week =
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(24 * 7))
+          .count();
+  EXPECT_NEAR(static_cast<double>(invitation.expire_time().seconds()), static_cast<double>(week),
+              60);
+  // A retry with the same request id is the same invitation.
+  ov1::Invitation again;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &again, "inv-req-1").ok());
+  EXPECT_EQ(again.name(), invitation.name());
+
+  // The MSP's list shows the customer PENDING.
+  grpc::Status status;
+  auto pending = GetCustomer("acme", knox.customer_id(), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(pending.state(), cv1::PENDING);
+
+  // The super admin got the email with the link.
+  const auto email = WaitForEmail(knox.contact().work_email());
+  EXPECT_EQ(email.invitation, invitation.name());
+  ASSERT_EQ(email.token.size(), 43u);
+  EXPECT_NE(email.raw.find("Subject: MSP acme asks to manage Knox services for Accept AG"),
+            std::string::npos);
+
+  // Another customer's admin can't accept it; a tampered token is refused.
+  ov1::Invitation answered;
+  const std::string admin = stack->CustomerToken(knox.customer_id());
+  EXPECT_EQ(
+      Answer(true, stack->CustomerToken("zzzzzzzzzz"), invitation.name(), email.token, &answered)
+          .error_code(),
+      grpc::StatusCode::NOT_FOUND);
+  std::string tampered = email.token;
+  tampered[0] = tampered[0] == 'A' ? 'B' : 'A';
+  status = Answer(true, admin, invitation.name(), tampered, &answered);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(DetailsOf(status).reason, "LINK_TOKEN_INVALID");
+  // An MSP admin can't answer for the customer.
+  EXPECT_EQ(
+      Answer(true, stack->MspToken("acme"), invitation.name(), email.token, &answered).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+
+  ASSERT_TRUE(Answer(true, admin, invitation.name(), email.token, &answered).ok());
+  EXPECT_EQ(answered.state(), ov1::Invitation::ACCEPTED);
+  EXPECT_TRUE(answered.has_answer_time());
+  // The same answer again succeeds; the other answer is refused.
+  ASSERT_TRUE(Answer(true, admin, invitation.name(), email.token, &answered).ok());
+  status = Answer(false, admin, invitation.name(), email.token, &answered);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "INVITATION_ACCEPTED");
+
+  // ACTIVE under the MSP, fully managed (no portal for the super admin), services assigned.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  cv1::Customer active;
+  while (std::chrono::steady_clock::now() < until) {
+    active = GetCustomer("acme", knox.customer_id(), &status);
+    if (status.ok() && active.services_size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(active.state(), cv1::ACTIVE);
+  EXPECT_EQ(active.management_type(), cv1::FULLY_MANAGED);
+  EXPECT_TRUE(active.has_msp_link_time());
+  EXPECT_FALSE(active.super_admin_portal_access());
+  ASSERT_EQ(active.services_size(), 2);
+  for (const auto& s : active.services()) EXPECT_EQ(s.state(), av1::AssignedService::ACTIVE);
+}
+
+TEST(Onboarding, ARejectionTellsTheMspWhenAndWhy) {
+  const auto knox = KnoxCustomer("Reject SA");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::JOINTLY_MANAGED, &invitation).ok());
+  const auto email = WaitForEmail(knox.contact().work_email());
+  ov1::Invitation answered;
+  ASSERT_TRUE(Answer(false, stack->CustomerToken(knox.customer_id()), invitation.name(),
+                     email.token, &answered, "We manage our devices ourselves")
+                  .ok());
+  EXPECT_EQ(answered.state(), ov1::Invitation::REJECTED);
+
+  auto stub = Onboarding();
+  ov1::GetInvitationRequest get;
+  get.set_name(invitation.name());
+  ov1::Invitation seen;
+  ASSERT_TRUE(Call(&OS::GetInvitation, *stub, stack->MspToken("acme"), get, &seen).ok());
+  EXPECT_EQ(seen.state(), ov1::Invitation::REJECTED);
+  EXPECT_EQ(seen.reject_reason(), "We manage our devices ourselves");
+  EXPECT_TRUE(seen.has_answer_time());
+  EXPECT_EQ(seen.contact().work_email(), knox.contact().work_email());
+  grpc::Status status;
+  EXPECT_EQ(GetCustomer("acme", knox.customer_id(), &status).state(), cv1::REJECTED);
+  // The link is used up.
+  status = Answer(true, stack->CustomerToken(knox.customer_id()), invitation.name(), email.token,
+                  &answered);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Another MSP can't see it; and may now invite the customer.
+  EXPECT_EQ(Call(&OS::GetInvitation, *stub, stack->MspToken("rival"), get, &seen).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ov1::Invitation rival;
+  EXPECT_TRUE(Invite("rival", knox.customer_id(), cv1::FULLY_MANAGED, &rival).ok());
+}
+
+TEST(Onboarding, ResendingIsThrottledAndOnlyTheNewestLinkWorks) {
+  const auto knox = KnoxCustomer("Resend Ltd");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto first = WaitForEmail(knox.contact().work_email(), 1);
+  // Allow the resend now (the test cannot wait five minutes): move the last send back.
+  {
+    pg::Connection conn(stack->database_url(), 5000);
+    conn.Exec(
+        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "WHERE customer_id = $1",
+        {knox.customer_id()});
+  }
+  auto stub = Onboarding();
+  ov1::ResendInvitationRequest resend;
+  resend.set_name(invitation.name());
+  ov1::Invitation out;
+  ASSERT_TRUE(Call(&OS::ResendInvitation, *stub, stack->MspToken("acme"), resend, &out).ok());
+  EXPECT_EQ(out.send_count(), 2);
+  const auto second = WaitForEmail(knox.contact().work_email(), 2);
+  EXPECT_NE(second.token, first.token);
+  EXPECT_NE(second.message_id, first.message_id);
+  // At once again: throttled, with the time to wait.
+  const auto status = Call(&OS::ResendInvitation, *stub, stack->MspToken("acme"), resend, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(status).reason, "RESEND_THROTTLED");
+  EXPECT_GT(DetailsOf(status).retry_delay_ms, 200 * 1000);
+  // Another MSP can't resend or cancel it.
+  EXPECT_EQ(Call(&OS::ResendInvitation, *stub, stack->MspToken("rival"), resend, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // The first email's link stopped working; the second's works.
+  ov1::Invitation answered;
+  const std::string admin = stack->CustomerToken(knox.customer_id());
+  EXPECT_EQ(Answer(true, admin, invitation.name(), first.token, &answered).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Answer(true, admin, invitation.name(), second.token, &answered).ok());
+}
+
+TEST(Onboarding, CancelAndExpiryEndTheInvitationAndItsLink) {
+  const auto canceled_customer = KnoxCustomer("Cancel BV");
+  ov1::Invitation canceled;
+  ASSERT_TRUE(Invite("acme", canceled_customer.customer_id(), cv1::FULLY_MANAGED, &canceled).ok());
+  const auto email = WaitForEmail(canceled_customer.contact().work_email());
+  auto stub = Onboarding();
+  ov1::CancelInvitationRequest cancel;
+  cancel.set_name(canceled.name());
+  ov1::Invitation out;
+  EXPECT_EQ(Call(&OS::CancelInvitation, *stub, stack->MspToken("rival"), cancel, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(Call(&OS::CancelInvitation, *stub, stack->MspToken("acme"), cancel, &out).ok());
+  EXPECT_EQ(out.state(), ov1::Invitation::CANCELED);
+  grpc::Status status;
+  EXPECT_EQ(GetCustomer("acme", canceled_customer.customer_id(), &status).state(), cv1::CANCELED);
+  status = Answer(true, stack->CustomerToken(canceled_customer.customer_id()), canceled.name(),
+                  email.token, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "INVITATION_CANCELED");
+
+  // Expiry needs nobody to call: the sweeper marks it (the test moves the expiry back).
+  const auto expiring_customer = KnoxCustomer("Expire Oy");
+  ov1::Invitation expiring;
+  ASSERT_TRUE(Invite("acme", expiring_customer.customer_id(), cv1::FULLY_MANAGED, &expiring).ok());
+  {
+    pg::Connection conn(stack->database_url(), 5000);
+    conn.Exec(
+        "UPDATE onboarding.invitations SET expire_time = now() - interval '1 second' "
+        "WHERE customer_id = $1",
+        {expiring_customer.customer_id()});
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  cv1::Customer seen;
+  while (std::chrono::steady_clock::now() < until) {
+    seen = GetCustomer("acme", expiring_customer.customer_id(), &status);
+    if (seen.state() == cv1::EXPIRED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(seen.state(), cv1::EXPIRED);
+  ov1::GetInvitationRequest get;
+  get.set_name(expiring.name());
+  ASSERT_TRUE(Call(&OS::GetInvitation, *stub, stack->MspToken("acme"), get, &out).ok());
+  EXPECT_EQ(out.state(), ov1::Invitation::EXPIRED);
+}
+
+TEST(Onboarding, BadInputNamesTheField) {
+  const auto knox = KnoxCustomer("Bad Input KG");
+  ov1::Invitation out;
+  auto status = Invite("acme", knox.customer_id(), cv1::MANAGEMENT_TYPE_UNSPECIFIED, &out);
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"management_type"});
+  status = Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &out, "",
+                  {av1::KNOX_CONFIGURE, av1::KNOX_GUARD});
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"services[1]"});
+  status = Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &out, "", {});
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"services"});
+  status = Invite("acme", "nope", cv1::FULLY_MANAGED, &out);
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"customer_id"});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Nothing was written: the customer is still nobody's.
+  grpc::Status get_status;
+  GetCustomer("acme", knox.customer_id(), &get_status);
+  EXPECT_EQ(get_status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace msp
