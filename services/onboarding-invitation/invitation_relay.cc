@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
+#include "msp/common/failpoint.h"
 #include "msp/common/log.h"
 #include "store/invitation_store.h"
 
@@ -25,6 +26,8 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
                       std::chrono::duration_cast<std::chrono::seconds>(expire - now));
     mailer->Send(InvitationEmail(found->invitation, found->msp_id, token, settings,
                                  message.payload == "reminder"));
+    // Crash tests kill the process here: sent, not yet recorded as delivered.
+    failpoint::CrashIfEnabled("onboarding.email.after_send");
     log::Info("invitation email sent", {{"invitation", found->invitation.name()},
                                         {"send_count", found->invitation.send_count()}});
   };

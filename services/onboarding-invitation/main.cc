@@ -23,6 +23,7 @@ ABSL_FLAG(std::string, portal_url, "http://localhost:8080",
 ABSL_FLAG(int, invitation_ttl_hours, 7 * 24, "how long an invitation stays PENDING");
 ABSL_FLAG(int, resend_min_interval_s, 300, "an invitation email at most once per this");
 ABSL_FLAG(int, resend_max_per_day, 10, "invitation emails per invitation and day at most");
+ABSL_FLAG(int, remind_before_hours, 24, "the reminder email goes this long before expiry");
 ABSL_FLAG(int, sweep_interval_s, 30, "how often expiry and half-made invitations are handled");
 ABSL_FLAG(int, outbox_poll_ms, 500, "how often the outbox relay looks for due messages");
 
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     settings.invitation_ttl = std::chrono::hours(absl::GetFlag(FLAGS_invitation_ttl_hours));
     settings.resend.min_interval = std::chrono::seconds(absl::GetFlag(FLAGS_resend_min_interval_s));
     settings.resend.max_per_day = absl::GetFlag(FLAGS_resend_max_per_day);
+    settings.remind_before = std::chrono::hours(absl::GetFlag(FLAGS_remind_before_hours));
 
     msp::HostOptions options{"onboarding-invitation", config.server};
     options.health_services = {"msp.onboarding.v1.OnboardingService"};

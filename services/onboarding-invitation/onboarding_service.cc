@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/common/failpoint.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 
@@ -259,6 +260,8 @@ StoredInvitation OnboardingServiceImpl::Close(const StoredInvitation& invitation
   request.set_management_type(invitation.invitation.management_type());
   request.set_actor(actor);
   customers_->Transition(request);  // idempotent: a retry after a crash passes again
+  // Crash tests kill the process here: the customer moved, the invitation not yet.
+  failpoint::CrashIfEnabled("onboarding.close.after_customer_transition");
   auto closed = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto current = store_.Find(tx.conn(), invitation.msp_id, id, /*for_update=*/true);
     if (current->raw_state != v1::Invitation::PENDING) return *current;
@@ -386,10 +389,35 @@ int OnboardingServiceImpl::Sweep() {
     try {
       Close(invitation, cv1::EXPIRE_INVITATION, v1::Invitation::EXPIRED, "", "service:onboarding");
       ++changed;
+    } catch (const ApiError& e) {
+      // The customer accepted in time, but the answer was not recorded here (a crash between
+      // the two): finish the acceptance instead.
+      auto knox = e.code() == grpc::StatusCode::FAILED_PRECONDITION
+                      ? customers_->Lookup(invitation.invitation.customer_id())
+                      : std::nullopt;
+      const std::string id = ParseInvitationName(invitation.invitation.name()).invitation_id;
+      if (knox && knox->link_id() == id && knox->customer().state() == cv1::ACTIVE) {
+        Close(invitation, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "",
+              "service:onboarding");
+        ++changed;
+      } else {
+        log::Warn("could not expire an invitation",
+                  {{"invitation", invitation.invitation.name()}, {"error", e.what()}});
+      }
     } catch (const std::exception& e) {
       log::Warn("could not expire an invitation",
                 {{"invitation", invitation.invitation.name()}, {"error", e.what()}});
     }
+  }
+  {
+    // Reminders a while before expiry, each once (marked and queued in one transaction).
+    int reminded = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+      const auto ids = store_.ClaimReminders(tx.conn(), settings_.remind_before, 100);
+      tx.Commit();
+      return static_cast<int>(ids.size());
+    });
+    if (reminded > 0 && relay_) relay_->Wake();
+    changed += reminded;
   }
   for (const auto& invitation : opening) {
     try {

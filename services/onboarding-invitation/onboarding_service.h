@@ -20,6 +20,8 @@ inline constexpr char kAssignServicesTopic[] = "assign-services";
 struct OnboardingSettings {
   std::chrono::seconds invitation_ttl{7 * 24 * 3600};
   ResendLimits resend;
+  // The automatic reminder goes this long before expiry.
+  std::chrono::seconds remind_before{24 * 3600};
 };
 
 // The gRPC face of the onboarding service. An invitation is a small saga across two services:

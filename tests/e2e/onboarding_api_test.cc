@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/pg.h"
+#include "msp/common/redis.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "stack.h"
@@ -380,6 +382,177 @@ TEST(Onboarding, BadInputNamesTheField) {
   grpc::Status get_status;
   GetCustomer("acme", knox.customer_id(), &get_status);
   EXPECT_EQ(get_status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(Onboarding, AReminderGoesOnceBeforeExpiry) {
+  const auto knox = KnoxCustomer("Reminder Srl");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto first = WaitForEmail(knox.contact().work_email(), 1);
+  {
+    pg::Connection conn(stack->database_url(), 5000);
+    conn.Exec(
+        "UPDATE onboarding.invitations SET expire_time = now() + interval '2 hours' "
+        "WHERE customer_id = $1",
+        {knox.customer_id()});
+  }
+  const auto reminder = WaitForEmail(knox.contact().work_email(), 2);
+  EXPECT_NE(reminder.raw.find("Subject: Reminder: MSP acme asks"), std::string::npos);
+  EXPECT_NE(reminder.message_id.find("-reminder@"), std::string::npos);
+  // Its link is the one that works now.
+  ov1::Invitation out;
+  const std::string admin = stack->CustomerToken(knox.customer_id());
+  EXPECT_EQ(Answer(true, admin, invitation.name(), first.token, &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Only one reminder, however often the sweeper runs.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  int mine = 0;
+  for (const auto& m : stack->smtp().Messages()) {
+    if (m.find("X-RcptTo: " + knox.contact().work_email()) != std::string::npos) ++mine;
+  }
+  EXPECT_EQ(mine, 2);
+  EXPECT_TRUE(Answer(true, admin, invitation.name(), reminder.token, &out).ok());
+}
+
+TEST(Onboarding, GuessingTokensIsThrottledAndALostTokenIsResent) {
+  const auto knox = KnoxCustomer("Guess Inc");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto email = WaitForEmail(knox.contact().work_email(), 1);
+  const std::string admin = stack->CustomerToken(knox.customer_id());
+  ov1::Invitation out;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(
+        Answer(true, admin, invitation.name(), std::string(43, 'A' + static_cast<char>(i)), &out)
+            .error_code(),
+        grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // From now on even the right token waits.
+  auto status = Answer(true, admin, invitation.name(), email.token, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(status).reason, "TOO_MANY_WRONG_TOKENS");
+  EXPECT_GT(DetailsOf(status).retry_delay_ms, 0);
+
+  // Redis loses its data: the invitation is still there, the link says so, a resend works.
+  {
+    redis::Options options;
+    options.port = stack->redis().port();
+    redis::Client client(options);
+    client.Command({"FLUSHALL"});
+    pg::Connection conn(stack->database_url(), 5000);
+    conn.Exec(
+        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "WHERE customer_id = $1",
+        {knox.customer_id()});
+  }
+  status = Answer(true, admin, invitation.name(), email.token, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "LINK_TOKEN_EXPIRED");
+  auto stub = Onboarding();
+  ov1::ResendInvitationRequest resend;
+  resend.set_name(invitation.name());
+  ASSERT_TRUE(Call(&OS::ResendInvitation, *stub, stack->MspToken("acme"), resend, &out).ok());
+  const auto second = WaitForEmail(knox.contact().work_email(), 2);
+  EXPECT_TRUE(Answer(true, admin, invitation.name(), second.token, &out).ok());
+}
+
+// Every method with another MSP's token, a customer admin's (of another customer), a service's
+// and no token.
+TEST(Onboarding, TenantIsolationMatrix) {
+  const auto knox = KnoxCustomer("Isolation Oy");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("owner", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto email = WaitForEmail(knox.contact().work_email(), 1);
+  auto stub = Onboarding();
+  using Rpc = std::function<grpc::Status(const std::string&)>;
+  struct Method {
+    std::string name;
+    Rpc rpc;
+    bool for_customers;  // answered by the customer's admin, not by MSP admins
+  };
+  const std::vector<Method> methods = {
+      {"LookupCustomer",
+       [&](const std::string& t) {
+         ov1::LookupCustomerRequest r;
+         r.set_parent("msps/owner");
+         r.set_customer_id(knox.customer_id());
+         ov1::CustomerPreview out;
+         return Call(&OS::LookupCustomer, *stub, t, r, &out);
+       },
+       false},
+      {"CreateInvitation",
+       [&](const std::string& t) {
+         ov1::CreateInvitationRequest r;
+         r.set_parent("msps/owner");
+         r.set_customer_id(knox.customer_id());
+         r.set_management_type(cv1::FULLY_MANAGED);
+         r.add_services(av1::KNOX_CONFIGURE);
+         ov1::Invitation out;
+         return Call(&OS::CreateInvitation, *stub, t, r, &out);
+       },
+       false},
+      {"GetInvitation",
+       [&](const std::string& t) {
+         ov1::GetInvitationRequest r;
+         r.set_name(invitation.name());
+         ov1::Invitation out;
+         return Call(&OS::GetInvitation, *stub, t, r, &out);
+       },
+       false},
+      {"ResendInvitation",
+       [&](const std::string& t) {
+         ov1::ResendInvitationRequest r;
+         r.set_name(invitation.name());
+         ov1::Invitation out;
+         return Call(&OS::ResendInvitation, *stub, t, r, &out);
+       },
+       false},
+      {"CancelInvitation",
+       [&](const std::string& t) {
+         ov1::CancelInvitationRequest r;
+         r.set_name(invitation.name());
+         ov1::Invitation out;
+         return Call(&OS::CancelInvitation, *stub, t, r, &out);
+       },
+       false},
+      {"AcceptInvitation",
+       [&](const std::string& t) {
+         ov1::Invitation out;
+         return Answer(true, t, invitation.name(), email.token, &out);
+       },
+       true},
+      {"RejectInvitation",
+       [&](const std::string& t) {
+         ov1::Invitation out;
+         return Answer(false, t, invitation.name(), email.token, &out);
+       },
+       true},
+  };
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      "msp.onboarding.v1.OnboardingService");
+  ASSERT_EQ(service->method_count(), static_cast<int>(methods.size()));
+  for (const auto& m : methods) {
+    const auto intruder = m.rpc(stack->MspToken("intruder"));
+    EXPECT_EQ(intruder.error_code(),
+              m.for_customers ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::NOT_FOUND)
+        << m.name << ": " << intruder.error_message();
+    EXPECT_EQ(intruder.error_message().find("Isolation"), std::string::npos) << m.name;
+    const auto other_customer = m.rpc(stack->CustomerToken("zzzzzzzzzz"));
+    EXPECT_EQ(other_customer.error_code(),
+              m.for_customers ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::PERMISSION_DENIED)
+        << m.name;
+    EXPECT_EQ(m.rpc(stack->ServiceToken("reporting")).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << m.name;
+    EXPECT_EQ(m.rpc("").error_code(), grpc::StatusCode::UNAUTHENTICATED) << m.name;
+  }
+  // Nothing the others tried changed it: still PENDING, one email.
+  ov1::GetInvitationRequest get;
+  get.set_name(invitation.name());
+  ov1::Invitation seen;
+  ASSERT_TRUE(Call(&OS::GetInvitation, *stub, stack->MspToken("owner"), get, &seen).ok());
+  EXPECT_EQ(seen.state(), ov1::Invitation::PENDING);
+  EXPECT_EQ(seen.send_count(), 1);
 }
 
 }  // namespace

@@ -169,6 +169,25 @@ std::vector<StoredInvitation> InvitationStore::DueToExpire(pg::Connection& conn,
                         {std::to_string(limit)}));
 }
 
+std::vector<std::string> InvitationStore::ClaimReminders(pg::Connection& conn,
+                                                         std::chrono::seconds within,
+                                                         int limit) const {
+  auto r = conn.Exec(
+      "WITH due AS (SELECT invitation_id FROM invitations WHERE state = 1 AND NOT reminder_sent "
+      "AND expire_time > now() AND expire_time < now() + $1::bigint * interval '1 second' "
+      "ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED), "
+      "marked AS (UPDATE invitations i SET reminder_sent = true FROM due WHERE i.invitation_id = "
+      "due.invitation_id RETURNING i.invitation_id, i.msp_id), "
+      "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT msp_id, '" +
+          std::string(kInvitationEmailTopic) +
+          "', invitation_id, 'reminder'::bytea FROM marked) "
+          "SELECT invitation_id FROM marked",
+      {std::to_string(within.count()), std::to_string(limit)});
+  std::vector<std::string> ids;
+  for (int i = 0; i < r.rows(); ++i) ids.push_back(r.String(i, 0));
+  return ids;
+}
+
 std::vector<StoredInvitation> InvitationStore::StaleOpening(pg::Connection& conn,
                                                             std::chrono::seconds age,
                                                             int limit) const {

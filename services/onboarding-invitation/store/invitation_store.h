@@ -55,6 +55,10 @@ class InvitationStore {
   // PENDING invitations past their expiry, and OPENING ones older than `age` (a crash left
   // them half made), oldest first.
   std::vector<StoredInvitation> DueToExpire(pg::Connection& conn, int limit) const;
+  // PENDING invitations expiring within `within` that got no reminder yet; marks them
+  // reminded and queues the reminder email, in the caller's transaction.
+  std::vector<std::string> ClaimReminders(pg::Connection& conn, std::chrono::seconds within,
+                                          int limit) const;
   std::vector<StoredInvitation> StaleOpening(pg::Connection& conn, std::chrono::seconds age,
                                              int limit) const;
 };
