@@ -109,8 +109,35 @@ void CheckEmail(const Email& email) {
   }
 }
 
+namespace {
+
+// Plain 7-bit text needs no encoding (and stays readable in a maildir file): ASCII, lines of
+// at most 998 characters.
+bool Is7BitText(const std::string& text) {
+  size_t line = 0;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80 || c == '\0') return false;
+    line = c == '\n' ? 0 : line + 1;
+    if (line > 998) return false;
+  }
+  return true;
+}
+
+std::string CrlfLines(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\r') continue;
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Render(const Email& email, std::chrono::system_clock::time_point date) {
   CheckEmail(email);
+  const bool plain = Is7BitText(email.text_body);
   const std::string from =
       email.from_name.empty()
           ? email.from
@@ -122,8 +149,8 @@ std::string Render(const Email& email, std::chrono::system_clock::time_point dat
       "\r\n", "From: ", from, "\r\n", "To: ", email.to, "\r\n",
       "Subject: ", EncodeHeader(email.subject), "\r\n", "Message-ID: <", email.message_id, ">\r\n",
       "MIME-Version: 1.0\r\n", "Content-Type: text/plain; charset=utf-8\r\n",
-      "Content-Transfer-Encoding: quoted-printable\r\n", "\r\n", QuotedPrintable(email.text_body),
-      "\r\n");
+      "Content-Transfer-Encoding: ", plain ? "7bit" : "quoted-printable", "\r\n", "\r\n",
+      plain ? CrlfLines(email.text_body) : QuotedPrintable(email.text_body), "\r\n");
 }
 
 SmtpMailer::SmtpMailer(SmtpSettings settings) : settings_(std::move(settings)) {

@@ -325,6 +325,21 @@ std::string DecodeQuotedPrintable(const std::string& text) {
   return out;
 }
 
+std::string EmailBody(const std::string& raw) {
+  auto split = raw.find("\r\n\r\n");
+  size_t skip = 4;
+  if (split == std::string::npos) {
+    split = raw.find("\n\n");
+    skip = 2;
+  }
+  if (split == std::string::npos) return "";
+  const std::string headers = raw.substr(0, split);
+  const std::string body = raw.substr(split + skip);
+  return headers.find("Content-Transfer-Encoding: quoted-printable") != std::string::npos
+             ? DecodeQuotedPrintable(body)
+             : body;
+}
+
 std::string BinaryPath(const std::string& relative) {
   return absl::StrCat(MSP_BUILD_DIR, "/", relative);
 }

@@ -108,6 +108,8 @@ class SmtpSink {
 
 // The decoded text of a quoted-printable body (soft line breaks joined, =XX decoded).
 std::string DecodeQuotedPrintable(const std::string& text);
+// The body of a raw message, decoded as its Content-Transfer-Encoding says.
+std::string EmailBody(const std::string& raw);
 
 // The build tree's binary for a service target, from the MSP_BUILD_DIR the test was built with.
 std::string BinaryPath(const std::string& relative);

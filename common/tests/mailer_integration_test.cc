@@ -37,12 +37,26 @@ TEST(Mailer, SendsOverSmtpWithHeadersTheRecipientAndAnIntactBody) {
   EXPECT_NE(m.find("X-MailFrom: noreply@msp.example"), std::string::npos) << m;
   EXPECT_NE(m.find("Message-ID: <invitation-1@msp.example>"), std::string::npos) << m;
   EXPECT_NE(m.find("Subject: =?UTF-8?B?"), std::string::npos) << m;
-  const std::string body = testing::DecodeQuotedPrintable(m.substr(m.find("\n\n") + 2));
+  const std::string body = testing::EmailBody(m);
   EXPECT_NE(body.find("https://portal.example/invitations/abc?token=Zm9vYmFy&x=1"),
             std::string::npos)
       << body;
   EXPECT_NE(body.find("\n.a line starting with a dot"), std::string::npos) << body;
   EXPECT_NE(body.find(std::string(120, 'x')), std::string::npos) << body;
+}
+
+TEST(Mailer, NonAsciiBodiesTravelQuotedPrintable) {
+  testing::SmtpSink sink;
+  SmtpMailer mailer({sink.url(), "", "", false, std::chrono::milliseconds(5000)});
+  auto email = Sample("umlaut-1");
+  email.text_body = "Grüße aus Köln,\nlink: https://portal.example/x?a=1&token=AB12\n";
+  mailer.Send(email);
+  const auto messages = sink.WaitForMessages(1, std::chrono::seconds(10));
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("Content-Transfer-Encoding: quoted-printable"), std::string::npos);
+  const std::string body = testing::EmailBody(messages[0]);
+  EXPECT_NE(body.find("Grüße aus Köln"), std::string::npos) << body;
+  EXPECT_NE(body.find("?a=1&token=AB12"), std::string::npos) << body;
 }
 
 TEST(Mailer, AnUnreachableServerIsAnErrorToRetry) {

@@ -103,9 +103,7 @@ EmailLink WaitForEmail(const std::string& to, size_t nth = 1) {
     if (mine.size() >= nth) {
       EmailLink link;
       link.raw = mine[nth - 1];
-      const auto body_start = link.raw.find("\n\n");
-      const std::string body = testing::DecodeQuotedPrintable(
-          link.raw.substr(body_start == std::string::npos ? 0 : body_start));
+      const std::string body = testing::EmailBody(link.raw);
       std::smatch match;
       if (std::regex_search(body, match,
                             std::regex("invitation=msps%2F([a-z0-9-]+)%2Finvitations%2F([a-z2-7]+)"

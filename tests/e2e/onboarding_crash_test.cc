@@ -96,7 +96,7 @@ std::string Match(const std::string& text, const std::string& pattern) {
 }
 
 std::string TokenOf(const std::string& raw) {
-  const std::string body = testing::DecodeQuotedPrintable(raw.substr(raw.find("\n\n")));
+  const std::string body = testing::EmailBody(raw);
   return Match(body, "&token=([A-Za-z0-9_-]+)");
 }
 
