@@ -23,6 +23,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
 #include "msp/customer/v1/customer.pb.h"
+#include "msp/onboarding/v1/onboarding.pb.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   // The contracts must be linked in for their descriptors to be found by name.
   (void)msp::customer::v1::Customer::descriptor();
   (void)msp::assignment::v1::AssignedService::descriptor();
+  (void)msp::onboarding::v1::Invitation::descriptor();
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   (void)google::rpc::ErrorInfo::descriptor();
 
