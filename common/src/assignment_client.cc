@@ -86,4 +86,12 @@ grpc::Status AssignmentClient::AssignServices(const assignment::v1::AssignServic
   return stub_->AssignServices(&context, request, response);
 }
 
+grpc::Status AssignmentClient::EndCustomerServices(
+    const assignment::v1::EndCustomerServicesRequest& request,
+    assignment::v1::EndCustomerServicesResponse* response) {
+  grpc::ClientContext context;
+  Prepare(context);
+  return stub_->EndCustomerServices(&context, request, response);
+}
+
 }  // namespace msp

@@ -16,7 +16,17 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
       pg::Lease conn = pool->Acquire();
       found = InvitationStore().Find(*conn, message.msp_id, message.key, false);
     }
-    if (!found || found->raw_state != v1::Invitation::PENDING) return;  // answered or withdrawn
+    if (!found || found->raw_state != 1) return;  // answered or withdrawn: no email
+    if (found->kind == LinkKind::kDelink) {
+      const std::string token =
+          tokens->Issue(LinkPurpose::kDelink, message.key, settings.delink_link_ttl);
+      mailer->Send(
+          DelinkEmail(absl::StrCat("msps/", found->msp_id, "/delinkRequests/", message.key),
+                      found->msp_id, found->invitation.company_name(), found->invitation.contact(),
+                      found->invitation.send_count(), token, settings));
+      failpoint::CrashIfEnabled("onboarding.email.after_send");
+      return;
+    }
     const auto now = std::chrono::system_clock::now();
     const auto expire = std::chrono::system_clock::time_point(
         std::chrono::seconds(found->invitation.expire_time().seconds()));
@@ -53,6 +63,45 @@ outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
     }
     throw std::runtime_error(
         absl::StrCat("AssignServices: code ", status.error_code(), ": ", status.error_message()));
+  };
+}
+
+outbox::Handler EndDelinkedServicesHandler(AssignmentClient* client) {
+  return [client](const outbox::Message& message) {
+    assignment::v1::EndCustomerServicesRequest request;
+    if (!request.ParseFromString(message.payload)) {
+      throw std::runtime_error("unreadable end-services payload");
+    }
+    assignment::v1::EndCustomerServicesResponse response;
+    const grpc::Status status = client->EndCustomerServices(request, &response);
+    if (!status.ok()) {
+      throw std::runtime_error(absl::StrCat("EndCustomerServices: code ", status.error_code(), ": ",
+                                            status.error_message()));
+    }
+  };
+}
+
+outbox::Handler DelinkNoticeHandler(pg::Pool* pool, mail::Mailer* mailer, EmailSettings settings) {
+  return [pool, mailer, settings](const outbox::Message& message) {
+    std::optional<StoredInvitation> found;
+    {
+      pg::Lease conn = pool->Acquire();
+      found = InvitationStore().Find(*conn, message.msp_id, message.key, false);
+    }
+    if (!found) return;
+    const std::string name = absl::StrCat("msps/", found->msp_id, "/delinkRequests/", message.key);
+    const std::string& company = found->invitation.company_name();
+    if (message.payload == "accepted") {
+      mailer->Send(DelinkOutcomeEmail(name, found->msp_id, company,
+                                      found->invitation.contact().work_email(),
+                                      found->invitation.contact().first_name(), "accepted",
+                                      /*to_customer=*/true, settings));
+    }
+    std::string msp_address = settings.msp_notify_address;
+    const auto at = msp_address.find("{msp}");
+    if (at != std::string::npos) msp_address.replace(at, 5, found->msp_id);
+    mailer->Send(DelinkOutcomeEmail(name, found->msp_id, company, msp_address, found->msp_id,
+                                    message.payload, /*to_customer=*/false, settings));
   };
 }
 

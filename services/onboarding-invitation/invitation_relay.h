@@ -20,4 +20,11 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
 // retried until it succeeds; a refusal no retry can change is logged and ends it.
 outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client);
 
+// Delivers kEndServicesTopic messages: EndCustomerServices for a delinked customer.
+outbox::Handler EndDelinkedServicesHandler(AssignmentClient* client);
+
+// Delivers kDelinkNoticeTopic messages: how a delink request ended, by email to the customer
+// (accepted) and to the MSP's notification address (accepted or rejected).
+outbox::Handler DelinkNoticeHandler(pg::Pool* pool, mail::Mailer* mailer, EmailSettings settings);
+
 }  // namespace msp::onboarding

@@ -20,6 +20,9 @@ ABSL_FLAG(bool, smtp_require_starttls, false, "refuse to send unless STARTTLS su
 ABSL_FLAG(std::string, mail_from, "noreply@msp-portal.example", "the emails' From address");
 ABSL_FLAG(std::string, portal_url, "http://localhost:8080",
           "where the customer's accept / reject links lead");
+ABSL_FLAG(std::string, msp_notify_address, "msp-{msp}@msp-portal.example",
+          "where an MSP is told how its delink requests ended ({msp}: the MSP id)");
+ABSL_FLAG(int, delink_link_ttl_hours, 30 * 24, "how long a delink email's link works");
 ABSL_FLAG(int, invitation_ttl_hours, 7 * 24, "how long an invitation stays PENDING");
 ABSL_FLAG(int, resend_min_interval_s, 300, "an invitation email at most once per this");
 ABSL_FLAG(int, resend_max_per_day, 10, "invitation emails per invitation and day at most");
@@ -62,6 +65,8 @@ int main(int argc, char** argv) {
     msp::onboarding::EmailSettings email;
     email.from = absl::GetFlag(FLAGS_mail_from);
     email.portal_url = absl::GetFlag(FLAGS_portal_url);
+    email.msp_notify_address = absl::GetFlag(FLAGS_msp_notify_address);
+    email.delink_link_ttl = std::chrono::hours(absl::GetFlag(FLAGS_delink_link_ttl_hours));
 
     msp::onboarding::CustomerLinks customers(
         grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
@@ -77,7 +82,11 @@ int main(int argc, char** argv) {
         {{msp::onboarding::kInvitationEmailTopic,
           msp::onboarding::InvitationEmailHandler(&pool, &tokens, mailer.get(), email)},
          {msp::onboarding::kAssignServicesTopic,
-          msp::onboarding::AssignInvitedServicesHandler(&assignments)}},
+          msp::onboarding::AssignInvitedServicesHandler(&assignments)},
+         {msp::onboarding::kEndServicesTopic,
+          msp::onboarding::EndDelinkedServicesHandler(&assignments)},
+         {msp::onboarding::kDelinkNoticeTopic,
+          msp::onboarding::DelinkNoticeHandler(&pool, mailer.get(), email)}},
         relay_options);
     relay.Start();
 

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
 #include "msp/common/failpoint.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 
@@ -20,37 +21,65 @@ const std::string kResend = absl::StrCat(kService, "ResendInvitation");
 const std::string kCancel = absl::StrCat(kService, "CancelInvitation");
 const std::string kAccept = absl::StrCat(kService, "AcceptInvitation");
 const std::string kReject = absl::StrCat(kService, "RejectInvitation");
+const std::string kRequestDelink = absl::StrCat(kService, "RequestDelink");
+const std::string kGetDelink = absl::StrCat(kService, "GetDelinkRequest");
+const std::string kResendDelink = absl::StrCat(kService, "ResendDelinkEmail");
+const std::string kRevokeDelink = absl::StrCat(kService, "RevokeDelink");
+const std::string kAcceptDelink = absl::StrCat(kService, "AcceptDelink");
+const std::string kRejectDelink = absl::StrCat(kService, "RejectDelink");
 
-struct InvitationRef {
+struct LinkRef {
   std::string msp_id;
-  std::string invitation_id;
+  std::string id;
 };
 
-InvitationRef ParseInvitationName(const std::string& name) {
-  auto vars = ParseResourceName("msps/{msp}/invitations/{invitation}", name);
+std::string_view Collection(LinkKind kind) {
+  return kind == LinkKind::kInvitation ? "invitations" : "delinkRequests";
+}
+
+LinkRef ParseLinkName(const std::string& name, LinkKind kind) {
+  const std::string pattern = absl::StrCat("msps/{msp}/", std::string(Collection(kind)), "/{id}");
+  auto vars = ParseResourceName(pattern, name);
   if (!vars || !IsValidInvitationId((*vars)[1])) {
-    throw ApiError::InvalidArgument({{"name", "must be msps/{msp}/invitations/{invitation}"}});
+    throw ApiError::InvalidArgument({{"name", "must be " + pattern}});
   }
   return {(*vars)[0], (*vars)[1]};
 }
 
-// An MSP admin's own invitation; another MSP's is NOT_FOUND.
-InvitationRef RequireOwnInvitation(const std::string& name, const auth::Principal& principal) {
-  InvitationRef ref = ParseInvitationName(name);
-  if (principal.kind != PrincipalKind::kMspAdmin || principal.msp_id != ref.msp_id) {
-    throw ApiError::NotFound("invitation", name);
-  }
-  return ref;
+// The stored row's own id (rows keep the invitation-style name internally).
+std::string IdOf(const StoredInvitation& stored) {
+  const auto& name = stored.invitation.name();
+  return name.substr(name.rfind('/') + 1);
+}
+
+std::string DelinkName(const StoredInvitation& stored) {
+  return absl::StrCat("msps/", stored.msp_id, "/delinkRequests/", IdOf(stored));
+}
+
+v1::DelinkRequest ToDelink(const StoredInvitation& stored) {
+  v1::DelinkRequest out;
+  const auto& inv = stored.invitation;
+  out.set_name(DelinkName(stored));
+  out.set_customer(inv.customer());
+  out.set_customer_id(inv.customer_id());
+  out.set_state(
+      static_cast<v1::DelinkRequest::State>(stored.raw_state == kOpening ? 1 : stored.raw_state));
+  out.set_company_name(inv.company_name());
+  *out.mutable_contact() = inv.contact();
+  *out.mutable_create_time() = inv.create_time();
+  if (inv.has_answer_time()) *out.mutable_answer_time() = inv.answer_time();
+  if (inv.has_last_send_time()) *out.mutable_last_send_time() = inv.last_send_time();
+  out.set_send_count(inv.send_count());
+  return out;
+}
+
+LinkPurpose PurposeOf(LinkKind kind) {
+  return kind == LinkKind::kInvitation ? LinkPurpose::kInvitation : LinkPurpose::kDelink;
 }
 
 bool LinkEnded(cv1::State state) {
   return state == cv1::REJECTED || state == cv1::CANCELED || state == cv1::EXPIRED ||
          state == cv1::DELINKED;
-}
-
-void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
-             const std::string& key, const std::string& payload) {
-  outbox::Enqueue(conn, msp_id, topic, key, payload);
 }
 
 std::string AssignPayload(const StoredInvitation& stored) {
@@ -60,23 +89,45 @@ std::string AssignPayload(const StoredInvitation& stored) {
     request.add_services(static_cast<assignment::v1::KnoxService>(s));
   }
   request.set_knox_manage_tenant_prefix(stored.invitation.knox_manage_tenant_prefix());
-  request.set_request_id(
-      absl::StrCat("invitation-", ParseInvitationName(stored.invitation.name()).invitation_id));
+  request.set_request_id(absl::StrCat("invitation-", IdOf(stored)));
   return request.SerializeAsString();
 }
 
-bool Expired(const v1::Invitation& invitation) {
-  return invitation.expire_time().seconds() <
-         std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-             .count();
+std::string EndServicesPayload(const StoredInvitation& stored) {
+  assignment::v1::EndCustomerServicesRequest request;
+  request.set_parent(stored.invitation.customer());
+  request.set_reason("DELINKED");
+  return request.SerializeAsString();
+}
+
+bool Expired(const StoredInvitation& stored) {
+  return stored.kind == LinkKind::kInvitation &&
+         stored.invitation.expire_time().seconds() <
+             std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+}
+
+std::string StateName(const StoredInvitation& stored) {
+  return stored.kind == LinkKind::kInvitation
+             ? v1::Invitation::State_Name(stored.invitation.state())
+             : v1::DelinkRequest::State_Name(ToDelink(stored).state());
 }
 
 [[noreturn]] void RefuseState(const StoredInvitation& stored) {
-  throw ApiError::FailedPrecondition(
-      absl::StrCat("INVITATION_", v1::Invitation::State_Name(stored.invitation.state())),
-      absl::StrCat("the invitation is ", v1::Invitation::State_Name(stored.invitation.state())),
-      stored.invitation.name());
+  const std::string what = stored.kind == LinkKind::kInvitation ? "INVITATION" : "DELINK";
+  throw ApiError::FailedPrecondition(absl::StrCat(what, "_", StateName(stored)),
+                                     absl::StrCat("it is ", StateName(stored)),
+                                     stored.invitation.name());
+}
+
+// Answered by a PENDING / REQUESTED link only, and not after an invitation's expiry.
+void RequireOpen(const StoredInvitation& stored) {
+  if (stored.raw_state != 1) RefuseState(stored);
+  if (Expired(stored)) {
+    throw ApiError::FailedPrecondition("INVITATION_EXPIRED", "the invitation expired",
+                                       stored.invitation.name());
+  }
 }
 
 }  // namespace
@@ -93,13 +144,32 @@ OnboardingServiceImpl::OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime
 
 auth::MethodPolicy OnboardingServiceImpl::Policy() {
   auth::MethodPolicy policy;
-  for (const auto& m : {kLookup, kCreate, kGet, kResend, kCancel}) {
+  for (const auto& m : {kLookup, kCreate, kGet, kResend, kCancel, kRequestDelink, kGetDelink,
+                        kResendDelink, kRevokeDelink}) {
     policy.Allow(m, {PrincipalKind::kMspAdmin});
   }
   // The customer's super admin answers.
-  policy.Allow(kAccept, {PrincipalKind::kCustomerAdmin});
-  policy.Allow(kReject, {PrincipalKind::kCustomerAdmin});
+  for (const auto& m : {kAccept, kReject, kAcceptDelink, kRejectDelink}) {
+    policy.Allow(m, {PrincipalKind::kCustomerAdmin});
+  }
   return policy;
+}
+
+StoredInvitation OnboardingServiceImpl::FindOwn(const auth::Principal& principal,
+                                                const std::string& name, LinkKind kind) {
+  const LinkRef ref = ParseLinkName(name, kind);
+  std::optional<StoredInvitation> found;
+  {
+    pg::Lease conn = pool_->Acquire();
+    found = store_.Find(*conn, ref.msp_id, ref.id, false);
+  }
+  const bool mine =
+      found && found->kind == kind &&
+      ((principal.kind == PrincipalKind::kMspAdmin && principal.msp_id == ref.msp_id) ||
+       (principal.kind == PrincipalKind::kCustomerAdmin &&
+        principal.customer_id == found->invitation.customer_id()));
+  if (!mine) throw ApiError::NotFound(std::string(Collection(kind)), name);
+  return *found;
 }
 
 grpc::Status OnboardingServiceImpl::LookupCustomer(grpc::ServerContext* context,
@@ -128,11 +198,12 @@ grpc::Status OnboardingServiceImpl::LookupCustomer(grpc::ServerContext* context,
 }
 
 StoredInvitation OnboardingServiceImpl::FinishOpening(const StoredInvitation& opening) {
-  const std::string id = ParseInvitationName(opening.invitation.name()).invitation_id;
+  const std::string id = IdOf(opening);
   cv1::TransitionCustomerRequest transition;
   transition.set_customer_id(opening.invitation.customer_id());
   transition.set_msp_id(opening.msp_id);
-  transition.set_transition(cv1::INVITE);
+  transition.set_transition(opening.kind == LinkKind::kInvitation ? cv1::INVITE
+                                                                  : cv1::REQUEST_DELINK);
   transition.set_link_id(id);
   transition.set_management_type(opening.invitation.management_type());
   transition.set_actor(absl::StrCat("msp:", opening.msp_id));
@@ -141,20 +212,20 @@ StoredInvitation OnboardingServiceImpl::FinishOpening(const StoredInvitation& op
   } catch (const ApiError& e) {
     if (e.code() != grpc::StatusCode::UNAVAILABLE) {
       pg::Lease conn = pool_->Acquire();
-      store_.Delete(*conn, id);  // refused for good: the invitation never existed
+      store_.Delete(*conn, id);  // refused for good: the request never existed
     }
     throw;
   }
-  auto pending = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+  auto opened = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto current = store_.Find(tx.conn(), opening.msp_id, id, /*for_update=*/true);
     if (!current || current->raw_state != kOpening) return *current;
     auto sent = store_.RecordSend(tx.conn(), id);
-    Enqueue(tx.conn(), opening.msp_id, kInvitationEmailTopic, id, "invitation");
+    outbox::Enqueue(tx.conn(), opening.msp_id, kInvitationEmailTopic, id, "first");
     tx.Commit();
     return sent;
   });
   if (relay_) relay_->Wake();
-  return pending;
+  return opened;
 }
 
 grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* context,
@@ -166,7 +237,8 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
     if (!request->request_id().empty()) {
       pg::Lease conn = pool_->Acquire();
       if (auto prior = store_.FindByRequestId(*conn, msp_id, request->request_id())) {
-        if (prior->invitation.customer_id() != request->customer_id()) {
+        if (prior->kind != LinkKind::kInvitation ||
+            prior->invitation.customer_id() != request->customer_id()) {
           throw ApiError::InvalidArgument(
               {{"request_id", "already used for a different request; use a new request_id"}},
               "REQUEST_ID_REUSED");
@@ -185,16 +257,13 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
           "the customer is managed or invited by an MSP", request->customer_id());
     }
     const std::string id = NewInvitationId();
-    {
-      pg::Lease conn = pool_->Acquire();
-      if (!store_.InsertOpening(*conn, msp_id, id, *request, services, knox->customer(),
-                                std::chrono::system_clock::now() + settings_.invitation_ttl)) {
-        throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
-                                           "the customer has an open invitation from an MSP",
-                                           request->customer_id());
-      }
-    }
     pg::Lease conn = pool_->Acquire();
+    if (!store_.InsertOpening(*conn, msp_id, id, *request, services, knox->customer(),
+                              std::chrono::system_clock::now() + settings_.invitation_ttl)) {
+      throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
+                                         "the customer has an open invitation from an MSP",
+                                         request->customer_id());
+    }
     auto opening = store_.Find(*conn, msp_id, id, false);
     *response = FinishOpening(*opening).invitation;
   });
@@ -204,76 +273,80 @@ grpc::Status OnboardingServiceImpl::GetInvitation(grpc::ServerContext* context,
                                                   const v1::GetInvitationRequest* request,
                                                   v1::Invitation* response) {
   return runtime_->Handle(context, kGet, [&](const auth::Principal& principal) {
-    const InvitationRef ref = RequireOwnInvitation(request->name(), principal);
-    pg::Lease conn = pool_->Acquire();
-    auto found = store_.Find(*conn, ref.msp_id, ref.invitation_id, false);
-    if (!found) throw ApiError::NotFound("invitation", request->name());
-    *response = found->invitation;
+    const auto found = FindOwn(principal, request->name(), LinkKind::kInvitation);
+    *response = found.invitation;
     // Past its time it is EXPIRED, whether or not the sweeper came by yet.
-    if (response->state() == v1::Invitation::PENDING && Expired(*response)) {
+    if (found.raw_state == v1::Invitation::PENDING && Expired(found)) {
       response->set_state(v1::Invitation::EXPIRED);
     }
   });
+}
+
+StoredInvitation OnboardingServiceImpl::Resend(const auth::Principal& principal,
+                                               const std::string& name, LinkKind kind) {
+  const auto own = FindOwn(principal, name, kind);
+  auto sent = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+    auto found = store_.Find(tx.conn(), own.msp_id, IdOf(own), /*for_update=*/true);
+    RequireOpen(*found);
+    if (auto wait = ResendWait(found->sends, settings_.resend, std::chrono::system_clock::now())) {
+      throw ApiError::ResourceExhausted(
+          "RESEND_THROTTLED",
+          absl::StrCat("the email can be resent once per ",
+                       settings_.resend.min_interval.count() / 60, " minutes and ",
+                       settings_.resend.max_per_day, " times a day"),
+          std::chrono::duration_cast<std::chrono::milliseconds>(*wait));
+    }
+    auto updated = store_.RecordSend(tx.conn(), IdOf(own));
+    outbox::Enqueue(tx.conn(), own.msp_id, kInvitationEmailTopic, IdOf(own), "resend");
+    tx.Commit();
+    return updated;
+  });
+  if (relay_) relay_->Wake();
+  return sent;
 }
 
 grpc::Status OnboardingServiceImpl::ResendInvitation(grpc::ServerContext* context,
                                                      const v1::ResendInvitationRequest* request,
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kResend, [&](const auth::Principal& principal) {
-    const InvitationRef ref = RequireOwnInvitation(request->name(), principal);
-    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto found = store_.Find(tx.conn(), ref.msp_id, ref.invitation_id, /*for_update=*/true);
-      if (!found) throw ApiError::NotFound("invitation", request->name());
-      if (found->raw_state != v1::Invitation::PENDING) RefuseState(*found);
-      if (Expired(found->invitation)) {
-        throw ApiError::FailedPrecondition("INVITATION_EXPIRED", "the invitation expired",
-                                           request->name());
-      }
-      if (auto wait =
-              ResendWait(found->sends, settings_.resend, std::chrono::system_clock::now())) {
-        throw ApiError::ResourceExhausted(
-            "RESEND_THROTTLED",
-            absl::StrCat("an invitation email can be resent once per ",
-                         settings_.resend.min_interval.count() / 60, " minutes and ",
-                         settings_.resend.max_per_day, " times a day"),
-            std::chrono::duration_cast<std::chrono::milliseconds>(*wait));
-      }
-      auto sent = store_.RecordSend(tx.conn(), ref.invitation_id);
-      Enqueue(tx.conn(), ref.msp_id, kInvitationEmailTopic, ref.invitation_id, "invitation");
-      tx.Commit();
-      return sent.invitation;
-    });
-    if (relay_) relay_->Wake();
+    *response = Resend(principal, request->name(), LinkKind::kInvitation).invitation;
   });
 }
 
-StoredInvitation OnboardingServiceImpl::Close(const StoredInvitation& invitation,
+StoredInvitation OnboardingServiceImpl::Close(const StoredInvitation& link,
                                               cv1::LinkTransition transition,
                                               v1::Invitation::State state,
                                               const std::string& reason, const std::string& actor) {
-  const std::string id = ParseInvitationName(invitation.invitation.name()).invitation_id;
+  const std::string id = IdOf(link);
   cv1::TransitionCustomerRequest request;
-  request.set_customer_id(invitation.invitation.customer_id());
-  request.set_msp_id(invitation.msp_id);
+  request.set_customer_id(link.invitation.customer_id());
+  request.set_msp_id(link.msp_id);
   request.set_transition(transition);
   request.set_link_id(id);
-  request.set_management_type(invitation.invitation.management_type());
+  request.set_management_type(link.invitation.management_type());
   request.set_actor(actor);
   customers_->Transition(request);  // idempotent: a retry after a crash passes again
-  // Crash tests kill the process here: the customer moved, the invitation not yet.
+  // Crash tests kill the process here: the customer moved, the request not yet.
   failpoint::CrashIfEnabled("onboarding.close.after_customer_transition");
   auto closed = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-    auto current = store_.Find(tx.conn(), invitation.msp_id, id, /*for_update=*/true);
-    if (current->raw_state != v1::Invitation::PENDING) return *current;
+    auto current = store_.Find(tx.conn(), link.msp_id, id, /*for_update=*/true);
+    if (current->raw_state != 1) return *current;
     auto updated = store_.SetState(tx.conn(), id, state, reason);
-    if (state == v1::Invitation::ACCEPTED) {
-      Enqueue(tx.conn(), invitation.msp_id, kAssignServicesTopic, id, AssignPayload(updated));
+    if (link.kind == LinkKind::kInvitation && state == v1::Invitation::ACCEPTED) {
+      outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id, AssignPayload(updated));
+    }
+    if (link.kind == LinkKind::kDelink && state == v1::Invitation::ACCEPTED) {
+      outbox::Enqueue(tx.conn(), link.msp_id, kEndServicesTopic, id, EndServicesPayload(updated));
+      outbox::Enqueue(tx.conn(), link.msp_id, kDelinkNoticeTopic, id, "accepted");
+    }
+    if (link.kind == LinkKind::kDelink && state == v1::Invitation::REJECTED) {
+      outbox::Enqueue(tx.conn(), link.msp_id, kDelinkNoticeTopic, id, "rejected");
     }
     tx.Commit();
     return updated;
   });
   // Only now is the link used up: a crash before this leaves it valid for a retry.
-  tokens_->Revoke(LinkPurpose::kInvitation, id);
+  tokens_->Revoke(PurposeOf(link.kind), id);
   if (relay_) relay_->Wake();
   return closed;
 }
@@ -282,53 +355,33 @@ grpc::Status OnboardingServiceImpl::CancelInvitation(grpc::ServerContext* contex
                                                      const v1::CancelInvitationRequest* request,
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kCancel, [&](const auth::Principal& principal) {
-    const InvitationRef ref = RequireOwnInvitation(request->name(), principal);
-    std::optional<StoredInvitation> found;
-    {
-      pg::Lease conn = pool_->Acquire();
-      found = store_.Find(*conn, ref.msp_id, ref.invitation_id, false);
-    }
-    if (!found) throw ApiError::NotFound("invitation", request->name());
-    if (found->raw_state == v1::Invitation::CANCELED) {
-      *response = found->invitation;
+    const auto found = FindOwn(principal, request->name(), LinkKind::kInvitation);
+    if (found.raw_state == v1::Invitation::CANCELED) {
+      *response = found.invitation;
       return;
     }
-    if (found->raw_state != v1::Invitation::PENDING) RefuseState(*found);
+    if (found.raw_state != v1::Invitation::PENDING) RefuseState(found);
     *response =
-        Close(*found, cv1::CANCEL_INVITATION, v1::Invitation::CANCELED, "", principal.Actor())
+        Close(found, cv1::CANCEL_INVITATION, v1::Invitation::CANCELED, "", principal.Actor())
             .invitation;
   });
 }
 
-StoredInvitation OnboardingServiceImpl::FindForCustomer(const auth::Principal& principal,
-                                                        const std::string& name) {
-  const InvitationRef ref = ParseInvitationName(name);
-  pg::Lease conn = pool_->Acquire();
-  auto found = store_.Find(*conn, ref.msp_id, ref.invitation_id, false);
-  // Only the invited customer's admin sees it at all.
-  if (!found || found->invitation.customer_id() != principal.customer_id) {
-    throw ApiError::NotFound("invitation", name);
-  }
-  return *found;
-}
-
-void OnboardingServiceImpl::CheckToken(const StoredInvitation& invitation,
-                                       const std::string& token) {
+void OnboardingServiceImpl::CheckToken(const StoredInvitation& link, const std::string& token) {
   if (token.empty() || token.size() > 100) {
     throw ApiError::InvalidArgument({{"token", "the token from the email's link"}});
   }
-  const std::string id = ParseInvitationName(invitation.invitation.name()).invitation_id;
-  switch (tokens_->Verify(LinkPurpose::kInvitation, id, token)) {
+  switch (tokens_->Verify(PurposeOf(link.kind), IdOf(link), token)) {
     case TokenCheck::kValid:
       return;
     case TokenCheck::kWrong:
       throw ApiError::PermissionDenied("LINK_TOKEN_INVALID",
-                                       "the link's token is not this invitation's current one "
-                                       "(an older email's link?)");
+                                       "the link's token is not the current one (an older "
+                                       "email's link?)");
     case TokenCheck::kMissing:
       throw ApiError::FailedPrecondition("LINK_TOKEN_EXPIRED",
                                          "the link no longer works: ask the MSP to resend it",
-                                         invitation.invitation.name());
+                                         link.invitation.name());
   }
 }
 
@@ -336,16 +389,12 @@ grpc::Status OnboardingServiceImpl::AcceptInvitation(grpc::ServerContext* contex
                                                      const v1::AcceptInvitationRequest* request,
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kAccept, [&](const auth::Principal& principal) {
-    const StoredInvitation found = FindForCustomer(principal, request->name());
+    const auto found = FindOwn(principal, request->name(), LinkKind::kInvitation);
     if (found.raw_state == v1::Invitation::ACCEPTED) {
       *response = found.invitation;  // the same answer again
       return;
     }
-    if (found.raw_state != v1::Invitation::PENDING) RefuseState(found);
-    if (Expired(found.invitation)) {
-      throw ApiError::FailedPrecondition("INVITATION_EXPIRED", "the invitation expired",
-                                         request->name());
-    }
+    RequireOpen(found);
     CheckToken(found, request->token());
     *response =
         Close(found, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "", principal.Actor())
@@ -360,20 +409,114 @@ grpc::Status OnboardingServiceImpl::RejectInvitation(grpc::ServerContext* contex
     if (request->reason().size() > 500) {
       throw ApiError::InvalidArgument({{"reason", "at most 500 characters"}});
     }
-    const StoredInvitation found = FindForCustomer(principal, request->name());
+    const auto found = FindOwn(principal, request->name(), LinkKind::kInvitation);
     if (found.raw_state == v1::Invitation::REJECTED) {
       *response = found.invitation;
       return;
     }
-    if (found.raw_state != v1::Invitation::PENDING) RefuseState(found);
-    if (Expired(found.invitation)) {
-      throw ApiError::FailedPrecondition("INVITATION_EXPIRED", "the invitation expired",
-                                         request->name());
-    }
+    RequireOpen(found);
     CheckToken(found, request->token());
     *response = Close(found, cv1::REJECT_INVITATION, v1::Invitation::REJECTED, request->reason(),
                       principal.Actor())
                     .invitation;
+  });
+}
+
+grpc::Status OnboardingServiceImpl::RequestDelink(grpc::ServerContext* context,
+                                                  const v1::RequestDelinkRequest* request,
+                                                  v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kRequestDelink, [&](const auth::Principal& principal) {
+    const CustomerRef ref = RequireCustomerName("customer", request->customer(), principal);
+    idempotency::CheckRequestId(request->request_id());
+    if (!request->request_id().empty()) {
+      pg::Lease conn = pool_->Acquire();
+      if (auto prior = store_.FindByRequestId(*conn, ref.msp_id, request->request_id())) {
+        if (prior->kind != LinkKind::kDelink ||
+            prior->invitation.customer_id() != ref.customer_id) {
+          throw ApiError::InvalidArgument(
+              {{"request_id", "already used for a different request; use a new request_id"}},
+              "REQUEST_ID_REUSED");
+        }
+        *response = ToDelink(prior->raw_state == kOpening ? FinishOpening(*prior) : *prior);
+        return;
+      }
+    }
+    auto knox = customers_->Lookup(ref.customer_id);
+    if (!knox || knox->msp_id() != ref.msp_id) {
+      throw ApiError::NotFound("customer", request->customer());
+    }
+    const std::string id = NewInvitationId();
+    pg::Lease conn = pool_->Acquire();
+    if (!store_.InsertOpeningDelink(*conn, ref.msp_id, id, request->request_id(),
+                                    knox->customer())) {
+      throw ApiError::FailedPrecondition("DELINK_ALREADY_REQUESTED",
+                                         "a delink request is already open", request->customer());
+    }
+    auto opening = store_.Find(*conn, ref.msp_id, id, false);
+    *response = ToDelink(FinishOpening(*opening));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::GetDelinkRequest(grpc::ServerContext* context,
+                                                     const v1::GetDelinkRequestRequest* request,
+                                                     v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kGetDelink, [&](const auth::Principal& principal) {
+    *response = ToDelink(FindOwn(principal, request->name(), LinkKind::kDelink));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::ResendDelinkEmail(grpc::ServerContext* context,
+                                                      const v1::ResendDelinkEmailRequest* request,
+                                                      v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kResendDelink, [&](const auth::Principal& principal) {
+    *response = ToDelink(Resend(principal, request->name(), LinkKind::kDelink));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::RevokeDelink(grpc::ServerContext* context,
+                                                 const v1::RevokeDelinkRequest* request,
+                                                 v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kRevokeDelink, [&](const auth::Principal& principal) {
+    const auto found = FindOwn(principal, request->name(), LinkKind::kDelink);
+    if (found.raw_state == v1::DelinkRequest::REVOKED) {
+      *response = ToDelink(found);
+      return;
+    }
+    RequireOpen(found);  // until the customer acts
+    *response =
+        ToDelink(Close(found, cv1::REVOKE_DELINK, v1::Invitation::CANCELED, "", principal.Actor()));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::AcceptDelink(grpc::ServerContext* context,
+                                                 const v1::AcceptDelinkRequest* request,
+                                                 v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kAcceptDelink, [&](const auth::Principal& principal) {
+    const auto found = FindOwn(principal, request->name(), LinkKind::kDelink);
+    if (found.raw_state == v1::DelinkRequest::ACCEPTED) {
+      *response = ToDelink(found);
+      return;
+    }
+    RequireOpen(found);
+    CheckToken(found, request->token());
+    *response =
+        ToDelink(Close(found, cv1::ACCEPT_DELINK, v1::Invitation::ACCEPTED, "", principal.Actor()));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::RejectDelink(grpc::ServerContext* context,
+                                                 const v1::RejectDelinkRequest* request,
+                                                 v1::DelinkRequest* response) {
+  return runtime_->Handle(context, kRejectDelink, [&](const auth::Principal& principal) {
+    const auto found = FindOwn(principal, request->name(), LinkKind::kDelink);
+    if (found.raw_state == v1::DelinkRequest::REJECTED) {
+      *response = ToDelink(found);
+      return;
+    }
+    RequireOpen(found);
+    CheckToken(found, request->token());
+    *response =
+        ToDelink(Close(found, cv1::REJECT_DELINK, v1::Invitation::REJECTED, "", principal.Actor()));
   });
 }
 
@@ -395,8 +538,7 @@ int OnboardingServiceImpl::Sweep() {
       auto knox = e.code() == grpc::StatusCode::FAILED_PRECONDITION
                       ? customers_->Lookup(invitation.invitation.customer_id())
                       : std::nullopt;
-      const std::string id = ParseInvitationName(invitation.invitation.name()).invitation_id;
-      if (knox && knox->link_id() == id && knox->customer().state() == cv1::ACTIVE) {
+      if (knox && knox->link_id() == IdOf(invitation) && knox->customer().state() == cv1::ACTIVE) {
         Close(invitation, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "",
               "service:onboarding");
         ++changed;
@@ -419,13 +561,13 @@ int OnboardingServiceImpl::Sweep() {
     if (reminded > 0 && relay_) relay_->Wake();
     changed += reminded;
   }
-  for (const auto& invitation : opening) {
+  for (const auto& link : opening) {
     try {
-      FinishOpening(invitation);
+      FinishOpening(link);
       ++changed;
     } catch (const std::exception& e) {
-      log::Warn("could not finish an invitation",
-                {{"invitation", invitation.invitation.name()}, {"error", e.what()}});
+      log::Warn("could not finish a request",
+                {{"request", link.invitation.name()}, {"error", e.what()}});
     }
   }
   return changed;

@@ -16,6 +16,11 @@ namespace msp::onboarding {
 // The outbox topic of the services an accepted invitation assigns (payload:
 // AssignServicesRequest).
 inline constexpr char kAssignServicesTopic[] = "assign-services";
+// Ends a delinked customer's services (payload: EndCustomerServicesRequest).
+inline constexpr char kEndServicesTopic[] = "end-services";
+// Tells the customer and the MSP how a delink request ended (key: its id; payload "accepted"
+// or "rejected").
+inline constexpr char kDelinkNoticeTopic[] = "delink-notice";
 
 struct OnboardingSettings {
   std::chrono::seconds invitation_ttl{7 * 24 * 3600};
@@ -55,6 +60,20 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
   grpc::Status RejectInvitation(grpc::ServerContext* context,
                                 const v1::RejectInvitationRequest* request,
                                 v1::Invitation* response) override;
+  grpc::Status RequestDelink(grpc::ServerContext* context, const v1::RequestDelinkRequest* request,
+                             v1::DelinkRequest* response) override;
+  grpc::Status GetDelinkRequest(grpc::ServerContext* context,
+                                const v1::GetDelinkRequestRequest* request,
+                                v1::DelinkRequest* response) override;
+  grpc::Status ResendDelinkEmail(grpc::ServerContext* context,
+                                 const v1::ResendDelinkEmailRequest* request,
+                                 v1::DelinkRequest* response) override;
+  grpc::Status RevokeDelink(grpc::ServerContext* context, const v1::RevokeDelinkRequest* request,
+                            v1::DelinkRequest* response) override;
+  grpc::Status AcceptDelink(grpc::ServerContext* context, const v1::AcceptDelinkRequest* request,
+                            v1::DelinkRequest* response) override;
+  grpc::Status RejectDelink(grpc::ServerContext* context, const v1::RejectDelinkRequest* request,
+                            v1::DelinkRequest* response) override;
 
   // Expires due invitations and finishes or abandons OPENING ones. Returns how many changed.
   int Sweep();
@@ -66,7 +85,12 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
   StoredInvitation Close(const StoredInvitation& invitation,
                          customer::v1::LinkTransition transition, v1::Invitation::State state,
                          const std::string& reason, const std::string& actor);
-  StoredInvitation FindForCustomer(const auth::Principal& principal, const std::string& name);
+  // The row a name names, if it is of `kind` and the caller's (the MSP's own, or for a
+  // customer admin the invited customer's); NOT_FOUND otherwise.
+  StoredInvitation FindOwn(const auth::Principal& principal, const std::string& name,
+                           LinkKind kind);
+  // Resends a link's email (throttled).
+  StoredInvitation Resend(const auth::Principal& principal, const std::string& name, LinkKind kind);
   void CheckToken(const StoredInvitation& invitation, const std::string& token);
 
   pg::Pool* pool_;

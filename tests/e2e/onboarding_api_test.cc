@@ -106,10 +106,12 @@ EmailLink WaitForEmail(const std::string& to, size_t nth = 1) {
       const std::string body = testing::EmailBody(link.raw);
       std::smatch match;
       if (std::regex_search(body, match,
-                            std::regex("invitation=msps%2F([a-z0-9-]+)%2Finvitations%2F([a-z2-7]+)"
+                            std::regex("(?:invitation|request)=msps%2F([a-z0-9-]+)%2F("
+                                       "invitations|delinkRequests)%2F([a-z2-7]+)"
                                        "&token=([A-Za-z0-9_-]+)"))) {
-        link.invitation = absl::StrCat("msps/", match[1].str(), "/invitations/", match[2].str());
-        link.token = match[3].str();
+        link.invitation =
+            absl::StrCat("msps/", match[1].str(), "/", match[2].str(), "/", match[3].str());
+        link.token = match[4].str();
       }
       if (std::regex_search(link.raw, match, std::regex("Message-ID: <([^>]+)>"))) {
         link.message_id = match[1].str();
@@ -149,6 +151,48 @@ cv1::Customer GetCustomer(const std::string& msp, const std::string& customer_id
   *status =
       Call(&cv1::CustomerService::Stub::GetCustomer, *stub, stack->MspToken(msp), request, &out);
   return out;
+}
+
+// A jointly managed customer an MSP added itself (the kind a delink request is for).
+cv1::Customer ManagedJointCustomer(const std::string& msp, const std::string& company) {
+  static int n = 0;
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest request;
+  request.set_parent("msps/" + msp);
+  *request.mutable_customer() = customer::testdata::ValidCustomer(
+      company, absl::StrCat("it", n, "@joint", ::getpid(), "-", n, ".example"),
+      cv1::JOINTLY_MANAGED);
+  ++n;
+  request.add_services(av1::KNOX_MOBILE_ENROLLMENT);
+  cv1::Customer out;
+  const auto status =
+      Call(&cv1::CustomerService::Stub::CreateCustomer, *stub, stack->MspToken(msp), request, &out);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return out;
+}
+
+grpc::Status RequestDelink(const std::string& msp, const std::string& customer,
+                           ov1::DelinkRequest* out, const std::string& request_id = "") {
+  auto stub = Onboarding();
+  ov1::RequestDelinkRequest request;
+  request.set_customer(customer);
+  request.set_request_id(request_id);
+  return Call(&OS::RequestDelink, *stub, stack->MspToken(msp), request, out);
+}
+
+grpc::Status AnswerDelink(bool accept, const std::string& token, const std::string& name,
+                          const std::string& link_token, ov1::DelinkRequest* out) {
+  auto stub = Onboarding();
+  if (accept) {
+    ov1::AcceptDelinkRequest request;
+    request.set_name(name);
+    request.set_token(link_token);
+    return Call(&OS::AcceptDelink, *stub, token, request, out);
+  }
+  ov1::RejectDelinkRequest request;
+  request.set_name(name);
+  request.set_token(link_token);
+  return Call(&OS::RejectDelink, *stub, token, request, out);
 }
 
 TEST(Onboarding, LookupShowsOnlyWhatTheMspNeedsAndHidesOtherMsps) {
@@ -461,6 +505,10 @@ TEST(Onboarding, TenantIsolationMatrix) {
   ov1::Invitation invitation;
   ASSERT_TRUE(Invite("owner", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
   const auto email = WaitForEmail(knox.contact().work_email(), 1);
+  const auto managed = ManagedJointCustomer("owner", "Isolation Delink Oy");
+  ov1::DelinkRequest delink;
+  ASSERT_TRUE(RequestDelink("owner", managed.name(), &delink).ok());
+  const auto delink_email = WaitForEmail(managed.contact().work_email(), 1);
   auto stub = Onboarding();
   using Rpc = std::function<grpc::Status(const std::string&)>;
   struct Method {
@@ -525,6 +573,50 @@ TEST(Onboarding, TenantIsolationMatrix) {
          return Answer(false, t, invitation.name(), email.token, &out);
        },
        true},
+      {"RequestDelink",
+       [&](const std::string& t) {
+         ov1::RequestDelinkRequest r;
+         r.set_customer(managed.name());
+         ov1::DelinkRequest out;
+         return Call(&OS::RequestDelink, *stub, t, r, &out);
+       },
+       false},
+      {"GetDelinkRequest",
+       [&](const std::string& t) {
+         ov1::GetDelinkRequestRequest r;
+         r.set_name(delink.name());
+         ov1::DelinkRequest out;
+         return Call(&OS::GetDelinkRequest, *stub, t, r, &out);
+       },
+       false},
+      {"ResendDelinkEmail",
+       [&](const std::string& t) {
+         ov1::ResendDelinkEmailRequest r;
+         r.set_name(delink.name());
+         ov1::DelinkRequest out;
+         return Call(&OS::ResendDelinkEmail, *stub, t, r, &out);
+       },
+       false},
+      {"RevokeDelink",
+       [&](const std::string& t) {
+         ov1::RevokeDelinkRequest r;
+         r.set_name(delink.name());
+         ov1::DelinkRequest out;
+         return Call(&OS::RevokeDelink, *stub, t, r, &out);
+       },
+       false},
+      {"AcceptDelink",
+       [&](const std::string& t) {
+         ov1::DelinkRequest out;
+         return AnswerDelink(true, t, delink.name(), delink_email.token, &out);
+       },
+       true},
+      {"RejectDelink",
+       [&](const std::string& t) {
+         ov1::DelinkRequest out;
+         return AnswerDelink(false, t, delink.name(), delink_email.token, &out);
+       },
+       true},
   };
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
       "msp.onboarding.v1.OnboardingService");
@@ -535,6 +627,7 @@ TEST(Onboarding, TenantIsolationMatrix) {
               m.for_customers ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::NOT_FOUND)
         << m.name << ": " << intruder.error_message();
     EXPECT_EQ(intruder.error_message().find("Isolation"), std::string::npos) << m.name;
+    // The other customer is neither invited nor the delinked one.
     const auto other_customer = m.rpc(stack->CustomerToken("zzzzzzzzzz"));
     EXPECT_EQ(other_customer.error_code(),
               m.for_customers ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::PERMISSION_DENIED)
@@ -551,6 +644,112 @@ TEST(Onboarding, TenantIsolationMatrix) {
   ASSERT_TRUE(Call(&OS::GetInvitation, *stub, stack->MspToken("owner"), get, &seen).ok());
   EXPECT_EQ(seen.state(), ov1::Invitation::PENDING);
   EXPECT_EQ(seen.send_count(), 1);
+  ov1::GetDelinkRequestRequest get_delink;
+  get_delink.set_name(delink.name());
+  ov1::DelinkRequest delink_seen;
+  ASSERT_TRUE(
+      Call(&OS::GetDelinkRequest, *stub, stack->MspToken("owner"), get_delink, &delink_seen).ok());
+  EXPECT_EQ(delink_seen.state(), ov1::DelinkRequest::REQUESTED);
+}
+
+TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
+  // A fully managed customer can't be delinked.
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest create;
+  create.set_parent("msps/acme");
+  *create.mutable_customer() =
+      customer::testdata::ValidCustomer("Fully Delink GmbH", "it@fully-delink.example");
+  cv1::Customer fully;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::CreateCustomer, *stub, stack->MspToken("acme"),
+                   create, &fully)
+                  .ok());
+  ov1::DelinkRequest out;
+  auto status = RequestDelink("acme", fully.name(), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "DELINK_ONLY_JOINTLY_MANAGED");
+  // Another MSP's customer is not found.
+  const auto joint = ManagedJointCustomer("acme", "Joint Delink GmbH");
+  status = RequestDelink("rival", "msps/rival/customers/" + joint.customer_id(), &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  // Requested: DELINK_REQUESTED, edits refused, a second request refused, the email sent.
+  ASSERT_TRUE(RequestDelink("acme", joint.name(), &out, "delink-req-1").ok());
+  EXPECT_EQ(out.state(), ov1::DelinkRequest::REQUESTED);
+  ov1::DelinkRequest again;
+  ASSERT_TRUE(RequestDelink("acme", joint.name(), &again, "delink-req-1").ok());
+  EXPECT_EQ(again.name(), out.name());
+  status = RequestDelink("acme", joint.name(), &again);
+  EXPECT_EQ(DetailsOf(status).reason, "DELINK_ALREADY_REQUESTED");
+  grpc::Status get_status;
+  EXPECT_EQ(GetCustomer("acme", joint.customer_id(), &get_status).state(), cv1::DELINK_REQUESTED);
+  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  EXPECT_EQ(email.invitation, out.name());
+  EXPECT_NE(email.raw.find("Subject: MSP acme asks to stop managing Joint Delink GmbH"),
+            std::string::npos);
+
+  // Revoked by the MSP: ACTIVE again, the link dead.
+  auto onboarding = Onboarding();
+  ov1::RevokeDelinkRequest revoke;
+  revoke.set_name(out.name());
+  ASSERT_TRUE(Call(&OS::RevokeDelink, *onboarding, stack->MspToken("acme"), revoke, &again).ok());
+  EXPECT_EQ(again.state(), ov1::DelinkRequest::REVOKED);
+  EXPECT_EQ(GetCustomer("acme", joint.customer_id(), &get_status).state(), cv1::ACTIVE);
+  status = AnswerDelink(true, stack->CustomerToken(joint.customer_id()), out.name(), email.token,
+                        &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(status).reason, "DELINK_REVOKED");
+}
+
+TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
+  const auto joint = ManagedJointCustomer("acme", "Leaving Ltd");
+  ov1::DelinkRequest request;
+  ASSERT_TRUE(RequestDelink("acme", joint.name(), &request).ok());
+  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  ov1::DelinkRequest answered;
+  const std::string admin = stack->CustomerToken(joint.customer_id());
+  ASSERT_TRUE(AnswerDelink(true, admin, request.name(), email.token, &answered).ok());
+  EXPECT_EQ(answered.state(), ov1::DelinkRequest::ACCEPTED);
+  ASSERT_TRUE(AnswerDelink(true, admin, request.name(), email.token, &answered).ok())
+      << "the same answer again";
+  grpc::Status status;
+  auto after = GetCustomer("acme", joint.customer_id(), &status);
+  EXPECT_EQ(after.state(), cv1::DELINKED);
+  EXPECT_TRUE(after.super_admin_portal_access());
+  // The services end (the relay calls the assignment service).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < until) {
+    after = GetCustomer("acme", joint.customer_id(), &status);
+    if (after.services_size() > 0 && after.services(0).state() == av1::AssignedService::ENDED) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(after.services_size(), 0);
+  EXPECT_EQ(after.services(0).state(), av1::AssignedService::ENDED);
+  // Both sides are told.
+  const auto confirmation = WaitForEmail(joint.contact().work_email(), 2);
+  EXPECT_NE(confirmation.raw.find("Subject: You now manage Leaving Ltd's Knox services"),
+            std::string::npos);
+  const auto notice = WaitForEmail("msp-acme@msp-portal.example", 1);
+  EXPECT_NE(notice.raw.find("Leaving Ltd accepted your delink request"), std::string::npos);
+  // The MSP can't edit it any more; the customer is invitable again.
+  ov1::Invitation invitation;
+  EXPECT_TRUE(Invite("rival", joint.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+}
+
+TEST(Onboarding, ARejectedDelinkKeepsTheCustomerAndTellsTheMsp) {
+  const auto joint = ManagedJointCustomer("acme2", "Staying SA");
+  ov1::DelinkRequest request;
+  ASSERT_TRUE(RequestDelink("acme2", joint.name(), &request).ok());
+  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  ov1::DelinkRequest answered;
+  ASSERT_TRUE(AnswerDelink(false, stack->CustomerToken(joint.customer_id()), request.name(),
+                           email.token, &answered)
+                  .ok());
+  EXPECT_EQ(answered.state(), ov1::DelinkRequest::REJECTED);
+  grpc::Status status;
+  EXPECT_EQ(GetCustomer("acme2", joint.customer_id(), &status).state(), cv1::ACTIVE);
+  const auto notice = WaitForEmail("msp-acme2@msp-portal.example", 1);
+  EXPECT_NE(notice.raw.find("Staying SA rejected your delink request"), std::string::npos);
 }
 
 }  // namespace

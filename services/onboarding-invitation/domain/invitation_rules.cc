@@ -144,4 +144,55 @@ mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string&
   return email;
 }
 
+mail::Email DelinkEmail(const std::string& request_name, const std::string& msp_id,
+                        const std::string& company_name, const customer::v1::ContactPerson& contact,
+                        int send_count, const std::string& token, const EmailSettings& settings) {
+  const std::string link = absl::StrCat(
+      settings.portal_url, "/delink/respond?request=", QueryValue(request_name), "&token=", token);
+  mail::Email email;
+  email.from = settings.from;
+  email.from_name = settings.from_name;
+  email.to = contact.work_email();
+  email.subject = absl::StrCat("MSP ", msp_id, " asks to stop managing ", company_name);
+  email.text_body = absl::StrCat(
+      "Hello ", contact.first_name(), ",\n\n", "The managed service provider ", msp_id,
+      " asks to stop managing the Knox services of ", company_name, ".\n\n",
+      "If you accept, you manage your Knox services yourself: your super admin gets full "
+      "access, sub-admins and licenses stay. If you have no Knox cloud services account yet, "
+      "you are guided through creating one. Until you act, the MSP keeps managing your "
+      "services.\n\nTo accept or reject, sign in to the Knox portal and open:\n  ",
+      link, "\n");
+  email.message_id = absl::StrCat("delink-", request_name.substr(request_name.rfind('/') + 1), "-",
+                                  send_count, "@", settings.message_id_domain);
+  return email;
+}
+
+mail::Email DelinkOutcomeEmail(const std::string& request_name, const std::string& msp_id,
+                               const std::string& company_name, const std::string& to,
+                               const std::string& greeting_name, const std::string& outcome,
+                               bool to_customer, const EmailSettings& settings) {
+  mail::Email email;
+  email.from = settings.from;
+  email.from_name = settings.from_name;
+  email.to = to;
+  const bool accepted = outcome == "accepted";
+  email.subject = to_customer ? absl::StrCat("You now manage ", company_name, "'s Knox services")
+                              : absl::StrCat(company_name, " ", outcome, " your delink request");
+  email.text_body =
+      to_customer
+          ? absl::StrCat("Hello ", greeting_name, ",\n\n", "You accepted the delink request of ",
+                         msp_id, ". The MSP no longer manages ", company_name,
+                         "; your super admin has full access to the Knox portals.\n")
+          : absl::StrCat("Hello ", msp_id, ",\n\n", company_name,
+                         accepted ? " accepted your delink request: you no longer manage the "
+                                    "customer or its services.\n"
+                                  : " rejected your delink request: you keep managing the "
+                                    "customer as before.\n",
+                         "Request: ", request_name, "\n");
+  email.message_id =
+      absl::StrCat("delink-", request_name.substr(request_name.rfind('/') + 1), "-", outcome,
+                   to_customer ? "-customer" : "-msp", "@", settings.message_id_domain);
+  return email;
+}
+
 }  // namespace msp::onboarding

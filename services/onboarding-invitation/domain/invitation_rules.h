@@ -42,8 +42,25 @@ struct EmailSettings {
   std::string from_name = "Knox MSP Portal";
   std::string message_id_domain = "msp-portal.example";
   std::string portal_url = "http://localhost:8080";  // where the customer's links lead
+  // Where an MSP is told about its delink requests ("{msp}" is replaced by the MSP id).
+  std::string msp_notify_address = "msp-{msp}@msp-portal.example";
+  // How long a delink email's link works (a resend issues a new one).
+  std::chrono::seconds delink_link_ttl{30 * 24 * 3600};
 };
 mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string& msp_id,
                             const std::string& token, const EmailSettings& settings, bool reminder);
+
+// The delink request email to the customer's super admin, with the accept / reject link.
+// `request_name` is msps/{msp}/delinkRequests/{id}; `send_count` numbers its Message-ID.
+mail::Email DelinkEmail(const std::string& request_name, const std::string& msp_id,
+                        const std::string& company_name, const customer::v1::ContactPerson& contact,
+                        int send_count, const std::string& token, const EmailSettings& settings);
+
+// What happened to a delink request, told by email: to the customer (`to_customer`) or to the
+// MSP's notification address. `outcome` is "accepted" or "rejected".
+mail::Email DelinkOutcomeEmail(const std::string& request_name, const std::string& msp_id,
+                               const std::string& company_name, const std::string& to,
+                               const std::string& greeting_name, const std::string& outcome,
+                               bool to_customer, const EmailSettings& settings);
 
 }  // namespace msp::onboarding

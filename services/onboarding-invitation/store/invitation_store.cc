@@ -22,7 +22,7 @@ constexpr char kColumns[] =
     "(extract(epoch from expire_time) * 1000000)::bigint, "
     "(extract(epoch from answer_time) * 1000000)::bigint, "
     "(extract(epoch from last_send_time) * 1000000)::bigint, send_count, "
-    "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window";
+    "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window, kind";
 
 void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
   ts->set_seconds(micros / 1000000);
@@ -69,6 +69,7 @@ StoredInvitation RowToInvitation(const pg::Result& r, int row) {
   inv.set_send_count(static_cast<int32_t>(r.Int64(row, 18)));
   if (!r.IsNull(row, 19)) out.sends.window_start = TimeOf(r.Int64(row, 19));
   out.sends.sends_in_window = static_cast<int>(r.Int64(row, 20));
+  out.kind = static_cast<LinkKind>(r.Int64(row, 21));
   return out;
 }
 
@@ -108,6 +109,21 @@ bool InvitationStore::InsertOpening(pg::Connection& conn, const std::string& msp
        customer.company().display_name(), customer.contact().first_name(),
        customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
        std::to_string(expire_micros)});
+  return !r.empty();
+}
+
+bool InvitationStore::InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
+                                          const std::string& delink_id,
+                                          const std::string& request_id,
+                                          const customer::v1::Customer& customer) const {
+  auto r = conn.Exec(
+      "INSERT INTO invitations (invitation_id, kind, msp_id, customer_id, request_id, state, "
+      "company_name, contact_first_name, contact_last_name, contact_email, contact_phone, "
+      "expire_time) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + interval '100 "
+      "years') ON CONFLICT DO NOTHING RETURNING 1",
+      {delink_id, msp_id, customer.customer_id(), request_id, customer.company().display_name(),
+       customer.contact().first_name(), customer.contact().last_name(),
+       customer.contact().work_email(), customer.contact().phone()});
   return !r.empty();
 }
 
@@ -163,17 +179,19 @@ void InvitationStore::Delete(pg::Connection& conn, const std::string& invitation
 }
 
 std::vector<StoredInvitation> InvitationStore::DueToExpire(pg::Connection& conn, int limit) const {
-  return Rows(conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                     " FROM invitations WHERE state = 1 AND expire_time < now() "
-                                     "ORDER BY expire_time LIMIT $1"),
-                        {std::to_string(limit)}));
+  return Rows(conn.Exec(
+      absl::StrCat("SELECT ", kColumns,
+                   " FROM invitations WHERE state = 1 AND kind = 1 AND expire_time < now() "
+                   "ORDER BY expire_time LIMIT $1"),
+      {std::to_string(limit)}));
 }
 
 std::vector<std::string> InvitationStore::ClaimReminders(pg::Connection& conn,
                                                          std::chrono::seconds within,
                                                          int limit) const {
   auto r = conn.Exec(
-      "WITH due AS (SELECT invitation_id FROM invitations WHERE state = 1 AND NOT reminder_sent "
+      "WITH due AS (SELECT invitation_id FROM invitations WHERE state = 1 AND kind = 1 AND NOT "
+      "reminder_sent "
       "AND expire_time > now() AND expire_time < now() + $1::bigint * interval '1 second' "
       "ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED), "
       "marked AS (UPDATE invitations i SET reminder_sent = true FROM due WHERE i.invitation_id = "

@@ -25,12 +25,16 @@ inline constexpr char kInvitationEmailTopic[] = "invitation-email";
 // Created here, the customer not yet marked PENDING (see migrations/0001).
 inline constexpr int kOpening = 0;
 
+// What a row is (migrations/0005): an invitation or a delink request.
+enum class LinkKind { kInvitation = 1, kDelink = 2 };
+
 struct StoredInvitation {
   v1::Invitation invitation;  // with state PENDING shown as it is stored
   int raw_state = kOpening;
   std::string msp_id;
   std::string request_id;
   SendHistory sends;
+  LinkKind kind = LinkKind::kInvitation;
 };
 
 class InvitationStore {
@@ -42,6 +46,11 @@ class InvitationStore {
                      const std::vector<knox::KnoxService>& services,
                      const customer::v1::Customer& customer,
                      std::chrono::system_clock::time_point expire_time) const;
+  // Inserts an OPENING delink request (no expiry of its own). False when the customer has an
+  // open invitation or delink request.
+  bool InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
+                           const std::string& delink_id, const std::string& request_id,
+                           const customer::v1::Customer& customer) const;
   std::optional<StoredInvitation> Find(pg::Connection& conn, const std::string& msp_id,
                                        const std::string& invitation_id, bool for_update) const;
   std::optional<StoredInvitation> FindByRequestId(pg::Connection& conn, const std::string& msp_id,

@@ -33,6 +33,8 @@ class AssignmentClient {
 
   grpc::Status AssignServices(const assignment::v1::AssignServicesRequest& request,
                               assignment::v1::AssignServicesResponse* response);
+  grpc::Status EndCustomerServices(const assignment::v1::EndCustomerServicesRequest& request,
+                                   assignment::v1::EndCustomerServicesResponse* response);
 
  private:
   void Prepare(grpc::ClientContext& context) const;
