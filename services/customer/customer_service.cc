@@ -6,6 +6,7 @@
 #include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
+#include "msp/onboarding/v1/onboarding.pb.h"
 
 namespace msp::customer {
 namespace {
@@ -69,6 +70,15 @@ void AttachServices(const StoredCustomer& stored,
   }
 }
 
+// The outbox message that has the onboarding service send a jointly managed customer its
+// account-set-up email (request id: one email per customer and occasion).
+std::string AccountSetupPayload(const std::string& customer_name, const std::string& request_id) {
+  onboarding::v1::StartAccountSetupRequest request;
+  request.set_customer(customer_name);
+  request.set_request_id(absl::StrCat("account-setup-", request_id));
+  return request.SerializeAsString();
+}
+
 void CheckEtag(const std::string& sent, const StoredCustomer& current) {
   if (!sent.empty() && sent != current.customer.etag()) {
     throw ApiError::Aborted("ETAG_MISMATCH",
@@ -128,6 +138,10 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
       PrepareNewCustomer(created.customer, principal.msp_id, NewCustomerId(), now);
       created.assignment_payload =
           AssignmentPayload(created.customer, services, request->knox_manage_tenant_prefix());
+      created.account_setup_payload =
+          created.customer.management_type() == v1::JOINTLY_MANAGED
+              ? AccountSetupPayload(created.customer.name(), created.customer.customer_id())
+              : "";
       created.customer.clear_services();
       for (auto& s : ServicesView(created.customer.name(), services, "", {})) {
         *created.customer.add_services() = std::move(s);
@@ -153,7 +167,9 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
       throw ApiError::Internal("could not allocate a customer id");
     // Crash tests kill the process here: committed, not answered.
     failpoint::CrashIfEnabled("customer.create.after_commit");
-    if (!services.empty() && relay_) relay_->Wake();
+    if ((!services.empty() || response->management_type() == v1::JOINTLY_MANAGED) && relay_) {
+      relay_->Wake();
+    }
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -297,8 +313,12 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
           upgraded = store_.Update(conn, principal.msp_id, upgraded).customer;
           store_.AppendEvent(conn, principal.msp_id, id, "UPGRADED_TO_JOINTLY_MANAGED",
                              principal.Actor(), {"management_type"}, request->request_id());
+          // Jointly managed now: the customer creates its own Knox account.
+          outbox::Enqueue(conn, principal.msp_id, kAccountSetupTopic, id,
+                          AccountSetupPayload(upgraded.name(), absl::StrCat(id, "-upgrade")));
           return upgraded;
         });
+    if (relay_) relay_->Wake();
   });
 }
 

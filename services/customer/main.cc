@@ -1,6 +1,7 @@
 // The customer service binary: flags (or MSP_* environment variables), migrations, serve.
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
+#include "account_setup_relay.h"
 #include "assignment_relay.h"
 #include "customer_service.h"
 #include "msp/common/config.h"
@@ -16,6 +17,8 @@ ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
           "the service-assignment service host:port");
+ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
+          "the onboarding-invitation service host:port (account-set-up emails)");
 ABSL_FLAG(int, outbox_poll_ms, 500,
           "how often the outbox relay looks for due messages (it is also woken by commits)");
 ABSL_FLAG(int, outbox_parallelism, 16,
@@ -59,7 +62,12 @@ int main(int argc, char** argv) {
     relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
     msp::outbox::Relay relay(&pool,
                              {{msp::customer::kAssignServicesTopic,
-                               msp::customer::AssignServicesHandler(&assignments, &pool)}},
+                               msp::customer::AssignServicesHandler(&assignments, &pool)},
+                              {msp::customer::kAccountSetupTopic,
+                               msp::customer::AccountSetupHandler(
+                                   grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),
+                                                       grpc::InsecureChannelCredentials()),
+                                   &service_token)}},
                              relay_options);
     relay.Start();
     msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail),

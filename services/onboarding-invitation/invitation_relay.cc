@@ -17,6 +17,19 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
       found = InvitationStore().Find(*conn, message.msp_id, message.key, false);
     }
     if (!found || found->raw_state != 1) return;  // answered or withdrawn: no email
+    if (found->kind == LinkKind::kAccountSetup) {
+      const auto left = std::chrono::system_clock::time_point(
+                            std::chrono::seconds(found->invitation.expire_time().seconds())) -
+                        std::chrono::system_clock::now();
+      if (left <= std::chrono::seconds(0)) return;
+      const std::string token =
+          tokens->Issue(LinkPurpose::kAccountSetup, message.key,
+                        std::chrono::duration_cast<std::chrono::seconds>(left));
+      mailer->Send(AccountSetupEmail(found->invitation.customer(), found->msp_id,
+                                     found->invitation.company_name(), found->invitation.contact(),
+                                     message.key, token, settings));
+      return;
+    }
     if (found->kind == LinkKind::kDelink) {
       const std::string token =
           tokens->Issue(LinkPurpose::kDelink, message.key, settings.delink_link_ttl);

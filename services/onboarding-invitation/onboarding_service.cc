@@ -27,6 +27,7 @@ const std::string kResendDelink = absl::StrCat(kService, "ResendDelinkEmail");
 const std::string kRevokeDelink = absl::StrCat(kService, "RevokeDelink");
 const std::string kAcceptDelink = absl::StrCat(kService, "AcceptDelink");
 const std::string kRejectDelink = absl::StrCat(kService, "RejectDelink");
+const std::string kStartAccountSetup = absl::StrCat(kService, "StartAccountSetup");
 
 struct LinkRef {
   std::string msp_id;
@@ -152,6 +153,8 @@ auth::MethodPolicy OnboardingServiceImpl::Policy() {
   for (const auto& m : {kAccept, kReject, kAcceptDelink, kRejectDelink}) {
     policy.Allow(m, {PrincipalKind::kCustomerAdmin});
   }
+  // The customer service, through its outbox.
+  policy.Allow(kStartAccountSetup, {PrincipalKind::kService});
   return policy;
 }
 
@@ -517,6 +520,27 @@ grpc::Status OnboardingServiceImpl::RejectDelink(grpc::ServerContext* context,
     CheckToken(found, request->token());
     *response =
         ToDelink(Close(found, cv1::REJECT_DELINK, v1::Invitation::REJECTED, "", principal.Actor()));
+  });
+}
+
+grpc::Status OnboardingServiceImpl::StartAccountSetup(grpc::ServerContext* context,
+                                                      const v1::StartAccountSetupRequest* request,
+                                                      v1::StartAccountSetupResponse* response) {
+  return runtime_->Handle(context, kStartAccountSetup, [&](const auth::Principal& principal) {
+    const CustomerRef ref = RequireCustomerName("customer", request->customer(), principal);
+    if (request->request_id().empty()) {
+      throw ApiError::InvalidArgument({{"request_id", "required: the call is retried"}});
+    }
+    idempotency::CheckRequestId(request->request_id());
+    auto knox = customers_->Lookup(ref.customer_id);
+    if (!knox || knox->msp_id() != ref.msp_id) {
+      throw ApiError::NotFound("customer", request->customer());
+    }
+    pg::Lease conn = pool_->Acquire();
+    response->set_queued(store_.InsertAccountSetup(*conn, ref.msp_id, NewInvitationId(),
+                                                   request->request_id(), knox->customer(),
+                                                   settings_.account_setup_ttl));
+    if (response->queued() && relay_) relay_->Wake();
   });
 }
 

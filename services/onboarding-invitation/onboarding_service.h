@@ -27,6 +27,8 @@ struct OnboardingSettings {
   ResendLimits resend;
   // The automatic reminder goes this long before expiry.
   std::chrono::seconds remind_before{24 * 3600};
+  // How long an account-set-up email's link works.
+  std::chrono::seconds account_setup_ttl{30 * 24 * 3600};
 };
 
 // The gRPC face of the onboarding service. An invitation is a small saga across two services:
@@ -74,6 +76,9 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
                             v1::DelinkRequest* response) override;
   grpc::Status RejectDelink(grpc::ServerContext* context, const v1::RejectDelinkRequest* request,
                             v1::DelinkRequest* response) override;
+  grpc::Status StartAccountSetup(grpc::ServerContext* context,
+                                 const v1::StartAccountSetupRequest* request,
+                                 v1::StartAccountSetupResponse* response) override;
 
   // Expires due invitations and finishes or abandons OPENING ones. Returns how many changed.
   int Sweep();

@@ -93,12 +93,15 @@ struct EmailLink {
   std::string token;
   std::string message_id;
 };
-EmailLink WaitForEmail(const std::string& to, size_t nth = 1) {
+EmailLink WaitForEmail(const std::string& to, size_t nth = 1, const std::string& subject = "") {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < until) {
     std::vector<std::string> mine;
     for (const auto& m : stack->smtp().Messages()) {
-      if (m.find("X-RcptTo: " + to) != std::string::npos) mine.push_back(m);
+      if (m.find("X-RcptTo: " + to) != std::string::npos &&
+          (subject.empty() || m.find("Subject: " + subject) != std::string::npos)) {
+        mine.push_back(m);
+      }
     }
     if (mine.size() >= nth) {
       EmailLink link;
@@ -508,15 +511,16 @@ TEST(Onboarding, TenantIsolationMatrix) {
   const auto managed = ManagedJointCustomer("owner", "Isolation Delink Oy");
   ov1::DelinkRequest delink;
   ASSERT_TRUE(RequestDelink("owner", managed.name(), &delink).ok());
-  const auto delink_email = WaitForEmail(managed.contact().work_email(), 1);
+  const auto delink_email = WaitForEmail(managed.contact().work_email(), 1, "MSP ");
   auto stub = Onboarding();
   using Rpc = std::function<grpc::Status(const std::string&)>;
   struct Method {
     std::string name;
     Rpc rpc;
     bool for_customers;  // answered by the customer's admin, not by MSP admins
+    bool service_only = false;
   };
-  const std::vector<Method> methods = {
+  std::vector<Method> methods = {
       {"LookupCustomer",
        [&](const std::string& t) {
          ov1::LookupCustomerRequest r;
@@ -618,10 +622,28 @@ TEST(Onboarding, TenantIsolationMatrix) {
        },
        true},
   };
+  methods.push_back({"StartAccountSetup",
+                     [&](const std::string& t) {
+                       ov1::StartAccountSetupRequest r;
+                       r.set_customer(managed.name());
+                       r.set_request_id("matrix-setup");
+                       ov1::StartAccountSetupResponse out;
+                       return Call(&OS::StartAccountSetup, *stub, t, r, &out);
+                     },
+                     false, true});
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
       "msp.onboarding.v1.OnboardingService");
   ASSERT_EQ(service->method_count(), static_cast<int>(methods.size()));
   for (const auto& m : methods) {
+    if (m.service_only) {
+      for (const auto& token : {stack->MspToken("owner"), stack->MspToken("intruder"),
+                                stack->CustomerToken(managed.customer_id())}) {
+        EXPECT_EQ(m.rpc(token).error_code(), grpc::StatusCode::PERMISSION_DENIED) << m.name;
+      }
+      EXPECT_EQ(m.rpc("").error_code(), grpc::StatusCode::UNAUTHENTICATED) << m.name;
+      EXPECT_TRUE(m.rpc(stack->ServiceToken("customer")).ok()) << m.name;
+      continue;
+    }
     const auto intruder = m.rpc(stack->MspToken("intruder"));
     EXPECT_EQ(intruder.error_code(),
               m.for_customers ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::NOT_FOUND)
@@ -681,7 +703,7 @@ TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
   EXPECT_EQ(DetailsOf(status).reason, "DELINK_ALREADY_REQUESTED");
   grpc::Status get_status;
   EXPECT_EQ(GetCustomer("acme", joint.customer_id(), &get_status).state(), cv1::DELINK_REQUESTED);
-  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
   EXPECT_EQ(email.invitation, out.name());
   EXPECT_NE(email.raw.find("Subject: MSP acme asks to stop managing Joint Delink GmbH"),
             std::string::npos);
@@ -703,7 +725,7 @@ TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
   const auto joint = ManagedJointCustomer("acme", "Leaving Ltd");
   ov1::DelinkRequest request;
   ASSERT_TRUE(RequestDelink("acme", joint.name(), &request).ok());
-  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
   ov1::DelinkRequest answered;
   const std::string admin = stack->CustomerToken(joint.customer_id());
   ASSERT_TRUE(AnswerDelink(true, admin, request.name(), email.token, &answered).ok());
@@ -726,7 +748,7 @@ TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
   ASSERT_GT(after.services_size(), 0);
   EXPECT_EQ(after.services(0).state(), av1::AssignedService::ENDED);
   // Both sides are told.
-  const auto confirmation = WaitForEmail(joint.contact().work_email(), 2);
+  const auto confirmation = WaitForEmail(joint.contact().work_email(), 1, "You now manage");
   EXPECT_NE(confirmation.raw.find("Subject: You now manage Leaving Ltd's Knox services"),
             std::string::npos);
   const auto notice = WaitForEmail("msp-acme@msp-portal.example", 1);
@@ -740,7 +762,7 @@ TEST(Onboarding, ARejectedDelinkKeepsTheCustomerAndTellsTheMsp) {
   const auto joint = ManagedJointCustomer("acme2", "Staying SA");
   ov1::DelinkRequest request;
   ASSERT_TRUE(RequestDelink("acme2", joint.name(), &request).ok());
-  const auto email = WaitForEmail(joint.contact().work_email(), 1);
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
   ov1::DelinkRequest answered;
   ASSERT_TRUE(AnswerDelink(false, stack->CustomerToken(joint.customer_id()), request.name(),
                            email.token, &answered)
@@ -750,6 +772,54 @@ TEST(Onboarding, ARejectedDelinkKeepsTheCustomerAndTellsTheMsp) {
   EXPECT_EQ(GetCustomer("acme2", joint.customer_id(), &status).state(), cv1::ACTIVE);
   const auto notice = WaitForEmail("msp-acme2@msp-portal.example", 1);
   EXPECT_NE(notice.raw.find("Staying SA rejected your delink request"), std::string::npos);
+}
+
+TEST(Onboarding, JointlyManagedCustomersGetTheAccountSetupEmailOnce) {
+  // Created jointly managed: the customer service hands the email over through its outbox.
+  const auto joint = ManagedJointCustomer("acme", "Setup Joint GmbH");
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "Set up the Samsung Knox");
+  EXPECT_EQ(email.token.size(), 0u) << "the account-set-up link is not an invitation link";
+  EXPECT_NE(email.raw.find("/account-setup?customer=msps%2Facme%2Fcustomers%2F" +
+                           joint.customer_id() + "&token="),
+            std::string::npos)
+      << email.raw;
+  EXPECT_NE(email.message_id.find("account-setup-"), std::string::npos);
+  // A repeat of the hand-over (same request id) sends nothing more.
+  auto stub = Onboarding();
+  ov1::StartAccountSetupRequest again;
+  again.set_customer(joint.name());
+  again.set_request_id("account-setup-" + joint.customer_id());
+  ov1::StartAccountSetupResponse out;
+  ASSERT_TRUE(
+      Call(&OS::StartAccountSetup, *stub, stack->ServiceToken("customer"), again, &out).ok());
+  EXPECT_FALSE(out.queued());
+
+  // Upgraded from fully managed: the email too.
+  auto customers = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest create;
+  create.set_parent("msps/acme");
+  *create.mutable_customer() =
+      customer::testdata::ValidCustomer("Setup Upgrade GmbH", "it@setup-upgrade.example");
+  cv1::Customer fully;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::CreateCustomer, *customers, stack->MspToken("acme"),
+                   create, &fully)
+                  .ok());
+  cv1::UpgradeToJointlyManagedRequest upgrade;
+  upgrade.set_name(fully.name());
+  cv1::Customer upgraded;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::UpgradeToJointlyManaged, *customers,
+                   stack->MspToken("acme"), upgrade, &upgraded)
+                  .ok());
+  WaitForEmail("it@setup-upgrade.example", 1, "Set up the Samsung Knox");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  int sent = 0;
+  for (const auto& m : stack->smtp().Messages()) {
+    if (m.find("X-RcptTo: " + joint.contact().work_email()) != std::string::npos &&
+        m.find("Subject: Set up the Samsung Knox") != std::string::npos) {
+      ++sent;
+    }
+  }
+  EXPECT_EQ(sent, 1);
 }
 
 }  // namespace

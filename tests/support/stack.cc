@@ -85,6 +85,9 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
     argv.push_back("--assignment_address=" + services_.at("service-assignment").address);
     argv.push_back("--outbox_poll_ms=100");
   }
+  if (name == "customer" && services_.contains("onboarding-invitation")) {
+    argv.push_back("--onboarding_address=" + services_.at("onboarding-invitation").address);
+  }
   if (name == "service-assignment" && services_.contains("customer")) {
     argv.push_back("--customer_address=" + services_.at("customer").address);
   }

@@ -230,6 +230,8 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const std::string payload_param = absl::StrCat("$", params.size());
   params.push_back(c.super_admin_portal_access() ? "true" : "false");
   const std::string portal_param = absl::StrCat("$", params.size());
+  params.push_back(pg::ToHex(created.account_setup_payload));
+  const std::string setup_param = absl::StrCat("$", params.size());
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
       "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
@@ -247,7 +249,14 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
       // The assignment of the requested services, delivered by the outbox relay.
       "o AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
       std::string(kAssignServicesTopic) + "', customer_id, " + payload_param +
-      "::bytea FROM c WHERE cardinality(" + requested_param + "::smallint[]) > 0) ";
+      "::bytea FROM c WHERE cardinality(" + requested_param +
+      "::smallint[]) > 0), "
+      // A jointly managed customer's account-set-up email, sent by the onboarding service.
+      "o2 AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
+      std::string(kAccountSetupTopic) + "', customer_id, " + setup_param +
+      "::bytea FROM c WHERE "
+      "length(" +
+      setup_param + "::bytea) > 0) ";
   const std::string id_taken = "EXISTS (SELECT 1 FROM customers WHERE customer_id = $1)";
   std::string sql;
   if (created.request_id.empty()) {

@@ -29,6 +29,9 @@ struct StoredCustomer {
 
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
 inline constexpr char kAssignServicesTopic[] = "assign-services";
+// The outbox topic of a jointly managed customer's account-set-up email (payload:
+// onboarding StartAccountSetupRequest).
+inline constexpr char kAccountSetupTopic[] = "account-setup";
 
 struct CustomerPage {
   std::vector<StoredCustomer> customers;
@@ -51,6 +54,7 @@ struct NewCustomer {
   std::string request_hash;                 // with request_id
   std::vector<knox::KnoxService> services;  // to assign after the commit
   std::string assignment_payload;           // with services: the outbox message
+  std::string account_setup_payload;        // jointly managed: the account-set-up email
 };
 
 struct ListSql {

@@ -144,6 +144,28 @@ mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string&
   return email;
 }
 
+mail::Email AccountSetupEmail(const std::string& customer_name, const std::string& msp_id,
+                              const std::string& company_name,
+                              const customer::v1::ContactPerson& contact, const std::string& id,
+                              const std::string& token, const EmailSettings& settings) {
+  const std::string link = absl::StrCat(
+      settings.portal_url, "/account-setup?customer=", QueryValue(customer_name), "&token=", token);
+  mail::Email email;
+  email.from = settings.from;
+  email.from_name = settings.from_name;
+  email.to = contact.work_email();
+  email.subject = absl::StrCat("Set up the Samsung Knox account of ", company_name);
+  email.text_body = absl::StrCat(
+      "Hello ", contact.first_name(), ",\n\n", "The managed service provider ", msp_id, " added ",
+      company_name,
+      " as a jointly managed customer: you and the MSP manage your devices together, and you "
+      "have full access to the Knox service portals.\n\nCreate your Samsung Knox account with "
+      "this link, then sign in at SamsungKnox.com:\n  ",
+      link, "\n");
+  email.message_id = absl::StrCat("account-setup-", id, "@", settings.message_id_domain);
+  return email;
+}
+
 mail::Email DelinkEmail(const std::string& request_name, const std::string& msp_id,
                         const std::string& company_name, const customer::v1::ContactPerson& contact,
                         int send_count, const std::string& token, const EmailSettings& settings) {

@@ -50,6 +50,13 @@ struct EmailSettings {
 mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string& msp_id,
                             const std::string& token, const EmailSettings& settings, bool reminder);
 
+// The account-set-up email of a new jointly managed customer: create the Samsung Knox account
+// with this link. `id` numbers its Message-ID.
+mail::Email AccountSetupEmail(const std::string& customer_name, const std::string& msp_id,
+                              const std::string& company_name,
+                              const customer::v1::ContactPerson& contact, const std::string& id,
+                              const std::string& token, const EmailSettings& settings);
+
 // The delink request email to the customer's super admin, with the accept / reject link.
 // `request_name` is msps/{msp}/delinkRequests/{id}; `send_count` numbers its Message-ID.
 mail::Email DelinkEmail(const std::string& request_name, const std::string& msp_id,

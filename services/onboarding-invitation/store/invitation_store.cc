@@ -127,6 +127,25 @@ bool InvitationStore::InsertOpeningDelink(pg::Connection& conn, const std::strin
   return !r.empty();
 }
 
+bool InvitationStore::InsertAccountSetup(pg::Connection& conn, const std::string& msp_id,
+                                         const std::string& id, const std::string& request_id,
+                                         const customer::v1::Customer& customer,
+                                         std::chrono::seconds ttl) const {
+  auto r = conn.Exec(
+      "WITH row AS (INSERT INTO invitations (invitation_id, kind, msp_id, customer_id, "
+      "request_id, state, company_name, contact_first_name, contact_last_name, contact_email, "
+      "contact_phone, expire_time, last_send_time, send_count, sends_window_start, "
+      "sends_in_window) VALUES ($1, 3, $2, $3, $4, 1, $5, $6, $7, $8, $9, now() + $10::bigint * "
+      "interval '1 second', now(), 1, now(), 1) ON CONFLICT DO NOTHING RETURNING invitation_id), "
+      "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
+          std::string(kInvitationEmailTopic) +
+          "', invitation_id, 'first'::bytea FROM row) SELECT count(*) FROM row",
+      {id, msp_id, customer.customer_id(), request_id, customer.company().display_name(),
+       customer.contact().first_name(), customer.contact().last_name(),
+       customer.contact().work_email(), customer.contact().phone(), std::to_string(ttl.count())});
+  return r.Int64(0, 0) == 1;
+}
+
 std::optional<StoredInvitation> InvitationStore::Find(pg::Connection& conn,
                                                       const std::string& msp_id,
                                                       const std::string& invitation_id,

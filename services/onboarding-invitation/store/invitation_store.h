@@ -26,7 +26,9 @@ inline constexpr char kInvitationEmailTopic[] = "invitation-email";
 inline constexpr int kOpening = 0;
 
 // What a row is (migrations/0005): an invitation or a delink request.
-enum class LinkKind { kInvitation = 1, kDelink = 2 };
+// What a row is (migrations/0005, 0006): an invitation, a delink request, or the
+// account-set-up email of a new jointly managed customer.
+enum class LinkKind { kInvitation = 1, kDelink = 2, kAccountSetup = 3 };
 
 struct StoredInvitation {
   v1::Invitation invitation;  // with state PENDING shown as it is stored
@@ -51,6 +53,11 @@ class InvitationStore {
   bool InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
                            const std::string& delink_id, const std::string& request_id,
                            const customer::v1::Customer& customer) const;
+  // Records an account-set-up email for the customer (PENDING at once, its link valid for
+  // `ttl`) and queues it. False when `request_id` was recorded before (nothing queued).
+  bool InsertAccountSetup(pg::Connection& conn, const std::string& msp_id, const std::string& id,
+                          const std::string& request_id, const customer::v1::Customer& customer,
+                          std::chrono::seconds ttl) const;
   std::optional<StoredInvitation> Find(pg::Connection& conn, const std::string& msp_id,
                                        const std::string& invitation_id, bool for_update) const;
   std::optional<StoredInvitation> FindByRequestId(pg::Connection& conn, const std::string& msp_id,

@@ -1,0 +1,37 @@
+#include "account_setup_relay.h"
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/errors.h"
+#include "msp/common/log.h"
+
+namespace msp::customer {
+
+outbox::Handler AccountSetupHandler(std::shared_ptr<grpc::Channel> onboarding,
+                                    const auth::ServiceToken* token) {
+  std::shared_ptr<onboarding::v1::OnboardingService::Stub> stub =
+      onboarding::v1::OnboardingService::NewStub(std::move(onboarding));
+  return [stub, token](const outbox::Message& message) {
+    onboarding::v1::StartAccountSetupRequest request;
+    if (!request.ParseFromString(message.payload)) {
+      throw std::runtime_error("unreadable account-setup payload");
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    context.AddMetadata("authorization", token->AuthorizationHeader());
+    onboarding::v1::StartAccountSetupResponse response;
+    const grpc::Status status = stub->StartAccountSetup(&context, request, &response);
+    if (status.ok()) return;
+    const auto code = status.error_code();
+    if (code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::NOT_FOUND ||
+        code == grpc::StatusCode::FAILED_PRECONDITION) {
+      log::Warn("account-set-up email refused", {{"customer", request.customer()},
+                                                 {"reason", ErrorReasonOf(status)},
+                                                 {"message", status.error_message()}});
+      return;
+    }
+    throw std::runtime_error(
+        absl::StrCat("StartAccountSetup: code ", code, ": ", status.error_message()));
+  };
+}
+
+}  // namespace msp::customer
