@@ -357,8 +357,10 @@ grpc::Status CustomerServiceImpl::CreateKnoxCustomer(grpc::ServerContext* contex
     input.set_management_type(v1::FULLY_MANAGED);
     ValidateNewCustomer(input, free_mail_);
     input.set_management_type(v1::MANAGEMENT_TYPE_UNSPECIFIED);
+    const auto own_services = knox::ParseServiceList("services", request->services());
     NewCustomer created{"", std::move(input), principal.Actor(), request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request)};
+    created.own_services = own_services;
     const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -402,6 +404,7 @@ grpc::Status CustomerServiceImpl::LookupKnoxCustomer(grpc::ServerContext* contex
     *response->mutable_customer() = std::move(found->customer);
     response->set_msp_id(found->msp_id);
     response->set_link_id(found->link_id);
+    for (auto s : found->own_services) response->add_own_services(s);
   });
 }
 

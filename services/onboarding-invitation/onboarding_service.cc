@@ -197,6 +197,7 @@ grpc::Status OnboardingServiceImpl::LookupCustomer(grpc::ServerContext* context,
     response->set_customer_id(knox->customer().customer_id());
     response->set_company_name(knox->customer().company().display_name());
     response->set_country_code(knox->customer().company().country_code());
+    *response->mutable_services() = knox->own_services();
   });
 }
 

@@ -63,6 +63,8 @@ cv1::Customer KnoxCustomer(const std::string& company) {
   cv1::CreateKnoxCustomerRequest request;
   *request.mutable_customer() = customer::testdata::ValidCustomer(
       company, absl::StrCat("admin", n, "@knox", ::getpid(), "-", n, ".example"));
+  request.add_services(av1::KNOX_MOBILE_ENROLLMENT);  // what the account uses on its own
+  request.add_services(av1::KNOX_MANAGE);
   ++n;
   cv1::Customer out;
   const auto status = Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *stub,
@@ -208,6 +210,8 @@ TEST(Onboarding, LookupShowsOnlyWhatTheMspNeedsAndHidesOtherMsps) {
   ASSERT_TRUE(Call(&OS::LookupCustomer, *stub, stack->MspToken("acme"), request, &preview).ok());
   EXPECT_EQ(preview.company_name(), "Lookup GmbH");
   EXPECT_EQ(preview.country_code(), "DE");
+  EXPECT_EQ(std::vector<int>(preview.services().begin(), preview.services().end()),
+            (std::vector<int>{av1::KNOX_MOBILE_ENROLLMENT, av1::KNOX_MANAGE}));
   // Once another MSP invited it: refused, without naming that MSP.
   ov1::Invitation invitation;
   ASSERT_TRUE(Invite("rival", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());

@@ -24,8 +24,8 @@ constexpr char kColumns[] =
     "(extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from update_time) * 1000000)::bigint, "
     "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id, requested_services, "
-    "services_error, link_id, super_admin_portal_access";
-constexpr int kColumnCount = 27;
+    "services_error, link_id, super_admin_portal_access, own_services";
+constexpr int kColumnCount = 28;
 
 void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
   ts->set_seconds(micros / 1000000);
@@ -89,6 +89,12 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
     }
   }
   out.services_error = r.String(row, offset + 24);
+  std::string_view own = r.Text(row, offset + 27);
+  if (own.size() > 2) {
+    for (auto part : absl::StrSplit(AbslView(own.substr(1, own.size() - 2)), ',')) {
+      out.own_services.push_back(static_cast<knox::KnoxService>(std::stoi(std::string(part))));
+    }
+  }
   out.link_id = r.String(row, offset + 25);
   out.msp_id = msp_id;
   c.set_super_admin_portal_access(r.Bool(row, offset + 26));
@@ -232,16 +238,20 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const std::string portal_param = absl::StrCat("$", params.size());
   params.push_back(pg::ToHex(created.account_setup_payload));
   const std::string setup_param = absl::StrCat("$", params.size());
+  std::vector<int> own;
+  for (auto service : created.own_services) own.push_back(static_cast<int>(service));
+  params.push_back(IntArray(own));
+  const std::string own_param = absl::StrCat("$", params.size());
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
       "country_code, address_line1, address_line2, city, region, zip_code, website_uri, "
       "contact_first_name, contact_last_name, contact_email, contact_phone, contact_job_title, "
       "management_type, state, create_time, update_time, msp_link_time, requested_services, "
-      "super_admin_portal_access) "
+      "super_admin_portal_access, own_services) "
       "SELECT $1, NULLIF($2, ''), $3, $4, $5::smallint[], $6, $7, $8, $9, $10, $11, $12, $13, "
       "$14, $15, $16, $17, $18, $19, t, t, CASE WHEN $2 = '' THEN NULL ELSE t END, " +
-      requested_param + "::smallint[], " + portal_param +
-      "::boolean FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' "
+      requested_param + "::smallint[], " + portal_param + "::boolean, " + own_param +
+      "::smallint[] FROM (SELECT 'epoch'::timestamptz + $20::bigint * interval '1 microsecond' "
       "AS t) now_ts ";
   const std::string insert_event =
       "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "

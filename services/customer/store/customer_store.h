@@ -23,8 +23,9 @@ struct StoredCustomer {
   // The services asked for with the customer, and why their assignment failed for good ("").
   std::vector<knox::KnoxService> requested_services;
   std::string services_error;
-  std::string msp_id;   // "" when no MSP manages or invites the customer
-  std::string link_id;  // the invitation or delink request of its state
+  std::string msp_id;                           // "" when no MSP manages or invites the customer
+  std::string link_id;                          // the invitation or delink request of its state
+  std::vector<knox::KnoxService> own_services;  // an existing Knox customer's own services
 };
 
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
@@ -50,11 +51,12 @@ struct NewCustomer {
   std::string msp_id;
   v1::Customer customer;  // normalised input with id, name, state, times and etag set
   std::string actor;
-  std::string request_id;                   // empty: no idempotency record
-  std::string request_hash;                 // with request_id
-  std::vector<knox::KnoxService> services;  // to assign after the commit
-  std::string assignment_payload;           // with services: the outbox message
-  std::string account_setup_payload;        // jointly managed: the account-set-up email
+  std::string request_id;                       // empty: no idempotency record
+  std::string request_hash;                     // with request_id
+  std::vector<knox::KnoxService> services;      // to assign after the commit
+  std::string assignment_payload;               // with services: the outbox message
+  std::string account_setup_payload;            // jointly managed: the account-set-up email
+  std::vector<knox::KnoxService> own_services;  // existing Knox customers only
 };
 
 struct ListSql {
