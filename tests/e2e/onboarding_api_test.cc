@@ -77,12 +77,14 @@ grpc::Status Invite(const std::string& msp, const std::string& customer_id,
                     cv1::ManagementType type, ov1::Invitation* out,
                     const std::string& request_id = "",
                     std::vector<av1::KnoxService> services = {av1::KNOX_MOBILE_ENROLLMENT,
-                                                              av1::KNOX_CONFIGURE}) {
+                                                              av1::KNOX_CONFIGURE},
+                    const std::string& tenant_prefix = "") {
   auto stub = Onboarding();
   ov1::CreateInvitationRequest request;
   request.set_parent("msps/" + msp);
   request.set_customer_id(customer_id);
   request.set_management_type(type);
+  request.set_knox_manage_tenant_prefix(tenant_prefix);
   for (auto s : services) request.add_services(s);
   request.set_request_id(request_id);
   return Call(&OS::CreateInvitation, *stub, stack->MspToken(msp), request, out);
@@ -824,6 +826,62 @@ TEST(Onboarding, JointlyManagedCustomersGetTheAccountSetupEmailOnce) {
     }
   }
   EXPECT_EQ(sent, 1);
+}
+
+// The MSP chose Knox Manage for a customer that never registered it: accepting creates the
+// tenant from the prefix and the super admin's email domain.
+TEST(Onboarding, AcceptingWithKnoxManageCreatesTheTenant) {
+  const auto knox = KnoxCustomer("Tenant Co");
+  const std::string domain =
+      knox.contact().work_email().substr(knox.contact().work_email().find('@') + 1);
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation, "",
+                     {av1::KNOX_MANAGE}, "hq")
+                  .ok());
+  const auto email = WaitForEmail(knox.contact().work_email());
+  ov1::Invitation out;
+  ASSERT_TRUE(
+      Answer(true, stack->CustomerToken(knox.customer_id()), invitation.name(), email.token, &out)
+          .ok());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  cv1::Customer active;
+  grpc::Status status;
+  while (std::chrono::steady_clock::now() < until) {
+    active = GetCustomer("acme", knox.customer_id(), &status);
+    if (status.ok() && active.services_size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(active.services_size(), 1);
+  EXPECT_EQ(active.services(0).service(), av1::KNOX_MANAGE);
+  EXPECT_EQ(active.services(0).knox_manage_tenant_id(), "hq." + domain);
+}
+
+TEST(Onboarding, ADelinkEmailCanBeResentWithANewLink) {
+  const auto joint = ManagedJointCustomer("acme", "Resend Delink AB");
+  ov1::DelinkRequest request;
+  ASSERT_TRUE(RequestDelink("acme", joint.name(), &request).ok());
+  const auto first = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
+  {
+    pg::Connection conn(stack->database_url(), 5000);
+    conn.Exec(
+        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "WHERE customer_id = $1",
+        {joint.customer_id()});
+  }
+  auto stub = Onboarding();
+  ov1::ResendDelinkEmailRequest resend;
+  resend.set_name(request.name());
+  ov1::DelinkRequest out;
+  ASSERT_TRUE(Call(&OS::ResendDelinkEmail, *stub, stack->MspToken("acme"), resend, &out).ok());
+  EXPECT_EQ(out.send_count(), 2);
+  const auto second = WaitForEmail(joint.contact().work_email(), 2, "MSP ");
+  EXPECT_NE(second.token, first.token);
+  const auto throttled = Call(&OS::ResendDelinkEmail, *stub, stack->MspToken("acme"), resend, &out);
+  EXPECT_EQ(DetailsOf(throttled).reason, "RESEND_THROTTLED");
+  const std::string admin = stack->CustomerToken(joint.customer_id());
+  EXPECT_EQ(AnswerDelink(false, admin, request.name(), first.token, &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(AnswerDelink(false, admin, request.name(), second.token, &out).ok());
 }
 
 }  // namespace
