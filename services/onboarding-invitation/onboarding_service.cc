@@ -371,11 +371,12 @@ grpc::Status OnboardingServiceImpl::CancelInvitation(grpc::ServerContext* contex
   });
 }
 
-void OnboardingServiceImpl::CheckToken(const StoredInvitation& link, const std::string& token) {
+void OnboardingServiceImpl::CheckToken(const StoredInvitation& link, const std::string& token,
+                                       const auth::Principal& caller) {
   if (token.empty() || token.size() > 100) {
     throw ApiError::InvalidArgument({{"token", "the token from the email's link"}});
   }
-  switch (tokens_->Verify(PurposeOf(link.kind), IdOf(link), token)) {
+  switch (tokens_->Verify(PurposeOf(link.kind), IdOf(link), token, caller.customer_id)) {
     case TokenCheck::kValid:
       return;
     case TokenCheck::kWrong:
@@ -399,7 +400,7 @@ grpc::Status OnboardingServiceImpl::AcceptInvitation(grpc::ServerContext* contex
       return;
     }
     RequireOpen(found);
-    CheckToken(found, request->token());
+    CheckToken(found, request->token(), principal);
     *response =
         Close(found, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "", principal.Actor())
             .invitation;
@@ -419,7 +420,7 @@ grpc::Status OnboardingServiceImpl::RejectInvitation(grpc::ServerContext* contex
       return;
     }
     RequireOpen(found);
-    CheckToken(found, request->token());
+    CheckToken(found, request->token(), principal);
     *response = Close(found, cv1::REJECT_INVITATION, v1::Invitation::REJECTED, request->reason(),
                       principal.Actor())
                     .invitation;
@@ -502,7 +503,7 @@ grpc::Status OnboardingServiceImpl::AcceptDelink(grpc::ServerContext* context,
       return;
     }
     RequireOpen(found);
-    CheckToken(found, request->token());
+    CheckToken(found, request->token(), principal);
     *response =
         ToDelink(Close(found, cv1::ACCEPT_DELINK, v1::Invitation::ACCEPTED, "", principal.Actor()));
   });
@@ -518,7 +519,7 @@ grpc::Status OnboardingServiceImpl::RejectDelink(grpc::ServerContext* context,
       return;
     }
     RequireOpen(found);
-    CheckToken(found, request->token());
+    CheckToken(found, request->token(), principal);
     *response =
         ToDelink(Close(found, cv1::REJECT_DELINK, v1::Invitation::REJECTED, "", principal.Actor()));
   });

@@ -96,7 +96,8 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
                            LinkKind kind);
   // Resends a link's email (throttled).
   StoredInvitation Resend(const auth::Principal& principal, const std::string& name, LinkKind kind);
-  void CheckToken(const StoredInvitation& invitation, const std::string& token);
+  void CheckToken(const StoredInvitation& invitation, const std::string& token,
+                  const auth::Principal& caller);
 
   pg::Pool* pool_;
   RpcRuntime* runtime_;

@@ -60,15 +60,17 @@ std::string LinkTokens::Issue(LinkPurpose purpose, const std::string& link_id,
 }
 
 TokenCheck LinkTokens::Verify(LinkPurpose purpose, const std::string& link_id,
-                              const std::string& token) {
-  const std::string failures_key = FailureKey(purpose, link_id);
-  auto failures = redis_->Command({"GET", failures_key});
-  if (!failures.IsNil() && std::stoll(failures.String()) >= options_.max_failures) {
-    const int64_t wait = std::max<int64_t>(1, redis_->Command({"TTL", failures_key}).Integer());
-    throw ApiError::ResourceExhausted("TOO_MANY_WRONG_TOKENS",
-                                      "too many wrong tokens for this link: wait, or ask for a "
-                                      "new email",
-                                      std::chrono::seconds(wait));
+                              const std::string& token, const std::string& caller) {
+  std::vector<std::string> failure_keys = {FailureKey(purpose, link_id)};
+  if (!caller.empty()) failure_keys.push_back("onboarding:wrong-token:caller:" + caller);
+  for (const auto& key : failure_keys) {
+    auto failures = redis_->Command({"GET", key});
+    if (!failures.IsNil() && std::stoll(failures.String()) >= options_.max_failures) {
+      const int64_t wait = std::max<int64_t>(1, redis_->Command({"TTL", key}).Integer());
+      throw ApiError::ResourceExhausted("TOO_MANY_WRONG_TOKENS",
+                                        "too many wrong tokens: wait, or ask for a new email",
+                                        std::chrono::seconds(wait));
+    }
   }
   auto stored = redis_->Command({"GET", TokenKey(purpose, link_id)});
   if (stored.IsNil()) return TokenCheck::kMissing;
@@ -78,9 +80,11 @@ TokenCheck LinkTokens::Verify(LinkPurpose purpose, const std::string& link_id,
       CRYPTO_memcmp(expected.data(), presented.data(), presented.size()) == 0) {
     return TokenCheck::kValid;
   }
-  const int64_t count = redis_->Command({"INCR", failures_key}).Integer();
-  if (count == 1) {
-    redis_->Command({"EXPIRE", failures_key, std::to_string(options_.failure_window.count())});
+  for (const auto& key : failure_keys) {
+    const int64_t count = redis_->Command({"INCR", key}).Integer();
+    if (count == 1) {
+      redis_->Command({"EXPIRE", key, std::to_string(options_.failure_window.count())});
+    }
   }
   return TokenCheck::kWrong;
 }

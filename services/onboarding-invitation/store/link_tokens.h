@@ -37,9 +37,11 @@ class LinkTokens {
   // Issues the link's token (replacing any earlier one); returns it for the email only.
   std::string Issue(LinkPurpose purpose, const std::string& link_id, std::chrono::seconds ttl);
   // Compares in constant time. Throws ApiError RESOURCE_EXHAUSTED TOO_MANY_WRONG_TOKENS (with
-  // RetryInfo) once a link has seen max_failures wrong tokens in the window; from then on even
-  // the right token waits, so guessing gains nothing.
-  TokenCheck Verify(LinkPurpose purpose, const std::string& link_id, const std::string& token);
+  // RetryInfo) once a link, or a caller (`caller`, e.g. a customer id; "" for none), has sent
+  // max_failures wrong tokens in the window; from then on even the right token waits, so
+  // guessing gains nothing.
+  TokenCheck Verify(LinkPurpose purpose, const std::string& link_id, const std::string& token,
+                    const std::string& caller = "");
   // Ends the link's token (after its answer is recorded, or when the link is withdrawn).
   void Revoke(LinkPurpose purpose, const std::string& link_id);
   // Seconds the link's token still lives (-2: none), for tests and diagnostics.

@@ -110,6 +110,24 @@ TEST_F(LinkTokensTest, RepeatedWrongTokensAreThrottledEvenForTheRightOne) {
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-u", other), TokenCheck::kValid);
 }
 
+TEST_F(LinkTokensTest, ACallerGuessingAcrossLinksIsThrottledToo) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 4; ++i) {
+    tokens.push_back(tokens_->Issue(LinkPurpose::kInvitation, "inv-c" + std::to_string(i),
+                                    std::chrono::hours(1)));
+  }
+  // One wrong guess on each of three links: each link is under its limit, the caller is not.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-c" + std::to_string(i), NewLinkToken(),
+                              "guesser"),
+              TokenCheck::kWrong);
+  }
+  EXPECT_THROW(tokens_->Verify(LinkPurpose::kInvitation, "inv-c3", tokens[3], "guesser"), ApiError);
+  // Another caller with the right token is fine.
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-c3", tokens[3], "someone-else"),
+            TokenCheck::kValid);
+}
+
 TEST_F(LinkTokensTest, ALostTokenIsMissingAndAReissueWorks) {
   const std::string lost =
       tokens_->Issue(LinkPurpose::kInvitation, "inv-lost", std::chrono::hours(1));
