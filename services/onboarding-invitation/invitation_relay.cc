@@ -4,17 +4,17 @@
 #include "msp/common/errors.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/log.h"
-#include "store/invitation_store.h"
+#include "store/link_request_store.h"
 
 namespace msp::onboarding {
 
 outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail::Mailer* mailer,
                                        EmailSettings settings) {
   return [pool, tokens, mailer, settings](const outbox::Message& message) {
-    std::optional<StoredInvitation> found;
+    std::optional<StoredLinkRequest> found;
     {
       pg::Lease conn = pool->Acquire();
-      found = InvitationStore().Find(*conn, message.msp_id, message.key, false);
+      found = LinkRequestStore().Find(*conn, message.msp_id, message.key, false);
     }
     if (!found || found->raw_state != 1) return;  // answered or withdrawn: no email
     if (found->kind == LinkKind::kAccountSetup) {
@@ -96,10 +96,10 @@ outbox::Handler EndDelinkedServicesHandler(AssignmentClient* client) {
 
 outbox::Handler DelinkNoticeHandler(pg::Pool* pool, mail::Mailer* mailer, EmailSettings settings) {
   return [pool, mailer, settings](const outbox::Message& message) {
-    std::optional<StoredInvitation> found;
+    std::optional<StoredLinkRequest> found;
     {
       pg::Lease conn = pool->Acquire();
-      found = InvitationStore().Find(*conn, message.msp_id, message.key, false);
+      found = LinkRequestStore().Find(*conn, message.msp_id, message.key, false);
     }
     if (!found) return;
     const std::string name = absl::StrCat("msps/", found->msp_id, "/delinkRequests/", message.key);

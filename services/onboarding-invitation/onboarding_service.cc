@@ -48,16 +48,16 @@ LinkRef ParseLinkName(const std::string& name, LinkKind kind) {
 }
 
 // The stored row's own id (rows keep the invitation-style name internally).
-std::string IdOf(const StoredInvitation& stored) {
+std::string IdOf(const StoredLinkRequest& stored) {
   const auto& name = stored.invitation.name();
   return name.substr(name.rfind('/') + 1);
 }
 
-std::string DelinkName(const StoredInvitation& stored) {
+std::string DelinkName(const StoredLinkRequest& stored) {
   return absl::StrCat("msps/", stored.msp_id, "/delinkRequests/", IdOf(stored));
 }
 
-v1::DelinkRequest ToDelink(const StoredInvitation& stored) {
+v1::DelinkRequest ToDelink(const StoredLinkRequest& stored) {
   v1::DelinkRequest out;
   const auto& inv = stored.invitation;
   out.set_name(DelinkName(stored));
@@ -83,7 +83,7 @@ bool LinkEnded(cv1::State state) {
          state == cv1::DELINKED;
 }
 
-std::string AssignPayload(const StoredInvitation& stored) {
+std::string AssignPayload(const StoredLinkRequest& stored) {
   assignment::v1::AssignServicesRequest request;
   request.set_parent(stored.invitation.customer());
   for (int s : stored.invitation.services()) {
@@ -94,14 +94,14 @@ std::string AssignPayload(const StoredInvitation& stored) {
   return request.SerializeAsString();
 }
 
-std::string EndServicesPayload(const StoredInvitation& stored) {
+std::string EndServicesPayload(const StoredLinkRequest& stored) {
   assignment::v1::EndCustomerServicesRequest request;
   request.set_parent(stored.invitation.customer());
   request.set_reason("DELINKED");
   return request.SerializeAsString();
 }
 
-bool Expired(const StoredInvitation& stored) {
+bool Expired(const StoredLinkRequest& stored) {
   return stored.kind == LinkKind::kInvitation &&
          stored.invitation.expire_time().seconds() <
              std::chrono::duration_cast<std::chrono::seconds>(
@@ -109,13 +109,13 @@ bool Expired(const StoredInvitation& stored) {
                  .count();
 }
 
-std::string StateName(const StoredInvitation& stored) {
+std::string StateName(const StoredLinkRequest& stored) {
   return stored.kind == LinkKind::kInvitation
              ? v1::Invitation::State_Name(stored.invitation.state())
              : v1::DelinkRequest::State_Name(ToDelink(stored).state());
 }
 
-[[noreturn]] void RefuseState(const StoredInvitation& stored) {
+[[noreturn]] void RefuseState(const StoredLinkRequest& stored) {
   const std::string what = stored.kind == LinkKind::kInvitation ? "INVITATION" : "DELINK";
   throw ApiError::FailedPrecondition(absl::StrCat(what, "_", StateName(stored)),
                                      absl::StrCat("it is ", StateName(stored)),
@@ -123,7 +123,7 @@ std::string StateName(const StoredInvitation& stored) {
 }
 
 // Answered by a PENDING / REQUESTED link only, and not after an invitation's expiry.
-void RequireOpen(const StoredInvitation& stored) {
+void RequireOpen(const StoredLinkRequest& stored) {
   if (stored.raw_state != 1) RefuseState(stored);
   if (Expired(stored)) {
     throw ApiError::FailedPrecondition("INVITATION_EXPIRED", "the invitation expired",
@@ -158,10 +158,10 @@ auth::MethodPolicy OnboardingServiceImpl::Policy() {
   return policy;
 }
 
-StoredInvitation OnboardingServiceImpl::FindOwn(const auth::Principal& principal,
-                                                const std::string& name, LinkKind kind) {
+StoredLinkRequest OnboardingServiceImpl::FindOwn(const auth::Principal& principal,
+                                                 const std::string& name, LinkKind kind) {
   const LinkRef ref = ParseLinkName(name, kind);
-  std::optional<StoredInvitation> found;
+  std::optional<StoredLinkRequest> found;
   {
     pg::Lease conn = pool_->Acquire();
     found = store_.Find(*conn, ref.msp_id, ref.id, false);
@@ -201,7 +201,7 @@ grpc::Status OnboardingServiceImpl::LookupCustomer(grpc::ServerContext* context,
   });
 }
 
-StoredInvitation OnboardingServiceImpl::FinishOpening(const StoredInvitation& opening) {
+StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& opening) {
   const std::string id = IdOf(opening);
   cv1::TransitionCustomerRequest transition;
   transition.set_customer_id(opening.invitation.customer_id());
@@ -286,8 +286,8 @@ grpc::Status OnboardingServiceImpl::GetInvitation(grpc::ServerContext* context,
   });
 }
 
-StoredInvitation OnboardingServiceImpl::Resend(const auth::Principal& principal,
-                                               const std::string& name, LinkKind kind) {
+StoredLinkRequest OnboardingServiceImpl::Resend(const auth::Principal& principal,
+                                                const std::string& name, LinkKind kind) {
   const auto own = FindOwn(principal, name, kind);
   auto sent = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto found = store_.Find(tx.conn(), own.msp_id, IdOf(own), /*for_update=*/true);
@@ -317,10 +317,11 @@ grpc::Status OnboardingServiceImpl::ResendInvitation(grpc::ServerContext* contex
   });
 }
 
-StoredInvitation OnboardingServiceImpl::Close(const StoredInvitation& link,
-                                              cv1::LinkTransition transition,
-                                              v1::Invitation::State state,
-                                              const std::string& reason, const std::string& actor) {
+StoredLinkRequest OnboardingServiceImpl::Close(const StoredLinkRequest& link,
+                                               cv1::LinkTransition transition,
+                                               v1::Invitation::State state,
+                                               const std::string& reason,
+                                               const std::string& actor) {
   const std::string id = IdOf(link);
   cv1::TransitionCustomerRequest request;
   request.set_customer_id(link.invitation.customer_id());
@@ -371,7 +372,7 @@ grpc::Status OnboardingServiceImpl::CancelInvitation(grpc::ServerContext* contex
   });
 }
 
-void OnboardingServiceImpl::CheckToken(const StoredInvitation& link, const std::string& token,
+void OnboardingServiceImpl::CheckToken(const StoredLinkRequest& link, const std::string& token,
                                        const auth::Principal& caller) {
   if (token.empty() || token.size() > 100) {
     throw ApiError::InvalidArgument({{"token", "the token from the email's link"}});
@@ -548,7 +549,7 @@ grpc::Status OnboardingServiceImpl::StartAccountSetup(grpc::ServerContext* conte
 
 int OnboardingServiceImpl::Sweep() {
   int changed = 0;
-  std::vector<StoredInvitation> due, opening;
+  std::vector<StoredLinkRequest> due, opening;
   {
     pg::Lease conn = pool_->Acquire();
     due = store_.DueToExpire(*conn, 100);

@@ -8,7 +8,7 @@
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
-#include "store/invitation_store.h"
+#include "store/link_request_store.h"
 #include "store/link_tokens.h"
 
 namespace msp::onboarding {
@@ -85,18 +85,19 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
 
  private:
   // OPENING -> customer PENDING -> invitation PENDING with its email queued.
-  StoredInvitation FinishOpening(const StoredInvitation& opening);
+  StoredLinkRequest FinishOpening(const StoredLinkRequest& opening);
   // Moves the customer's link, then the invitation, for an answer or a withdrawal.
-  StoredInvitation Close(const StoredInvitation& invitation,
-                         customer::v1::LinkTransition transition, v1::Invitation::State state,
-                         const std::string& reason, const std::string& actor);
+  StoredLinkRequest Close(const StoredLinkRequest& invitation,
+                          customer::v1::LinkTransition transition, v1::Invitation::State state,
+                          const std::string& reason, const std::string& actor);
   // The row a name names, if it is of `kind` and the caller's (the MSP's own, or for a
   // customer admin the invited customer's); NOT_FOUND otherwise.
-  StoredInvitation FindOwn(const auth::Principal& principal, const std::string& name,
-                           LinkKind kind);
+  StoredLinkRequest FindOwn(const auth::Principal& principal, const std::string& name,
+                            LinkKind kind);
   // Resends a link's email (throttled).
-  StoredInvitation Resend(const auth::Principal& principal, const std::string& name, LinkKind kind);
-  void CheckToken(const StoredInvitation& invitation, const std::string& token,
+  StoredLinkRequest Resend(const auth::Principal& principal, const std::string& name,
+                           LinkKind kind);
+  void CheckToken(const StoredLinkRequest& invitation, const std::string& token,
                   const auth::Principal& caller);
 
   pg::Pool* pool_;
@@ -105,7 +106,7 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
   LinkTokens* tokens_;
   outbox::Relay* relay_;
   OnboardingSettings settings_;
-  InvitationStore store_;
+  LinkRequestStore store_;
 };
 
 }  // namespace msp::onboarding

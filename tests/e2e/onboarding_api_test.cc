@@ -342,7 +342,7 @@ TEST(Onboarding, ResendingIsThrottledAndOnlyTheNewestLinkWorks) {
   {
     pg::Connection conn(stack->database_url(), 5000);
     conn.Exec(
-        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "UPDATE onboarding.link_requests SET last_send_time = now() - interval '6 minutes' "
         "WHERE customer_id = $1",
         {knox.customer_id()});
   }
@@ -398,7 +398,7 @@ TEST(Onboarding, CancelAndExpiryEndTheInvitationAndItsLink) {
   {
     pg::Connection conn(stack->database_url(), 5000);
     conn.Exec(
-        "UPDATE onboarding.invitations SET expire_time = now() - interval '1 second' "
+        "UPDATE onboarding.link_requests SET expire_time = now() - interval '1 second' "
         "WHERE customer_id = $1",
         {expiring_customer.customer_id()});
   }
@@ -443,7 +443,7 @@ TEST(Onboarding, AReminderGoesOnceBeforeExpiry) {
   {
     pg::Connection conn(stack->database_url(), 5000);
     conn.Exec(
-        "UPDATE onboarding.invitations SET expire_time = now() + interval '2 hours' "
+        "UPDATE onboarding.link_requests SET expire_time = now() + interval '2 hours' "
         "WHERE customer_id = $1",
         {knox.customer_id()});
   }
@@ -492,7 +492,7 @@ TEST(Onboarding, GuessingTokensIsThrottledAndALostTokenIsResent) {
     client.Command({"FLUSHALL"});
     pg::Connection conn(stack->database_url(), 5000);
     conn.Exec(
-        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "UPDATE onboarding.link_requests SET last_send_time = now() - interval '6 minutes' "
         "WHERE customer_id = $1",
         {knox.customer_id()});
   }
@@ -864,7 +864,7 @@ TEST(Onboarding, ADelinkEmailCanBeResentWithANewLink) {
   {
     pg::Connection conn(stack->database_url(), 5000);
     conn.Exec(
-        "UPDATE onboarding.invitations SET last_send_time = now() - interval '6 minutes' "
+        "UPDATE onboarding.link_requests SET last_send_time = now() - interval '6 minutes' "
         "WHERE customer_id = $1",
         {joint.customer_id()});
   }

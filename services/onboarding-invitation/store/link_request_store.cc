@@ -1,4 +1,4 @@
-#include "invitation_store.h"
+#include "link_request_store.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -33,8 +33,8 @@ std::chrono::system_clock::time_point TimeOf(int64_t micros) {
   return std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
 }
 
-StoredInvitation RowToInvitation(const pg::Result& r, int row) {
-  StoredInvitation out;
+StoredLinkRequest RowToInvitation(const pg::Result& r, int row) {
+  StoredLinkRequest out;
   auto& inv = out.invitation;
   const std::string id = r.String(row, 0);
   out.msp_id = r.String(row, 1);
@@ -73,8 +73,8 @@ StoredInvitation RowToInvitation(const pg::Result& r, int row) {
   return out;
 }
 
-std::vector<StoredInvitation> Rows(const pg::Result& r) {
-  std::vector<StoredInvitation> out;
+std::vector<StoredLinkRequest> Rows(const pg::Result& r) {
+  std::vector<StoredLinkRequest> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(RowToInvitation(r, i));
   return out;
 }
@@ -87,18 +87,18 @@ const std::vector<Migration>& OnboardingSchemaMigrations() {
   return kAll;
 }
 
-bool InvitationStore::InsertOpening(pg::Connection& conn, const std::string& msp_id,
-                                    const std::string& invitation_id,
-                                    const v1::CreateInvitationRequest& request,
-                                    const std::vector<knox::KnoxService>& services,
-                                    const customer::v1::Customer& customer,
-                                    std::chrono::system_clock::time_point expire_time) const {
+bool LinkRequestStore::InsertOpening(pg::Connection& conn, const std::string& msp_id,
+                                     const std::string& invitation_id,
+                                     const v1::CreateInvitationRequest& request,
+                                     const std::vector<knox::KnoxService>& services,
+                                     const customer::v1::Customer& customer,
+                                     std::chrono::system_clock::time_point expire_time) const {
   std::vector<std::string> values;
   for (auto s : services) values.push_back(std::to_string(static_cast<int>(s)));
   const auto expire_micros =
       std::chrono::duration_cast<std::chrono::microseconds>(expire_time.time_since_epoch()).count();
   auto r = conn.Exec(
-      "INSERT INTO invitations (invitation_id, msp_id, customer_id, request_id, management_type, "
+      "INSERT INTO link_requests (invitation_id, msp_id, customer_id, request_id, management_type, "
       "services, knox_manage_tenant_prefix, state, company_name, contact_first_name, "
       "contact_last_name, contact_email, contact_phone, expire_time) VALUES ($1, $2, $3, $4, $5, "
       "$6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + $13::bigint * "
@@ -112,12 +112,12 @@ bool InvitationStore::InsertOpening(pg::Connection& conn, const std::string& msp
   return !r.empty();
 }
 
-bool InvitationStore::InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
-                                          const std::string& delink_id,
-                                          const std::string& request_id,
-                                          const customer::v1::Customer& customer) const {
+bool LinkRequestStore::InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
+                                           const std::string& delink_id,
+                                           const std::string& request_id,
+                                           const customer::v1::Customer& customer) const {
   auto r = conn.Exec(
-      "INSERT INTO invitations (invitation_id, kind, msp_id, customer_id, request_id, state, "
+      "INSERT INTO link_requests (invitation_id, kind, msp_id, customer_id, request_id, state, "
       "company_name, contact_first_name, contact_last_name, contact_email, contact_phone, "
       "expire_time) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + interval '100 "
       "years') ON CONFLICT DO NOTHING RETURNING 1",
@@ -127,12 +127,12 @@ bool InvitationStore::InsertOpeningDelink(pg::Connection& conn, const std::strin
   return !r.empty();
 }
 
-bool InvitationStore::InsertAccountSetup(pg::Connection& conn, const std::string& msp_id,
-                                         const std::string& id, const std::string& request_id,
-                                         const customer::v1::Customer& customer,
-                                         std::chrono::seconds ttl) const {
+bool LinkRequestStore::InsertAccountSetup(pg::Connection& conn, const std::string& msp_id,
+                                          const std::string& id, const std::string& request_id,
+                                          const customer::v1::Customer& customer,
+                                          std::chrono::seconds ttl) const {
   auto r = conn.Exec(
-      "WITH row AS (INSERT INTO invitations (invitation_id, kind, msp_id, customer_id, "
+      "WITH row AS (INSERT INTO link_requests (invitation_id, kind, msp_id, customer_id, "
       "request_id, state, company_name, contact_first_name, contact_last_name, contact_email, "
       "contact_phone, expire_time, last_send_time, send_count, sends_window_start, "
       "sends_in_window) VALUES ($1, 3, $2, $3, $4, 1, $5, $6, $7, $8, $9, now() + $10::bigint * "
@@ -146,32 +146,32 @@ bool InvitationStore::InsertAccountSetup(pg::Connection& conn, const std::string
   return r.Int64(0, 0) == 1;
 }
 
-std::optional<StoredInvitation> InvitationStore::Find(pg::Connection& conn,
-                                                      const std::string& msp_id,
-                                                      const std::string& invitation_id,
-                                                      bool for_update) const {
+std::optional<StoredLinkRequest> LinkRequestStore::Find(pg::Connection& conn,
+                                                        const std::string& msp_id,
+                                                        const std::string& invitation_id,
+                                                        bool for_update) const {
   auto r = conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                  " FROM invitations WHERE invitation_id = $1 AND msp_id = $2",
+                                  " FROM link_requests WHERE invitation_id = $1 AND msp_id = $2",
                                   for_update ? " FOR UPDATE" : ""),
                      {invitation_id, msp_id});
   if (r.empty()) return std::nullopt;
   return RowToInvitation(r, 0);
 }
 
-std::optional<StoredInvitation> InvitationStore::FindByRequestId(
+std::optional<StoredLinkRequest> LinkRequestStore::FindByRequestId(
     pg::Connection& conn, const std::string& msp_id, const std::string& request_id) const {
-  auto r = conn.Exec(
-      absl::StrCat("SELECT ", kColumns, " FROM invitations WHERE msp_id = $1 AND request_id = $2"),
-      {msp_id, request_id});
+  auto r = conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                  " FROM link_requests WHERE msp_id = $1 AND request_id = $2"),
+                     {msp_id, request_id});
   if (r.empty()) return std::nullopt;
   return RowToInvitation(r, 0);
 }
 
-StoredInvitation InvitationStore::RecordSend(pg::Connection& conn,
-                                             const std::string& invitation_id) const {
+StoredLinkRequest LinkRequestStore::RecordSend(pg::Connection& conn,
+                                               const std::string& invitation_id) const {
   auto r = conn.Exec(
       absl::StrCat(
-          "UPDATE invitations SET state = CASE WHEN state = 0 THEN 1 ELSE state END, "
+          "UPDATE link_requests SET state = CASE WHEN state = 0 THEN 1 ELSE state END, "
           "last_send_time = now(), send_count = send_count + 1, "
           "sends_in_window = CASE WHEN sends_window_start IS NULL OR sends_window_start < now() - "
           "interval '1 day' THEN 1 ELSE sends_in_window + 1 END, "
@@ -183,37 +183,38 @@ StoredInvitation InvitationStore::RecordSend(pg::Connection& conn,
   return RowToInvitation(r, 0);
 }
 
-StoredInvitation InvitationStore::SetState(pg::Connection& conn, const std::string& invitation_id,
-                                           v1::Invitation::State state,
-                                           const std::string& reject_reason) const {
-  auto r = conn.Exec(absl::StrCat("UPDATE invitations SET state = $2, reject_reason = $3, "
+StoredLinkRequest LinkRequestStore::SetState(pg::Connection& conn, const std::string& invitation_id,
+                                             v1::Invitation::State state,
+                                             const std::string& reject_reason) const {
+  auto r = conn.Exec(absl::StrCat("UPDATE link_requests SET state = $2, reject_reason = $3, "
                                   "answer_time = now() WHERE invitation_id = $1 RETURNING ",
                                   kColumns),
                      {invitation_id, std::to_string(state), reject_reason});
   return RowToInvitation(r, 0);
 }
 
-void InvitationStore::Delete(pg::Connection& conn, const std::string& invitation_id) const {
-  conn.Exec("DELETE FROM invitations WHERE invitation_id = $1 AND state = 0", {invitation_id});
+void LinkRequestStore::Delete(pg::Connection& conn, const std::string& invitation_id) const {
+  conn.Exec("DELETE FROM link_requests WHERE invitation_id = $1 AND state = 0", {invitation_id});
 }
 
-std::vector<StoredInvitation> InvitationStore::DueToExpire(pg::Connection& conn, int limit) const {
+std::vector<StoredLinkRequest> LinkRequestStore::DueToExpire(pg::Connection& conn,
+                                                             int limit) const {
   return Rows(conn.Exec(
       absl::StrCat("SELECT ", kColumns,
-                   " FROM invitations WHERE state = 1 AND kind = 1 AND expire_time < now() "
+                   " FROM link_requests WHERE state = 1 AND kind = 1 AND expire_time < now() "
                    "ORDER BY expire_time LIMIT $1"),
       {std::to_string(limit)}));
 }
 
-std::vector<std::string> InvitationStore::ClaimReminders(pg::Connection& conn,
-                                                         std::chrono::seconds within,
-                                                         int limit) const {
+std::vector<std::string> LinkRequestStore::ClaimReminders(pg::Connection& conn,
+                                                          std::chrono::seconds within,
+                                                          int limit) const {
   auto r = conn.Exec(
-      "WITH due AS (SELECT invitation_id FROM invitations WHERE state = 1 AND kind = 1 AND NOT "
+      "WITH due AS (SELECT invitation_id FROM link_requests WHERE state = 1 AND kind = 1 AND NOT "
       "reminder_sent "
       "AND expire_time > now() AND expire_time < now() + $1::bigint * interval '1 second' "
       "ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED), "
-      "marked AS (UPDATE invitations i SET reminder_sent = true FROM due WHERE i.invitation_id = "
+      "marked AS (UPDATE link_requests i SET reminder_sent = true FROM due WHERE i.invitation_id = "
       "due.invitation_id RETURNING i.invitation_id, i.msp_id), "
       "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT msp_id, '" +
           std::string(kInvitationEmailTopic) +
@@ -225,11 +226,11 @@ std::vector<std::string> InvitationStore::ClaimReminders(pg::Connection& conn,
   return ids;
 }
 
-std::vector<StoredInvitation> InvitationStore::StaleOpening(pg::Connection& conn,
-                                                            std::chrono::seconds age,
-                                                            int limit) const {
+std::vector<StoredLinkRequest> LinkRequestStore::StaleOpening(pg::Connection& conn,
+                                                              std::chrono::seconds age,
+                                                              int limit) const {
   return Rows(conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                     " FROM invitations WHERE state = 0 AND create_time < now() "
+                                     " FROM link_requests WHERE state = 0 AND create_time < now() "
                                      "- $1::bigint * interval '1 second' ORDER BY create_time "
                                      "LIMIT $2"),
                         {std::to_string(age.count()), std::to_string(limit)}));

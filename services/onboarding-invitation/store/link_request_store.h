@@ -30,8 +30,12 @@ inline constexpr int kOpening = 0;
 // account-set-up email of a new jointly managed customer.
 enum class LinkKind { kInvitation = 1, kDelink = 2, kAccountSetup = 3 };
 
-struct StoredInvitation {
-  v1::Invitation invitation;  // with state PENDING shown as it is stored
+// One row of link_requests: an invitation, a delink request or an account-set-up email.
+struct StoredLinkRequest {
+  // The fields every kind has, in an Invitation message (its name is always
+  // msps/{msp}/invitations/{id}; delink requests are shown through ToDelink). An OPENING row
+  // shows as PENDING.
+  v1::Invitation invitation;
   int raw_state = kOpening;
   std::string msp_id;
   std::string request_id;
@@ -39,7 +43,7 @@ struct StoredInvitation {
   LinkKind kind = LinkKind::kInvitation;
 };
 
-class InvitationStore {
+class LinkRequestStore {
  public:
   // Inserts an OPENING invitation. False when the customer has an open invitation already
   // (the partial unique index decides between concurrent requests).
@@ -58,25 +62,25 @@ class InvitationStore {
   bool InsertAccountSetup(pg::Connection& conn, const std::string& msp_id, const std::string& id,
                           const std::string& request_id, const customer::v1::Customer& customer,
                           std::chrono::seconds ttl) const;
-  std::optional<StoredInvitation> Find(pg::Connection& conn, const std::string& msp_id,
-                                       const std::string& invitation_id, bool for_update) const;
-  std::optional<StoredInvitation> FindByRequestId(pg::Connection& conn, const std::string& msp_id,
-                                                  const std::string& request_id) const;
+  std::optional<StoredLinkRequest> Find(pg::Connection& conn, const std::string& msp_id,
+                                        const std::string& invitation_id, bool for_update) const;
+  std::optional<StoredLinkRequest> FindByRequestId(pg::Connection& conn, const std::string& msp_id,
+                                                   const std::string& request_id) const;
   // Records an email about to be sent (OPENING becomes PENDING on the first).
-  StoredInvitation RecordSend(pg::Connection& conn, const std::string& invitation_id) const;
+  StoredLinkRequest RecordSend(pg::Connection& conn, const std::string& invitation_id) const;
   // Sets an answer state (ACCEPTED, REJECTED, CANCELED, EXPIRED) with the answer time.
-  StoredInvitation SetState(pg::Connection& conn, const std::string& invitation_id,
-                            v1::Invitation::State state, const std::string& reject_reason) const;
+  StoredLinkRequest SetState(pg::Connection& conn, const std::string& invitation_id,
+                             v1::Invitation::State state, const std::string& reject_reason) const;
   void Delete(pg::Connection& conn, const std::string& invitation_id) const;
   // PENDING invitations past their expiry, and OPENING ones older than `age` (a crash left
   // them half made), oldest first.
-  std::vector<StoredInvitation> DueToExpire(pg::Connection& conn, int limit) const;
+  std::vector<StoredLinkRequest> DueToExpire(pg::Connection& conn, int limit) const;
   // PENDING invitations expiring within `within` that got no reminder yet; marks them
   // reminded and queues the reminder email, in the caller's transaction.
   std::vector<std::string> ClaimReminders(pg::Connection& conn, std::chrono::seconds within,
                                           int limit) const;
-  std::vector<StoredInvitation> StaleOpening(pg::Connection& conn, std::chrono::seconds age,
-                                             int limit) const;
+  std::vector<StoredLinkRequest> StaleOpening(pg::Connection& conn, std::chrono::seconds age,
+                                              int limit) const;
 };
 
 }  // namespace msp::onboarding
