@@ -73,6 +73,18 @@ ServerMetrics::ServerMetrics(std::string service_name)
                   .Labels(service_label)
                   .Register(*registry_)
                   .Add({});
+  outbox_pending_ = &prometheus::BuildGauge()
+                         .Name("outbox_pending_messages")
+                         .Help("Outbox messages not delivered yet")
+                         .Labels(service_label)
+                         .Register(*registry_)
+                         .Add({});
+  outbox_oldest_age_ = &prometheus::BuildGauge()
+                            .Name("outbox_oldest_pending_age_seconds")
+                            .Help("Age of the oldest undelivered outbox message (0: none)")
+                            .Labels(service_label)
+                            .Register(*registry_)
+                            .Add({});
 }
 
 void ServerMetrics::Serve(const std::string& bind_address, int port) {

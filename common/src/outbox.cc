@@ -141,6 +141,14 @@ int64_t Relay::Pending() {
   return conn->Exec("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Int64(0, 0);
 }
 
+Relay::Backlog Relay::CurrentBacklog() {
+  pg::Lease conn = pool_->Acquire();
+  auto r = conn->Exec(
+      "SELECT count(*), coalesce(extract(epoch from now() - min(create_time)), 0)::float8 FROM "
+      "outbox WHERE delivered_at IS NULL");
+  return {r.Int64(0, 0), std::stod(r.String(0, 1))};
+}
+
 void Relay::Start() {
   if (running_.exchange(true)) return;
   thread_ = std::thread([this] {

@@ -60,6 +60,9 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   std::vector<Message> seen;
   Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen.push_back(m); }}}, Fast());
   EXPECT_EQ(relay.Pending(), 1);
+  const auto backlog = relay.CurrentBacklog();
+  EXPECT_EQ(backlog.pending, 1);
+  EXPECT_GE(backlog.oldest_age_seconds, 0.0);
   EXPECT_EQ(relay.RunOnce(), 1);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].key, "kept");
@@ -67,6 +70,7 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   EXPECT_EQ(seen[0].msp_id, "acme");
   EXPECT_EQ(relay.RunOnce(), 0);  // delivered once, not again
   EXPECT_EQ(relay.Pending(), 0);
+  EXPECT_EQ(relay.CurrentBacklog().oldest_age_seconds, 0.0);
 }
 
 TEST_F(OutboxTest, FailedDeliveriesAreRetriedWithBackoffUntilTheyWork) {

@@ -80,6 +80,11 @@ int main(int argc, char** argv) {
       while (msp::idempotency::Purge(*conn, retention, 1000) == 1000) {
       }
     });
+    msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
+      const auto b = relay.CurrentBacklog();
+      host.metrics().outbox_pending().Set(static_cast<double>(b.pending));
+      host.metrics().outbox_oldest_age().Set(b.oldest_age_seconds);
+    });
     return host.Run();
   } catch (const std::exception& e) {
     msp::log::Error("customer service failed to start", {{"error", e.what()}});

@@ -108,6 +108,11 @@ int main(int argc, char** argv) {
     msp::PeriodicTask sweep("sweep-invitations",
                             std::chrono::seconds(absl::GetFlag(FLAGS_sweep_interval_s)),
                             [&service] { service.Sweep(); });
+    msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
+      const auto b = relay.CurrentBacklog();
+      host.metrics().outbox_pending().Set(static_cast<double>(b.pending));
+      host.metrics().outbox_oldest_age().Set(b.oldest_age_seconds);
+    });
     return host.Run();
   } catch (const std::exception& e) {
     msp::log::Error("onboarding-invitation failed to start", {{"error", e.what()}});

@@ -573,6 +573,8 @@ TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {
   EXPECT_NE(metrics.find("grpc_code=\"UNAUTHENTICATED\""), std::string::npos);
   EXPECT_NE(metrics.find("grpc_server_handling_seconds_bucket"), std::string::npos);
   EXPECT_NE(metrics.find("db_pool_connections"), std::string::npos);
+  EXPECT_NE(metrics.find("outbox_pending_messages"), std::string::npos);
+  EXPECT_NE(metrics.find("outbox_oldest_pending_age_seconds"), std::string::npos);
 }
 
 TEST(CustomerApi, LogsAreJsonAndHoldNoPersonalDataOrTokens) {

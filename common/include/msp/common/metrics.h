@@ -26,6 +26,10 @@ class ServerMetrics {
   prometheus::Gauge& pool_in_use() { return *pool_in_use_; }
   prometheus::Gauge& pool_size() { return *pool_size_; }
   prometheus::Gauge& serving() { return *serving_; }
+  // The transactional outbox's undelivered messages and the age of the oldest (the lag of
+  // everything that follows a commit: service assignment, emails, change events).
+  prometheus::Gauge& outbox_pending() { return *outbox_pending_; }
+  prometheus::Gauge& outbox_oldest_age() { return *outbox_oldest_age_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -35,6 +39,8 @@ class ServerMetrics {
   prometheus::Gauge* pool_in_use_;
   prometheus::Gauge* pool_size_;
   prometheus::Gauge* serving_;
+  prometheus::Gauge* outbox_pending_;
+  prometheus::Gauge* outbox_oldest_age_;
   // Per-method series, looked up once: Family::Add builds label maps under a lock on every call.
   struct MethodSeries {
     prometheus::Histogram* latency = nullptr;

@@ -60,6 +60,12 @@ class Relay {
   int RunOnce();
   // Messages not delivered yet (a gauge for metrics).
   int64_t Pending();
+  // Undelivered messages and the age of the oldest, in one query.
+  struct Backlog {
+    int64_t pending = 0;
+    double oldest_age_seconds = 0;
+  };
+  Backlog CurrentBacklog();
 
   // Runs RunOnce on a thread of its own until Stop (or destruction).
   void Start();
