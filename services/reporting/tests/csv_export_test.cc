@@ -1,0 +1,59 @@
+#include "domain/csv_export.h"
+
+#include <gtest/gtest.h>
+
+namespace msp::reporting {
+namespace {
+
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+TEST(CsvExport, TheHeaderIsTheDomainsColumnsInOrder) {
+  EXPECT_EQ(CsvHeader(),
+            "Company Name,Active services,Customer ID,Management type,Total devices (excluding "
+            "Knox Manage devices),Total devices (Knox Manage),Created,Modified,MSP linked\r\n");
+}
+
+TEST(CsvExport, CellsAreQuotedAndFormulasNeutralised) {
+  EXPECT_EQ(CsvCell("Plain Ltd"), "Plain Ltd");
+  EXPECT_EQ(CsvCell("Smith, Jones & Co"), "\"Smith, Jones & Co\"");
+  EXPECT_EQ(CsvCell("The \"Best\" GmbH"), "\"The \"\"Best\"\" GmbH\"");
+  EXPECT_EQ(CsvCell("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(CsvCell("=HYPERLINK(\"http://evil\")"), "\"'=HYPERLINK(\"\"http://evil\"\")\"");
+  EXPECT_EQ(CsvCell("+49 30"), "'+49 30");
+  EXPECT_EQ(CsvCell("-5"), "'-5");
+  EXPECT_EQ(CsvCell("@SUM(A1)"), "'@SUM(A1)");
+  EXPECT_EQ(CsvCell("\tTab"), "'\tTab");
+  EXPECT_EQ(CsvCell("\rCR"), "\"'\rCR\"");
+  EXPECT_EQ(CsvCell("-"), "-");                            // the "no Knox Manage" marker stays
+  EXPECT_EQ(CsvCell("Müller & Söhne"), "Müller & Söhne");  // UTF-8 as it is
+  EXPECT_EQ(CsvCell(""), "");
+}
+
+TEST(CsvExport, ARowByteForByte) {
+  CsvCustomerRow row;
+  row.company_name = "=cmd|' /C calc'!A0, Inc.";
+  row.active_services = {assignment::v1::KNOX_MOBILE_ENROLLMENT, assignment::v1::KNOX_MANAGE};
+  row.customer_id = "7hq2m4xk9d";
+  row.management_type = customer::v1::JOINTLY_MANAGED;
+  row.total_devices = 120;
+  row.knox_manage_devices = 0;
+  row.create_time = system_clock::time_point(seconds(1'795'512'179));
+  row.update_time = system_clock::time_point(seconds(1'795'515'779));
+  row.msp_link_time = row.create_time;
+  EXPECT_EQ(CsvLine(row),
+            "\"'=cmd|' /C calc'!A0, Inc.\",\"Knox Mobile Enrollment, Knox Manage\",7hq2m4xk9d,"
+            "Jointly managed,120,0,2026-11-24T09:22:59Z,2026-11-24T10:22:59Z,"
+            "2026-11-24T09:22:59Z\r\n");
+  row.active_services = {assignment::v1::KNOX_CONFIGURE};
+  row.knox_manage_devices.reset();
+  row.management_type = customer::v1::FULLY_MANAGED;
+  row.msp_link_time.reset();
+  row.company_name = "Plain Ltd";
+  EXPECT_EQ(CsvLine(row),
+            "Plain Ltd,Knox Configure,7hq2m4xk9d,Fully managed,120,-,2026-11-24T09:22:59Z,"
+            "2026-11-24T10:22:59Z,\r\n");
+}
+
+}  // namespace
+}  // namespace msp::reporting
