@@ -122,6 +122,12 @@ grpc::Status ApiError::ToStatus(const std::string& domain) const {
   return out;
 }
 
+bool IsPermanentRefusal(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INVALID_ARGUMENT ||
+         code == grpc::StatusCode::FAILED_PRECONDITION ||
+         code == grpc::StatusCode::ALREADY_EXISTS || code == grpc::StatusCode::OUT_OF_RANGE;
+}
+
 std::string ErrorReasonOf(const grpc::Status& status) {
   google::rpc::Status details;
   if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return "";

@@ -136,11 +136,6 @@ int Relay::RunOnce() {
   return delivered;
 }
 
-int64_t Relay::Pending() {
-  pg::Lease conn = pool_->Acquire();
-  return conn->Exec("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").Int64(0, 0);
-}
-
 Relay::Backlog Relay::CurrentBacklog() {
   pg::Lease conn = pool_->Acquire();
   auto r = conn->Exec(

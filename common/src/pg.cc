@@ -1,5 +1,6 @@
 #include "msp/common/pg.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -249,6 +250,33 @@ std::string EscapeLike(std::string_view text) {
   for (char c : text) {
     if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
     out.push_back(c);
+  }
+  return out;
+}
+
+std::string TextArrayLiteral(const std::vector<std::string>& elements) {
+  std::string out = "{";
+  for (const auto& e : elements) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : e) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::vector<int> ParseIntArray(std::string_view text) {
+  std::vector<int> out;
+  if (text.size() <= 2) return out;
+  text = text.substr(1, text.size() - 2);
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(std::stoi(std::string(text.substr(start, comma - start))));
+    start = comma + 1;
   }
   return out;
 }

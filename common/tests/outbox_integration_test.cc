@@ -59,7 +59,7 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   }
   std::vector<Message> seen;
   Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen.push_back(m); }}}, Fast());
-  EXPECT_EQ(relay.Pending(), 1);
+  EXPECT_EQ(relay.CurrentBacklog().pending, 1);
   const auto backlog = relay.CurrentBacklog();
   EXPECT_EQ(backlog.pending, 1);
   EXPECT_GE(backlog.oldest_age_seconds, 0.0);
@@ -69,7 +69,7 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   EXPECT_EQ(seen[0].payload, "payload-kept");
   EXPECT_EQ(seen[0].msp_id, "acme");
   EXPECT_EQ(relay.RunOnce(), 0);  // delivered once, not again
-  EXPECT_EQ(relay.Pending(), 0);
+  EXPECT_EQ(relay.CurrentBacklog().pending, 0);
   EXPECT_EQ(relay.CurrentBacklog().oldest_age_seconds, 0.0);
 }
 
@@ -89,11 +89,11 @@ TEST_F(OutboxTest, FailedDeliveriesAreRetriedWithBackoffUntilTheyWork) {
   EXPECT_EQ(relay.RunOnce(), 0);
   EXPECT_EQ(relay.RunOnce(), 0) << "retried before its backoff";
   EXPECT_EQ(calls, 1);
-  for (int i = 0; i < 500 && relay.Pending() > 0; ++i) {
+  for (int i = 0; i < 500 && relay.CurrentBacklog().pending > 0; ++i) {
     relay.RunOnce();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(relay.Pending(), 0);
+  EXPECT_EQ(relay.CurrentBacklog().pending, 0);
   EXPECT_EQ(calls, 3);
   auto conn = pool_->Acquire();
   auto row = conn->Exec("SELECT attempts, last_error FROM outbox WHERE message_key = 'flaky'");
@@ -105,7 +105,7 @@ TEST_F(OutboxTest, UnknownTopicsWaitInsteadOfVanishing) {
   EnqueueCommitted("orphan", "nobody-listens");
   Relay relay(pool_.get(), {{"t", [](const Message&) {}}}, Fast());
   EXPECT_EQ(relay.RunOnce(), 0);
-  EXPECT_EQ(relay.Pending(), 1);
+  EXPECT_EQ(relay.CurrentBacklog().pending, 1);
 }
 
 TEST_F(OutboxTest, ConcurrentRelaysDeliverEachMessageOnce) {
@@ -133,7 +133,7 @@ TEST_F(OutboxTest, ConcurrentRelaysDeliverEachMessageOnce) {
   EXPECT_EQ(delivered.size(), static_cast<size_t>(kMessages));
   EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(),
             static_cast<size_t>(kMessages));
-  EXPECT_EQ(a.Pending(), 0);
+  EXPECT_EQ(a.CurrentBacklog().pending, 0);
 }
 
 // A relay that dies between delivering and recording it (here: its transaction is lost)

@@ -34,6 +34,24 @@ TEST_F(PgTest, ExecutesPreparedStatementsWithParametersAndNulls) {
             2);
 }
 
+TEST_F(PgTest, ArrayParametersRoundTrip) {
+  pg::Pool pool({*conninfo_, 2});
+  auto conn = pool.Acquire();
+  const std::vector<std::string> texts = {"plain", "a,b", "say \"hi\"", "back\\slash", "{}"};
+  auto r = conn->Exec(
+      "SELECT array_length($1::text[], 1), ($1::text[])[3], ($1::text[])[4], $2::smallint[], "
+      "($3::bigint[])[2] IS NULL, $4::smallint[]",
+      {pg::TextArrayLiteral(texts), pg::ArrayLiteral(std::vector<int>{3, 1, 2}),
+       pg::ArrayLiteral(std::vector<std::string>{"7", "NULL"}),
+       pg::ArrayLiteral(std::vector<int>{})});
+  EXPECT_EQ(r.Int64(0, 0), 5);
+  EXPECT_EQ(r.String(0, 1), "say \"hi\"");
+  EXPECT_EQ(r.String(0, 2), "back\\slash");
+  EXPECT_EQ(pg::ParseIntArray(r.Text(0, 3)), (std::vector<int>{3, 1, 2}));
+  EXPECT_TRUE(r.Bool(0, 4));
+  EXPECT_TRUE(pg::ParseIntArray(r.Text(0, 5)).empty());
+}
+
 TEST_F(PgTest, TransactionsRollBackUnlessCommitted) {
   pg::Pool pool({*conninfo_, 2});
   {

@@ -22,8 +22,8 @@ outbox::Handler AccountSetupHandler(std::shared_ptr<grpc::Channel> onboarding,
     const grpc::Status status = stub->StartAccountSetup(&context, request, &response);
     if (status.ok()) return;
     const auto code = status.error_code();
-    if (code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::NOT_FOUND ||
-        code == grpc::StatusCode::FAILED_PRECONDITION) {
+    // NOT_FOUND too: the customer is not (or no longer) that MSP's.
+    if (IsPermanentRefusal(code) || code == grpc::StatusCode::NOT_FOUND) {
       log::Warn("account-set-up email refused", {{"customer", request.customer()},
                                                  {"reason", ErrorReasonOf(status)},
                                                  {"message", status.error_message()}});

@@ -9,18 +9,6 @@
 
 namespace msp::customer {
 
-bool IsPermanentRefusal(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return true;
-    default:
-      return false;
-  }
-}
-
 outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) {
   return [client, pool](const outbox::Message& message) {
     assignment::v1::AssignServicesRequest request;

@@ -13,7 +13,4 @@ namespace msp::customer {
 // PROVISIONING_FAILED, and the message is done.
 outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool);
 
-// Whether an answer is final: retrying the same request cannot succeed.
-bool IsPermanentRefusal(grpc::StatusCode code);
-
 }  // namespace msp::customer

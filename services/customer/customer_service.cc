@@ -128,43 +128,18 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
                         request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request),
                         services};
-    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    // One atomic statement, no BEGIN/COMMIT round trips. 50 random bits make an id clash
-    // rare; on one, nothing was written and another id is drawn.
-    pg::Lease conn = pool_->Acquire();
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      PrepareNewCustomer(created.customer, principal.msp_id, NewCustomerId(), now);
-      created.assignment_payload =
-          AssignmentPayload(created.customer, services, request->knox_manage_tenant_prefix());
-      created.account_setup_payload =
-          created.customer.management_type() == v1::JOINTLY_MANAGED
-              ? AccountSetupPayload(created.customer.name(), created.customer.customer_id())
+    *response = InsertWithNewId(created, [&](NewCustomer& c) {
+      c.assignment_payload =
+          AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
+      c.account_setup_payload =
+          c.customer.management_type() == v1::JOINTLY_MANAGED
+              ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
               : "";
-      created.customer.clear_services();
-      for (auto& s : ServicesView(created.customer.name(), services, "", {})) {
-        *created.customer.add_services() = std::move(s);
+      c.customer.clear_services();
+      for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
+        *c.customer.add_services() = std::move(s);
       }
-      const CreateOutcome outcome = store_.Create(*conn, created);
-      if (outcome == CreateOutcome::kCreated) {
-        *response = created.customer;
-        break;
-      }
-      if (outcome == CreateOutcome::kClaimedWithoutCustomer) {
-        store_.ReleaseRequestId(*conn, created);
-        continue;
-      }
-      if (outcome == CreateOutcome::kRequestSeen) {
-        auto prior = idempotency::FindResponse(*conn, principal.msp_id, request->request_id(),
-                                               "CreateCustomer", created.request_hash);
-        if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-        response->ParseFromString(*prior);
-        break;
-      }
-    }
-    if (response->customer_id().empty())
-      throw ApiError::Internal("could not allocate a customer id");
+    });
     // Crash tests kill the process here: committed, not answered.
     failpoint::CrashIfEnabled("customer.create.after_commit");
     if ((!services.empty() || response->management_type() == v1::JOINTLY_MANAGED) && relay_) {
@@ -244,6 +219,36 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
           *request, principal.msp_id, page.next_after->first, page.next_after->second));
     }
   });
+}
+
+v1::Customer CustomerServiceImpl::InsertWithNewId(
+    NewCustomer& created, const std::function<void(NewCustomer&)>& with_id) {
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  pg::Lease conn = pool_->Acquire();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    PrepareNewCustomer(created.customer, created.msp_id, NewCustomerId(), now);
+    if (with_id) with_id(created);
+    switch (store_.Create(*conn, created)) {
+      case CreateOutcome::kCreated:
+        return created.customer;
+      case CreateOutcome::kClaimedWithoutCustomer:
+        store_.ReleaseRequestId(*conn, created);
+        break;
+      case CreateOutcome::kRequestSeen: {
+        auto prior = idempotency::FindResponse(*conn, created.msp_id, created.request_id,
+                                               "CreateCustomer", created.request_hash);
+        if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+        v1::Customer answer;
+        answer.ParseFromString(*prior);
+        return answer;
+      }
+      case CreateOutcome::kCustomerIdTaken:
+        break;
+    }
+  }
+  throw ApiError::Internal("could not allocate a customer id");
 }
 
 v1::Customer CustomerServiceImpl::IdempotentWrite(
@@ -361,33 +366,7 @@ grpc::Status CustomerServiceImpl::CreateKnoxCustomer(grpc::ServerContext* contex
     NewCustomer created{"", std::move(input), principal.Actor(), request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request)};
     created.own_services = own_services;
-    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    pg::Lease conn = pool_->Acquire();
-    for (int attempt = 0; attempt < 5 && response->customer_id().empty(); ++attempt) {
-      PrepareNewCustomer(created.customer, "", NewCustomerId(), now);
-      switch (store_.Create(*conn, created)) {
-        case CreateOutcome::kCreated:
-          *response = created.customer;
-          break;
-        case CreateOutcome::kClaimedWithoutCustomer:
-          store_.ReleaseRequestId(*conn, created);
-          break;
-        case CreateOutcome::kRequestSeen: {
-          auto prior = idempotency::FindResponse(*conn, "", request->request_id(), "CreateCustomer",
-                                                 created.request_hash);
-          if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-          response->ParseFromString(*prior);
-          break;
-        }
-        case CreateOutcome::kCustomerIdTaken:
-          break;
-      }
-    }
-    if (response->customer_id().empty()) {
-      throw ApiError::Internal("could not allocate a customer id");
-    }
+    *response = InsertWithNewId(created, nullptr);
   });
 }
 

@@ -62,6 +62,13 @@ class CustomerServiceImpl final
                                const std::string& method, const google::protobuf::Message& request,
                                const std::function<v1::Customer(pg::Connection&)>& write);
 
+  // One atomic statement, no BEGIN/COMMIT round trips: inserts `created` under a fresh random
+  // id (50 bits make a clash rare; on one nothing was written and another id is drawn), or
+  // answers a request id seen before with its first answer. `with_id` fills in what depends on
+  // the id (names, outbox payloads).
+  v1::Customer InsertWithNewId(NewCustomer& created,
+                               const std::function<void(NewCustomer&)>& with_id);
+
   pg::Pool* pool_;
   pg::PipelinedReader* reader_;
   AssignmentClient* assignments_;

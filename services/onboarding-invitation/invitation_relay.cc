@@ -65,9 +65,7 @@ outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
     assignment::v1::AssignServicesResponse response;
     const grpc::Status status = client->AssignServices(request, &response);
     if (status.ok()) return;
-    const auto code = status.error_code();
-    if (code == grpc::StatusCode::INVALID_ARGUMENT ||
-        code == grpc::StatusCode::FAILED_PRECONDITION || code == grpc::StatusCode::ALREADY_EXISTS) {
+    if (IsPermanentRefusal(status.error_code())) {
       log::Warn("services of an accepted invitation refused",
                 {{"customer", request.parent()},
                  {"reason", ErrorReasonOf(status)},

@@ -222,7 +222,8 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
   }
   auto opened = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto current = store_.Find(tx.conn(), opening.msp_id, id, /*for_update=*/true);
-    if (!current || current->raw_state != kOpening) return *current;
+    if (!current) throw ApiError::NotFound("request", opening.invitation.name());
+    if (current->raw_state != kOpening) return *current;  // another call finished it
     auto sent = store_.RecordSend(tx.conn(), id);
     outbox::Enqueue(tx.conn(), opening.msp_id, kInvitationEmailTopic, id, "first");
     tx.Commit();
@@ -261,14 +262,17 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
           "the customer is managed or invited by an MSP", request->customer_id());
     }
     const std::string id = NewInvitationId();
-    pg::Lease conn = pool_->Acquire();
-    if (!store_.InsertOpening(*conn, msp_id, id, *request, services, knox->customer(),
-                              std::chrono::system_clock::now() + settings_.invitation_ttl)) {
+    std::optional<StoredLinkRequest> opening;
+    {
+      pg::Lease conn = pool_->Acquire();
+      opening = store_.InsertOpening(*conn, msp_id, id, *request, services, knox->customer(),
+                                     std::chrono::system_clock::now() + settings_.invitation_ttl);
+    }
+    if (!opening) {
       throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
                                          "the customer has an open invitation from an MSP",
                                          request->customer_id());
     }
-    auto opening = store_.Find(*conn, msp_id, id, false);
     *response = FinishOpening(*opening).invitation;
   });
 }
@@ -335,7 +339,8 @@ StoredLinkRequest OnboardingServiceImpl::Close(const StoredLinkRequest& link,
   failpoint::CrashIfEnabled("onboarding.close.after_customer_transition");
   auto closed = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
     auto current = store_.Find(tx.conn(), link.msp_id, id, /*for_update=*/true);
-    if (current->raw_state != 1) return *current;
+    if (!current) throw ApiError::NotFound("request", link.invitation.name());
+    if (current->raw_state != 1) return *current;  // answered meanwhile: keep that answer
     auto updated = store_.SetState(tx.conn(), id, state, reason);
     if (link.kind == LinkKind::kInvitation && state == v1::Invitation::ACCEPTED) {
       outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id, AssignPayload(updated));
@@ -452,13 +457,16 @@ grpc::Status OnboardingServiceImpl::RequestDelink(grpc::ServerContext* context,
       throw ApiError::NotFound("customer", request->customer());
     }
     const std::string id = NewInvitationId();
-    pg::Lease conn = pool_->Acquire();
-    if (!store_.InsertOpeningDelink(*conn, ref.msp_id, id, request->request_id(),
-                                    knox->customer())) {
+    std::optional<StoredLinkRequest> opening;
+    {
+      pg::Lease conn = pool_->Acquire();
+      opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request->request_id(),
+                                           knox->customer());
+    }
+    if (!opening) {
       throw ApiError::FailedPrecondition("DELINK_ALREADY_REQUESTED",
                                          "a delink request is already open", request->customer());
     }
-    auto opening = store_.Find(*conn, ref.msp_id, id, false);
     *response = ToDelink(FinishOpening(*opening));
   });
 }

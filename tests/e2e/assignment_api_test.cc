@@ -23,6 +23,7 @@ namespace {
 
 using assignment::v1::AssignedService;
 using testing::Authorize;
+using testing::Call;
 using testing::DetailsOf;
 using testing::Stack;
 namespace av1 = assignment::v1;
@@ -39,17 +40,6 @@ class StackEnvironment : public ::testing::Environment {
   }
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
-
-// Calls one RPC with a token ("" for none).
-template <typename Stub, typename Request, typename Response>
-grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                  Stub& stub, const std::string& token, const Request& request,
-                  Response* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  if (!token.empty()) Authorize(context, token);
-  return (stub.*method)(&context, request, response);
-}
 
 std::unique_ptr<av1::ServiceAssignmentService::Stub> AssignmentStub() {
   return av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));

@@ -22,6 +22,7 @@ namespace msp {
 namespace {
 
 using testing::Authorize;
+using testing::Call;
 using testing::DetailsOf;
 using testing::Stack;
 namespace av1 = assignment::v1;
@@ -39,16 +40,6 @@ class StackEnvironment : public ::testing::Environment {
   }
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
-
-template <typename Stub, typename Request, typename Response>
-grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                  Stub& stub, const std::string& token, const Request& request,
-                  Response* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  if (!token.empty()) Authorize(context, token);
-  return (stub.*method)(&context, request, response);
-}
 
 using OS = ov1::OnboardingService::Stub;
 

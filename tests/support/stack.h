@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,5 +67,17 @@ class Stack {
 
 // Adds `authorization: Bearer <token>` to a client context.
 void Authorize(grpc::ClientContext& context, const std::string& token);
+
+// Calls one unary RPC with a token ("" for none) and a 10-second deadline:
+// Call(&Service::Stub::Method, *stub, token, request, &response).
+template <typename Stub, typename Request, typename Response>
+grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                  Stub& stub, const std::string& token, const Request& request,
+                  Response* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) Authorize(context, token);
+  return (stub.*method)(&context, request, response);
+}
 
 }  // namespace msp::testing

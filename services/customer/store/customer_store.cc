@@ -8,6 +8,7 @@
 #include "msp/common/errors.h"
 #include "msp/common/outbox.h"
 #include "msp/common/strings.h"
+#include "msp/common/timestamps.h"
 
 namespace msp {
 const std::vector<Migration>& CustomerMigrations();
@@ -27,21 +28,6 @@ constexpr char kColumns[] =
     "services_error, link_id, super_admin_portal_access, own_services";
 constexpr int kColumnCount = 28;
 
-void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
-  ts->set_seconds(micros / 1000000);
-  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
-}
-
-std::string IntArray(const google::protobuf::RepeatedField<int>& values) {
-  std::vector<std::string> parts;
-  for (int v : values) parts.push_back(std::to_string(v));
-  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
-}
-
-std::string IntArray(const std::vector<int>& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
-
 StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   StoredCustomer out;
   auto& c = out.customer;
@@ -52,12 +38,8 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   auto* company = c.mutable_company();
   company->set_display_name(r.String(row, offset + 1));
   company->set_size(static_cast<v1::CompanySize>(r.Int64(row, offset + 2)));
-  // smallint[] in text form: {1,5,9}
-  std::string_view industries = r.Text(row, offset + 3);
-  if (industries.size() > 2) {
-    for (auto part : absl::StrSplit(AbslView(industries.substr(1, industries.size() - 2)), ',')) {
-      company->add_industries(static_cast<v1::Industry>(std::stoi(std::string(part))));
-    }
+  for (int industry : pg::ParseIntArray(r.Text(row, offset + 3))) {
+    company->add_industries(static_cast<v1::Industry>(industry));
   }
   company->set_country_code(r.String(row, offset + 4));
   auto* address = company->mutable_address();
@@ -75,25 +57,17 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   contact->set_job_title(r.String(row, offset + 15));
   c.set_management_type(static_cast<v1::ManagementType>(r.Int64(row, offset + 16)));
   c.set_state(static_cast<v1::State>(r.Int64(row, offset + 17)));
-  SetTimestamp(c.mutable_create_time(), r.Int64(row, offset + 18));
-  SetTimestamp(c.mutable_update_time(), r.Int64(row, offset + 19));
+  SetTimestampMicros(c.mutable_create_time(), r.Int64(row, offset + 18));
+  SetTimestampMicros(c.mutable_update_time(), r.Int64(row, offset + 19));
   if (!r.IsNull(row, offset + 20))
-    SetTimestamp(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
+    SetTimestampMicros(c.mutable_msp_link_time(), r.Int64(row, offset + 20));
   out.version = r.Int64(row, offset + 21);
-  // smallint[] in text form: {1,5,9}
-  std::string_view requested = r.Text(row, offset + 23);
-  if (requested.size() > 2) {
-    for (auto part : absl::StrSplit(AbslView(requested.substr(1, requested.size() - 2)), ',')) {
-      out.requested_services.push_back(
-          static_cast<knox::KnoxService>(std::stoi(std::string(part))));
-    }
+  for (int service : pg::ParseIntArray(r.Text(row, offset + 23))) {
+    out.requested_services.push_back(static_cast<knox::KnoxService>(service));
   }
   out.services_error = r.String(row, offset + 24);
-  std::string_view own = r.Text(row, offset + 27);
-  if (own.size() > 2) {
-    for (auto part : absl::StrSplit(AbslView(own.substr(1, own.size() - 2)), ',')) {
-      out.own_services.push_back(static_cast<knox::KnoxService>(std::stoi(std::string(part))));
-    }
+  for (int service : pg::ParseIntArray(r.Text(row, offset + 27))) {
+    out.own_services.push_back(static_cast<knox::KnoxService>(service));
   }
   out.link_id = r.String(row, offset + 25);
   out.msp_id = msp_id;
@@ -205,12 +179,12 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const auto& c = created.customer;
   const auto& company = c.company();
   const auto& contact = c.contact();
-  const int64_t micros = c.create_time().seconds() * 1000000 + c.create_time().nanos() / 1000;
+  const int64_t micros = TimestampMicros(c.create_time());
   std::vector<pg::Param> params = {c.customer_id(),
                                    created.msp_id,
                                    company.display_name(),
                                    std::to_string(company.size()),
-                                   IntArray(company.industries()),
+                                   pg::ArrayLiteral(company.industries()),
                                    company.country_code(),
                                    company.address().address_line1(),
                                    company.address().address_line2(),
@@ -230,7 +204,7 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
                                    created.request_id};
   std::vector<int> requested;
   for (auto service : created.services) requested.push_back(static_cast<int>(service));
-  params.push_back(IntArray(requested));
+  params.push_back(pg::ArrayLiteral(requested));
   const std::string requested_param = absl::StrCat("$", params.size());
   params.push_back(pg::ToHex(created.assignment_payload));
   const std::string payload_param = absl::StrCat("$", params.size());
@@ -240,7 +214,7 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
   const std::string setup_param = absl::StrCat("$", params.size());
   std::vector<int> own;
   for (auto service : created.own_services) own.push_back(static_cast<int>(service));
-  params.push_back(IntArray(own));
+  params.push_back(pg::ArrayLiteral(own));
   const std::string own_param = absl::StrCat("$", params.size());
   const std::string insert_customer =
       "INSERT INTO customers (customer_id, msp_id, company_name, company_size, industries, "
@@ -321,10 +295,11 @@ StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& ms
           "WHERE customer_id = $1 AND msp_id = $2 RETURNING ",
           kColumns),
       {c.customer_id(), msp_id, company.display_name(), std::to_string(company.size()),
-       IntArray(company.industries()), company.country_code(), company.address().address_line1(),
-       company.address().address_line2(), company.address().city(), company.address().state(),
-       company.address().zip_code(), company.website_uri(), contact.first_name(),
-       contact.last_name(), contact.work_email(), std::to_string(c.management_type())});
+       pg::ArrayLiteral(company.industries()), company.country_code(),
+       company.address().address_line1(), company.address().address_line2(),
+       company.address().city(), company.address().state(), company.address().zip_code(),
+       company.website_uri(), contact.first_name(), contact.last_name(), contact.work_email(),
+       std::to_string(c.management_type())});
   if (r.empty()) throw ApiError::NotFound("customer", CustomerName(msp_id, c.customer_id()));
   return RowToCustomer(r, 0);
 }
@@ -334,13 +309,10 @@ void CustomerStore::AppendEvent(pg::Connection& conn, const std::string& msp_id,
                                 const std::string& actor,
                                 const std::vector<std::string>& changed_fields,
                                 const std::string& request_id) const {
-  std::vector<std::string> quoted;
-  for (const auto& f : changed_fields) quoted.push_back(absl::StrCat("\"", f, "\""));
   conn.Exec(
       "INSERT INTO customer_events (msp_id, customer_id, action, actor, changed_fields, "
       "request_id) VALUES ($1, $2, $3, $4, $5::text[], $6)",
-      {msp_id, customer_id, action, actor, absl::StrCat("{", absl::StrJoin(quoted, ","), "}"),
-       request_id});
+      {msp_id, customer_id, action, actor, pg::TextArrayLiteral(changed_fields), request_id});
 }
 
 ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& query) {
@@ -351,11 +323,12 @@ ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& 
     return absl::StrCat("$", params.size());
   };
   if (!query.states.empty()) {
-    absl::StrAppend(&where, " AND state = ANY(", next(IntArray(query.states)), "::smallint[])");
+    absl::StrAppend(&where, " AND state = ANY(", next(pg::ArrayLiteral(query.states)),
+                    "::smallint[])");
   }
   if (!query.management_types.empty()) {
-    absl::StrAppend(&where, " AND management_type = ANY(", next(IntArray(query.management_types)),
-                    "::smallint[])");
+    absl::StrAppend(&where, " AND management_type = ANY(",
+                    next(pg::ArrayLiteral(query.management_types)), "::smallint[])");
   }
   if (!query.search.empty()) {
     absl::StrAppend(&where, " AND search_text LIKE ",
@@ -420,7 +393,7 @@ EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp
       }
     }
     e.set_request_id(r.String(i, 4));
-    SetTimestamp(e.mutable_create_time(), r.Int64(i, 5));
+    SetTimestampMicros(e.mutable_create_time(), r.Int64(i, 5));
     page.events.push_back(std::move(e));
   }
   if (r.rows() > page_size) page.next_after_event_id = r.Int64(rows - 1, 0);

@@ -5,7 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/outbox.h"
-#include "msp/common/strings.h"
+#include "msp/common/timestamps.h"
 
 namespace msp {
 const std::vector<Migration>& OnboardingMigrations();
@@ -24,16 +24,7 @@ constexpr char kColumns[] =
     "(extract(epoch from last_send_time) * 1000000)::bigint, send_count, "
     "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window, kind";
 
-void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
-  ts->set_seconds(micros / 1000000);
-  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
-}
-
-std::chrono::system_clock::time_point TimeOf(int64_t micros) {
-  return std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
-}
-
-StoredLinkRequest RowToInvitation(const pg::Result& r, int row) {
+StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   StoredLinkRequest out;
   auto& inv = out.invitation;
   const std::string id = r.String(row, 0);
@@ -43,11 +34,8 @@ StoredLinkRequest RowToInvitation(const pg::Result& r, int row) {
   inv.set_customer(absl::StrCat("msps/", out.msp_id, "/customers/", inv.customer_id()));
   out.request_id = r.String(row, 3);
   inv.set_management_type(static_cast<customer::v1::ManagementType>(r.Int64(row, 4)));
-  std::string_view services = r.Text(row, 5);
-  if (services.size() > 2) {
-    for (auto part : absl::StrSplit(AbslView(services.substr(1, services.size() - 2)), ',')) {
-      inv.add_services(static_cast<knox::KnoxService>(std::stoi(std::string(part))));
-    }
+  for (int service : pg::ParseIntArray(r.Text(row, 5))) {
+    inv.add_services(static_cast<knox::KnoxService>(service));
   }
   inv.set_knox_manage_tenant_prefix(r.String(row, 6));
   out.raw_state = static_cast<int>(r.Int64(row, 7));
@@ -59,15 +47,15 @@ StoredLinkRequest RowToInvitation(const pg::Result& r, int row) {
   inv.mutable_contact()->set_work_email(r.String(row, 11));
   inv.mutable_contact()->set_phone(r.String(row, 12));
   inv.set_reject_reason(r.String(row, 13));
-  SetTimestamp(inv.mutable_create_time(), r.Int64(row, 14));
-  SetTimestamp(inv.mutable_expire_time(), r.Int64(row, 15));
-  if (!r.IsNull(row, 16)) SetTimestamp(inv.mutable_answer_time(), r.Int64(row, 16));
+  SetTimestampMicros(inv.mutable_create_time(), r.Int64(row, 14));
+  SetTimestampMicros(inv.mutable_expire_time(), r.Int64(row, 15));
+  if (!r.IsNull(row, 16)) SetTimestampMicros(inv.mutable_answer_time(), r.Int64(row, 16));
   if (!r.IsNull(row, 17)) {
-    SetTimestamp(inv.mutable_last_send_time(), r.Int64(row, 17));
-    out.sends.last_send = TimeOf(r.Int64(row, 17));
+    SetTimestampMicros(inv.mutable_last_send_time(), r.Int64(row, 17));
+    out.sends.last_send = TimePointOfMicros(r.Int64(row, 17));
   }
   inv.set_send_count(static_cast<int32_t>(r.Int64(row, 18)));
-  if (!r.IsNull(row, 19)) out.sends.window_start = TimeOf(r.Int64(row, 19));
+  if (!r.IsNull(row, 19)) out.sends.window_start = TimePointOfMicros(r.Int64(row, 19));
   out.sends.sends_in_window = static_cast<int>(r.Int64(row, 20));
   out.kind = static_cast<LinkKind>(r.Int64(row, 21));
   return out;
@@ -75,7 +63,7 @@ StoredLinkRequest RowToInvitation(const pg::Result& r, int row) {
 
 std::vector<StoredLinkRequest> Rows(const pg::Result& r) {
   std::vector<StoredLinkRequest> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(RowToInvitation(r, i));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(RowToLinkRequest(r, i));
   return out;
 }
 
@@ -87,14 +75,11 @@ const std::vector<Migration>& OnboardingSchemaMigrations() {
   return kAll;
 }
 
-bool LinkRequestStore::InsertOpening(pg::Connection& conn, const std::string& msp_id,
-                                     const std::string& invitation_id,
-                                     const v1::CreateInvitationRequest& request,
-                                     const std::vector<knox::KnoxService>& services,
-                                     const customer::v1::Customer& customer,
-                                     std::chrono::system_clock::time_point expire_time) const {
-  std::vector<std::string> values;
-  for (auto s : services) values.push_back(std::to_string(static_cast<int>(s)));
+std::optional<StoredLinkRequest> LinkRequestStore::InsertOpening(
+    pg::Connection& conn, const std::string& msp_id, const std::string& invitation_id,
+    const v1::CreateInvitationRequest& request, const std::vector<knox::KnoxService>& services,
+    const customer::v1::Customer& customer,
+    std::chrono::system_clock::time_point expire_time) const {
   const auto expire_micros =
       std::chrono::duration_cast<std::chrono::microseconds>(expire_time.time_since_epoch()).count();
   auto r = conn.Exec(
@@ -102,29 +87,32 @@ bool LinkRequestStore::InsertOpening(pg::Connection& conn, const std::string& ms
       "services, knox_manage_tenant_prefix, state, company_name, contact_first_name, "
       "contact_last_name, contact_email, contact_phone, expire_time) VALUES ($1, $2, $3, $4, $5, "
       "$6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + $13::bigint * "
-      "interval '1 microsecond') ON CONFLICT DO NOTHING RETURNING 1",
+      "interval '1 microsecond') ON CONFLICT DO NOTHING RETURNING " +
+          std::string(kColumns),
       {invitation_id, msp_id, request.customer_id(), request.request_id(),
        std::to_string(request.management_type()),
-       absl::StrCat("{", absl::StrJoin(values, ","), "}"), request.knox_manage_tenant_prefix(),
-       customer.company().display_name(), customer.contact().first_name(),
-       customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
-       std::to_string(expire_micros)});
-  return !r.empty();
+       pg::ArrayLiteral(std::vector<int>(services.begin(), services.end())),
+       request.knox_manage_tenant_prefix(), customer.company().display_name(),
+       customer.contact().first_name(), customer.contact().last_name(),
+       customer.contact().work_email(), customer.contact().phone(), std::to_string(expire_micros)});
+  if (r.empty()) return std::nullopt;
+  return RowToLinkRequest(r, 0);
 }
 
-bool LinkRequestStore::InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
-                                           const std::string& delink_id,
-                                           const std::string& request_id,
-                                           const customer::v1::Customer& customer) const {
+std::optional<StoredLinkRequest> LinkRequestStore::InsertOpeningDelink(
+    pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
+    const std::string& request_id, const customer::v1::Customer& customer) const {
   auto r = conn.Exec(
       "INSERT INTO link_requests (invitation_id, kind, msp_id, customer_id, request_id, state, "
       "company_name, contact_first_name, contact_last_name, contact_email, contact_phone, "
       "expire_time) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + interval '100 "
-      "years') ON CONFLICT DO NOTHING RETURNING 1",
+      "years') ON CONFLICT DO NOTHING RETURNING " +
+          std::string(kColumns),
       {delink_id, msp_id, customer.customer_id(), request_id, customer.company().display_name(),
        customer.contact().first_name(), customer.contact().last_name(),
        customer.contact().work_email(), customer.contact().phone()});
-  return !r.empty();
+  if (r.empty()) return std::nullopt;
+  return RowToLinkRequest(r, 0);
 }
 
 bool LinkRequestStore::InsertAccountSetup(pg::Connection& conn, const std::string& msp_id,
@@ -155,7 +143,7 @@ std::optional<StoredLinkRequest> LinkRequestStore::Find(pg::Connection& conn,
                                   for_update ? " FOR UPDATE" : ""),
                      {invitation_id, msp_id});
   if (r.empty()) return std::nullopt;
-  return RowToInvitation(r, 0);
+  return RowToLinkRequest(r, 0);
 }
 
 std::optional<StoredLinkRequest> LinkRequestStore::FindByRequestId(
@@ -164,7 +152,7 @@ std::optional<StoredLinkRequest> LinkRequestStore::FindByRequestId(
                                   " FROM link_requests WHERE msp_id = $1 AND request_id = $2"),
                      {msp_id, request_id});
   if (r.empty()) return std::nullopt;
-  return RowToInvitation(r, 0);
+  return RowToLinkRequest(r, 0);
 }
 
 StoredLinkRequest LinkRequestStore::RecordSend(pg::Connection& conn,
@@ -180,7 +168,7 @@ StoredLinkRequest LinkRequestStore::RecordSend(pg::Connection& conn,
           "WHERE invitation_id = $1 RETURNING ",
           kColumns),
       {invitation_id});
-  return RowToInvitation(r, 0);
+  return RowToLinkRequest(r, 0);
 }
 
 StoredLinkRequest LinkRequestStore::SetState(pg::Connection& conn, const std::string& invitation_id,
@@ -190,7 +178,7 @@ StoredLinkRequest LinkRequestStore::SetState(pg::Connection& conn, const std::st
                                   "answer_time = now() WHERE invitation_id = $1 RETURNING ",
                                   kColumns),
                      {invitation_id, std::to_string(state), reject_reason});
-  return RowToInvitation(r, 0);
+  return RowToLinkRequest(r, 0);
 }
 
 void LinkRequestStore::Delete(pg::Connection& conn, const std::string& invitation_id) const {

@@ -45,18 +45,18 @@ struct StoredLinkRequest {
 
 class LinkRequestStore {
  public:
-  // Inserts an OPENING invitation. False when the customer has an open invitation already
+  // Inserts an OPENING invitation and returns it; nullopt when the customer has an open one
   // (the partial unique index decides between concurrent requests).
-  bool InsertOpening(pg::Connection& conn, const std::string& msp_id,
-                     const std::string& invitation_id, const v1::CreateInvitationRequest& request,
-                     const std::vector<knox::KnoxService>& services,
-                     const customer::v1::Customer& customer,
-                     std::chrono::system_clock::time_point expire_time) const;
-  // Inserts an OPENING delink request (no expiry of its own). False when the customer has an
-  // open invitation or delink request.
-  bool InsertOpeningDelink(pg::Connection& conn, const std::string& msp_id,
-                           const std::string& delink_id, const std::string& request_id,
-                           const customer::v1::Customer& customer) const;
+  std::optional<StoredLinkRequest> InsertOpening(
+      pg::Connection& conn, const std::string& msp_id, const std::string& invitation_id,
+      const v1::CreateInvitationRequest& request, const std::vector<knox::KnoxService>& services,
+      const customer::v1::Customer& customer,
+      std::chrono::system_clock::time_point expire_time) const;
+  // Inserts an OPENING delink request (no expiry of its own) and returns it; nullopt when the
+  // customer has an open invitation or delink request.
+  std::optional<StoredLinkRequest> InsertOpeningDelink(
+      pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
+      const std::string& request_id, const customer::v1::Customer& customer) const;
   // Records an account-set-up email for the customer (PENDING at once, its link valid for
   // `ttl`) and queues it. False when `request_id` was recorded before (nothing queued).
   bool InsertAccountSetup(pg::Connection& conn, const std::string& msp_id, const std::string& id,

@@ -7,15 +7,10 @@
 #include "msp/common/errors.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/tenancy.h"
+#include "msp/common/timestamps.h"
 
 namespace msp::assignment {
-namespace {
-
-int64_t Micros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1000000 + ts.nanos() / 1000;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void ValidateDeviceCountReports(const v1::ReportDeviceCountsRequest& request,
                                 std::chrono::system_clock::time_point now,
@@ -47,7 +42,7 @@ void ValidateDeviceCountReports(const v1::ReportDeviceCountsRequest& request,
     if (!r.has_observe_time() || r.observe_time().seconds() <= 0 || r.observe_time().nanos() < 0 ||
         r.observe_time().nanos() > 999999999) {
       violations.push_back({at + "observe_time", "required: when the counts were taken"});
-    } else if (Micros(r.observe_time()) > latest_allowed) {
+    } else if (TimestampMicros(r.observe_time()) > latest_allowed) {
       violations.push_back({at + "observe_time", "is in the future"});
     }
   }
@@ -59,8 +54,8 @@ std::vector<int> LatestReportIndex(const v1::ReportDeviceCountsRequest& request)
   for (int i = 0; i < request.reports_size(); ++i) {
     const auto& r = request.reports(i);
     auto [it, inserted] = latest.try_emplace({r.customer_id(), r.service()}, i);
-    if (!inserted &&
-        Micros(r.observe_time()) > Micros(request.reports(it->second).observe_time())) {
+    if (!inserted && TimestampMicros(r.observe_time()) >
+                         TimestampMicros(request.reports(it->second).observe_time())) {
       it->second = i;
     }
   }

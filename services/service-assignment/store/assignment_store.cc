@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/timestamps.h"
 
 namespace msp {
 const std::vector<Migration>& AssignmentMigrations();
@@ -21,11 +22,6 @@ constexpr char kFrom[] =
     "customer_services s LEFT JOIN knox_manage_tenants t ON s.service = 2 AND "
     "t.customer_id = s.customer_id";
 
-void SetTimestamp(google::protobuf::Timestamp* ts, int64_t micros) {
-  ts->set_seconds(micros / 1000000);
-  ts->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
-}
-
 v1::AssignedService RowToService(const pg::Result& r, int row) {
   v1::AssignedService s;
   const auto service = static_cast<knox::KnoxService>(r.Int64(row, 1));
@@ -35,23 +31,12 @@ v1::AssignedService RowToService(const pg::Result& r, int row) {
   s.set_state_reason(r.String(row, 4));
   s.set_device_count(r.Int64(row, 5));
   s.set_devices_needing_attention(r.Int64(row, 6));
-  if (!r.IsNull(row, 7)) SetTimestamp(s.mutable_device_counts_observe_time(), r.Int64(row, 7));
-  SetTimestamp(s.mutable_add_time(), r.Int64(row, 8));
-  SetTimestamp(s.mutable_update_time(), r.Int64(row, 9));
+  if (!r.IsNull(row, 7))
+    SetTimestampMicros(s.mutable_device_counts_observe_time(), r.Int64(row, 7));
+  SetTimestampMicros(s.mutable_add_time(), r.Int64(row, 8));
+  SetTimestampMicros(s.mutable_update_time(), r.Int64(row, 9));
   if (!r.IsNull(row, 10)) s.set_knox_manage_tenant_id(r.String(row, 10));
   return s;
-}
-
-std::string TextArray(const std::vector<std::string>& values) {
-  // Values are validated ids and tenant ids (no quotes, commas or braces), but quote anyway.
-  std::vector<std::string> quoted;
-  quoted.reserve(values.size());
-  for (const auto& v : values) quoted.push_back(absl::StrCat("\"", v, "\""));
-  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
-}
-
-int64_t Micros(const google::protobuf::Timestamp& ts) {
-  return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
 }  // namespace
@@ -89,7 +74,7 @@ std::map<std::string, std::vector<v1::AssignedService>> AssignmentStore::ListMan
                    "ORDER BY s.customer_id, s.service");
   std::map<std::string, std::vector<v1::AssignedService>> out;
   if (customer_ids.empty()) return out;
-  auto r = conn.Exec(kSql, {msp_id, TextArray(customer_ids)});
+  auto r = conn.Exec(kSql, {msp_id, pg::TextArrayLiteral(customer_ids)});
   for (int i = 0; i < r.rows(); ++i) out[r.String(i, 0)].push_back(RowToService(r, i));
   return out;
 }
@@ -97,8 +82,6 @@ std::map<std::string, std::vector<v1::AssignedService>> AssignmentStore::ListMan
 std::vector<knox::KnoxService> AssignmentStore::Assign(
     pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
     const std::vector<knox::KnoxService>& services) const {
-  std::vector<std::string> values;
-  for (auto s : services) values.push_back(std::to_string(static_cast<int>(s)));
   auto r = conn.Exec(
       "INSERT INTO customer_services (customer_id, service, msp_id, state) "
       "SELECT $1, s, $2, $3 FROM unnest($4::smallint[]) AS s "
@@ -106,7 +89,7 @@ std::vector<knox::KnoxService> AssignmentStore::Assign(
       "msp_id = EXCLUDED.msp_id, state_reason = '', add_time = now(), update_time = now() "
       "WHERE customer_services.state = $5 RETURNING service",
       {customer_id, msp_id, std::to_string(v1::AssignedService::ACTIVE),
-       absl::StrCat("{", absl::StrJoin(values, ","), "}"),
+       pg::ArrayLiteral(std::vector<int>(services.begin(), services.end())),
        std::to_string(v1::AssignedService::ENDED)});
   std::vector<knox::KnoxService> added;
   for (int i = 0; i < r.rows(); ++i) added.push_back(static_cast<knox::KnoxService>(r.Int64(i, 0)));
@@ -136,7 +119,7 @@ std::set<std::string> AssignmentStore::TakenTenantIds(
   std::set<std::string> taken;
   if (tenant_ids.empty()) return taken;
   auto r = conn.Exec("SELECT tenant_id FROM knox_manage_tenants WHERE tenant_id = ANY($1::text[])",
-                     {TextArray(tenant_ids)});
+                     {pg::TextArrayLiteral(tenant_ids)});
   for (int i = 0; i < r.rows(); ++i) taken.insert(r.String(i, 0));
   return taken;
 }
@@ -152,8 +135,8 @@ std::vector<v1::ReportDeviceCountsResponse::Result> AssignmentStore::ApplyDevice
     devices.push_back(std::to_string(r.device_count()));
     attention.push_back(std::to_string(r.devices_needing_attention()));
     // A report kept out of the batch (NULL) never updates: a later one for it is in the batch.
-    observed.push_back(apply[static_cast<size_t>(i)] ? std::to_string(Micros(r.observe_time()))
-                                                     : "NULL");
+    observed.push_back(
+        apply[static_cast<size_t>(i)] ? std::to_string(TimestampMicros(r.observe_time())) : "NULL");
   }
   // One statement for the batch. A report counts only if it is newer than what is stored, so
   // a late or replayed report never moves the counts back in time.
@@ -171,10 +154,8 @@ std::vector<v1::ReportDeviceCountsResponse::Result> AssignmentStore::ApplyDevice
       "SELECT EXISTS (SELECT 1 FROM u WHERE u.ord = r.ord), EXISTS (SELECT 1 FROM "
       "customer_services s WHERE s.customer_id = r.customer_id AND s.service = r.service) "
       "FROM r ORDER BY r.ord",
-      {TextArray(ids), absl::StrCat("{", absl::StrJoin(services, ","), "}"),
-       absl::StrCat("{", absl::StrJoin(devices, ","), "}"),
-       absl::StrCat("{", absl::StrJoin(attention, ","), "}"),
-       absl::StrCat("{", absl::StrJoin(observed, ","), "}")});
+      {pg::TextArrayLiteral(ids), pg::ArrayLiteral(services), pg::ArrayLiteral(devices),
+       pg::ArrayLiteral(attention), pg::ArrayLiteral(observed)});
   std::vector<v1::ReportDeviceCountsResponse::Result> out;
   for (int i = 0; i < result.rows(); ++i) {
     if (result.Bool(i, 0)) {

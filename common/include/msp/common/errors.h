@@ -70,6 +70,11 @@ class ApiError : public std::exception {
   std::string resource_name_;
 };
 
+// Whether another service's answer is final: retrying the same request cannot change it
+// (INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE). Outbox handlers stop
+// retrying such a delivery.
+bool IsPermanentRefusal(grpc::StatusCode code);
+
 // The ErrorInfo reason of a status another service answered ("" when it carries none).
 std::string ErrorReasonOf(const grpc::Status& status);
 

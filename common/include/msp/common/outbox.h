@@ -58,9 +58,7 @@ class Relay {
   // delivering one message twice at the same time), delivers them, records the outcome.
   // Returns how many were delivered.
   int RunOnce();
-  // Messages not delivered yet (a gauge for metrics).
-  int64_t Pending();
-  // Undelivered messages and the age of the oldest, in one query.
+  // Undelivered messages and the age of the oldest, in one query (gauges for metrics).
   struct Backlog {
     int64_t pending = 0;
     double oldest_age_seconds = 0;

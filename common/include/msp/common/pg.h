@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -182,5 +183,25 @@ auto WithTransaction(Pool& pool, Fn&& fn, bool serializable = false, int attempt
 
 std::string EscapeLike(std::string_view text);
 std::string ToHex(std::string_view bytes);  // for bytea parameters: "\\x..."
+
+// Array parameters in PostgreSQL's text form, for `$n::smallint[]`, `$n::text[]`, ...
+// Elements as they are (numbers, NULL): {1,5,9}.
+template <typename Range>
+std::string ArrayLiteral(const Range& elements) {
+  std::string out = "{";
+  for (const auto& e : elements) {
+    if (out.size() > 1) out += ',';
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(e)>>) {
+      out += std::to_string(e);
+    } else {
+      out += e;
+    }
+  }
+  return out + "}";
+}
+// Text elements, quoted and escaped: {"a","b \"c\""}.
+std::string TextArrayLiteral(const std::vector<std::string>& elements);
+// The numbers of an integer array column's text form ("{1,5,9}").
+std::vector<int> ParseIntArray(std::string_view text);
 
 }  // namespace msp::pg
