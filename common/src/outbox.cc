@@ -58,7 +58,8 @@ int Relay::RunOnce() {
   pg::Lease conn = pool_->Acquire();
   pg::Transaction tx(*conn);
   auto due = tx.Exec(
-      "SELECT id, msp_id, topic, message_key, payload, attempts FROM outbox "
+      "SELECT id, msp_id, topic, message_key, payload, attempts, "
+      "(extract(epoch from create_time) * 1000000)::bigint FROM outbox "
       "WHERE delivered_at IS NULL AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
       "LIMIT $1 FOR UPDATE SKIP LOCKED",
       {std::to_string(options_.batch_size)});
@@ -71,6 +72,8 @@ int Relay::RunOnce() {
     message.key = due.String(i, 3);
     message.payload = due.Bytes(i, 4);
     message.attempts = static_cast<int>(due.Int64(i, 5));
+    message.create_time =
+        std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
   }
   // Deliveries are calls to other services: a batch goes out in parallel, so one slow
   // receiver does not hold up the rest by a whole timeout each.

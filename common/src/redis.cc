@@ -45,6 +45,34 @@ std::vector<std::string> Reply::Strings() const {
   return out;
 }
 
+bool ReplyView::IsNil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
+bool ReplyView::IsInteger() const {
+  return reply_ != nullptr && reply_->type == REDIS_REPLY_INTEGER;
+}
+bool ReplyView::IsString() const {
+  return reply_ != nullptr &&
+         (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
+}
+bool ReplyView::IsArray() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ARRAY; }
+int64_t ReplyView::Integer() const { return IsInteger() ? reply_->integer : 0; }
+std::string ReplyView::String() const {
+  return IsString() ? std::string(reply_->str, reply_->len) : std::string();
+}
+size_t ReplyView::ArraySize() const { return IsArray() ? reply_->elements : 0; }
+ReplyView ReplyView::At(size_t i) const {
+  return ReplyView(i < ArraySize() ? reply_->element[i] : nullptr);
+}
+
+Options OptionsFromAddress(const std::string& address) {
+  Options options;
+  const size_t colon = address.rfind(':');
+  options.host = address.substr(0, colon);
+  if (colon != std::string::npos && colon + 1 < address.size()) {
+    options.port = std::stoi(address.substr(colon + 1));
+  }
+  return options;
+}
+
 Client::Client(Options options) : options_(std::move(options)) {}
 
 Client::~Client() { Disconnect(); }

@@ -11,7 +11,8 @@ namespace {
 
 bool MayActFor(const auth::Principal& principal, const std::string& msp_id) {
   if (principal.kind == auth::PrincipalKind::kService) return true;
-  return principal.kind == auth::PrincipalKind::kMspAdmin && principal.msp_id == msp_id;
+  return principal.kind == auth::PrincipalKind::kMspAdmin && principal.msp_id == msp_id &&
+         msp_id != kAnyMsp;
 }
 
 }  // namespace

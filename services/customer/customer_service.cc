@@ -101,11 +101,13 @@ CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* re
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
   auth::MethodPolicy policy;
-  for (const auto& method : {kCreate, kList, kUpdate, kUpgrade, kListEvents}) {
+  for (const auto& method : {kCreate, kUpdate, kUpgrade, kListEvents}) {
     policy.Allow(method, {PrincipalKind::kMspAdmin});
   }
   // Internal services (service-assignment, onboarding) read customers of any MSP they name.
   policy.Allow(kGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
+  // Reporting's rebuild lists customers (of one MSP, or of all with msps/-).
+  policy.Allow(kList, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
   for (const auto& method : {kCreateKnox, kLookupKnox, kTransition}) {
     policy.Allow(method, {PrincipalKind::kService});
   }
@@ -142,9 +144,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     });
     // Crash tests kill the process here: committed, not answered.
     failpoint::CrashIfEnabled("customer.create.after_commit");
-    if ((!services.empty() || response->management_type() == v1::JOINTLY_MANAGED) && relay_) {
-      relay_->Wake();
-    }
+    // Every create has outbox work: the change event, perhaps services and an email.
+    if (relay_) relay_->Wake();
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -194,20 +195,30 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
                                                 const v1::ListCustomersRequest* request,
                                                 v1::ListCustomersResponse* response) {
   return runtime_->Handle(context, kList, [&](const auth::Principal& principal) {
-    RequireMspParent("parent", request->parent(), principal);
+    // An internal service may list every MSP's customers at once with AIP-159's `msps/-`
+    // (reporting's rebuild), by customer id and without services.
+    const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
     CheckView("view", request->view());
-    const ListQuery query = ParseListCustomersRequest(*request, principal.msp_id);
+    const ListQuery query = ParseListCustomersRequest(*request, msp_id);
+    if (msp_id == kAnyMsp) {
+      if (request->view() == v1::FULL) {
+        throw ApiError::InvalidArgument({{"view", "FULL is not offered across MSPs (msps/-)"}});
+      }
+      if (query.sort_key != SortKey::kCustomerId) {
+        throw ApiError::InvalidArgument({{"order_by", "msps/- is listed by customer_id only"}});
+      }
+    }
     CustomerPage page;
     {
       pg::Lease conn = pool_->Acquire();  // not held across the call below
-      page = store_.List(*conn, principal.msp_id, query);
+      page = store_.List(*conn, msp_id, query);
     }
     // One batch call for the page's services, never one per customer.
     ServicesByCustomer services;
     if (request->view() == v1::FULL && !page.customers.empty()) {
       std::vector<std::string> ids;
       for (const auto& c : page.customers) ids.push_back(c.customer.customer_id());
-      services = assignments_->BatchGet(principal.msp_id, ids);
+      services = assignments_->BatchGet(msp_id, ids);
     }
     for (auto& c : page.customers) {
       auto* out = response->add_customers();
@@ -216,7 +227,7 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
     }
     if (page.next_after) {
       response->set_next_page_token(EncodeCustomerPageToken(
-          *request, principal.msp_id, page.next_after->first, page.next_after->second));
+          *request, msp_id, page.next_after->first, page.next_after->second));
     }
   });
 }
@@ -297,6 +308,7 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                              plan.changed_fields, request->request_id());
           return updated;
         });
+    if (relay_) relay_->Wake();  // the change event
   });
 }
 
@@ -411,6 +423,7 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       tx.Commit();
       return updated.customer;
     });
+    if (relay_) relay_->Wake();  // the change event
   });
 }
 

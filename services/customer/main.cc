@@ -3,6 +3,7 @@
 #include "absl/strings/str_split.h"
 #include "account_setup_relay.h"
 #include "assignment_relay.h"
+#include "change_event_relay.h"
 #include "customer_service.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
@@ -22,7 +23,7 @@ ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
 ABSL_FLAG(int, outbox_poll_ms, 500,
           "how often the outbox relay looks for due messages (it is also woken by commits)");
 ABSL_FLAG(int, outbox_parallelism, 16,
-          "outbox deliveries (AssignServices calls) in flight at once");
+          "outbox deliveries (AssignServices calls, change events) in flight at once");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
 
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
     msp::AssignmentClient assignments(grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
                                                           grpc::InsecureChannelCredentials()),
                                       &service_token);
+    // Change events for read models go onto the Redis change stream.
+    msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
     // New customers' services are assigned through the outbox, retried until done.
     msp::outbox::RelayOptions relay_options;
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
@@ -63,6 +66,8 @@ int main(int argc, char** argv) {
     msp::outbox::Relay relay(&pool,
                              {{msp::customer::kAssignServicesTopic,
                                msp::customer::AssignServicesHandler(&assignments, &pool)},
+                              {msp::customer::kCustomerChangedTopic,
+                               msp::customer::CustomerChangedHandler(&pool, &redis)},
                               {msp::customer::kAccountSetupTopic,
                                msp::customer::AccountSetupHandler(
                                    grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),

@@ -1,6 +1,5 @@
 // The onboarding-invitation binary: flags (or MSP_* environment variables), migrations, serve.
 #include "absl/flags/flag.h"
-#include "absl/strings/str_split.h"
 #include "invitation_relay.h"
 #include "msp/common/config.h"
 #include "msp/common/log.h"
@@ -30,18 +29,6 @@ ABSL_FLAG(int, remind_before_hours, 24, "the reminder email goes this long befor
 ABSL_FLAG(int, sweep_interval_s, 30, "how often expiry and half-made invitations are handled");
 ABSL_FLAG(int, outbox_poll_ms, 500, "how often the outbox relay looks for due messages");
 
-namespace {
-
-msp::redis::Options RedisOptions(const std::string& address) {
-  msp::redis::Options options;
-  std::pair<std::string, std::string> host_port = absl::StrSplit(address, absl::MaxSplits(':', 1));
-  options.host = host_port.first;
-  options.port = host_port.second.empty() ? 6379 : std::stoi(host_port.second);
-  return options;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   msp::BlockTerminationSignals();
   msp::ParseFlagsWithEnvFallback(argc, argv);
@@ -54,7 +41,7 @@ int main(int argc, char** argv) {
     msp::auth::TokenVerifier verifier(config.jwt);
     const msp::auth::ServiceToken service_token =
         msp::ServiceTokenFromConfig(config, "onboarding-invitation");
-    msp::redis::Client redis(RedisOptions(config.redis_address));
+    msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
     msp::onboarding::LinkTokens tokens(&redis, {});
 
     const std::string password_file = absl::GetFlag(FLAGS_smtp_password_file);

@@ -145,9 +145,13 @@ OnboardingServiceImpl::OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime
 
 auth::MethodPolicy OnboardingServiceImpl::Policy() {
   auth::MethodPolicy policy;
-  for (const auto& m : {kLookup, kCreate, kGet, kResend, kCancel, kRequestDelink, kGetDelink,
-                        kResendDelink, kRevokeDelink}) {
+  for (const auto& m :
+       {kLookup, kCreate, kResend, kCancel, kRequestDelink, kResendDelink, kRevokeDelink}) {
     policy.Allow(m, {PrincipalKind::kMspAdmin});
+  }
+  // Reporting reads them for a customer's details.
+  for (const auto& m : {kGet, kGetDelink}) {
+    policy.Allow(m, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
   }
   // The customer's super admin answers.
   for (const auto& m : {kAccept, kReject, kAcceptDelink, kRejectDelink}) {
@@ -168,7 +172,8 @@ StoredLinkRequest OnboardingServiceImpl::FindOwn(const auth::Principal& principa
   }
   const bool mine =
       found && found->kind == kind &&
-      ((principal.kind == PrincipalKind::kMspAdmin && principal.msp_id == ref.msp_id) ||
+      (principal.kind == PrincipalKind::kService ||
+       (principal.kind == PrincipalKind::kMspAdmin && principal.msp_id == ref.msp_id) ||
        (principal.kind == PrincipalKind::kCustomerAdmin &&
         principal.customer_id == found->invitation.customer_id()));
   if (!mine) throw ApiError::NotFound(std::string(Collection(kind)), name);

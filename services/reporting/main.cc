@@ -1,5 +1,76 @@
-// Placeholder until its issue lands: serves health and reflection only, so the suite starts
-// whole and operators see every service.
-#include "msp/common/startup.h"
+// The reporting service binary: flags (or MSP_* environment variables), migrations, the change
+// consumer, serve.
+#include <unistd.h>
 
-int main(int argc, char** argv) { return msp::RunPlaceholderService("reporting", argc, argv); }
+#include "absl/flags/flag.h"
+#include "change_consumer.h"
+#include "invitation_directory.h"
+#include "msp/common/config.h"
+#include "msp/common/log.h"
+#include "msp/common/server.h"
+#include "msp/common/startup.h"
+#include "reporting_service.h"
+
+ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
+          "the onboarding-invitation service host:port (invitations in customer details)");
+ABSL_FLAG(std::string, consumer_name, "",
+          "this replica's name in the change stream's consumer group (default: the host name, "
+          "which is the pod name on Kubernetes)");
+ABSL_FLAG(int, consumer_batch, 500, "change events applied per transaction");
+ABSL_FLAG(int, export_page_rows, 5000, "rows an export reads per keyset page");
+ABSL_FLAG(int, max_concurrent_exports, 2, "CSV exports running at once on this replica");
+
+namespace {
+
+std::string ConsumerName() {
+  std::string name = absl::GetFlag(FLAGS_consumer_name);
+  if (!name.empty()) return name;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') return host;
+  return "reporting";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  msp::BlockTerminationSignals();
+  msp::ParseFlagsWithEnvFallback(argc, argv);
+  try {
+    const msp::CommonConfig config = msp::CommonConfigFromFlags("reporting");
+    msp::MigrateAtStartup(config.database_url, "reporting",
+                          msp::reporting::ReportingSchemaMigrations(), std::chrono::seconds(60));
+    msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
+                        config.db_statement_timeout_ms, "reporting, public"});
+    msp::auth::TokenVerifier verifier(config.jwt);
+    const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "reporting");
+    msp::reporting::GrpcInvitationDirectory invitations(
+        grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),
+                            grpc::InsecureChannelCredentials()),
+        &service_token);
+
+    msp::HostOptions options{"reporting", config.server};
+    options.health_services = {"msp.reporting.v1.ReportingService"};
+    msp::ServiceHost host(options);
+    host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+
+    msp::reporting::ChangeConsumer::Options consumer_options;
+    consumer_options.consumer = ConsumerName();
+    consumer_options.batch_size = absl::GetFlag(FLAGS_consumer_batch);
+    msp::reporting::ChangeConsumer consumer(&pool,
+                                            msp::redis::OptionsFromAddress(config.redis_address),
+                                            consumer_options, host.metrics().registry());
+    consumer.Start();
+
+    msp::RpcRuntime runtime("reporting.msp.v1", &verifier,
+                            msp::reporting::ReportingServiceImpl::Policy(), &host.metrics());
+    msp::reporting::ExportSettings export_settings;
+    export_settings.page_rows = absl::GetFlag(FLAGS_export_page_rows);
+    export_settings.max_concurrent = absl::GetFlag(FLAGS_max_concurrent_exports);
+    msp::reporting::ReportingServiceImpl service(&pool, &runtime, &invitations, export_settings);
+    host.AddService(&service);
+    return host.Run();
+  } catch (const std::exception& e) {
+    msp::log::Error("reporting service failed to start", {{"error", e.what()}});
+    return 1;
+  }
+}

@@ -187,7 +187,8 @@ grpc::Status ServiceAssignmentImpl::BatchGetCustomerServices(
       auto* entry = response->add_customers();
       entry->set_customer(request->customers(i));
       if (auto it = found.find(ids[static_cast<size_t>(i)]); it != found.end()) {
-        for (const auto& s : it->second) *entry->add_services() = s;
+        entry->set_version(it->second.version);
+        for (const auto& s : it->second.services) *entry->add_services() = s;
       }
     }
   });

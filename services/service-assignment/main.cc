@@ -2,6 +2,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "assignment_service.h"
+#include "change_event_relay.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/log.h"
@@ -15,6 +16,8 @@ ABSL_FLAG(std::string, console_return_origins, "https://msp.samsungknox.com,http
 ABSL_FLAG(std::string, console_uris, "",
           "comma-separated service-id=URL console overrides (knox-manage=https://...)");
 ABSL_FLAG(int, launch_token_ttl_s, 120, "how long a console launch token is valid");
+ABSL_FLAG(int, outbox_poll_ms, 100,
+          "how often the outbox relay looks for change events to publish (the lag they add)");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 
@@ -56,6 +59,22 @@ int main(int argc, char** argv) {
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     msp::RpcRuntime runtime("assignment.msp.v1", &verifier,
                             msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics());
+    // Change events for read models: written by a trigger with every change of services,
+    // published onto the Redis change stream by the relay.
+    msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
+    msp::outbox::RelayOptions relay_options;
+    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    relay_options.parallelism = 4;
+    msp::outbox::Relay relay(&pool,
+                             {{msp::assignment::kServicesChangedTopic,
+                               msp::assignment::ServicesChangedHandler(&pool, &redis)}},
+                             relay_options);
+    relay.Start();
+    msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
+      const auto b = relay.CurrentBacklog();
+      host.metrics().outbox_pending().Set(static_cast<double>(b.pending));
+      host.metrics().outbox_oldest_age().Set(b.oldest_age_seconds);
+    });
     msp::assignment::ServiceAssignmentImpl service(&pool, &runtime, &customers, std::move(console));
     host.AddService(&service);
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));

@@ -327,12 +327,12 @@ TEST(CustomerApi, TenantIsolationMatrix) {
       {"other MSP", stack->MspToken("intruder"), grpc::StatusCode::NOT_FOUND},
       {"customer admin", stack->CustomerToken(customer.customer_id()),
        grpc::StatusCode::PERMISSION_DENIED},
-      // Internal services read customers (the assignment service checks state and email)
-      // but change nothing.
+      // Internal services read customers (the assignment service checks state and email,
+      // reporting's rebuild lists them) but change nothing.
       {"service token",
        stack->ServiceToken("reporting"),
        grpc::StatusCode::PERMISSION_DENIED,
-       {"GetCustomer"}},
+       {"GetCustomer", "ListCustomers"}},
       {"no token", "", grpc::StatusCode::UNAUTHENTICATED},
       {"expired", expired, grpc::StatusCode::UNAUTHENTICATED},
       {"alg none", alg_none, grpc::StatusCode::UNAUTHENTICATED},

@@ -1,5 +1,5 @@
-// Calls one unary method of this project's contracts, the grpcurl way, with the contracts
-// compiled in (grpcurl itself is not packaged for Debian):
+// Calls one unary or server-streaming method of this project's contracts, the grpcurl way, with
+// the contracts compiled in (grpcurl itself is not packaged for Debian):
 //
 //   msp_call [-plaintext] [-H 'name: value']... [-d '<request JSON>'] host:port pkg.Service/Method
 //
@@ -11,6 +11,7 @@
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/error_details.h>
+#include <grpcpp/support/sync_stream.h>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -24,6 +25,7 @@
 #include "msp/assignment/v1/service_assignment.pb.h"
 #include "msp/customer/v1/customer.pb.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
+#include "msp/reporting/v1/reporting.pb.h"
 
 namespace {
 
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   (void)msp::customer::v1::Customer::descriptor();
   (void)msp::assignment::v1::AssignedService::descriptor();
   (void)msp::onboarding::v1::Invitation::descriptor();
+  (void)msp::reporting::v1::TableRow::descriptor();
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   (void)google::rpc::ErrorInfo::descriptor();
 
@@ -87,8 +90,9 @@ int main(int argc, char** argv) {
   if (slash == std::string::npos) return Usage();
   const std::string dotted = method_name.substr(0, slash) + "." + method_name.substr(slash + 1);
   const auto* method = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(dotted);
-  if (method == nullptr || method->client_streaming() || method->server_streaming()) {
-    std::cerr << "no unary method " << method_name << " in the compiled-in contracts\n";
+  if (method == nullptr || method->client_streaming()) {
+    std::cerr << "no unary or server-streaming method " << method_name
+              << " in the compiled-in contracts\n";
     return 2;
   }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
@@ -107,14 +111,24 @@ int main(int argc, char** argv) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   for (const auto& [name, value] : headers) context.AddMetadata(name, value);
   const std::string path = "/" + method->service()->full_name() + "/" + method->name();
-  grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
-  const grpc::Status status =
-      grpc::internal::BlockingUnaryCall<google::protobuf::Message, google::protobuf::Message>(
-          channel.get(), rpc, &context, *request, response.get());
-  if (status.ok()) {
-    std::cout << Json(*response);
-    return 0;
+  grpc::Status status;
+  if (method->server_streaming()) {
+    // Like grpcurl: one JSON document per streamed message.
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING,
+                                  channel);
+    std::unique_ptr<grpc::ClientReader<google::protobuf::Message>> reader(
+        grpc::internal::ClientReaderFactory<google::protobuf::Message>::Create(channel.get(), rpc,
+                                                                               &context, *request));
+    while (reader->Read(response.get())) std::cout << Json(*response);
+    status = reader->Finish();
+  } else {
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
+    status =
+        grpc::internal::BlockingUnaryCall<google::protobuf::Message, google::protobuf::Message>(
+            channel.get(), rpc, &context, *request, response.get());
+    if (status.ok()) std::cout << Json(*response);
   }
+  if (status.ok()) return 0;
   std::cout << "ERROR:\n  Code: " << kCodeNames[std::min(16, static_cast<int>(status.error_code()))]
             << "\n  Message: " << status.error_message() << "\n";
   google::rpc::Status details;

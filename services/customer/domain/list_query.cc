@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "msp/common/errors.h"
+#include "msp/common/list_filter.h"
 
 namespace msp::customer {
 namespace {
@@ -18,105 +19,14 @@ namespace {
   throw ApiError::InvalidArgument({{field, description}});
 }
 
-std::vector<std::string> Tokenize(const std::string& filter) {
-  std::vector<std::string> tokens;
-  size_t i = 0;
-  while (i < filter.size()) {
-    const char c = filter[i];
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
-    } else if (c == '(' || c == ')' || c == '=') {
-      tokens.emplace_back(1, c);
-      ++i;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      size_t j = i;
-      while (j < filter.size() &&
-             (std::isalnum(static_cast<unsigned char>(filter[j])) || filter[j] == '_')) {
-        ++j;
-      }
-      tokens.push_back(filter.substr(i, j - i));
-      i = j;
-    } else {
-      Bad("filter", absl::StrCat("unexpected character '", std::string(1, c), "' at ", i));
-    }
-  }
-  return tokens;
-}
-
-int EnumValue(const std::string& field, const std::string& value) {
-  if (field == "state") {
-    v1::State s;
-    if (v1::State_Parse(value, &s) && s != v1::STATE_UNSPECIFIED) return s;
-    Bad("filter", absl::StrCat("unknown state '", value, "'"));
-  }
-  if (field == "management_type") {
-    v1::ManagementType m;
-    if (v1::ManagementType_Parse(value, &m) && m != v1::MANAGEMENT_TYPE_UNSPECIFIED) return m;
-    Bad("filter", absl::StrCat("unknown management_type '", value, "'"));
-  }
-  Bad("filter", absl::StrCat("unknown field '", field, "': filter on state or management_type"));
-}
-
-// filter := term (AND term)* ; term := cmp | '(' cmp (OR cmp)* ')' ; cmp := field '=' VALUE
 void ParseFilter(const std::string& filter, ListQuery& query) {
-  if (filter.size() > 1000) Bad("filter", "at most 1000 characters");
-  const auto tokens = Tokenize(filter);
-  if (tokens.empty()) return;
-  size_t pos = 0;
-  auto expect = [&](const std::string& what) {
-    if (pos >= tokens.size() || tokens[pos] != what) {
-      Bad("filter",
-          absl::StrCat("expected '", what, "'",
-                       pos < tokens.size() ? " before '" + tokens[pos] + "'" : " at the end"));
-    }
-    ++pos;
-  };
-  auto comparison = [&](std::string& field) {
-    if (pos >= tokens.size()) Bad("filter", "expected a field name at the end");
-    field = tokens[pos++];
-    expect("=");
-    if (pos >= tokens.size()) Bad("filter", "expected a value at the end");
-    return EnumValue(field, tokens[pos++]);
-  };
-  std::optional<std::set<int>> states, types;
-  auto restrict = [](std::optional<std::set<int>>& current, const std::set<int>& values) {
-    if (!current) {
-      current = values;
-    } else {
-      std::set<int> both;
-      for (int v : values) {
-        if (current->count(v)) both.insert(v);
-      }
-      current = both;
-    }
-  };
-  while (true) {
-    std::string field;
-    std::set<int> values;
-    if (pos < tokens.size() && tokens[pos] == "(") {
-      ++pos;
-      values.insert(comparison(field));
-      while (pos < tokens.size() && tokens[pos] == "OR") {
-        ++pos;
-        std::string other;
-        values.insert(comparison(other));
-        if (other != field) Bad("filter", "OR may only combine values of one field");
-      }
-      expect(")");
-    } else {
-      values.insert(comparison(field));
-    }
-    restrict(field == "state" ? states : types, values);
-    if (pos == tokens.size()) break;
-    expect("AND");
-  }
-  if (states) {
-    query.states.assign(states->begin(), states->end());
-    query.matches_nothing |= states->empty();
-  }
-  if (types) {
-    query.management_types.assign(types->begin(), types->end());
-    query.matches_nothing |= types->empty();
+  static const std::vector<FilterField> kFields = {
+      EnumFilterField("state", &v1::State_Parse),
+      EnumFilterField("management_type", &v1::ManagementType_Parse)};
+  for (const auto& [field, values] : ParseEnumFilter(filter, kFields)) {
+    auto& target = field == "state" ? query.states : query.management_types;
+    target.assign(values.begin(), values.end());
+    query.matches_nothing |= values.empty();
   }
 }
 

@@ -8,6 +8,7 @@
 #include "msp/common/errors.h"
 #include "msp/common/outbox.h"
 #include "msp/common/strings.h"
+#include "msp/common/tenancy.h"
 #include "msp/common/timestamps.h"
 
 namespace msp {
@@ -148,8 +149,10 @@ StoredCustomer CustomerStore::ApplyLink(pg::Connection& conn, const std::string&
 void CustomerStore::SetServicesError(pg::Connection& conn, const std::string& msp_id,
                                      const std::string& customer_id,
                                      const std::string& error) const {
-  conn.Exec("UPDATE customers SET services_error = $3 WHERE customer_id = $1 AND msp_id = $2",
-            {customer_id, msp_id, error});
+  conn.Exec(
+      "UPDATE customers SET services_error = $3, version = version + 1 WHERE customer_id = $1 "
+      "AND msp_id = $2",
+      {customer_id, msp_id, error});
 }
 
 const std::string& CustomerStore::FindSql(bool for_update) {
@@ -317,7 +320,8 @@ void CustomerStore::AppendEvent(pg::Connection& conn, const std::string& msp_id,
 
 ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& query) {
   std::vector<pg::Param> params = {msp_id};
-  std::string where = "msp_id = $1";
+  // msps/-: every MSP's customers (by customer id, through the primary key).
+  std::string where = msp_id == kAnyMsp ? "$1::text = '-' AND msp_id IS NOT NULL" : "msp_id = $1";
   auto next = [&](std::string value) {
     params.push_back(std::move(value));
     return absl::StrCat("$", params.size());

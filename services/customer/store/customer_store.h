@@ -30,6 +30,9 @@ struct StoredCustomer {
 
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
 inline constexpr char kAssignServicesTopic[] = "assign-services";
+// The outbox topic of a change event (payload: the customer id), written by a trigger on every
+// change of an MSP's customer (migrations/0006) and published onto the change stream.
+inline constexpr char kCustomerChangedTopic[] = "customer-changed";
 // The outbox topic of a jointly managed customer's account-set-up email (payload:
 // onboarding StartAccountSetupRequest).
 inline constexpr char kAccountSetupTopic[] = "account-setup";
@@ -114,7 +117,8 @@ class CustomerStore {
   StoredCustomer ApplyLink(pg::Connection& conn, const std::string& customer_id,
                            const LinkState& next, bool set_msp_link_time) const;
 
-  // Records why a new customer's services could not be assigned (a permanent refusal).
+  // Records why a new customer's services could not be assigned (a permanent refusal), and
+  // bumps the version (the account's services view changed: read models hear of it).
   void SetServicesError(pg::Connection& conn, const std::string& msp_id,
                         const std::string& customer_id, const std::string& error) const;
 

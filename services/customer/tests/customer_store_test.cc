@@ -126,7 +126,8 @@ TEST_F(CustomerStoreTest, CreateWritesTheAssignmentToTheOutboxInTheSameStatement
   ASSERT_EQ(store_.Create(*conn, with), CreateOutcome::kCreated);
   ASSERT_EQ(store_.Create(*conn, without), CreateOutcome::kCreated);
   auto outbox = conn->Exec(
-      "SELECT message_key, topic, payload FROM outbox WHERE msp_id = 'store-o' ORDER BY id");
+      "SELECT message_key, topic, payload FROM outbox WHERE msp_id = 'store-o' AND topic <> "
+      "'customer-changed' ORDER BY id");
   ASSERT_EQ(outbox.rows(), 1);
   EXPECT_EQ(outbox.String(0, 0), with.customer.customer_id());
   EXPECT_EQ(outbox.String(0, 1), kAssignServicesTopic);
@@ -143,7 +144,33 @@ TEST_F(CustomerStoreTest, CreateWritesTheAssignmentToTheOutboxInTheSameStatement
   // An id clash leaves no outbox message behind.
   NewCustomer clash = with;
   EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
-  EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE msp_id = 'store-o'").Int64(0, 0), 1);
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE msp_id = 'store-o' AND topic = "
+                       "'assign-services'")
+                .Int64(0, 0),
+            1);
+}
+
+TEST_F(CustomerStoreTest, EveryChangeOfAnMspsCustomerBecomesAChangeEvent) {
+  auto stored = Insert("store-ev", "Evented GmbH");
+  const std::string id = stored.customer.customer_id();
+  auto conn = pool_->Acquire();
+  auto changed = stored.customer;
+  changed.mutable_company()->set_display_name("Evented AG");
+  store_.Update(*conn, "store-ev", changed);
+  store_.SetServicesError(*conn, "store-ev", id, "ASSIGNMENT_REFUSED");
+  // Delinked: the MSP hears of it once more (the row leaves its table), then nothing.
+  store_.ApplyLink(*conn, id, LinkState{"", v1::DELINKED, v1::FULLY_MANAGED, "", true}, false);
+  store_.ApplyLink(*conn, id, LinkState{"", v1::ACTIVE, v1::FULLY_MANAGED, "", true}, false);
+  auto events = conn->Exec(
+      "SELECT msp_id, message_key, convert_from(payload, 'UTF8') FROM outbox WHERE topic = "
+      "'customer-changed' AND payload = convert_to($1, 'UTF8') ORDER BY id",
+      {id});
+  ASSERT_EQ(events.rows(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(events.String(i, 0), "store-ev");
+    EXPECT_EQ(events.String(i, 1), id + ":" + std::to_string(i + 1));  // id:version
+    EXPECT_EQ(events.String(i, 2), id);
+  }
 }
 
 TEST_F(CustomerStoreTest, UpdateBumpsVersionEtagAndUpdateTime) {

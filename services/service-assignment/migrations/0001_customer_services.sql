@@ -1,5 +1,5 @@
--- Version 2 is the common idempotency_keys table (AssignmentSchemaMigrations): the next
--- file here is 0003.
+-- Versions 2 and 3 are the common idempotency_keys and outbox tables
+-- (AssignmentSchemaMigrations): the next file here is 0004.
 -- The Knox services of customers. A customer id is unique across MSPs, so (customer, service)
 -- is the key; msp_id is the MSP managing the customer now (a delinked customer re-added by
 -- another MSP gets its ended services back under that MSP).

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/outbox.h"
 #include "msp/common/timestamps.h"
 
 namespace msp {
@@ -42,8 +43,8 @@ v1::AssignedService RowToService(const pg::Result& r, int row) {
 }  // namespace
 
 const std::vector<Migration>& AssignmentSchemaMigrations() {
-  static const std::vector<Migration> kAll =
-      CombineMigrations(AssignmentMigrations(), {idempotency::TableMigration(2)});
+  static const std::vector<Migration> kAll = CombineMigrations(
+      AssignmentMigrations(), {idempotency::TableMigration(2), outbox::TableMigration(3)});
   return kAll;
 }
 
@@ -65,18 +66,44 @@ std::vector<v1::AssignedService> AssignmentStore::List(pg::Connection& conn,
   return out;
 }
 
-std::map<std::string, std::vector<v1::AssignedService>> AssignmentStore::ListMany(
+std::map<std::string, AssignmentStore::VersionedServices> AssignmentStore::ListMany(
     pg::Connection& conn, const std::string& msp_id,
     const std::vector<std::string>& customer_ids) const {
   static const std::string kSql =
-      absl::StrCat("SELECT ", kColumns, " FROM ", kFrom,
+      absl::StrCat("SELECT ", kColumns, ", v.version FROM ", kFrom,
+                   " LEFT JOIN service_versions v ON v.customer_id = s.customer_id"
                    " WHERE s.msp_id = $1 AND s.customer_id = ANY($2::text[]) "
                    "ORDER BY s.customer_id, s.service");
-  std::map<std::string, std::vector<v1::AssignedService>> out;
+  std::map<std::string, VersionedServices> out;
   if (customer_ids.empty()) return out;
   auto r = conn.Exec(kSql, {msp_id, pg::TextArrayLiteral(customer_ids)});
-  for (int i = 0; i < r.rows(); ++i) out[r.String(i, 0)].push_back(RowToService(r, i));
+  for (int i = 0; i < r.rows(); ++i) {
+    VersionedServices& entry = out[r.String(i, 0)];
+    entry.version = r.IsNull(i, 11) ? 0 : r.Int64(i, 11);
+    entry.services.push_back(RowToService(r, i));
+  }
   return out;
+}
+
+std::optional<AssignmentStore::ServicesSnapshot> AssignmentStore::Snapshot(
+    pg::Connection& conn, const std::string& customer_id) const {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, ", v.version FROM ", kFrom,
+                   " JOIN service_versions v ON v.customer_id = s.customer_id"
+                   " WHERE s.customer_id = $1 ORDER BY s.service");
+  auto r = conn.Exec(kSql, {customer_id});
+  if (r.empty()) return std::nullopt;
+  ServicesSnapshot snapshot;
+  int64_t latest = INT64_MIN;
+  for (int i = 0; i < r.rows(); ++i) {
+    snapshot.version = r.Int64(i, 11);
+    if (r.Int64(i, 9) > latest) {
+      latest = r.Int64(i, 9);
+      snapshot.msp_id = r.String(i, 2);
+    }
+    snapshot.services.push_back(RowToService(r, i));
+  }
+  return snapshot;
 }
 
 std::vector<knox::KnoxService> AssignmentStore::Assign(

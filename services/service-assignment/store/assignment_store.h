@@ -20,10 +20,25 @@ class AssignmentStore {
   // The customer's services under this MSP, in service order.
   std::vector<v1::AssignedService> List(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& customer_id) const;
-  // The services of many customers of one MSP in one statement, by customer id.
-  std::map<std::string, std::vector<v1::AssignedService>> ListMany(
+  // The services of many customers of one MSP in one statement, by customer id, each with the
+  // customer's services version.
+  struct VersionedServices {
+    int64_t version = 0;
+    std::vector<v1::AssignedService> services;
+  };
+  std::map<std::string, VersionedServices> ListMany(
       pg::Connection& conn, const std::string& msp_id,
       const std::vector<std::string>& customer_ids) const;
+
+  // Every service row of the customer (under any MSP) with its services version, for the
+  // change event; nullopt when it has none. `msp_id` is that of the latest changed row.
+  struct ServicesSnapshot {
+    std::string msp_id;
+    int64_t version = 0;
+    std::vector<v1::AssignedService> services;
+  };
+  std::optional<ServicesSnapshot> Snapshot(pg::Connection& conn,
+                                           const std::string& customer_id) const;
 
   // Adds the services the customer does not have (an ENDED one comes back ACTIVE). Returns the
   // ones added. Concurrent calls add each service once (the primary key decides).
@@ -53,7 +68,12 @@ class AssignmentStore {
                                           const std::string& reason) const;
 };
 
-// The assignment schema: migrations/ plus the common idempotency_keys table (version 2).
+// The assignment schema: migrations/ plus the common idempotency_keys (version 2) and outbox
+// (version 3) tables.
+
+// The outbox topic of a change event (payload: the customer id), written by a trigger on every
+// change of customer_services (migrations/0004) and published onto the change stream.
+inline constexpr char kServicesChangedTopic[] = "services-changed";
 const std::vector<Migration>& AssignmentSchemaMigrations();
 
 // msps/{msp}/customers/{customer}/services/{service-id}

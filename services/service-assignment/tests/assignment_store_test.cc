@@ -49,7 +49,9 @@ TEST_F(AssignmentStoreTest, AssigningIsANoOpForServicesAlreadyThere) {
   // Another MSP sees none of them.
   EXPECT_TRUE(store_.List(*conn, "m2", "aaaaaaaaa1").empty());
   EXPECT_TRUE(store_.ListMany(*conn, "m2", {"aaaaaaaaa1"}).empty());
-  EXPECT_EQ(store_.ListMany(*conn, "m1", {"aaaaaaaaa1", "zzzzzzzzz9"}).at("aaaaaaaaa1").size(), 3u);
+  EXPECT_EQ(
+      store_.ListMany(*conn, "m1", {"aaaaaaaaa1", "zzzzzzzzz9"}).at("aaaaaaaaa1").services.size(),
+      3u);
 }
 
 TEST_F(AssignmentStoreTest, EndedServicesComeBackOnlyWhenAddedAgain) {
@@ -118,6 +120,39 @@ TEST_F(AssignmentStoreTest, DeviceCountsApplyOnlyWhenNewer) {
   const auto services = store_.List(*conn, "m1", "ddddddddd1");
   EXPECT_EQ(services[0].device_count(), 50);
   EXPECT_EQ(services[0].device_counts_observe_time().seconds(), 2000);
+}
+
+TEST_F(AssignmentStoreTest, EveryChangeOfServicesBumpsTheVersionAndQueuesAChangeEvent) {
+  auto conn = pool_->Acquire();
+  auto events = [&] {
+    return conn
+        ->Exec(
+            "SELECT message_key FROM outbox WHERE topic = 'services-changed' AND "
+            "message_key LIKE 'fffffffff1:%' ORDER BY id")
+        .rows();
+  };
+  // One statement adding two services: one version, one event.
+  store_.Assign(*conn, "m1", "fffffffff1", {v1::KNOX_MANAGE, v1::KNOX_GUARD});
+  EXPECT_EQ(events(), 1);
+  auto snapshot = store_.Snapshot(*conn, "fffffffff1");
+  ASSERT_TRUE(snapshot.has_value());
+  EXPECT_EQ(snapshot->version, 1);
+  EXPECT_EQ(snapshot->msp_id, "m1");
+  EXPECT_EQ(snapshot->services.size(), 2u);
+  // Nothing added: no change, no event.
+  store_.Assign(*conn, "m1", "fffffffff1", {v1::KNOX_GUARD});
+  EXPECT_EQ(events(), 1);
+  v1::ReportDeviceCountsRequest request;
+  auto* r = request.add_reports();
+  r->set_customer_id("fffffffff1");
+  r->set_service(v1::KNOX_GUARD);
+  r->set_device_count(12);
+  *r->mutable_observe_time() = At(5000);
+  store_.ApplyDeviceCounts(*conn, request, {true});
+  EXPECT_EQ(events(), 2);
+  EXPECT_EQ(store_.Snapshot(*conn, "fffffffff1")->version, 2);
+  EXPECT_EQ(store_.ListMany(*conn, "m1", {"fffffffff1"}).at("fffffffff1").version, 2);
+  EXPECT_FALSE(store_.Snapshot(*conn, "nosuchcust").has_value());
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ struct Message {
   std::string topic;  // which handler delivers it: "assign-services", "email", ...
   std::string key;    // the receiver's idempotency key
   std::string payload;
-  int attempts = 0;  // failed deliveries so far
+  int attempts = 0;                                   // failed deliveries so far
+  std::chrono::system_clock::time_point create_time;  // when the change it belongs to committed
 };
 
 // Writes a message inside the caller's transaction: it exists exactly if the change commits.

@@ -23,6 +23,24 @@ class RedisError : public std::runtime_error {
   bool connection_lost_;
 };
 
+// A reply or one element of it, not owned: valid while the Reply it came from lives.
+class ReplyView {
+ public:
+  explicit ReplyView(const redisReply* reply) : reply_(reply) {}
+  bool IsNil() const;
+  bool IsInteger() const;
+  bool IsString() const;  // bulk string or status
+  bool IsArray() const;
+  int64_t Integer() const;
+  std::string String() const;
+  size_t ArraySize() const;
+  // The i-th element of an array reply (a nil view when out of range).
+  ReplyView At(size_t i) const;
+
+ private:
+  const redisReply* reply_;
+};
+
 // Owns one hiredis reply and frees it.
 class Reply {
  public:
@@ -41,6 +59,8 @@ class Reply {
   size_t ArraySize() const;
   // Copies the string elements of an array reply (nil elements become "").
   std::vector<std::string> Strings() const;
+  // For nested replies (XREADGROUP, XAUTOCLAIM).
+  ReplyView View() const { return ReplyView(reply_); }
 
  private:
   redisReply* reply_;
@@ -53,6 +73,9 @@ struct Options {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
 };
+
+// Options for "host:port" (port 6379 when left out).
+Options OptionsFromAddress(const std::string& address);
 
 // One connection with timeouts. A command that finds the connection lost reconnects once and
 // is sent again only if it never reached the server; otherwise the caller gets RedisError.

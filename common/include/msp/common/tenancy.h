@@ -9,6 +9,10 @@
 // service (a service token) acts for the MSP the resource name names.
 namespace msp {
 
+// AIP-159's wildcard parent, `msps/-`: every MSP at once. Only internal services may use it,
+// and only where a method says so.
+inline constexpr char kAnyMsp[] = "-";
+
 struct CustomerRef {
   std::string msp_id;
   std::string customer_id;

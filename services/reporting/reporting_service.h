@@ -1,0 +1,53 @@
+#pragma once
+
+#include <atomic>
+
+#include "invitation_directory.h"
+#include "msp/common/pg.h"
+#include "msp/common/rpc.h"
+#include "msp/reporting/v1/reporting.grpc.pb.h"
+#include "store/read_model_store.h"
+
+namespace msp::reporting {
+
+struct ExportSettings {
+  int page_rows = 5000;        // rows read per keyset page of the snapshot
+  size_t chunk_bytes = 65536;  // CSV bytes per streamed message
+  int max_concurrent = 2;      // exports at once per replica (each holds a connection)
+};
+
+// The gRPC face of the reporting service: the MSP's table, preferences, details and export,
+// all from the read model. The tenant is the verified token's MSP, never a request field.
+class ReportingServiceImpl final : public v1::ReportingService::Service {
+ public:
+  ReportingServiceImpl(pg::Pool* pool, RpcRuntime* runtime, InvitationDirectory* invitations,
+                       ExportSettings export_settings = {});
+
+  static auth::MethodPolicy Policy();
+
+  grpc::Status QueryCustomerTable(grpc::ServerContext* context,
+                                  const v1::QueryCustomerTableRequest* request,
+                                  v1::QueryCustomerTableResponse* response) override;
+  grpc::Status GetTablePreferences(grpc::ServerContext* context,
+                                   const v1::GetTablePreferencesRequest* request,
+                                   v1::TablePreferences* response) override;
+  grpc::Status UpdateTablePreferences(grpc::ServerContext* context,
+                                      const v1::UpdateTablePreferencesRequest* request,
+                                      v1::TablePreferences* response) override;
+  grpc::Status GetCustomerDetails(grpc::ServerContext* context,
+                                  const v1::GetCustomerDetailsRequest* request,
+                                  v1::CustomerDetails* response) override;
+  grpc::Status ExportCustomersCsv(grpc::ServerContext* context,
+                                  const v1::ExportCustomersCsvRequest* request,
+                                  grpc::ServerWriter<v1::CsvChunk>* writer) override;
+
+ private:
+  pg::Pool* pool_;
+  RpcRuntime* runtime_;
+  InvitationDirectory* invitations_;
+  ExportSettings export_;
+  ReadModelStore store_;
+  std::atomic<int> exports_running_{0};
+};
+
+}  // namespace msp::reporting

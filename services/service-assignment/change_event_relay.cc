@@ -1,0 +1,31 @@
+#include "change_event_relay.h"
+
+#include "msp/common/change_stream.h"
+#include "msp/common/timestamps.h"
+#include "msp/events/v1/change_events.pb.h"
+#include "store/assignment_store.h"
+
+namespace msp::assignment {
+
+outbox::Handler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis) {
+  return [pool, redis](const outbox::Message& message) {
+    std::optional<AssignmentStore::ServicesSnapshot> snapshot;
+    {
+      pg::Lease conn = pool->Acquire();
+      snapshot = AssignmentStore().Snapshot(*conn, message.payload);
+    }
+    if (!snapshot) return;  // service rows are never deleted
+    events::v1::CustomerServicesChanged event;
+    event.set_customer_id(message.payload);
+    event.set_msp_id(snapshot->msp_id);
+    event.set_version(snapshot->version);
+    for (auto& service : snapshot->services) *event.add_services() = std::move(service);
+    SetTimestampMicros(event.mutable_change_time(),
+                       std::chrono::duration_cast<std::chrono::microseconds>(
+                           message.create_time.time_since_epoch())
+                           .count());
+    change_stream::Publish(*redis, event);
+  };
+}
+
+}  // namespace msp::assignment
