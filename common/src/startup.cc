@@ -2,9 +2,7 @@
 
 #include <thread>
 
-#include "msp/common/config.h"
 #include "msp/common/log.h"
-#include "msp/common/server.h"
 
 namespace msp {
 
@@ -22,20 +20,6 @@ void MigrateAtStartup(const std::string& conninfo, const std::string& schema,
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
-}
-
-int RunPlaceholderService(const std::string& service_name, int argc, char** argv) {
-  BlockTerminationSignals();
-  ParseFlagsWithEnvFallback(argc, argv);
-  CommonConfig config;
-  try {
-    config = CommonConfigFromFlags(service_name);
-  } catch (const std::exception& e) {
-    log::Error("bad configuration", {{"error", e.what()}});
-    return 2;
-  }
-  ServiceHost host(HostOptions{service_name, config.server});
-  return host.Run();
 }
 
 }  // namespace msp

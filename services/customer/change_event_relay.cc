@@ -20,7 +20,6 @@ outbox::Handler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis) {
     event.set_customer_id(stored->customer.customer_id());
     event.set_msp_id(stored->msp_id);
     event.set_version(stored->version);
-    event.set_link_id(stored->link_id);
     *event.mutable_customer() = stored->customer;
     for (auto& service : ServicesView(stored->customer.name(), stored->requested_services,
                                       stored->services_error, {})) {

@@ -172,8 +172,9 @@ grpc::Status ReportingServiceImpl::GetCustomerDetails(grpc::ServerContext* conte
         managed->mutable_console_launch()->set_name(s.name());
       }
     }
-    if (HasInvitationState(row->account.state()) && !row->link_id.empty()) {
-      const std::string name = absl::StrCat("msps/", ref.msp_id, "/invitations/", row->link_id);
+    const std::string& name = row->account.link();
+    if (HasInvitationState(row->account.state()) &&
+        name.rfind(absl::StrCat("msps/", ref.msp_id, "/invitations/"), 0) == 0) {
       try {
         if (auto invitation = invitations_->Find(name)) {
           *response->mutable_invitation() = std::move(*invitation);

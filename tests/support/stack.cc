@@ -63,6 +63,13 @@ Stack::~Stack() {
 
 std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
 
+std::vector<std::string> Stack::CommonFlags() const {
+  return {"--database_url=" + database_url(),
+          absl::StrCat("--redis_address=127.0.0.1:", redis_->port()),
+          "--jwt_key_file=" + secret_file_, absl::StrCat("--jwt_issuer=", kTestIssuer),
+          absl::StrCat("--jwt_audience=", kTestAudience)};
+}
+
 const ServiceInstance& Stack::service(const std::string& name) const {
   auto it = services_.find(name);
   if (it == services_.end()) throw std::runtime_error("service not started: " + name);
@@ -72,14 +79,9 @@ const ServiceInstance& Stack::service(const std::string& name) const {
 void Stack::StartService(const std::string& name, const std::vector<std::string>& flags,
                          const std::map<std::string, std::string>& env) {
   auto& instance = services_.at(name);
-  std::vector<std::string> argv = {BinaryFor(name),
-                                   "--listen=" + instance.address,
-                                   absl::StrCat("--metrics_port=", instance.metrics_port),
-                                   "--database_url=" + database_url(),
-                                   absl::StrCat("--redis_address=127.0.0.1:", redis_->port()),
-                                   "--jwt_key_file=" + secret_file_,
-                                   absl::StrCat("--jwt_issuer=", kTestIssuer),
-                                   absl::StrCat("--jwt_audience=", kTestAudience)};
+  std::vector<std::string> argv = {BinaryFor(name), "--listen=" + instance.address,
+                                   absl::StrCat("--metrics_port=", instance.metrics_port)};
+  for (auto& f : CommonFlags()) argv.push_back(std::move(f));
   // Where each service finds the others it calls.
   if (name == "customer" && services_.contains("service-assignment")) {
     argv.push_back("--assignment_address=" + services_.at("service-assignment").address);
@@ -101,6 +103,12 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
     argv.push_back("--mail_url=" + smtp_->url());
     argv.push_back("--sweep_interval_s=1");
     argv.push_back("--outbox_poll_ms=100");
+  }
+  if (name == "reporting") {
+    if (services_.contains("onboarding-invitation")) {
+      argv.push_back("--onboarding_address=" + services_.at("onboarding-invitation").address);
+    }
+    argv.push_back("--consumer_name=reporting-test");
   }
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);

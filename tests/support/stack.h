@@ -37,6 +37,9 @@ class Stack {
   // Where the onboarding service sends its emails.
   SmtpSink& smtp() { return *smtp_; }
   std::string database_url() const;
+  // The database, Redis and token flags every binary of the suite takes (for running the
+  // suite's tools, such as reporting_rebuild, against this stack).
+  std::vector<std::string> CommonFlags() const;
 
   // Starts (again) a service that was stopped or killed, with extra flags for this start;
   // waits until SERVING.

@@ -72,6 +72,11 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   }
   out.link_id = r.String(row, offset + 25);
   out.msp_id = msp_id;
+  if (!out.link_id.empty() && !msp_id.empty()) {
+    const bool delink = c.state() == v1::DELINK_REQUESTED || c.state() == v1::DELINKED;
+    c.set_link(
+        absl::StrCat("msps/", msp_id, delink ? "/delinkRequests/" : "/invitations/", out.link_id));
+  }
   c.set_super_admin_portal_access(r.Bool(row, offset + 26));
   c.set_etag(CustomerEtag(out.version));
   return out;

@@ -27,7 +27,6 @@ bool ApplyCustomerChanged(ReadModelRow& row, const events::v1::CustomerChanged& 
   row.customer_version = event.version();
   row.msp_id = event.msp_id();
   row.account = event.customer();
-  row.link_id = event.link_id();
   row.change_time_micros = std::max(row.change_time_micros, TimestampMicros(event.change_time()));
   return true;
 }

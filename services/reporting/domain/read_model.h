@@ -22,7 +22,6 @@ struct ReadModelRow {
   int64_t customer_version = 0;
   std::string msp_id;  // "" : no MSP manages or invites it now (not shown)
   customer::v1::Customer account;
-  std::string link_id;  // the invitation or delink request of its state ("" none)
   // The services, and the MSP they were last changed under.
   int64_t services_version = 0;
   std::string services_msp_id;

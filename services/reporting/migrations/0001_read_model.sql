@@ -8,7 +8,6 @@ CREATE TABLE customer_sources (
   customer_id      text PRIMARY KEY,
   customer_version bigint NOT NULL DEFAULT 0,
   msp_id           text NOT NULL DEFAULT '',
-  link_id          text NOT NULL DEFAULT '',
   account          bytea,  -- msp.customer.v1.Customer
   services_version bigint NOT NULL DEFAULT 0,
   services_msp_id  text NOT NULL DEFAULT '',

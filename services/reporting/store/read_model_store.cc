@@ -17,24 +17,23 @@ namespace msp::reporting {
 namespace {
 
 constexpr char kSourceColumns[] =
-    "customer_id, customer_version, msp_id, link_id, account, services_version, "
-    "services_msp_id, services, change_us";
+    "customer_id, customer_version, msp_id, account, services_version, services_msp_id, "
+    "services, change_us";
 
 ReadModelRow SourceFromResult(const pg::Result& r, int row) {
   ReadModelRow out;
   out.customer_id = r.String(row, 0);
   out.customer_version = r.Int64(row, 1);
   out.msp_id = r.String(row, 2);
-  out.link_id = r.String(row, 3);
-  if (!r.IsNull(row, 4)) out.account.ParseFromString(r.Bytes(row, 4));
-  out.services_version = r.Int64(row, 5);
-  out.services_msp_id = r.String(row, 6);
-  if (!r.IsNull(row, 7)) {
+  if (!r.IsNull(row, 3)) out.account.ParseFromString(r.Bytes(row, 3));
+  out.services_version = r.Int64(row, 4);
+  out.services_msp_id = r.String(row, 5);
+  if (!r.IsNull(row, 6)) {
     assignment::v1::CustomerServices services;
-    services.ParseFromString(r.Bytes(row, 7));
+    services.ParseFromString(r.Bytes(row, 6));
     out.services.assign(services.services().begin(), services.services().end());
   }
-  out.change_time_micros = r.Int64(row, 8);
+  out.change_time_micros = r.Int64(row, 7);
   return out;
 }
 
@@ -159,17 +158,15 @@ ApplyOutcome ReadModelStore::Apply(pg::Connection& conn, const ChangeBatch& batc
   if (changed.empty()) return outcome;
 
   // The sources, then the rows the table reads (or their removal when no longer shown).
-  std::vector<std::string> s_ids, s_cv, s_msp, s_link, s_account, s_sv, s_smsp, s_services,
-      s_change;
-  std::vector<std::string> w_ids, w_msp, w_name, w_state, w_type, w_skey, w_smask,
-      w_amask, w_total, w_km, w_all, w_create, w_update, w_link, w_search;
+  std::vector<std::string> s_ids, s_cv, s_msp, s_account, s_sv, s_smsp, s_services, s_change;
+  std::vector<std::string> w_ids, w_msp, w_name, w_state, w_type, w_skey, w_smask, w_amask, w_total,
+      w_km, w_all, w_create, w_update, w_link, w_search;
   std::vector<std::string> hidden;
   for (const auto& id : changed) {
     const ReadModelRow& row = rows[id];
     s_ids.push_back(id);
     s_cv.push_back(std::to_string(row.customer_version));
     s_msp.push_back(row.msp_id);
-    s_link.push_back(row.link_id);
     s_account.push_back(pg::ToHex(row.account.SerializeAsString()));
     s_sv.push_back(std::to_string(row.services_version));
     s_smsp.push_back(row.services_msp_id);
@@ -192,25 +189,24 @@ ApplyOutcome ReadModelStore::Apply(pg::Connection& conn, const ChangeBatch& batc
     w_smask.push_back(std::to_string(facts.service_mask));
     w_amask.push_back(std::to_string(ActiveMask(facts)));
     w_total.push_back(std::to_string(facts.total_devices));
-    w_km.push_back(facts.knox_manage_devices ? std::to_string(*facts.knox_manage_devices)
-                                             : "NULL");
+    w_km.push_back(facts.knox_manage_devices ? std::to_string(*facts.knox_manage_devices) : "NULL");
     w_all.push_back(std::to_string(facts.total_devices + facts.knox_manage_devices.value_or(0)));
     w_create.push_back(std::to_string(TimestampMicros(a.create_time())));
     w_update.push_back(std::to_string(TimestampMicros(a.update_time())));
-    w_link.push_back(std::to_string(a.has_msp_link_time() ? TimestampMicros(a.msp_link_time())
-                                                          : 0));
+    w_link.push_back(
+        std::to_string(a.has_msp_link_time() ? TimestampMicros(a.msp_link_time()) : 0));
     w_search.push_back(facts.search_text);
   }
   conn.Exec(
-      "UPDATE customer_sources s SET customer_version = u.cv, msp_id = u.msp, link_id = u.link, "
+      "UPDATE customer_sources s SET customer_version = u.cv, msp_id = u.msp, "
       "account = u.account, services_version = u.sv, services_msp_id = u.smsp, "
       "services = u.services, change_us = u.change_us FROM unnest($1::text[], $2::bigint[], "
-      "$3::text[], $4::text[], $5::bytea[], $6::bigint[], $7::text[], $8::bytea[], $9::bigint[]) "
-      "AS u(customer_id, cv, msp, link, account, sv, smsp, services, change_us) "
+      "$3::text[], $4::bytea[], $5::bigint[], $6::text[], $7::bytea[], $8::bigint[]) "
+      "AS u(customer_id, cv, msp, account, sv, smsp, services, change_us) "
       "WHERE s.customer_id = u.customer_id",
       {pg::TextArrayLiteral(s_ids), pg::ArrayLiteral(s_cv), pg::TextArrayLiteral(s_msp),
-       pg::TextArrayLiteral(s_link), pg::TextArrayLiteral(s_account), pg::ArrayLiteral(s_sv),
-       pg::TextArrayLiteral(s_smsp), pg::TextArrayLiteral(s_services), pg::ArrayLiteral(s_change)});
+       pg::TextArrayLiteral(s_account), pg::ArrayLiteral(s_sv), pg::TextArrayLiteral(s_smsp),
+       pg::TextArrayLiteral(s_services), pg::ArrayLiteral(s_change)});
   if (!w_ids.empty()) {
     conn.Exec(
         "INSERT INTO customer_rows (customer_id, msp_id, company_name, name_key, state, "
@@ -233,11 +229,10 @@ ApplyOutcome ReadModelStore::Apply(pg::Connection& conn, const ChangeBatch& batc
         "update_us = EXCLUDED.update_us, link_us = EXCLUDED.link_us, "
         "search_text = EXCLUDED.search_text",
         {pg::TextArrayLiteral(w_ids), pg::TextArrayLiteral(w_msp), pg::TextArrayLiteral(w_name),
-         pg::ArrayLiteral(w_state), pg::ArrayLiteral(w_type),
-         pg::TextArrayLiteral(w_skey), pg::ArrayLiteral(w_smask), pg::ArrayLiteral(w_amask),
-         pg::ArrayLiteral(w_total), pg::ArrayLiteral(w_km), pg::ArrayLiteral(w_all),
-         pg::ArrayLiteral(w_create), pg::ArrayLiteral(w_update), pg::ArrayLiteral(w_link),
-         pg::TextArrayLiteral(w_search)});
+         pg::ArrayLiteral(w_state), pg::ArrayLiteral(w_type), pg::TextArrayLiteral(w_skey),
+         pg::ArrayLiteral(w_smask), pg::ArrayLiteral(w_amask), pg::ArrayLiteral(w_total),
+         pg::ArrayLiteral(w_km), pg::ArrayLiteral(w_all), pg::ArrayLiteral(w_create),
+         pg::ArrayLiteral(w_update), pg::ArrayLiteral(w_link), pg::TextArrayLiteral(w_search)});
   }
   if (!hidden.empty()) {
     conn.Exec("DELETE FROM customer_rows WHERE customer_id = ANY($1::text[])",
@@ -265,10 +260,10 @@ QuerySql ReadModelStore::BuildQuerySql(const std::string& msp_id, const TableQue
                       "::", type, ", ", id_param, ")");
     }
   }
-  std::string sql = absl::StrCat("SELECT ", kRowColumns, ", ", column, "::text FROM customer_rows WHERE ",
-                                 where, " ORDER BY ", column, " ", dir,
-                                 by_id ? "" : absl::StrCat(", customer_id ", dir), " LIMIT ",
-                                 query.page_size + 1);
+  std::string sql = absl::StrCat(
+      "SELECT ", kRowColumns, ", ", column, "::text AS sort_value FROM customer_rows WHERE ", where,
+      " ORDER BY ", column, " ", dir, by_id ? "" : absl::StrCat(", customer_id ", dir), " LIMIT ",
+      query.page_size + 1);
   return {std::move(sql), std::move(params)};
 }
 

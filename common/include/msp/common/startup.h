@@ -14,7 +14,4 @@ namespace msp {
 void MigrateAtStartup(const std::string& conninfo, const std::string& schema,
                       const std::vector<Migration>& migrations, std::chrono::seconds timeout);
 
-// Serves only health and reflection: for services whose issue has not landed yet.
-int RunPlaceholderService(const std::string& service_name, int argc, char** argv);
-
 }  // namespace msp
