@@ -30,7 +30,10 @@ int ApplyMigrations(pg::Connection& conn, const std::string& schema,
       throw std::invalid_argument("schema names are lower case letters and underscores");
     }
   }
-  const std::string lock_key = absl::StrCat("msp-migrations:", schema);
+  // One lock for every service's migrations, not one per schema: they share the database's
+  // objects (CREATE EXTENSION pg_trgm races between services started at once otherwise), and
+  // they take milliseconds.
+  const std::string lock_key = "msp-migrations";
   conn.Exec("SELECT pg_advisory_lock(hashtext($1))", {lock_key});
   int applied = 0;
   try {

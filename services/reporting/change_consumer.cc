@@ -23,8 +23,9 @@ ChangeConsumer::ChangeConsumer(pg::Pool* pool, const redis::Options& redis, Opti
               .Name("reporting_read_model_lag_seconds")
               .Help("From a change's commit at its source to its application to the read model")
               .Register(registry)
-              .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                               0.5, 1, 2.5, 5, 10, 30, 60, 300});
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.002, 0.005, 0.01, 0.02,
+                                                               0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30,
+                                                               60, 300});
   auto& events = prometheus::BuildCounter()
                      .Name("reporting_change_events_total")
                      .Help("Change events read, by outcome")

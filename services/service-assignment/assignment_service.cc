@@ -49,8 +49,16 @@ void CheckAssignable(const customer::v1::Customer& customer) {
 
 ServiceAssignmentImpl::ServiceAssignmentImpl(pg::Pool* pool, RpcRuntime* runtime,
                                              CustomerDirectory* customers,
-                                             ConsoleLaunchSettings console)
-    : pool_(pool), runtime_(runtime), customers_(customers), console_(std::move(console)) {}
+                                             ConsoleLaunchSettings console, outbox::Relay* relay)
+    : pool_(pool),
+      runtime_(runtime),
+      customers_(customers),
+      console_(std::move(console)),
+      relay_(relay) {}
+
+void ServiceAssignmentImpl::ChangeCommitted() {
+  if (relay_) relay_->Wake();
+}
 
 auth::MethodPolicy ServiceAssignmentImpl::Policy() {
   auth::MethodPolicy policy;
@@ -135,6 +143,7 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
       tx.Commit();
       return answer;
     });
+    ChangeCommitted();
     log::Debug("services assigned", {{"customer", request->parent()},
                                      {"added", std::to_string(response->added_services_size())},
                                      {"actor", principal.Actor()}});
@@ -207,6 +216,7 @@ grpc::Status ServiceAssignmentImpl::ReportDeviceCounts(grpc::ServerContext* cont
     for (auto result : store_.ApplyDeviceCounts(*conn, *request, apply)) {
       response->add_results(result);
     }
+    ChangeCommitted();
   });
 }
 
@@ -300,6 +310,7 @@ grpc::Status ServiceAssignmentImpl::EndCustomerServices(
                                  request->reason().empty() ? "DELINKED" : request->reason())) {
       *response->add_services() = std::move(s);
     }
+    ChangeCommitted();
   });
 }
 

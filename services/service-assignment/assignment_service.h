@@ -5,6 +5,7 @@
 #include "customer_directory.h"
 #include "domain/console_launch.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
 #include "store/assignment_store.h"
@@ -23,8 +24,9 @@ struct ConsoleLaunchSettings {
 // transaction per write. Customer facts (state, contact email) come from the customer service.
 class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service {
  public:
+  // `relay` (may be null) is woken after a commit: the change event goes out at once.
   ServiceAssignmentImpl(pg::Pool* pool, RpcRuntime* runtime, CustomerDirectory* customers,
-                        ConsoleLaunchSettings console);
+                        ConsoleLaunchSettings console, outbox::Relay* relay = nullptr);
 
   static auth::MethodPolicy Policy();
 
@@ -56,10 +58,14 @@ class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service
                                             const std::string& domain,
                                             const std::string& company_name) const;
 
+  // After a commit that may have queued change events.
+  void ChangeCommitted();
+
   pg::Pool* pool_;
   RpcRuntime* runtime_;
   CustomerDirectory* customers_;
   ConsoleLaunchSettings console_;
+  outbox::Relay* relay_;
   AssignmentStore store_;
 };
 

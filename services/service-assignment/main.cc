@@ -16,8 +16,8 @@ ABSL_FLAG(std::string, console_return_origins, "https://msp.samsungknox.com,http
 ABSL_FLAG(std::string, console_uris, "",
           "comma-separated service-id=URL console overrides (knox-manage=https://...)");
 ABSL_FLAG(int, launch_token_ttl_s, 120, "how long a console launch token is valid");
-ABSL_FLAG(int, outbox_poll_ms, 100,
-          "how often the outbox relay looks for change events to publish (the lag they add)");
+ABSL_FLAG(int, outbox_poll_ms, 500,
+          "how often the outbox relay looks for due change events (it is also woken by commits)");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 
@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
       host.metrics().outbox_pending().Set(static_cast<double>(b.pending));
       host.metrics().outbox_oldest_age().Set(b.oldest_age_seconds);
     });
-    msp::assignment::ServiceAssignmentImpl service(&pool, &runtime, &customers, std::move(console));
+    msp::assignment::ServiceAssignmentImpl service(&pool, &runtime, &customers, std::move(console),
+                                                   &relay);
     host.AddService(&service);
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {

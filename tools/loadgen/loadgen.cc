@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
@@ -37,6 +38,9 @@ ABSL_FLAG(std::string, msp, "bench", "the token's MSP");
 ABSL_FLAG(std::string, ids_file, "", "customer ids, one a line (get, report-counts)");
 ABSL_FLAG(int, channels, 4, "gRPC connections to spread the callers over");
 ABSL_FLAG(int, threads, 2, "client threads, each with its own completion queue");
+ABSL_FLAG(double, rate, 0,
+          "calls a second in all, evenly spaced (an open, steady load while below what the "
+          "server can take); 0: closed loop, each caller as fast as answers come");
 
 namespace {
 
@@ -61,6 +65,12 @@ struct PendingCall {
   grpc::Status status;
   Clock::time_point begin;
   int caller = 0;
+  bool is_delay = false;  // a paced caller's wait, not a call
+};
+
+// A paced caller waiting for its next slot (--rate): an alarm on the completion queue.
+struct Delay : PendingCall {
+  grpc::Alarm alarm;
 };
 
 template <typename Response>
@@ -118,6 +128,8 @@ int main(int argc, char** argv) {
   std::mutex error_mu;
   std::vector<std::vector<uint32_t>> latencies(static_cast<size_t>(threads_wanted));
   std::atomic<int> created_seq{0};
+  const double rate = absl::GetFlag(FLAGS_rate);
+  std::atomic<int64_t> next_slot{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < threads_wanted; ++t) {
     threads.emplace_back([&, t] {
@@ -204,15 +216,39 @@ int main(int argc, char** argv) {
         call->caller = caller;
         return call;
       };
+      // Paced: call k of the whole run is due at start + k / rate.
+      auto wait_or_issue = [&](int caller) {
+        if (rate <= 0) {
+          issue(caller);
+          return;
+        }
+        const int64_t slot = next_slot++;
+        const auto due =
+            start + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(slot) / rate));
+        auto* delay = new Delay();
+        delay->is_delay = true;
+        delay->caller = caller;
+        delay->alarm.Set(&cq, std::chrono::system_clock::now() + (due - Clock::now()),
+                         static_cast<PendingCall*>(delay));
+      };
       int in_flight = 0;
       for (int caller = 0; caller < callers; ++caller) {
-        issue(caller);
+        wait_or_issue(caller);
         ++in_flight;
       }
       void* tag = nullptr;
       bool ok = false;
       while (in_flight > 0 && cq.Next(&tag, &ok)) {
         std::unique_ptr<PendingCall> call(static_cast<PendingCall*>(tag));
+        if (call->is_delay) {
+          if (Clock::now() < stop) {
+            issue(call->caller);
+          } else {
+            --in_flight;
+          }
+          continue;
+        }
         --in_flight;
         const auto end = Clock::now();
         if (call->begin >= measure_from) {
@@ -227,7 +263,7 @@ int main(int argc, char** argv) {
           }
         }
         if (end < stop) {
-          issue(call->caller);
+          wait_or_issue(call->caller);
           ++in_flight;
         }
       }
