@@ -212,7 +212,7 @@ grpc::Status ReportingServiceImpl::ExportCustomersCsv(grpc::ServerContext* conte
     // Every page from one snapshot: rows changing during the export neither vanish nor repeat.
     tx.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     store_.ForEachCsvRow(*conn, msp_id, query, export_.page_rows, [&](const CsvCustomerRow& row) {
-      buffer += CsvLine(row);
+      AppendCsvLine(buffer, row);
       if (buffer.size() >= export_.chunk_bytes) {
         if (context->IsCancelled()) {
           throw ApiError::Aborted("CLIENT_GONE", "the caller canceled the export");

@@ -1,8 +1,12 @@
 #include "read_model_store.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/knox_services.h"
@@ -326,35 +330,90 @@ void ReadModelStore::ForEachCsvRow(pg::Connection& conn, const std::string& msp_
   const std::string next_page =
       absl::StrCat(select, " AND (name_key, customer_id) > ($", params.size() + 1, "::text, $",
                    params.size() + 2, ") ORDER BY name_key, customer_id LIMIT ", page_rows);
-  std::vector<pg::Param> next_params = params;
-  next_params.resize(params.size() + 2);
-  CsvCustomerRow csv;
-  for (bool first = true;; first = false) {
-    auto r = first ? conn.Exec(first_page, params) : conn.Exec(next_page, next_params);
-    for (int i = 0; i < r.rows(); ++i) {
-      csv.company_name = r.String(i, 0);
-      const int64_t active = r.Int64(i, 1);
-      csv.active_services.clear();
-      for (auto service : knox::AllServices()) {
-        if (active & (int64_t{1} << static_cast<int>(service))) {
-          csv.active_services.push_back(service);
+
+  // A reader thread fetches the next page while this one turns the last into rows: the
+  // database and the formatting overlap (two cores, two halves of the work). At most two
+  // pages wait, so memory stays flat.
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<pg::Result> pages;
+  bool done = false;
+  bool stop = false;
+  std::exception_ptr failure;
+  std::thread reader([&] {
+    try {
+      std::vector<pg::Param> next_params = params;
+      next_params.resize(params.size() + 2);
+      for (bool first = true;; first = false) {
+        pg::Result r = first ? conn.Exec(first_page, params) : conn.Exec(next_page, next_params);
+        const bool last = r.rows() < page_rows;
+        if (!last) {
+          next_params[params.size()] = r.String(r.rows() - 1, 9);
+          next_params[params.size() + 1] = r.String(r.rows() - 1, 2);
         }
+        std::unique_lock<std::mutex> lock(mu);
+        changed.wait(lock, [&] { return stop || pages.size() < 2; });
+        if (stop) return;
+        pages.push_back(std::move(r));
+        changed.notify_all();
+        if (last) break;
       }
-      csv.customer_id = r.String(i, 2);
-      csv.management_type = static_cast<customer::v1::ManagementType>(r.Int64(i, 3));
-      csv.total_devices = r.Int64(i, 4);
-      csv.knox_manage_devices =
-          r.IsNull(i, 5) ? std::nullopt : std::optional<int64_t>(r.Int64(i, 5));
-      csv.create_time = TimePointOfMicros(r.Int64(i, 6));
-      csv.update_time = TimePointOfMicros(r.Int64(i, 7));
-      const int64_t link = r.Int64(i, 8);
-      csv.msp_link_time = link == 0 ? std::nullopt : std::optional(TimePointOfMicros(link));
-      row(csv);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      failure = std::current_exception();
     }
-    if (r.rows() < page_rows) return;
-    next_params[params.size()] = r.String(r.rows() - 1, 9);
-    next_params[params.size() + 1] = r.String(r.rows() - 1, 2);
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    changed.notify_all();
+  });
+  auto finish_reader = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+      changed.notify_all();
+    }
+    reader.join();
+  };
+  CsvCustomerRow csv;
+  try {
+    while (true) {
+      std::optional<pg::Result> page;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        changed.wait(lock, [&] { return !pages.empty() || done; });
+        if (pages.empty()) break;
+        page.emplace(std::move(pages.front()));
+        pages.pop_front();
+        changed.notify_all();
+      }
+      const pg::Result& r = *page;
+      for (int i = 0; i < r.rows(); ++i) {
+        csv.company_name.assign(r.Text(i, 0));
+        const int64_t active = r.Int64(i, 1);
+        csv.active_services.clear();
+        for (auto service : knox::AllServices()) {
+          if (active & (int64_t{1} << static_cast<int>(service))) {
+            csv.active_services.push_back(service);
+          }
+        }
+        csv.customer_id.assign(r.Text(i, 2));
+        csv.management_type = static_cast<customer::v1::ManagementType>(r.Int64(i, 3));
+        csv.total_devices = r.Int64(i, 4);
+        csv.knox_manage_devices =
+            r.IsNull(i, 5) ? std::nullopt : std::optional<int64_t>(r.Int64(i, 5));
+        csv.create_time = TimePointOfMicros(r.Int64(i, 6));
+        csv.update_time = TimePointOfMicros(r.Int64(i, 7));
+        const int64_t link = r.Int64(i, 8);
+        csv.msp_link_time = link == 0 ? std::nullopt : std::optional(TimePointOfMicros(link));
+        row(csv);
+      }
+    }
+  } catch (...) {
+    finish_reader();
+    throw;
   }
+  finish_reader();
+  if (failure) std::rethrow_exception(failure);
 }
 
 std::optional<std::vector<int>> ReadModelStore::FindPreference(pg::Connection& conn,

@@ -63,16 +63,18 @@ class ReadModelStore {
   std::optional<ReadModelRow> FindShown(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& customer_id) const;
 
-  // Every matching row of the MSP in name order, read in keyset pages of `page_rows`: run it
-  // in a REPEATABLE READ transaction and all pages come from one snapshot.
+  // Every matching row of the MSP in name order, read in keyset pages of `page_rows` (the next
+  // page is fetched on a thread of its own while `row` runs for the last): run it in a
+  // REPEATABLE READ transaction and all pages come from one snapshot. `conn` is used by that
+  // thread only until this returns.
   void ForEachCsvRow(pg::Connection& conn, const std::string& msp_id, const TableQuery& query,
                      int page_rows, const std::function<void(const CsvCustomerRow&)>& row) const;
 
   // An admin's chosen columns (Column numbers), if it chose any.
   std::optional<std::vector<int>> FindPreference(pg::Connection& conn, const std::string& msp_id,
                                                  const std::string& admin_id) const;
-  void SavePreference(pg::Connection& conn, const std::string& msp_id,
-                      const std::string& admin_id, const std::vector<int>& columns) const;
+  void SavePreference(pg::Connection& conn, const std::string& msp_id, const std::string& admin_id,
+                      const std::vector<int>& columns) const;
 
   // Rows shown in all (for the lag check of the rebuild and the benchmark).
   int64_t CountShown(pg::Connection& conn, const std::string& msp_id) const;

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "absl/time/time.h"
+
 namespace msp::reporting {
 namespace {
 
@@ -53,6 +57,28 @@ TEST(CsvExport, ARowByteForByte) {
   EXPECT_EQ(CsvLine(row),
             "Plain Ltd,Knox Configure,7hq2m4xk9d,Fully managed,120,-,2026-11-24T09:22:59Z,"
             "2026-11-24T10:22:59Z,\r\n");
+}
+
+}  // namespace
+}  // namespace msp::reporting
+
+namespace msp::reporting {
+namespace {
+
+TEST(CsvExport, IsoTimesMatchAbseilsFormattingEverywhere) {
+  // The export's own date formatting against absl::FormatTime: leap days, century years, the
+  // epoch, the last second of a day, and a spread of random instants from 1970 to 2200.
+  std::vector<int64_t> seconds = {0, 86399, 951782400 /* 2000-02-29 */, 4107542399,
+                                  1709164800 /* 2024-02-29 */};
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 20000; ++i) seconds.push_back(static_cast<int64_t>(random() % 7258118400));
+  for (int64_t s : seconds) {
+    const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(s)) +
+                   std::chrono::milliseconds(999);  // fractions are cut, not rounded
+    EXPECT_EQ(IsoUtc(t),
+              absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(s), absl::UTCTimeZone()))
+        << s;
+  }
 }
 
 }  // namespace
