@@ -83,19 +83,18 @@ std::map<std::string, std::set<int>> ParseEnumFilter(const std::string& filter,
   while (true) {
     std::string field;
     std::set<int> values;
-    if (pos < tokens.size() && tokens[pos] == "(") {
+    // As in AIP-160, OR binds tighter than AND: `a = 1 AND b = 2 OR b = 3` is
+    // `a = 1 AND (b = 2 OR b = 3)`; parentheses are allowed around an OR group.
+    const bool parenthesised = pos < tokens.size() && tokens[pos] == "(";
+    if (parenthesised) ++pos;
+    values.insert(comparison(field));
+    while (pos < tokens.size() && tokens[pos] == "OR") {
       ++pos;
-      values.insert(comparison(field));
-      while (pos < tokens.size() && tokens[pos] == "OR") {
-        ++pos;
-        std::string other;
-        values.insert(comparison(other));
-        if (other != field) Bad("OR may only combine values of one field");
-      }
-      expect(")");
-    } else {
-      values.insert(comparison(field));
+      std::string other;
+      values.insert(comparison(other));
+      if (other != field) Bad("OR may only combine values of one field");
     }
+    if (parenthesised) expect(")");
     // Terms on one field intersect.
     auto [it, first] = allowed.emplace(field, values);
     if (!first) {

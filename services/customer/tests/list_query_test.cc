@@ -33,6 +33,11 @@ TEST(ListQueryTest, FilterGrammar) {
       Request("management_type = JOINTLY_MANAGED AND (state = ACTIVE OR state = PENDING)"), "acme");
   EXPECT_EQ(q.states, (std::vector<int>{v1::ACTIVE, v1::PENDING}));
   EXPECT_EQ(q.management_types, std::vector<int>{v1::JOINTLY_MANAGED});
+  // OR binds tighter than AND (AIP-160): no parentheses needed.
+  q = ParseListCustomersRequest(
+      Request("state = ACTIVE OR state = PENDING AND management_type = FULLY_MANAGED"), "acme");
+  EXPECT_EQ(q.states, (std::vector<int>{v1::ACTIVE, v1::PENDING}));
+  EXPECT_EQ(q.management_types, std::vector<int>{v1::FULLY_MANAGED});
   q = ParseListCustomersRequest(Request("state = ACTIVE AND state = PENDING"), "acme");
   EXPECT_TRUE(q.matches_nothing);
   q = ParseListCustomersRequest(Request(""), "acme");
@@ -42,8 +47,9 @@ TEST(ListQueryTest, FilterGrammar) {
 
 TEST(ListQueryTest, BadFiltersNameTheFilter) {
   for (const char* f :
-       {"state", "state =", "state = NOPE", "color = RED", "state = ACTIVE OR state = PENDING",
-        "(state = ACTIVE OR management_type = FULLY_MANAGED)", "state = ACTIVE AND",
+       {"state", "state =", "state = NOPE", "color = RED", "state = ACTIVE OR",
+        "(state = ACTIVE OR management_type = FULLY_MANAGED)",
+        "state = ACTIVE OR management_type = FULLY_MANAGED", "state = ACTIVE AND",
         "state == ACTIVE", "state = ACTIVE; DROP TABLE customers", "(state = ACTIVE"}) {
     EXPECT_EQ(BadField(Request(f)), "filter") << f;
   }

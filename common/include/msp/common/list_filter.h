@@ -8,8 +8,10 @@
 #include <vector>
 
 // The filter grammar of list and table RPCs (AIP-160, the part they need): equality on enum
-// fields, AND between terms, OR between values of one field in parentheses:
-//   filter := term (AND term)* ; term := cmp | '(' cmp (OR cmp)* ')' ; cmp := field '=' VALUE
+// fields, AND between terms, OR between values of one field (OR binds tighter than AND, as in
+// AIP-160; parentheses around an OR group are allowed):
+//   filter := term (AND term)* ; term := ors | '(' ors ')' ; ors := cmp (OR cmp)*
+//   cmp := field '=' VALUE
 // e.g. `state = PENDING AND (service = KNOX_MANAGE OR service = KNOX_GUARD)`.
 namespace msp {
 
