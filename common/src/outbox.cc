@@ -38,7 +38,11 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
 }
 
 Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
-    : pool_(pool), handlers_(std::move(handlers)), options_(options) {}
+    : pool_(pool), handlers_(std::move(handlers)), options_(options) {
+  std::vector<std::string> topics;
+  for (const auto& [topic, handler] : handlers_) topics.push_back(topic);
+  topics_ = pg::TextArrayLiteral(topics);
+}
 
 Relay::~Relay() { Stop(); }
 
@@ -60,9 +64,9 @@ int Relay::RunOnce() {
   auto due = tx.Exec(
       "SELECT id, msp_id, topic, message_key, payload, attempts, "
       "(extract(epoch from create_time) * 1000000)::bigint FROM outbox "
-      "WHERE delivered_at IS NULL AND next_attempt_at <= now() ORDER BY next_attempt_at, id "
-      "LIMIT $1 FOR UPDATE SKIP LOCKED",
-      {std::to_string(options_.batch_size)});
+      "WHERE delivered_at IS NULL AND next_attempt_at <= now() AND topic = ANY($2::text[]) "
+      "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+      {std::to_string(options_.batch_size), topics_});
   std::vector<Message> messages(static_cast<size_t>(due.rows()));
   for (int i = 0; i < due.rows(); ++i) {
     Message& message = messages[static_cast<size_t>(i)];

@@ -171,3 +171,28 @@ TEST_F(OutboxTest, ARelayLostMidBatchRedelivers) {
 
 }  // namespace
 }  // namespace msp::outbox
+
+namespace msp::outbox {
+namespace {
+
+TEST_F(OutboxTest, RelaysOnOneOutboxDeliverOnlyTheirOwnTopics) {
+  EnqueueCommitted("slow-1", "slow");
+  EnqueueCommitted("quick-1", "quick");
+  std::vector<std::string> quick_seen;
+  Relay quick(pool_.get(), {{"quick", [&](const Message& m) { quick_seen.push_back(m.key); }}},
+              Fast());
+  // The quick relay leaves the other topic alone: it has no handler for it, and it is not a
+  // failure.
+  EXPECT_EQ(quick.RunOnce(), 1);
+  EXPECT_EQ(quick_seen, std::vector<std::string>{"quick-1"});
+  EXPECT_EQ(quick.RunOnce(), 0);
+  EXPECT_EQ(quick.CurrentBacklog().pending, 1);  // the whole outbox's backlog
+  auto conn = pool_->Acquire();
+  EXPECT_EQ(conn->Exec("SELECT attempts FROM outbox WHERE message_key = 'slow-1'").Int64(0, 0), 0);
+  Relay slow(pool_.get(), {{"slow", [](const Message&) {}}}, Fast());
+  EXPECT_EQ(slow.RunOnce(), 1);
+  EXPECT_EQ(quick.CurrentBacklog().pending, 0);
+}
+
+}  // namespace
+}  // namespace msp::outbox

@@ -91,11 +91,12 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
 
 CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader,
                                          RpcRuntime* runtime, FreeMailDomains free_mail,
-                                         AssignmentClient* assignments, outbox::Relay* relay)
+                                         AssignmentClient* assignments,
+                                         std::function<void()> wake_relays)
     : pool_(pool),
       reader_(reader),
       assignments_(assignments),
-      relay_(relay),
+      wake_relays_(std::move(wake_relays)),
       runtime_(runtime),
       free_mail_(std::move(free_mail)) {}
 
@@ -145,7 +146,7 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     // Crash tests kill the process here: committed, not answered.
     failpoint::CrashIfEnabled("customer.create.after_commit");
     // Every create has outbox work: the change event, perhaps services and an email.
-    if (relay_) relay_->Wake();
+    if (wake_relays_) wake_relays_();
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -308,7 +309,7 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                              plan.changed_fields, request->request_id());
           return updated;
         });
-    if (relay_) relay_->Wake();  // the change event
+    if (wake_relays_) wake_relays_();  // the change event
   });
 }
 
@@ -335,7 +336,7 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
                           AccountSetupPayload(upgraded.name(), absl::StrCat(id, "-upgrade")));
           return upgraded;
         });
-    if (relay_) relay_->Wake();
+    if (wake_relays_) wake_relays_();
   });
 }
 
@@ -423,7 +424,7 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       tx.Commit();
       return updated.customer;
     });
-    if (relay_) relay_->Wake();  // the change event
+    if (wake_relays_) wake_relays_();  // the change event
   });
 }
 

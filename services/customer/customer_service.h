@@ -20,10 +20,12 @@ namespace msp::customer {
 class CustomerServiceImpl final
     : public v1::CustomerService::WithCallbackMethod_GetCustomer<v1::CustomerService::Service> {
  public:
-  // `relay` (may be null) is woken after a commit that enqueued a service assignment.
+  // `wake_relays` (may be empty) runs after every commit: each write queues outbox messages
+  // (its change event at least), and the relays deliver them at once rather than at the next
+  // poll.
   CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader, RpcRuntime* runtime,
                       FreeMailDomains free_mail, AssignmentClient* assignments,
-                      outbox::Relay* relay);
+                      std::function<void()> wake_relays);
 
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
@@ -72,7 +74,7 @@ class CustomerServiceImpl final
   pg::Pool* pool_;
   pg::PipelinedReader* reader_;
   AssignmentClient* assignments_;
-  outbox::Relay* relay_;
+  std::function<void()> wake_relays_;
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;
   CustomerStore store_;

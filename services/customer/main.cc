@@ -63,20 +63,28 @@ int main(int argc, char** argv) {
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
     relay_options.parallelism = absl::GetFlag(FLAGS_outbox_parallelism);
     relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
+    // Two relays on the one outbox: change events (a read and an XADD each) do not queue
+    // behind service assignments (a gRPC call each).
     msp::outbox::Relay relay(&pool,
                              {{msp::customer::kAssignServicesTopic,
                                msp::customer::AssignServicesHandler(&assignments, &pool)},
-                              {msp::customer::kCustomerChangedTopic,
-                               msp::customer::CustomerChangedHandler(&pool, &redis)},
                               {msp::customer::kAccountSetupTopic,
                                msp::customer::AccountSetupHandler(
                                    grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),
                                                        grpc::InsecureChannelCredentials()),
                                    &service_token)}},
                              relay_options);
+    msp::outbox::Relay events_relay(&pool,
+                                    {{msp::customer::kCustomerChangedTopic,
+                                      msp::customer::CustomerChangedHandler(&pool, &redis)}},
+                                    relay_options);
     relay.Start();
+    events_relay.Start();
     msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail),
-                                               &assignments, &relay);
+                                               &assignments, [&relay, &events_relay] {
+                                                 relay.Wake();
+                                                 events_relay.Wake();
+                                               });
     host.AddService(&service);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
@@ -86,7 +94,7 @@ int main(int argc, char** argv) {
       }
     });
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
-      const auto b = relay.CurrentBacklog();
+      const auto b = relay.CurrentBacklog();  // the whole outbox, both relays' topics
       host.metrics().outbox_pending().Set(static_cast<double>(b.pending));
       host.metrics().outbox_oldest_age().Set(b.oldest_age_seconds);
     });

@@ -55,11 +55,13 @@ class Relay {
   Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options = {});
   ~Relay();
 
-  // Claims due messages (FOR UPDATE SKIP LOCKED, so several relays share the work without
-  // delivering one message twice at the same time), delivers them, records the outcome.
-  // Returns how many were delivered.
+  // Claims due messages of its handlers' topics (FOR UPDATE SKIP LOCKED, so several relays
+  // share the work without delivering one message twice at the same time), delivers them,
+  // records the outcome. Returns how many were delivered. Relays with different topics on one
+  // outbox do not wait for each other (quick change events beside slow service calls).
   int RunOnce();
-  // Undelivered messages and the age of the oldest, in one query (gauges for metrics).
+  // Undelivered messages of the whole outbox (every topic, whichever relay delivers it, or
+  // none) and the age of the oldest, in one query (gauges for metrics).
   struct Backlog {
     int64_t pending = 0;
     double oldest_age_seconds = 0;
@@ -77,6 +79,7 @@ class Relay {
 
   pg::Pool* pool_;
   std::map<std::string, Handler> handlers_;
+  std::string topics_;  // the handlers' topics as a text[] literal
   RelayOptions options_;
   std::atomic<bool> running_{false};
   std::mutex wake_mu_;
