@@ -121,6 +121,9 @@ void ServiceHost::UpdateHealth(bool serving) {
     last_health_ = ok;
   }
   health->SetServingStatus("", ok);
+  // For liveness probes: the process answers, whatever its database does (a restart would not
+  // bring PostgreSQL back) and while it drains.
+  health->SetServingStatus(kLivenessHealthService, true);
   for (const auto& name : options_.health_services) health->SetServingStatus(name, ok);
   metrics_.serving().Set(ok ? 1 : 0);
 }

@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "metrics_scrape.h"
 #include "msp/common/pg.h"
+#include "msp/common/server.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "stack.h"
@@ -592,12 +593,13 @@ TEST(CustomerApi, LogsAreJsonAndHoldNoPersonalDataOrTokens) {
   EXPECT_GT(lines, 2);
 }
 
-grpc::health::v1::HealthCheckResponse::ServingStatus CustomerHealth() {
+grpc::health::v1::HealthCheckResponse::ServingStatus CustomerHealth(
+    const std::string& service = "msp.customer.v1.CustomerService") {
   auto health = grpc::health::v1::Health::NewStub(stack->Channel("customer"));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
   grpc::health::v1::HealthCheckRequest request;
-  request.set_service("msp.customer.v1.CustomerService");
+  request.set_service(service);
   grpc::health::v1::HealthCheckResponse response;
   if (!health->Check(&context, request, &response).ok()) {
     return grpc::health::v1::HealthCheckResponse::UNKNOWN;
@@ -723,6 +725,9 @@ TEST(CustomerApiZOutage, HealthFollowsTheDatabaseAndCallsFailCleanly) {
   auto customer = client.MustCreate("outage", NewCustomer("Outage Co"));
   stack->postgres().Stop();
   EXPECT_TRUE(WaitForHealth(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  // Not ready, but alive: a liveness probe must not restart it for the database's outage.
+  EXPECT_EQ(CustomerHealth(kLivenessHealthService), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(CustomerHealth(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   v1::Customer out;
   auto status = client.Get(customer.name(), &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();

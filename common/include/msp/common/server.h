@@ -32,6 +32,11 @@ struct ServerSettings {
 
 // Settings every service binary shares, read from flags (server.cc has their names; each
 // falls back to an MSP_* environment variable).
+// The health service name a liveness probe checks: SERVING as long as the process answers.
+// The overall name "" (readiness) is NOT_SERVING while the database is unreachable or the
+// server drains.
+inline constexpr char kLivenessHealthService[] = "liveness";
+
 struct CommonConfig {
   ServerSettings server;
   std::string database_url;
