@@ -81,7 +81,7 @@ function check(object) {
 }
 
 function render(overlay) {
-  const text = execFileSync("kubectl", ["kustomize", path.join(root, overlay)], { encoding: "utf8" });
+  const text = execFileSync("kubectl", ["kustomize", path.resolve(root, overlay)], { encoding: "utf8" });
   const objects = yaml.loadAll(text).filter(Boolean);
   // kustomize writes long base64 values as YAML block scalars, with line breaks, which the API
   // server's base64 decoding skips (as Go's does) but the schema's "byte" format does not.
