@@ -123,6 +123,29 @@ async function checkAssignmentCalls(reflection, address) {
   console.log(`  CheckKnoxManageTenantId -> ${r.response.tenant_id} available`);
 }
 
+async function checkOnboardingCalls(reflection, address) {
+  const { client } = await clientFor(reflection, address, 'msp.onboarding.v1.OnboardingService');
+  // A well-formed name nobody has: the call goes through and answers NOT_FOUND.
+  const r = await call(client, 'GetInvitation', { name: 'msps/reflect/invitations/aaaaaaaaaaaaaaaa' }, bearer());
+  assert.equal(r.err && r.err.code, grpc.status.NOT_FOUND, r.err && r.err.details);
+  console.log('  GetInvitation (unknown name) -> NOT_FOUND');
+}
+
+async function checkReportingCalls(reflection, address) {
+  const { client } = await clientFor(reflection, address, 'msp.reporting.v1.ReportingService');
+  // The customer created above reaches reporting's table through the change stream.
+  let r;
+  for (let i = 0; i < 200; ++i) {
+    r = await call(client, 'QueryCustomerTable', { parent: 'msps/reflect', columns: ['NAME', 'CUSTOMER_ID'] }, bearer());
+    if (!r.err && r.response.rows.length > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ifError(r.err);
+  assert.ok(r.response.rows.length > 0, 'the table stayed empty');
+  assert.deepEqual(r.response.columns, ['NAME', 'CUSTOMER_ID']);
+  console.log(`  QueryCustomerTable -> ${r.response.rows.length} row(s), first ${r.response.rows[0].company_name}`);
+}
+
 (async () => {
   for (const [name, address] of Object.entries(servers)) {
     assert.ok(address, `address of ${name} not given`);
@@ -134,6 +157,14 @@ async function checkAssignmentCalls(reflection, address) {
     if (name === 'service-assignment') {
       assert.ok(services.includes('msp.assignment.v1.ServiceAssignmentService'));
       await checkAssignmentCalls(reflection, address);
+    }
+    if (name === 'onboarding-invitation') {
+      assert.ok(services.includes('msp.onboarding.v1.OnboardingService'));
+      await checkOnboardingCalls(reflection, address);
+    }
+    if (name === 'reporting') {
+      assert.ok(services.includes('msp.reporting.v1.ReportingService'));
+      await checkReportingCalls(reflection, address);
     }
   }
   console.log('reflection client: all checks passed');
