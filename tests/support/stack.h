@@ -53,6 +53,8 @@ class Stack {
   std::string CustomerToken(const std::string& customer_id) const;
   std::string ServiceToken(const std::string& service) const;
   const auth::TokenIssuer& issuer() const { return issuer_; }
+  // The file holding the HS256 secret the services verify (and sign service tokens) with.
+  const std::string& jwt_key_file() const { return secret_file_; }
   const std::string& log_dir() const { return logs_.path(); }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
