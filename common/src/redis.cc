@@ -21,27 +21,17 @@ Reply::Reply(redisReply* reply) : reply_(reply) {}
 Reply::~Reply() {
   if (reply_ != nullptr) freeReplyObject(reply_);
 }
-bool Reply::IsNil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
-bool Reply::IsInteger() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_INTEGER; }
-bool Reply::IsString() const {
-  return reply_ != nullptr &&
-         (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
-}
-bool Reply::IsArray() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ARRAY; }
-int64_t Reply::Integer() const { return IsInteger() ? reply_->integer : 0; }
-std::string Reply::String() const {
-  return IsString() ? std::string(reply_->str, reply_->len) : std::string();
-}
-size_t Reply::ArraySize() const { return IsArray() ? reply_->elements : 0; }
+bool Reply::IsNil() const { return View().IsNil(); }
+bool Reply::IsInteger() const { return View().IsInteger(); }
+bool Reply::IsString() const { return View().IsString(); }
+bool Reply::IsArray() const { return View().IsArray(); }
+int64_t Reply::Integer() const { return View().Integer(); }
+std::string Reply::String() const { return View().String(); }
+size_t Reply::ArraySize() const { return View().ArraySize(); }
 std::vector<std::string> Reply::Strings() const {
   std::vector<std::string> out;
-  for (size_t i = 0; i < ArraySize(); ++i) {
-    const redisReply* e = reply_->element[i];
-    out.emplace_back(e != nullptr &&
-                             (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
-                         ? std::string(e->str, e->len)
-                         : std::string());
-  }
+  const ReplyView view = View();
+  for (size_t i = 0; i < view.ArraySize(); ++i) out.push_back(view.At(i).String());
   return out;
 }
 

@@ -25,10 +25,7 @@ outbox::Handler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis) {
                                       stored->services_error, {})) {
       *event.mutable_customer()->add_services() = std::move(service);
     }
-    SetTimestampMicros(event.mutable_change_time(),
-                       std::chrono::duration_cast<std::chrono::microseconds>(
-                           message.create_time.time_since_epoch())
-                           .count());
+    SetTimestamp(event.mutable_change_time(), message.create_time);
     change_stream::Publish(*redis, event);
   };
 }

@@ -20,10 +20,7 @@ outbox::Handler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis) {
     event.set_msp_id(snapshot->msp_id);
     event.set_version(snapshot->version);
     for (auto& service : snapshot->services) *event.add_services() = std::move(service);
-    SetTimestampMicros(event.mutable_change_time(),
-                       std::chrono::duration_cast<std::chrono::microseconds>(
-                           message.create_time.time_since_epoch())
-                           .count());
+    SetTimestamp(event.mutable_change_time(), message.create_time);
     change_stream::Publish(*redis, event);
   };
 }

@@ -31,15 +31,8 @@ namespace cv1 = customer::v1;
 
 Stack* stack = nullptr;
 
-class StackEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new Stack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 std::unique_ptr<av1::ServiceAssignmentService::Stub> AssignmentStub() {
   return av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));

@@ -31,15 +31,8 @@ namespace cv1 = customer::v1;
 
 Stack* stack = nullptr;
 
-class StackEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new Stack({"customer", "service-assignment"}); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
+    new testing::StackEnvironment(&stack, {"customer", "service-assignment"}));
 
 grpc::Status Create(const std::string& msp, const std::string& request_id,
                     const std::vector<av1::KnoxService>& services, cv1::Customer* out) {

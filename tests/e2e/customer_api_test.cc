@@ -35,15 +35,8 @@ using testing::Stack;
 
 Stack* stack = nullptr;
 
-class StackEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new Stack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 v1::Customer NewCustomer(const std::string& company = "Example GmbH",
                          const std::string& email = "erika@example.de",

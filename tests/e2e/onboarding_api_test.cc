@@ -31,15 +31,8 @@ namespace ov1 = onboarding::v1;
 
 Stack* stack = nullptr;
 
-class StackEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new Stack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 using OS = ov1::OnboardingService::Stub;
 

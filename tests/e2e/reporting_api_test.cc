@@ -39,15 +39,8 @@ using RS = rv1::ReportingService::Stub;
 
 Stack* stack = nullptr;
 
-class StackEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new Stack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new StackEnvironment);
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 std::unique_ptr<RS> Reporting() {
   return rv1::ReportingService::NewStub(stack->Channel("reporting"));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "msp/common/auth.h"
 #include "processes.h"
@@ -68,6 +69,27 @@ class Stack {
   std::vector<std::string> extra_flags_;
   std::string secret_file_;
   auth::TokenIssuer issuer_;
+};
+
+// Starts a stack before a test binary's first test and stops it after its last (servers start
+// once per suite): `const auto* const kEnvironment =
+// ::testing::AddGlobalTestEnvironment(new StackEnvironment(&stack));`
+class StackEnvironment : public ::testing::Environment {
+ public:
+  explicit StackEnvironment(Stack** slot,
+                            std::vector<std::string> services = {"customer", "service-assignment",
+                                                                 "onboarding-invitation",
+                                                                 "reporting"})
+      : slot_(slot), services_(std::move(services)) {}
+  void SetUp() override { *slot_ = new Stack(services_); }
+  void TearDown() override {
+    delete *slot_;
+    *slot_ = nullptr;
+  }
+
+ private:
+  Stack** slot_;
+  std::vector<std::string> services_;
 };
 
 // Adds `authorization: Bearer <token>` to a client context.

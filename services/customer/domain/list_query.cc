@@ -5,12 +5,12 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "msp/common/errors.h"
 #include "msp/common/list_filter.h"
+#include "msp/common/page_tokens.h"
 
 namespace msp::customer {
 namespace {
@@ -52,28 +52,18 @@ void ParseOrderBy(const std::string& order_by, ListQuery& query) {
   query.descending = parts.size() == 2 && parts[1] == "desc";
 }
 
-std::string EncodeCursor(const v1::CustomerPageCursor& cursor) {
-  std::string out;
-  absl::WebSafeBase64Escape(cursor.SerializeAsString(), &out);
-  return out;
-}
+std::string EncodeCursor(const v1::CustomerPageCursor& cursor) { return EncodePageToken(cursor); }
 
 v1::CustomerPageCursor DecodeCursor(const std::string& token) {
-  std::string raw;
   v1::CustomerPageCursor cursor;
-  if (token.size() > 2048 || !absl::WebSafeBase64Unescape(token, &raw) ||
-      !cursor.ParseFromString(raw)) {
-    Bad("page_token", "not a page token of this list");
-  }
+  if (!DecodePageToken(token, &cursor)) Bad("page_token", "not a page token of this list");
   return cursor;
 }
 
 }  // namespace
 
 int ClampPageSize(int requested) {
-  if (requested < 0) Bad("page_size", "must not be negative");
-  if (requested == 0) return kDefaultPageSize;
-  return std::min(requested, kMaxPageSize);
+  return msp::ClampPageSize(requested, kDefaultPageSize, kMaxPageSize);
 }
 
 ListQuery ParseListCustomersRequest(const v1::ListCustomersRequest& request,

@@ -3,13 +3,13 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
 #include "msp/common/errors.h"
 #include "msp/common/list_filter.h"
+#include "msp/common/page_tokens.h"
 #include "msp/customer/v1/customer.pb.h"
 
 namespace msp::reporting {
@@ -73,17 +73,13 @@ void ParseOrderBy(const std::string& order_by, TableQuery& query) {
 TableQuery ParseTableQuery(const v1::QueryCustomerTableRequest& request,
                            const std::string& msp_id) {
   TableQuery query;
-  if (request.page_size() < 0) Bad("page_size", "must not be negative");
-  query.page_size = request.page_size() == 0 ? kDefaultTablePageSize
-                                             : std::min(request.page_size(), kMaxTablePageSize);
+  query.page_size = ClampPageSize(request.page_size(), kDefaultTablePageSize, kMaxTablePageSize);
   ParseOrderBy(request.order_by(), query);
   ParseFilterInto(request.filter(), query);
   ParseSearchInto(request.search(), query);
   if (!request.page_token().empty()) {
-    std::string raw;
     v1::TablePageCursor cursor;
-    if (request.page_token().size() > 2048 ||
-        !absl::WebSafeBase64Unescape(request.page_token(), &raw) || !cursor.ParseFromString(raw)) {
+    if (!DecodePageToken(request.page_token(), &cursor)) {
       Bad("page_token", "not a page token of this table");
     }
     if (cursor.msp_id() != msp_id || cursor.order_by() != request.order_by() ||
@@ -115,9 +111,7 @@ std::string EncodeTablePageToken(const v1::QueryCustomerTableRequest& request,
   cursor.set_search(request.search());
   cursor.set_last_sort_value(sort_value);
   cursor.set_last_customer_id(customer_id);
-  std::string out;
-  absl::WebSafeBase64Escape(cursor.SerializeAsString(), &out);
-  return out;
+  return EncodePageToken(cursor);
 }
 
 }  // namespace msp::reporting

@@ -17,6 +17,12 @@ inline int64_t TimestampMicros(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
+inline void SetTimestamp(google::protobuf::Timestamp* ts,
+                         std::chrono::system_clock::time_point time) {
+  SetTimestampMicros(
+      ts, std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count());
+}
+
 inline std::chrono::system_clock::time_point TimePointOfMicros(int64_t micros) {
   return std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
 }
