@@ -164,6 +164,38 @@ TEST(CustomerApi, CreateGetListUpdate) {
   EXPECT_EQ(DetailsOf(status).reason, "ETAG_MISMATCH");
 }
 
+// AIP-159's `msps/-` (every MSP at once) is for internal services (reporting's rebuild), by
+// customer id and without services; an MSP admin naming it finds nothing.
+TEST(CustomerApi, EveryMspAtOnceIsForInternalServicesOnly) {
+  Client a(stack->MspToken("wild-a"));
+  Client b(stack->MspToken("wild-b"));
+  const auto ca = a.MustCreate("wild-a", NewCustomer("Wild A"));
+  const auto cb = b.MustCreate("wild-b", NewCustomer("Wild B"));
+  v1::ListCustomersRequest request;
+  request.set_parent("msps/-");
+  request.set_page_size(500);
+  v1::ListCustomersResponse out;
+  EXPECT_EQ(a.List(request, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Client(stack->MspToken("-")).List(request, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  Client service(stack->ServiceToken("reporting"));
+  request.set_order_by("customer_id");
+  std::set<std::string> names;
+  while (true) {
+    ASSERT_TRUE(service.List(request, &out).ok());
+    for (const auto& c : out.customers()) names.insert(c.name());
+    if (out.next_page_token().empty()) break;
+    request.set_page_token(out.next_page_token());
+  }
+  EXPECT_TRUE(names.count(ca.name()) && names.count(cb.name()));
+  request.clear_page_token();
+  request.set_view(v1::FULL);
+  EXPECT_EQ(service.List(request, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  request.set_view(v1::BASIC);
+  request.set_order_by("company_name");
+  EXPECT_EQ(service.List(request, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST(CustomerApi, RetriesWithTheSameRequestIdReturnTheFirstAnswer) {
   Client client(stack->MspToken("retry-msp"));
   const auto customer = NewCustomer("Retry Corp");
