@@ -34,7 +34,7 @@ package_of() {
 
 binaries=(services/customer/customer_server services/service-assignment/service_assignment_server
   services/onboarding-invitation/onboarding_invitation_server services/reporting/reporting_server
-  services/reporting/reporting_rebuild tools/msp_probe tools/msp_call)
+  services/reporting/reporting_rebuild tools/msp_probe tools/msp_call tools/mspctl)
 declare -A users  # library -> the binaries that link it
 for b in "${binaries[@]}"; do
   [ -x "$BUILD/$b" ] || { echo "FAIL: $BUILD/$b not built"; exit 1; }

@@ -26,6 +26,7 @@
 #include "msp/customer/v1/customer.pb.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
 #include "msp/reporting/v1/reporting.pb.h"
+#include "proto_json.h"
 
 namespace {
 
@@ -39,14 +40,6 @@ int Usage() {
   std::cerr << "usage: msp_call [-plaintext] [-H 'name: value']... [-d JSON] host:port "
                "pkg.Service/Method\n";
   return 2;
-}
-
-std::string Json(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
 }
 
 }  // namespace
@@ -119,14 +112,14 @@ int main(int argc, char** argv) {
     std::unique_ptr<grpc::ClientReader<google::protobuf::Message>> reader(
         grpc::internal::ClientReaderFactory<google::protobuf::Message>::Create(channel.get(), rpc,
                                                                                &context, *request));
-    while (reader->Read(response.get())) std::cout << Json(*response);
+    while (reader->Read(response.get())) std::cout << ProtoJson(*response);
     status = reader->Finish();
   } else {
     grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
     status =
         grpc::internal::BlockingUnaryCall<google::protobuf::Message, google::protobuf::Message>(
             channel.get(), rpc, &context, *request, response.get());
-    if (status.ok()) std::cout << Json(*response);
+    if (status.ok()) std::cout << ProtoJson(*response);
   }
   if (status.ok()) return 0;
   std::cout << "ERROR:\n  Code: " << kCodeNames[std::min(16, static_cast<int>(status.error_code()))]
@@ -135,7 +128,7 @@ int main(int argc, char** argv) {
   if (grpc::ExtractErrorDetails(status, &details).ok() && details.details_size() > 0) {
     std::cout << "  Details:\n";
     for (int i = 0; i < details.details_size(); ++i) {
-      std::string json = Json(details.details(i));
+      std::string json = ProtoJson(details.details(i));
       while (!json.empty() && json.back() == '\n') json.pop_back();
       std::cout << "  " << (i + 1) << ")\t";
       for (char c : json) {

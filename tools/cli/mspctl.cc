@@ -1,0 +1,768 @@
+// mspctl: the suite for a person at a terminal. Commands name what they do; answers print as
+// tables (or proto3 JSON with --json); errors print their code, reason and every field
+// violation. Configuration from flags or MSP_* environment variables (MSP_TOKEN, MSP_HOST, ...).
+//
+// Exit status: 0 done; 1 the service refused (an error answer); 2 usage; 3 the service could
+// not be reached or did not answer in time.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/error_details.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/config.h"
+#include "msp/common/knox_services.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "msp/reporting/v1/reporting.grpc.pb.h"
+#include "proto_json.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "where the services run (ports 50051..50054)");
+ABSL_FLAG(std::string, customer_address, "", "customer service host:port (default host:50051)");
+ABSL_FLAG(std::string, assignment_address, "", "service-assignment host:port (default host:50052)");
+ABSL_FLAG(std::string, onboarding_address, "", "onboarding service host:port (default host:50053)");
+ABSL_FLAG(std::string, reporting_address, "", "reporting service host:port (default host:50054)");
+ABSL_FLAG(std::string, token, "", "bearer token of an MSP admin (MSP_TOKEN)");
+ABSL_FLAG(std::string, msp, "", "the MSP (default: the token's)");
+ABSL_FLAG(bool, json, false, "print answers as proto3 JSON");
+ABSL_FLAG(int, timeout_s, 30, "deadline of each call");
+// Command options.
+ABSL_FLAG(std::string, name, "", "company name");
+ABSL_FLAG(std::string, size, "COMPANY_SIZE_20_99", "company size (CompanySize enum)");
+ABSL_FLAG(std::string, industries, "OTHER", "comma-separated Industry values");
+ABSL_FLAG(std::string, country, "", "ISO 3166-1 alpha-2 country code");
+ABSL_FLAG(std::string, address1, "", "address line 1");
+ABSL_FLAG(std::string, address2, "", "address line 2");
+ABSL_FLAG(std::string, city, "", "city");
+ABSL_FLAG(std::string, state, "", "state or region");
+ABSL_FLAG(std::string, zip, "", "ZIP code");
+ABSL_FLAG(std::string, website, "", "website URL");
+ABSL_FLAG(std::string, first_name, "", "contact first name");
+ABSL_FLAG(std::string, last_name, "", "contact last name");
+ABSL_FLAG(std::string, email, "", "contact work email");
+ABSL_FLAG(std::string, phone, "", "contact phone");
+ABSL_FLAG(std::string, job_title, "", "contact job title");
+ABSL_FLAG(bool, jointly, false, "jointly managed (default fully managed)");
+ABSL_FLAG(std::string, services, "",
+          "comma-separated Knox services (knox-manage, KNOX_GUARD, ...)");
+ABSL_FLAG(std::string, tenant_prefix, "", "Knox Manage tenant id prefix");
+ABSL_FLAG(std::string, request_id, "", "makes a retry of a write safe");
+ABSL_FLAG(std::string, filter, "", "list filter, e.g. 'state = PENDING'");
+ABSL_FLAG(std::string, order_by, "", "list order, e.g. 'modified desc'");
+ABSL_FLAG(std::string, search, "", "search text");
+ABSL_FLAG(int, page_size, 0, "rows a page (0: the service's default)");
+ABSL_FLAG(std::string, page_token, "", "the page to show (from a previous page)");
+ABSL_FLAG(std::string, columns, "", "comma-separated table columns (NAME, CREATED, ...)");
+ABSL_FLAG(std::string, out, "", "export: the file to write ('-': standard output)");
+ABSL_FLAG(std::string, return_uri, "http://localhost:8080/customers",
+          "services launch: where the console returns to");
+
+namespace {
+
+namespace cv1 = msp::customer::v1;
+namespace av1 = msp::assignment::v1;
+namespace ov1 = msp::onboarding::v1;
+namespace rv1 = msp::reporting::v1;
+
+constexpr int kRefused = 1;
+constexpr int kUsage = 2;
+constexpr int kUnreachable = 3;
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
+  customers add --name N --country CC --address1 A --city C --state S --zip Z
+                --first_name F --last_name L --email E --phone P [--jointly] [--services a,b]
+  customers get ID | list [--filter --order_by --search --page_size] | events ID
+  customers update ID [--name --first_name --last_name --email --website ...] | upgrade ID
+  services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
+  invitations create CUSTOMER_ID [--jointly] --services a,b | resend NAME | cancel NAME | list
+  delink request ID | resend NAME | revoke NAME
+  table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
+  export csv --out FILE [--filter --search]
+Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s.
+Exit status: 0 done, 1 refused by the service, 2 usage, 3 service unreachable.
+)";
+
+std::string Address(const std::string& flag_value, int port) {
+  return flag_value.empty() ? absl::StrCat(absl::GetFlag(FLAGS_host), ":", port) : flag_value;
+}
+
+// A string claim of a JWT's payload ("" when absent). Not verified here: the services verify
+// the token; the CLI only needs to know which MSP and admin it names.
+std::string ClaimOfToken(const std::string& token, const std::string& claim) {
+  const std::vector<std::string> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) return "";
+  std::string payload;
+  if (!absl::WebSafeBase64Unescape(parts[1], &payload)) return "";
+  const std::string key = absl::StrCat("\"", claim, "\":\"");
+  const auto at = payload.find(key);
+  if (at == std::string::npos) return "";
+  const auto start = at + key.size();
+  return payload.substr(start, payload.find('"', start) - start);
+}
+
+class Cli {
+ public:
+  Cli()
+      : token_(absl::GetFlag(FLAGS_token)),
+        json_(absl::GetFlag(FLAGS_json)),
+        customers_(
+            cv1::CustomerService::NewStub(Channel(absl::GetFlag(FLAGS_customer_address), 50051))),
+        assignments_(av1::ServiceAssignmentService::NewStub(
+            Channel(absl::GetFlag(FLAGS_assignment_address), 50052))),
+        onboarding_(ov1::OnboardingService::NewStub(
+            Channel(absl::GetFlag(FLAGS_onboarding_address), 50053))),
+        reporting_(rv1::ReportingService::NewStub(
+            Channel(absl::GetFlag(FLAGS_reporting_address), 50054))) {
+    msp_ = absl::GetFlag(FLAGS_msp);
+    if (msp_.empty()) msp_ = ClaimOfToken(token_, "msp_id");
+    admin_ = ClaimOfToken(token_, "sub");
+  }
+
+  int Run(const std::vector<std::string>& words);
+
+ private:
+  static std::shared_ptr<grpc::Channel> Channel(const std::string& flag, int port) {
+    return grpc::CreateChannel(Address(flag, port), grpc::InsecureChannelCredentials());
+  }
+  void Prepare(grpc::ClientContext& context) const {
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s)));
+    if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+  }
+  template <typename Stub, typename Request, typename Response>
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                    Stub& stub, const Request& request, Response* response) const {
+    grpc::ClientContext context;
+    Prepare(context);
+    return (stub.*method)(&context, request, response);
+  }
+  std::string Parent() const {
+    if (msp_.empty()) throw Usage("no MSP: pass --token (or MSP_TOKEN) of an MSP admin, or --msp");
+    return "msps/" + msp_;
+  }
+  std::string CustomerName(const std::string& id) const {
+    return id.find('/') != std::string::npos ? id : Parent() + "/customers/" + id;
+  }
+
+  int Customers(const std::vector<std::string>& args);
+  int Services(const std::vector<std::string>& args);
+  int Invitations(const std::vector<std::string>& args);
+  int Delink(const std::vector<std::string>& args);
+  int Table(const std::vector<std::string>& args);
+  int Export(const std::vector<std::string>& args);
+
+  int Show(const grpc::Status& status, const google::protobuf::Message& answer,
+           const std::function<void()>& human) const;
+  void PrintCustomers(const std::vector<const cv1::Customer*>& customers) const;
+
+  std::string token_;
+  bool json_;
+  std::string msp_;
+  std::string admin_;
+  std::unique_ptr<cv1::CustomerService::Stub> customers_;
+  std::unique_ptr<av1::ServiceAssignmentService::Stub> assignments_;
+  std::unique_ptr<ov1::OnboardingService::Stub> onboarding_;
+  std::unique_ptr<rv1::ReportingService::Stub> reporting_;
+};
+
+// Rows under a header, each column as wide as its widest cell.
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      out += cells[c];
+      if (c + 1 < cells.size()) out += std::string(width[c] - cells[c].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+}
+
+// The error answer: code, reason, message, and each field violation / precondition.
+int PrintError(const grpc::Status& status) {
+  static const char* kCodes[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  const int code = static_cast<int>(status.error_code());
+  std::string reason;
+  std::vector<std::string> lines;
+  google::rpc::Status details;
+  if (grpc::ExtractErrorDetails(status, &details).ok()) {
+    for (const auto& any : details.details()) {
+      google::rpc::ErrorInfo info;
+      google::rpc::BadRequest bad;
+      google::rpc::PreconditionFailure precondition;
+      google::rpc::RetryInfo retry;
+      if (any.UnpackTo(&info)) reason = info.reason();
+      if (any.UnpackTo(&bad)) {
+        for (const auto& v : bad.field_violations()) {
+          lines.push_back(absl::StrCat("  ", v.field(), ": ", v.description()));
+        }
+      }
+      if (any.UnpackTo(&precondition)) {
+        for (const auto& v : precondition.violations()) {
+          lines.push_back(absl::StrCat("  ", v.type(), ": ", v.description()));
+        }
+      }
+      if (any.UnpackTo(&retry)) {
+        lines.push_back(absl::StrCat("  retry in ", retry.retry_delay().seconds(), " s"));
+      }
+    }
+  }
+  // With violations listed one a line, the message (which repeats them) is left out.
+  std::cerr << "error: " << (code >= 0 && code <= 16 ? kCodes[code] : "UNKNOWN")
+            << (reason.empty() ? "" : " " + reason)
+            << (lines.empty() ? ": " + status.error_message() : std::string()) << "\n";
+  for (const auto& l : lines) std::cerr << l << "\n";
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                 status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+             ? kUnreachable
+             : kRefused;
+}
+
+int Cli::Show(const grpc::Status& status, const google::protobuf::Message& answer,
+              const std::function<void()>& human) const {
+  if (!status.ok()) return PrintError(status);
+  if (json_) {
+    std::cout << ProtoJson(answer);
+  } else {
+    human();
+  }
+  return 0;
+}
+
+std::string ServicesCell(const google::protobuf::RepeatedPtrField<av1::AssignedService>& services) {
+  std::vector<std::string> cells;
+  for (const auto& s : services) {
+    cells.push_back(absl::StrCat(
+        std::string(msp::knox::ServiceId(static_cast<msp::knox::KnoxService>(s.service()))), ":",
+        av1::AssignedService::State_Name(s.state())));
+  }
+  return cells.empty() ? "-" : absl::StrJoin(cells, ",");
+}
+
+void Cli::PrintCustomers(const std::vector<const cv1::Customer*>& customers) const {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto* c : customers) {
+    rows.push_back({c->customer_id(), c->company().display_name(), cv1::State_Name(c->state()),
+                    cv1::ManagementType_Name(c->management_type()), c->contact().work_email(),
+                    c->link().empty() ? "-" : c->link()});
+  }
+  PrintTable({"ID", "COMPANY", "STATE", "MANAGEMENT", "CONTACT", "LINK"}, rows);
+}
+
+std::vector<av1::KnoxService> ParseServices(const std::vector<std::string>& words) {
+  std::vector<av1::KnoxService> out;
+  for (const auto& w : words) {
+    for (absl::string_view part : absl::StrSplit(w, ',', absl::SkipEmpty())) {
+      std::string name(part);
+      av1::KnoxService s;
+      std::string upper = name;
+      for (auto& ch : upper) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+      if (av1::KnoxService_Parse(upper, &s) && s != av1::KNOX_SERVICE_UNSPECIFIED) {
+        out.push_back(s);
+        continue;
+      }
+      bool found = false;
+      for (auto k : msp::knox::AllServices()) {
+        if (msp::knox::ServiceId(k) == name) {
+          out.push_back(k);
+          found = true;
+        }
+      }
+      if (!found) throw Usage("unknown Knox service: " + name);
+    }
+  }
+  return out;
+}
+
+int Cli::Customers(const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "" : args[0];
+  auto need_id = [&] {
+    if (args.size() < 2) throw Usage("customers " + verb + " needs a customer id");
+    return CustomerName(args[1]);
+  };
+  if (verb == "add") {
+    cv1::CreateCustomerRequest request;
+    request.set_parent(Parent());
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    auto* c = request.mutable_customer();
+    auto* company = c->mutable_company();
+    company->set_display_name(absl::GetFlag(FLAGS_name));
+    cv1::CompanySize size;
+    if (!cv1::CompanySize_Parse(absl::GetFlag(FLAGS_size), &size)) {
+      throw Usage("unknown --size " + absl::GetFlag(FLAGS_size));
+    }
+    company->set_size(size);
+    for (absl::string_view i :
+         absl::StrSplit(absl::GetFlag(FLAGS_industries), ',', absl::SkipEmpty())) {
+      cv1::Industry industry;
+      if (!cv1::Industry_Parse(std::string(i), &industry))
+        throw Usage("unknown industry " + std::string(i));
+      company->add_industries(industry);
+    }
+    company->set_country_code(absl::GetFlag(FLAGS_country));
+    company->mutable_address()->set_address_line1(absl::GetFlag(FLAGS_address1));
+    company->mutable_address()->set_address_line2(absl::GetFlag(FLAGS_address2));
+    company->mutable_address()->set_city(absl::GetFlag(FLAGS_city));
+    company->mutable_address()->set_state(absl::GetFlag(FLAGS_state));
+    company->mutable_address()->set_zip_code(absl::GetFlag(FLAGS_zip));
+    company->set_website_uri(absl::GetFlag(FLAGS_website));
+    auto* contact = c->mutable_contact();
+    contact->set_first_name(absl::GetFlag(FLAGS_first_name));
+    contact->set_last_name(absl::GetFlag(FLAGS_last_name));
+    contact->set_work_email(absl::GetFlag(FLAGS_email));
+    contact->set_phone(absl::GetFlag(FLAGS_phone));
+    contact->set_job_title(absl::GetFlag(FLAGS_job_title));
+    c->set_management_type(absl::GetFlag(FLAGS_jointly) ? cv1::JOINTLY_MANAGED
+                                                        : cv1::FULLY_MANAGED);
+    for (auto s : ParseServices({absl::GetFlag(FLAGS_services)})) request.add_services(s);
+    request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
+    cv1::Customer out;
+    return Show(Call(&cv1::CustomerService::Stub::CreateCustomer, *customers_, request, &out), out,
+                [&] { PrintCustomers({&out}); });
+  }
+  if (verb == "get") {
+    cv1::GetCustomerRequest request;
+    request.set_name(need_id());
+    request.set_view(cv1::FULL);
+    cv1::Customer out;
+    return Show(Call(&cv1::CustomerService::Stub::GetCustomer, *customers_, request, &out), out,
+                [&] {
+                  PrintCustomers({&out});
+                  std::cout << "services: " << ServicesCell(out.services()) << "\n";
+                });
+  }
+  if (verb == "list") {
+    cv1::ListCustomersRequest request;
+    request.set_parent(Parent());
+    request.set_filter(absl::GetFlag(FLAGS_filter));
+    request.set_order_by(absl::GetFlag(FLAGS_order_by));
+    request.set_search(absl::GetFlag(FLAGS_search));
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    request.set_page_token(absl::GetFlag(FLAGS_page_token));
+    cv1::ListCustomersResponse out;
+    return Show(Call(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out), out,
+                [&] {
+                  std::vector<const cv1::Customer*> list;
+                  for (const auto& c : out.customers()) list.push_back(&c);
+                  PrintCustomers(list);
+                  if (!out.next_page_token().empty()) {
+                    std::cout << "more: --page_token " << out.next_page_token() << "\n";
+                  }
+                });
+  }
+  if (verb == "update") {
+    cv1::UpdateCustomerRequest request;
+    request.mutable_customer()->set_name(need_id());
+    auto set = [&](const std::string& value, const std::string& path,
+                   const std::function<void(const std::string&)>& apply) {
+      if (value.empty()) return;
+      apply(value);
+      request.mutable_update_mask()->add_paths(path);
+    };
+    auto* c = request.mutable_customer();
+    set(absl::GetFlag(FLAGS_name), "company.display_name",
+        [&](const std::string& v) { c->mutable_company()->set_display_name(v); });
+    set(absl::GetFlag(FLAGS_website), "company.website_uri",
+        [&](const std::string& v) { c->mutable_company()->set_website_uri(v); });
+    set(absl::GetFlag(FLAGS_first_name), "contact.first_name",
+        [&](const std::string& v) { c->mutable_contact()->set_first_name(v); });
+    set(absl::GetFlag(FLAGS_last_name), "contact.last_name",
+        [&](const std::string& v) { c->mutable_contact()->set_last_name(v); });
+    set(absl::GetFlag(FLAGS_email), "contact.work_email",
+        [&](const std::string& v) { c->mutable_contact()->set_work_email(v); });
+    set(absl::GetFlag(FLAGS_city), "company.address.city",
+        [&](const std::string& v) { c->mutable_company()->mutable_address()->set_city(v); });
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    cv1::Customer out;
+    return Show(Call(&cv1::CustomerService::Stub::UpdateCustomer, *customers_, request, &out), out,
+                [&] { PrintCustomers({&out}); });
+  }
+  if (verb == "upgrade") {
+    cv1::UpgradeToJointlyManagedRequest request;
+    request.set_name(need_id());
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    cv1::Customer out;
+    return Show(
+        Call(&cv1::CustomerService::Stub::UpgradeToJointlyManaged, *customers_, request, &out), out,
+        [&] { PrintCustomers({&out}); });
+  }
+  if (verb == "events") {
+    cv1::ListCustomerEventsRequest request;
+    request.set_parent(need_id());
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    cv1::ListCustomerEventsResponse out;
+    return Show(
+        Call(&cv1::CustomerService::Stub::ListCustomerEvents, *customers_, request, &out), out,
+        [&] {
+          std::vector<std::vector<std::string>> rows;
+          for (const auto& e : out.events()) {
+            rows.push_back({absl::FormatTime(absl::FromUnixSeconds(e.create_time().seconds()),
+                                             absl::UTCTimeZone()),
+                            e.action(), e.actor(), absl::StrJoin(e.changed_fields(), ",")});
+          }
+          PrintTable({"TIME", "ACTION", "ACTOR", "FIELDS"}, rows);
+        });
+  }
+  throw Usage("customers add|get|list|update|upgrade|events");
+}
+
+int Cli::Services(const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "" : args[0];
+  if (args.size() < 2) throw Usage("services assign|list|launch CUSTOMER_ID ...");
+  const std::string customer = CustomerName(args[1]);
+  auto print = [](const google::protobuf::RepeatedPtrField<av1::AssignedService>& services) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : services) {
+      rows.push_back(
+          {std::string(msp::knox::ServiceId(static_cast<msp::knox::KnoxService>(s.service()))),
+           av1::AssignedService::State_Name(s.state()), std::to_string(s.device_count()),
+           std::to_string(s.devices_needing_attention()),
+           s.knox_manage_tenant_id().empty() ? "-" : s.knox_manage_tenant_id()});
+    }
+    PrintTable({"SERVICE", "STATE", "DEVICES", "ATTENTION", "TENANT"}, rows);
+  };
+  if (verb == "assign") {
+    av1::AssignServicesRequest request;
+    request.set_parent(customer);
+    for (auto s : ParseServices({args.begin() + 2, args.end()})) request.add_services(s);
+    request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    av1::AssignServicesResponse out;
+    return Show(
+        Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments_, request, &out),
+        out, [&] { print(out.services()); });
+  }
+  if (verb == "list") {
+    av1::ListCustomerServicesRequest request;
+    request.set_parent(customer);
+    av1::ListCustomerServicesResponse out;
+    return Show(Call(&av1::ServiceAssignmentService::Stub::ListCustomerServices, *assignments_,
+                     request, &out),
+                out, [&] { print(out.services()); });
+  }
+  if (verb == "launch") {
+    if (args.size() < 3) throw Usage("services launch CUSTOMER_ID SERVICE");
+    const auto services = ParseServices({args[2]});
+    av1::LaunchServiceConsoleRequest request;
+    request.set_name(
+        absl::StrCat(customer, "/services/", std::string(msp::knox::ServiceId(services[0]))));
+    request.set_return_uri(absl::GetFlag(FLAGS_return_uri));
+    av1::LaunchServiceConsoleResponse out;
+    return Show(Call(&av1::ServiceAssignmentService::Stub::LaunchServiceConsole, *assignments_,
+                     request, &out),
+                out, [&] { std::cout << out.launch_uri() << "\n"; });
+  }
+  throw Usage("services assign|list|launch");
+}
+
+int Cli::Invitations(const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "" : args[0];
+  auto print = [](const ov1::Invitation& i) {
+    PrintTable({"INVITATION", "CUSTOMER", "STATE", "SENT", "COUNT"},
+               {{i.name(), i.customer_id(), ov1::Invitation::State_Name(i.state()),
+                 absl::FormatTime(absl::FromUnixSeconds(i.last_send_time().seconds()),
+                                  absl::UTCTimeZone()),
+                 std::to_string(i.send_count())}});
+  };
+  if (verb == "create") {
+    if (args.size() < 2) throw Usage("invitations create CUSTOMER_ID --services a,b [--jointly]");
+    ov1::CreateInvitationRequest request;
+    request.set_parent(Parent());
+    request.set_customer_id(args[1]);
+    request.set_management_type(absl::GetFlag(FLAGS_jointly) ? cv1::JOINTLY_MANAGED
+                                                             : cv1::FULLY_MANAGED);
+    for (auto s : ParseServices({absl::GetFlag(FLAGS_services)})) request.add_services(s);
+    request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    ov1::Invitation out;
+    return Show(Call(&ov1::OnboardingService::Stub::CreateInvitation, *onboarding_, request, &out),
+                out, [&] { print(out); });
+  }
+  if (verb == "resend" || verb == "cancel") {
+    if (args.size() < 2) throw Usage("invitations " + verb + " NAME");
+    ov1::Invitation out;
+    grpc::Status status;
+    if (verb == "resend") {
+      ov1::ResendInvitationRequest request;
+      request.set_name(args[1]);
+      status = Call(&ov1::OnboardingService::Stub::ResendInvitation, *onboarding_, request, &out);
+    } else {
+      ov1::CancelInvitationRequest request;
+      request.set_name(args[1]);
+      status = Call(&ov1::OnboardingService::Stub::CancelInvitation, *onboarding_, request, &out);
+    }
+    return Show(status, out, [&] { print(out); });
+  }
+  if (verb == "list") {
+    // Invited customers, with the invitation their state belongs to.
+    cv1::ListCustomersRequest request;
+    request.set_parent(Parent());
+    request.set_filter(
+        "state = PENDING OR state = REJECTED OR state = CANCELED OR state = EXPIRED");
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    cv1::ListCustomersResponse out;
+    return Show(Call(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out), out,
+                [&] {
+                  std::vector<const cv1::Customer*> list;
+                  for (const auto& c : out.customers()) list.push_back(&c);
+                  PrintCustomers(list);
+                });
+  }
+  throw Usage("invitations create|resend|cancel|list");
+}
+
+int Cli::Delink(const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "" : args[0];
+  if (args.size() < 2) throw Usage("delink request CUSTOMER_ID | resend NAME | revoke NAME");
+  ov1::DelinkRequest out;
+  grpc::Status status;
+  if (verb == "request") {
+    ov1::RequestDelinkRequest request;
+    request.set_customer(CustomerName(args[1]));
+    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    status = Call(&ov1::OnboardingService::Stub::RequestDelink, *onboarding_, request, &out);
+  } else if (verb == "resend") {
+    ov1::ResendDelinkEmailRequest request;
+    request.set_name(args[1]);
+    status = Call(&ov1::OnboardingService::Stub::ResendDelinkEmail, *onboarding_, request, &out);
+  } else if (verb == "revoke") {
+    ov1::RevokeDelinkRequest request;
+    request.set_name(args[1]);
+    status = Call(&ov1::OnboardingService::Stub::RevokeDelink, *onboarding_, request, &out);
+  } else {
+    throw Usage("delink request|resend|revoke");
+  }
+  return Show(status, out, [&] {
+    PrintTable({"DELINK REQUEST", "CUSTOMER", "STATE"},
+               {{out.name(), out.customer(), ov1::DelinkRequest::State_Name(out.state())}});
+  });
+}
+
+std::vector<rv1::Column> ParseColumns(const std::vector<std::string>& words) {
+  std::vector<rv1::Column> out;
+  for (const auto& w : words) {
+    for (absl::string_view part : absl::StrSplit(w, ',', absl::SkipEmpty())) {
+      std::string upper(part);
+      for (auto& ch : upper) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+      rv1::Column c;
+      if (!rv1::Column_Parse(upper, &c) || c == rv1::COLUMN_UNSPECIFIED) {
+        throw Usage("unknown column " + std::string(part) +
+                    " (NAME, SERVICE_STATUS, CUSTOMER_ID, MANAGEMENT_TYPE, TOTAL_DEVICES, "
+                    "MODIFIED, CREATED, MSP_LINKED)");
+      }
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string Cell(const rv1::TableRow& row, rv1::Column column) {
+  auto time = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() == 0 ? std::string("-")
+                            : absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(t.seconds()),
+                                               absl::UTCTimeZone());
+  };
+  switch (column) {
+    case rv1::NAME:
+      return row.company_name();
+    case rv1::SERVICE_STATUS:
+      return ServicesCell(row.services());
+    case rv1::CUSTOMER_ID:
+      return row.customer_id();
+    case rv1::MANAGEMENT_TYPE:
+      return cv1::ManagementType_Name(row.management_type());
+    case rv1::TOTAL_DEVICES:
+      return absl::StrCat(row.total_devices(), " / ",
+                          row.has_knox_manage_devices() ? std::to_string(row.knox_manage_devices())
+                                                        : std::string("-"));
+    case rv1::MODIFIED:
+      return time(row.update_time());
+    case rv1::CREATED:
+      return time(row.create_time());
+    case rv1::MSP_LINKED:
+      return time(row.msp_link_time());
+    default:
+      return "";
+  }
+}
+
+int Cli::Table(const std::vector<std::string>& args) {
+  const std::string verb = args.empty() ? "show" : args[0];
+  const std::string preferences = absl::StrCat(Parent(), "/admins/", admin_, "/tablePreferences");
+  if (verb == "show") {
+    rv1::QueryCustomerTableRequest request;
+    request.set_parent(Parent());
+    for (auto c : ParseColumns({absl::GetFlag(FLAGS_columns)})) request.add_columns(c);
+    request.set_order_by(absl::GetFlag(FLAGS_order_by));
+    request.set_filter(absl::GetFlag(FLAGS_filter));
+    request.set_search(absl::GetFlag(FLAGS_search));
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    request.set_page_token(absl::GetFlag(FLAGS_page_token));
+    rv1::QueryCustomerTableResponse out;
+    return Show(Call(&rv1::ReportingService::Stub::QueryCustomerTable, *reporting_, request, &out),
+                out, [&] {
+                  std::vector<std::string> header = {"STATE"};
+                  for (int c : out.columns())
+                    header.push_back(rv1::Column_Name(static_cast<rv1::Column>(c)));
+                  std::vector<std::vector<std::string>> rows;
+                  for (const auto& row : out.rows()) {
+                    std::vector<std::string> cells = {cv1::State_Name(row.state())};
+                    for (int c : out.columns())
+                      cells.push_back(Cell(row, static_cast<rv1::Column>(c)));
+                    rows.push_back(std::move(cells));
+                  }
+                  PrintTable(header, rows);
+                  if (!out.next_page_token().empty()) {
+                    std::cout << "more: --page_token " << out.next_page_token() << "\n";
+                  }
+                });
+  }
+  if (verb == "columns") {
+    rv1::TablePreferences out;
+    grpc::Status status;
+    if (args.size() > 1) {
+      rv1::UpdateTablePreferencesRequest request;
+      request.mutable_preferences()->set_name(preferences);
+      for (auto c : ParseColumns({args.begin() + 1, args.end()})) {
+        request.mutable_preferences()->add_columns(c);
+      }
+      status =
+          Call(&rv1::ReportingService::Stub::UpdateTablePreferences, *reporting_, request, &out);
+    } else {
+      rv1::GetTablePreferencesRequest request;
+      request.set_name(preferences);
+      status = Call(&rv1::ReportingService::Stub::GetTablePreferences, *reporting_, request, &out);
+    }
+    return Show(status, out, [&] {
+      std::vector<std::string> names;
+      for (int c : out.columns()) names.push_back(rv1::Column_Name(static_cast<rv1::Column>(c)));
+      std::cout << absl::StrJoin(names, " ") << "\n";
+    });
+  }
+  throw Usage("table show|columns");
+}
+
+int Cli::Export(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "csv") throw Usage("export csv --out FILE");
+  const std::string path = absl::GetFlag(FLAGS_out);
+  if (path.empty()) throw Usage("export csv needs --out FILE ('-' for standard output)");
+  std::ofstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary | std::ios::trunc);
+    if (!file) throw Usage("cannot write " + path);
+  }
+  std::ostream& out = path == "-" ? std::cout : file;
+  // A progress line on a terminal only: scripts and pipes get the file and nothing else.
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  rv1::ExportCustomersCsvRequest request;
+  request.set_parent(Parent());
+  request.set_filter(absl::GetFlag(FLAGS_filter));
+  request.set_search(absl::GetFlag(FLAGS_search));
+  grpc::ClientContext context;
+  Prepare(context);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
+  const auto start = std::chrono::steady_clock::now();
+  auto reader = reporting_->ExportCustomersCsv(&context, request);
+  rv1::CsvChunk chunk;
+  int64_t rows = -1;  // the header is not a row
+  int64_t bytes = 0;
+  auto report = [&](bool done) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cerr << "\r" << std::max<int64_t>(rows, 0) << " rows, " << bytes / 1024 << " KiB, "
+              << static_cast<int64_t>(static_cast<double>(std::max<int64_t>(rows, 0)) /
+                                      std::max(seconds, 1e-3))
+              << " rows/s" << (done ? "\n" : "") << std::flush;
+  };
+  while (reader->Read(&chunk)) {
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    bytes += static_cast<int64_t>(chunk.data().size());
+    rows += std::count(chunk.data().begin(), chunk.data().end(), '\n');
+    if (progress) report(false);
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return PrintError(status);
+  out.flush();
+  if (progress) report(true);
+  if (json_) {
+    std::cout << "{\"rows\": " << std::max<int64_t>(rows, 0) << ", \"bytes\": " << bytes << "}\n";
+  }
+  return 0;
+}
+
+int Cli::Run(const std::vector<std::string>& words) {
+  if (words.empty() || words[0] == "help") {
+    std::cout << kHelp;
+    return words.empty() ? kUsage : 0;
+  }
+  const std::vector<std::string> args(words.begin() + 1, words.end());
+  if (words[0] == "customers") return Customers(args);
+  if (words[0] == "services") return Services(args);
+  if (words[0] == "invitations") return Invitations(args);
+  if (words[0] == "delink") return Delink(args);
+  if (words[0] == "table") return Table(args);
+  if (words[0] == "export") return Export(args);
+  throw Usage("unknown command " + words[0]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kHelp);
+  const std::vector<char*> positional = msp::ParseFlagsWithEnvFallback(argc, argv);
+  std::vector<std::string> words(positional.begin() + 1, positional.end());
+  try {
+    Cli cli;
+    return cli.Run(words);
+  } catch (const Usage& e) {
+    std::cerr << "mspctl: " << e.what() << "\n(mspctl help: every command)\n";
+    return kUsage;
+  }
+}
