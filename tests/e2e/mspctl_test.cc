@@ -200,6 +200,12 @@ TEST(Mspctl, ErrorsAndExitCodes) {
   EXPECT_EQ(Mspctl({"table", "show", "--columns=COLOR"}).exit, 2);
   EXPECT_EQ(Mspctl({}).exit, 2);
   EXPECT_EQ(Mspctl({"help"}).exit, 0);
+  // --help on a command: that command's usage, and nothing of the others.
+  r = Mspctl({"invitations", "--help"});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_NE(r.output.find("invitations create"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("customers add"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Exit status"), std::string::npos);
   // No service there.
   r = Mspctl({"customers", "list"}, "cli", {{"MSP_CUSTOMER_ADDRESS", "127.0.0.1:1"}});
   EXPECT_EQ(r.exit, 3) << r.output;

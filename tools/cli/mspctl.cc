@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
@@ -754,7 +755,36 @@ int Cli::Run(const std::vector<std::string>& words) {
 
 }  // namespace
 
+// `mspctl [COMMAND] --help`: the usage of that command (or of all), exit 0. (Abseil's own
+// --help would list every flag and exit 1; --helpfull still does.)
+bool PrintedHelp(int argc, char** argv) {
+  std::string command;
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help = true;
+    } else if (command.empty() && !arg.empty() && arg[0] != '-') {
+      command = arg;
+    }
+  }
+  if (!help) return false;
+  std::istringstream lines(kHelp);
+  bool in_command = false;
+  for (std::string line; std::getline(lines, line);) {
+    // A command's lines: those starting with it, and the indented ones that continue them.
+    if (line.rfind("  ", 0) == 0 && line.rfind("   ", 0) != 0) {
+      in_command = command.empty() || line.rfind("  " + command + " ", 0) == 0;
+    } else if (line.rfind("   ", 0) != 0) {
+      in_command = true;  // the header and the closing notes
+    }
+    if (in_command) std::cout << line << "\n";
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
+  if (PrintedHelp(argc, argv)) return 0;
   absl::SetProgramUsageMessage(kHelp);
   const std::vector<char*> positional = msp::ParseFlagsWithEnvFallback(argc, argv);
   std::vector<std::string> words(positional.begin() + 1, positional.end());
