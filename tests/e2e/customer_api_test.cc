@@ -5,6 +5,8 @@
 #include <grpcpp/support/error_details.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <atomic>
 #include <fstream>
 #include <functional>
@@ -603,19 +605,23 @@ TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {
   EXPECT_NE(metrics.find("outbox_oldest_pending_age_seconds"), std::string::npos);
 }
 
+// Every service's log is scanned when the stack stops (StackEnvironment); this checks the scan
+// itself: nothing so far, and a line with an email, a token or the phone number is caught.
 TEST(CustomerApi, LogsAreJsonAndHoldNoPersonalDataOrTokens) {
-  std::ifstream in(stack->log_dir() + "/customer.log");
-  std::string line;
-  int lines = 0;
-  const std::regex email(R"([A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
-  while (std::getline(in, line)) {
-    ++lines;
-    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
-    EXPECT_FALSE(std::regex_search(line, email)) << line;
-    EXPECT_EQ(line.find("+49301234567"), std::string::npos) << line;
-    EXPECT_EQ(line.find("eyJ"), std::string::npos) << line;
+  EXPECT_EQ(stack->LogLeaks(), std::vector<std::string>{});
+  const std::string path = stack->log_dir() + "/customer.log";
+  const auto size = std::filesystem::file_size(path);
+  for (const std::string planted :
+       {R"({"msg":"planted","to":"erika@example.de"})",
+        R"({"msg":"planted","phone":"+49301234567"})",
+        R"({"msg":"planted","auth":"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"})",
+        R"({"msg":"planted","url":"/respond?token=6JvH4q4dZlW6msh5VRV6KH3E1F2mfnj3bD8ZXernaGM"})",
+        "not json"}) {
+    std::ofstream(path, std::ios::app) << planted << "\n";
+    const auto leaks = stack->LogLeaks();
+    EXPECT_EQ(leaks.size(), 1u) << planted;
+    std::filesystem::resize_file(path, size);
   }
-  EXPECT_GT(lines, 2);
 }
 
 grpc::health::v1::HealthCheckResponse::ServingStatus CustomerHealth(

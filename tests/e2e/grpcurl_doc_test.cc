@@ -122,6 +122,8 @@ TEST(GrpcurlDoc, ThePageRunsTopToBottomAgainstTheSuite) {
   const int status = bash.Wait(std::chrono::seconds(180));
   EXPECT_EQ(status, 0) << bash.ReadLog().substr(
       bash.ReadLog().size() > 6000 ? bash.ReadLog().size() - 6000 : 0);
+  // The whole session (invitations, link tokens, delinks) left nothing personal in the logs.
+  EXPECT_EQ(stack.LogLeaks(), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -60,6 +60,11 @@ class Stack {
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
 
+  // Lines of any service's log (everything the stack's processes wrote so far) that are not a
+  // JSON object, or that hold an email address, the test contact's phone number, a JWT or a
+  // link token in clear: logs mask personal data and never print secrets.
+  std::vector<std::string> LogLeaks() const;
+
  private:
   TempDir logs_;
   std::unique_ptr<PostgresServer> postgres_;
@@ -82,7 +87,11 @@ class StackEnvironment : public ::testing::Environment {
                                                                  "reporting"})
       : slot_(slot), services_(std::move(services)) {}
   void SetUp() override { *slot_ = new Stack(services_); }
+  // Every log line every service wrote during the whole test binary is checked here.
   void TearDown() override {
+    if (*slot_ != nullptr) {
+      for (const auto& leak : (*slot_)->LogLeaks()) ADD_FAILURE() << "log line leaks: " << leak;
+    }
     delete *slot_;
     *slot_ = nullptr;
   }
