@@ -13,8 +13,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -56,20 +60,41 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-int FreePort() {
+namespace {
+
+// Whether a loopback port can be bound right now.
+bool Bindable(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a free port");
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+int FreePort() {
+  // Below the kernel's ephemeral range (32768-60999): a port the kernel hands out would soon
+  // be taken again by some client connection of the tests running in parallel, before the
+  // server this port is for binds it. Random, and never the same twice in one process.
+  static std::mutex mu;
+  static std::set<int> given;
+  static std::mt19937 random(static_cast<uint32_t>(getpid()) * 2654435761u ^
+                             static_cast<uint32_t>(time(nullptr)));
+  std::lock_guard<std::mutex> lock(mu);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const int port = 20000 + static_cast<int>(random() % 12700);
+    if (given.count(port) || !Bindable(port)) continue;
+    given.insert(port);
+    return port;
+  }
+  throw std::runtime_error("no free loopback port in 20000-32699");
 }
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
