@@ -254,6 +254,20 @@ std::string EscapeLike(std::string_view text) {
   return out;
 }
 
+void AppendAnyOf(std::string& where, std::vector<Param>& params, std::string_view column,
+                 const std::vector<int>& values) {
+  if (values.empty()) return;
+  params.push_back(ArrayLiteral(values));
+  absl::StrAppend(&where, " AND ", AbslView(column), " = ANY($", params.size(), "::smallint[])");
+}
+
+void AppendContains(std::string& where, std::vector<Param>& params, std::string_view column,
+                    std::string_view text) {
+  if (text.empty()) return;
+  params.push_back(absl::StrCat("%", EscapeLike(text), "%"));
+  absl::StrAppend(&where, " AND ", AbslView(column), " LIKE $", params.size());
+}
+
 std::string TextArrayLiteral(const std::vector<std::string>& elements) {
   std::string out = "{";
   for (const auto& e : elements) {

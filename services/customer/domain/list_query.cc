@@ -52,8 +52,6 @@ void ParseOrderBy(const std::string& order_by, ListQuery& query) {
   query.descending = parts.size() == 2 && parts[1] == "desc";
 }
 
-std::string EncodeCursor(const v1::CustomerPageCursor& cursor) { return EncodePageToken(cursor); }
-
 v1::CustomerPageCursor DecodeCursor(const std::string& token) {
   v1::CustomerPageCursor cursor;
   if (!DecodePageToken(token, &cursor)) Bad("page_token", "not a page token of this list");
@@ -75,31 +73,14 @@ ListQuery ParseListCustomersRequest(const v1::ListCustomersRequest& request,
   const std::string search(absl::StripAsciiWhitespace(request.search()));
   if (search.size() > 100) Bad("search", "at most 100 characters");
   query.search = absl::AsciiStrToLower(search);
-  if (!request.page_token().empty()) {
-    const auto cursor = DecodeCursor(request.page_token());
-    if (cursor.msp_id() != msp_id || cursor.order_by() != request.order_by() ||
-        cursor.filter() != request.filter() || cursor.search() != request.search() ||
-        cursor.last_customer_id().empty()) {
-      Bad("page_token",
-          "the page token belongs to a different query: keep filter, order_by and search "
-          "unchanged");
-    }
-    query.after = std::make_pair(cursor.last_sort_value(), cursor.last_customer_id());
-  }
+  query.after = DecodeKeysetPageToken<v1::CustomerPageCursor>(request, msp_id);
   return query;
 }
 
 std::string EncodeCustomerPageToken(const v1::ListCustomersRequest& request,
                                     const std::string& msp_id, const std::string& sort_value,
                                     const std::string& customer_id) {
-  v1::CustomerPageCursor cursor;
-  cursor.set_msp_id(msp_id);
-  cursor.set_order_by(request.order_by());
-  cursor.set_filter(request.filter());
-  cursor.set_search(request.search());
-  cursor.set_last_sort_value(sort_value);
-  cursor.set_last_customer_id(customer_id);
-  return EncodeCursor(cursor);
+  return EncodeKeysetPageToken<v1::CustomerPageCursor>(request, msp_id, sort_value, customer_id);
 }
 
 std::string EncodeEventPageToken(const std::string& msp_id, const std::string& parent,
@@ -108,7 +89,7 @@ std::string EncodeEventPageToken(const std::string& msp_id, const std::string& p
   cursor.set_msp_id(msp_id);
   cursor.set_filter(parent);
   cursor.set_last_event_id(last_event_id);
-  return EncodeCursor(cursor);
+  return EncodePageToken(cursor);
 }
 
 int64_t DecodeEventPageToken(const std::string& token, const std::string& msp_id,

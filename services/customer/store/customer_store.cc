@@ -331,18 +331,9 @@ ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& 
     params.push_back(std::move(value));
     return absl::StrCat("$", params.size());
   };
-  if (!query.states.empty()) {
-    absl::StrAppend(&where, " AND state = ANY(", next(pg::ArrayLiteral(query.states)),
-                    "::smallint[])");
-  }
-  if (!query.management_types.empty()) {
-    absl::StrAppend(&where, " AND management_type = ANY(",
-                    next(pg::ArrayLiteral(query.management_types)), "::smallint[])");
-  }
-  if (!query.search.empty()) {
-    absl::StrAppend(&where, " AND search_text LIKE ",
-                    next(absl::StrCat("%", pg::EscapeLike(query.search), "%")));
-  }
+  pg::AppendAnyOf(where, params, "state", query.states);
+  pg::AppendAnyOf(where, params, "management_type", query.management_types);
+  pg::AppendContains(where, params, "search_text", query.search);
   const std::string column = SortColumn(query.sort_key);
   const char* cmp = query.descending ? "<" : ">";
   const char* dir = query.descending ? "DESC" : "ASC";

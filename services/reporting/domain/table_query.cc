@@ -77,20 +77,7 @@ TableQuery ParseTableQuery(const v1::QueryCustomerTableRequest& request,
   ParseOrderBy(request.order_by(), query);
   ParseFilterInto(request.filter(), query);
   ParseSearchInto(request.search(), query);
-  if (!request.page_token().empty()) {
-    v1::TablePageCursor cursor;
-    if (!DecodePageToken(request.page_token(), &cursor)) {
-      Bad("page_token", "not a page token of this table");
-    }
-    if (cursor.msp_id() != msp_id || cursor.order_by() != request.order_by() ||
-        cursor.filter() != request.filter() || cursor.search() != request.search() ||
-        cursor.last_customer_id().empty()) {
-      Bad("page_token",
-          "the page token belongs to a different query: keep filter, order_by and search "
-          "unchanged");
-    }
-    query.after = std::make_pair(cursor.last_sort_value(), cursor.last_customer_id());
-  }
+  query.after = DecodeKeysetPageToken<v1::TablePageCursor>(request, msp_id);
   return query;
 }
 
@@ -104,14 +91,7 @@ TableQuery ParseExportQuery(const v1::ExportCustomersCsvRequest& request) {
 std::string EncodeTablePageToken(const v1::QueryCustomerTableRequest& request,
                                  const std::string& msp_id, const std::string& sort_value,
                                  const std::string& customer_id) {
-  v1::TablePageCursor cursor;
-  cursor.set_msp_id(msp_id);
-  cursor.set_order_by(request.order_by());
-  cursor.set_filter(request.filter());
-  cursor.set_search(request.search());
-  cursor.set_last_sort_value(sort_value);
-  cursor.set_last_customer_id(customer_id);
-  return EncodePageToken(cursor);
+  return EncodeKeysetPageToken<v1::TablePageCursor>(request, msp_id, sort_value, customer_id);
 }
 
 }  // namespace msp::reporting

@@ -76,26 +76,13 @@ std::pair<const char*, const char*> OrderColumn(OrderKey key) {
 
 // Appends the WHERE terms of the filter and search (after `msp_id = $1`).
 void AppendFilter(const TableQuery& query, std::vector<pg::Param>& params, std::string& where) {
-  auto next = [&](std::string value) {
-    params.push_back(std::move(value));
-    return absl::StrCat("$", params.size());
-  };
-  if (!query.states.empty()) {
-    absl::StrAppend(&where, " AND state = ANY(", next(pg::ArrayLiteral(query.states)),
-                    "::smallint[])");
-  }
-  if (!query.management_types.empty()) {
-    absl::StrAppend(&where, " AND management_type = ANY(",
-                    next(pg::ArrayLiteral(query.management_types)), "::smallint[])");
-  }
+  pg::AppendAnyOf(where, params, "state", query.states);
+  pg::AppendAnyOf(where, params, "management_type", query.management_types);
   if (query.service_mask != 0) {
-    absl::StrAppend(&where, " AND service_mask & ", next(std::to_string(query.service_mask)),
-                    "::integer <> 0");
+    params.push_back(std::to_string(query.service_mask));
+    absl::StrAppend(&where, " AND service_mask & $", params.size(), "::integer <> 0");
   }
-  if (!query.search.empty()) {
-    absl::StrAppend(&where, " AND search_text LIKE ",
-                    next(absl::StrCat("%", pg::EscapeLike(query.search), "%")));
-  }
+  pg::AppendContains(where, params, "search_text", query.search);
 }
 
 constexpr char kRowColumns[] =
