@@ -1,0 +1,536 @@
+// Every RPC of every service, found through server reflection (so a new RPC is covered the day
+// it is added), called by every kind of caller and with every kind of bad token. Each cell has
+// its expected code; an RPC without a row in the policy table below fails the test, and so does
+// a row whose RPC no longer exists.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/descriptor_database.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "stack.h"
+#include "testdata/sample_customers.h"
+
+namespace msp {
+namespace {
+
+using testing::Call;
+using testing::Stack;
+namespace av1 = assignment::v1;
+namespace cv1 = customer::v1;
+namespace ov1 = onboarding::v1;
+namespace pb = google::protobuf;
+using Code = grpc::StatusCode;
+using auth::PrincipalKind;
+
+Stack* stack = nullptr;
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+
+constexpr char kMspA[] = "matrix-a";
+constexpr char kMspB[] = "matrix-b";
+
+// Which principals each RPC admits, and a request naming MSP A's real resources (JSON with
+// placeholders: {customer}, {invitation}, {delink}, ...). Every admitted caller of another
+// tenant (MSP B's admin, the admin of a customer the request does not name) gets NOT_FOUND,
+// exactly as for something that does not exist.
+struct Row {
+  std::set<PrincipalKind> admits;
+  std::string request;
+};
+
+const std::map<std::string, Row>& PolicyTable() {
+  const std::set<PrincipalKind> msp{PrincipalKind::kMspAdmin};
+  const std::set<PrincipalKind> msp_or_service{PrincipalKind::kMspAdmin, PrincipalKind::kService};
+  const std::set<PrincipalKind> service{PrincipalKind::kService};
+  const std::set<PrincipalKind> customer{PrincipalKind::kCustomerAdmin};
+  static const auto* const table = new std::map<std::string, Row>{
+      // The customer service.
+      {"/msp.customer.v1.CustomerService/CreateCustomer",
+       {msp, R"({"parent":"msps/{msp}","customer":{"company":{"displayName":"Matrix New"}}})"}},
+      {"/msp.customer.v1.CustomerService/GetCustomer",
+       {msp_or_service, R"({"name":"{customer}"})"}},
+      {"/msp.customer.v1.CustomerService/ListCustomers",
+       {msp_or_service, R"({"parent":"msps/{msp}"})"}},
+      {"/msp.customer.v1.CustomerService/UpdateCustomer",
+       {msp, R"({"customer":{"name":"{customer}","company":{"displayName":"Matrix Renamed"}},)"
+             R"("updateMask":"company.displayName"})"}},
+      {"/msp.customer.v1.CustomerService/UpgradeToJointlyManaged",
+       {msp, R"({"name":"{customer}"})"}},
+      {"/msp.customer.v1.CustomerService/ListCustomerEvents", {msp, R"({"parent":"{customer}"})"}},
+      {"/msp.customer.v1.CustomerService/CreateKnoxCustomer", {service, R"({})"}},
+      {"/msp.customer.v1.CustomerService/LookupKnoxCustomer",
+       {service, R"({"customerId":"{knox_customer_id}"})"}},
+      {"/msp.customer.v1.CustomerService/TransitionCustomer", {service, R"({})"}},
+      // The service-assignment service.
+      {"/msp.assignment.v1.ServiceAssignmentService/AssignServices",
+       {msp_or_service, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/ListCustomerServices",
+       {msp_or_service, R"({"parent":"{customer}"})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices",
+       {msp_or_service, R"({"parent":"msps/{msp}","customers":["{customer}"]})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/ReportDeviceCounts", {service, R"({})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/CheckKnoxManageTenantId",
+       {msp_or_service, R"({"parent":"msps/{msp}","workEmail":"a@b.example","prefix":"matrix"})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/LaunchServiceConsole",
+       {msp,
+        R"({"name":"{customer}/services/knox-mobile-enrollment","returnUri":"http://localhost:8080/customers"})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/EndCustomerServices",
+       {service, R"({"parent":"msps/{msp}/customers/NOSUCHCUSTOMER","reason":"matrix"})"}},
+      // The onboarding-invitation service.
+      {"/msp.onboarding.v1.OnboardingService/LookupCustomer",
+       {msp, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/CreateInvitation",
+       {msp, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/GetInvitation",
+       {msp_or_service, R"({"name":"{invitation}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/ResendInvitation",
+       {msp, R"({"name":"{invitation}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/CancelInvitation",
+       {msp, R"({"name":"{invitation}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/AcceptInvitation",
+       {customer,
+        R"({"name":"{invitation}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RejectInvitation",
+       {customer,
+        R"({"name":"{invitation}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RequestDelink", {msp, R"({"customer":"{joint}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/GetDelinkRequest",
+       {msp_or_service, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/ResendDelinkEmail", {msp, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RevokeDelink", {msp, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/AcceptDelink",
+       {customer, R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RejectDelink",
+       {customer, R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+      {"/msp.onboarding.v1.OnboardingService/StartAccountSetup",
+       {service, R"({"customer":"msps/{msp}/customers/NOSUCHCUSTOMER"})"}},
+      // The reporting service.
+      {"/msp.reporting.v1.ReportingService/QueryCustomerTable",
+       {msp, R"({"parent":"msps/{msp}"})"}},
+      {"/msp.reporting.v1.ReportingService/GetTablePreferences",
+       {msp, R"({"name":"msps/{msp}/admins/admin/tablePreferences"})"}},
+      {"/msp.reporting.v1.ReportingService/UpdateTablePreferences",
+       {msp, R"({"preferences":{"name":"msps/{msp}/admins/admin/tablePreferences"}})"}},
+      {"/msp.reporting.v1.ReportingService/GetCustomerDetails", {msp, R"({"name":"{customer}"})"}},
+      {"/msp.reporting.v1.ReportingService/ExportCustomersCsv",
+       {msp, R"({"parent":"msps/{msp}"})"}},
+  };
+  return *table;
+}
+
+// Services that every server carries and that need no token.
+bool IsInfrastructure(const std::string& service) {
+  return service.rfind("grpc.health.", 0) == 0 || service.rfind("grpc.reflection.", 0) == 0;
+}
+
+// One server's services and their descriptors, read over reflection only.
+struct ReflectedServer {
+  std::string address;
+  std::vector<std::string> services;
+};
+
+class ReflectedContracts {
+ public:
+  // Lists the server's services and loads the files that define them (and their imports).
+  ReflectedServer Load(const std::string& address) {
+    namespace rv = grpc::reflection::v1alpha;
+    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    auto stub = rv::ServerReflection::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->ServerReflectionInfo(&context);
+    ReflectedServer server{address, {}};
+    rv::ServerReflectionRequest request;
+    request.set_list_services("");
+    rv::ServerReflectionResponse response;
+    EXPECT_TRUE(stream->Write(request) && stream->Read(&response));
+    for (const auto& service : response.list_services_response().service()) {
+      server.services.push_back(service.name());
+    }
+    for (const auto& service : server.services) {
+      request.set_file_containing_symbol(service);
+      EXPECT_TRUE(stream->Write(request) && stream->Read(&response)) << service;
+      for (const auto& bytes : response.file_descriptor_response().file_descriptor_proto()) {
+        pb::FileDescriptorProto file;
+        EXPECT_TRUE(file.ParseFromString(bytes));
+        if (loaded_.insert(file.name()).second) database_.Add(file);
+      }
+    }
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+    return server;
+  }
+
+  const pb::ServiceDescriptor* Service(const std::string& name) {
+    return pool_.FindServiceByName(name);
+  }
+  std::unique_ptr<pb::Message> NewMessage(const pb::Descriptor* type) {
+    return std::unique_ptr<pb::Message>(factory_.GetPrototype(type)->New());
+  }
+
+ private:
+  std::set<std::string> loaded_;
+  pb::SimpleDescriptorDatabase database_;
+  pb::DescriptorPool pool_{&database_};
+  pb::DynamicMessageFactory factory_{&pool_};
+};
+
+// A caller of the matrix: how it authenticates and which cell of a row it expects.
+struct Caller {
+  std::string name;
+  std::string authorization;          // the whole metadata value; empty: none sent
+  std::optional<PrincipalKind> kind;  // the kind of a valid token; nullopt: refused at the door
+};
+
+std::string Base64Url(const std::string& s) {
+  std::string out;
+  absl::WebSafeBase64Escape(s, &out);
+  return out;
+}
+
+std::string DecodeBase64Url(const std::string& s) {
+  std::string out;
+  EXPECT_TRUE(absl::WebSafeBase64Unescape(s, &out));
+  return out;
+}
+
+std::vector<Caller> Callers() {
+  const std::string secret = auth::ReadKeyFile(stack->jwt_key_file());
+  auto mint = [&](const auth::TokenIssuer& issuer, auth::TokenClaims claims) {
+    if (claims.subject.empty()) claims.subject = "admin";
+    return issuer.Mint(claims);
+  };
+  auth::TokenClaims msp_a;
+  msp_a.kind = PrincipalKind::kMspAdmin;
+  msp_a.msp_id = kMspA;
+  const std::string valid_a = stack->MspToken(kMspA);
+  const std::vector<std::string> parts = absl::StrSplit(valid_a, '.');
+
+  auth::TokenClaims expired = msp_a;
+  expired.ttl = std::chrono::seconds(-300);  // beyond the 30 s leeway
+  auth::TokenClaims not_yet = msp_a;
+  not_yet.not_before = std::chrono::system_clock::now() + std::chrono::hours(1);
+  // MSP B's valid token with its payload rewritten to claim MSP A; the signature stays B's.
+  const std::vector<std::string> b_parts = absl::StrSplit(stack->MspToken(kMspB), '.');
+  const std::string tampered_payload =
+      absl::StrReplaceAll(DecodeBase64Url(b_parts[1]), {{kMspB, kMspA}});
+  // HS/RS confusion: a token that says RS256 but is signed with the HS256 secret (a verifier
+  // that trusts the header would check it with the wrong key type).
+  const std::string rs_header = Base64Url(R"({"alg":"RS256","typ":"JWT"})");
+  const std::string none_header = Base64Url(R"({"alg":"none","typ":"JWT"})");
+
+  return {
+      {"msp-a-admin", "Bearer " + valid_a, PrincipalKind::kMspAdmin},
+      {"msp-b-admin", "Bearer " + stack->MspToken(kMspB), PrincipalKind::kMspAdmin},
+      {"other-customer-admin", "Bearer " + stack->CustomerToken("NOTTHISCUSTOMER"),
+       PrincipalKind::kCustomerAdmin},
+      {"service", "Bearer " + stack->ServiceToken("matrix"), PrincipalKind::kService},
+      {"no-token", "", std::nullopt},
+      {"not-bearer", "Basic " + valid_a, std::nullopt},
+      {"expired", "Bearer " + mint(stack->issuer(), expired), std::nullopt},
+      {"not-yet-valid", "Bearer " + mint(stack->issuer(), not_yet), std::nullopt},
+      {"wrong-issuer",
+       "Bearer " + mint(auth::TokenIssuer("HS256", secret, "someone-else", "msp-customers"), msp_a),
+       std::nullopt},
+      {"wrong-audience", "Bearer " + mint(stack->issuer().ForAudience("another-system"), msp_a),
+       std::nullopt},
+      {"wrong-key",
+       "Bearer " + mint(auth::TokenIssuer("HS256", "not-the-secret-0123456789abcdef", "msp-test",
+                                          "msp-customers"),
+                        msp_a),
+       std::nullopt},
+      {"alg-none", "Bearer " + none_header + "." + parts[1] + ".", std::nullopt},
+      {"hs-rs-confusion", "Bearer " + rs_header + "." + parts[1] + "." + parts[2], std::nullopt},
+      {"tampered-payload",
+       "Bearer " + b_parts[0] + "." + Base64Url(tampered_payload) + "." + b_parts[2], std::nullopt},
+      {"garbage", "Bearer not.a.jwt", std::nullopt},
+  };
+}
+
+// Calls one method with a JSON request; streams are read to the end.
+grpc::Status CallMethod(ReflectedContracts& contracts, const std::string& address,
+                        const pb::MethodDescriptor* method, const std::string& json,
+                        const std::string& authorization) {
+  auto request = contracts.NewMessage(method->input_type());
+  auto response = contracts.NewMessage(method->output_type());
+  const auto parsed = pb::util::JsonStringToMessage(json, request.get());
+  EXPECT_TRUE(parsed.ok()) << method->full_name() << ": " << parsed.ToString() << " in " << json;
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+  const std::string path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
+  if (method->server_streaming()) {
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING,
+                                  channel);
+    std::unique_ptr<grpc::ClientReader<pb::Message>> reader(
+        grpc::internal::ClientReaderFactory<pb::Message>::Create(channel.get(), rpc, &context,
+                                                                 *request));
+    while (reader->Read(response.get())) {
+    }
+    return reader->Finish();
+  }
+  grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
+  return grpc::internal::BlockingUnaryCall<pb::Message, pb::Message>(channel.get(), rpc, &context,
+                                                                     *request, response.get());
+}
+
+// MSP A's resources the requests name.
+struct Resources {
+  std::map<std::string, std::string> placeholders;
+};
+
+Resources CreateMspAResources() {
+  Resources r;
+  auto customers = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  auto onboarding = ov1::OnboardingService::NewStub(stack->Channel("onboarding-invitation"));
+  const std::string token = stack->MspToken(kMspA);
+
+  cv1::CreateCustomerRequest create;
+  create.set_parent(absl::StrCat("msps/", kMspA));
+  *create.mutable_customer() =
+      customer::testdata::ValidCustomer("Matrix Full GmbH", "full@matrix-full.example");
+  create.add_services(av1::KNOX_MOBILE_ENROLLMENT);
+  cv1::Customer full;
+  EXPECT_TRUE(
+      Call(&cv1::CustomerService::Stub::CreateCustomer, *customers, token, create, &full).ok());
+
+  *create.mutable_customer() = customer::testdata::ValidCustomer(
+      "Matrix Joint GmbH", "it@matrix-joint.example", cv1::JOINTLY_MANAGED);
+  cv1::Customer joint;
+  EXPECT_TRUE(
+      Call(&cv1::CustomerService::Stub::CreateCustomer, *customers, token, create, &joint).ok());
+
+  cv1::CreateKnoxCustomerRequest knox_request;
+  *knox_request.mutable_customer() =
+      customer::testdata::ValidCustomer("Matrix Knox GmbH", "admin@matrix-knox.example");
+  knox_request.add_services(av1::KNOX_MOBILE_ENROLLMENT);
+  cv1::Customer knox;
+  EXPECT_TRUE(Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *customers,
+                   stack->ServiceToken("seed"), knox_request, &knox)
+                  .ok());
+  ov1::CreateInvitationRequest invite;
+  invite.set_parent(absl::StrCat("msps/", kMspA));
+  invite.set_customer_id(knox.customer_id());
+  invite.set_management_type(cv1::FULLY_MANAGED);
+  invite.add_services(av1::KNOX_CONFIGURE);
+  ov1::Invitation invitation;
+  EXPECT_TRUE(
+      Call(&ov1::OnboardingService::Stub::CreateInvitation, *onboarding, token, invite, &invitation)
+          .ok());
+
+  // A delink request needs the jointly managed customer ACTIVE (its services assigned).
+  ov1::RequestDelinkRequest delink_request;
+  delink_request.set_customer(joint.name());
+  ov1::DelinkRequest delink;
+  grpc::Status status;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    status = Call(&ov1::OnboardingService::Stub::RequestDelink, *onboarding, token, delink_request,
+                  &delink);
+    if (status.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < until);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  r.placeholders = {{"{msp}", kMspA},
+                    {"{customer}", full.name()},
+                    {"{joint}", joint.name()},
+                    {"{knox_customer_id}", knox.customer_id()},
+                    {"{invitation}", invitation.name()},
+                    {"{delink}", delink.name()}};
+  return r;
+}
+
+// The state of MSP A's resources as their owner reads them: unchanged by anyone else's calls.
+std::string SnapshotOfMspA(ReflectedContracts& contracts, const Resources& resources,
+                           const std::map<std::string, std::string>& method_address) {
+  std::string snapshot;
+  const std::string token = "Bearer " + stack->MspToken(kMspA);
+  for (const auto& [method, json] : std::vector<std::pair<std::string, std::string>>{
+           {"msp.customer.v1.CustomerService.GetCustomer", R"({"name":"{customer}"})"},
+           {"msp.customer.v1.CustomerService.GetCustomer", R"({"name":"{joint}"})"},
+           {"msp.assignment.v1.ServiceAssignmentService.ListCustomerServices",
+            R"({"parent":"{customer}"})"},
+           {"msp.onboarding.v1.OnboardingService.GetInvitation", R"({"name":"{invitation}"})"},
+           {"msp.onboarding.v1.OnboardingService.GetDelinkRequest", R"({"name":"{delink}"})"},
+           {"msp.customer.v1.CustomerService.ListCustomerEvents", R"({"parent":"{customer}"})"},
+       }) {
+    const auto* descriptor = contracts.Service(method.substr(0, method.rfind('.')))
+                                 ->FindMethodByName(method.substr(method.rfind('.') + 1));
+    auto request = contracts.NewMessage(descriptor->input_type());
+    auto response = contracts.NewMessage(descriptor->output_type());
+    EXPECT_TRUE(pb::util::JsonStringToMessage(absl::StrReplaceAll(json, resources.placeholders),
+                                              request.get())
+                    .ok());
+    auto channel = grpc::CreateChannel(method_address.at(method.substr(0, method.rfind('.'))),
+                                       grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", token);
+    const std::string path =
+        absl::StrCat("/", descriptor->service()->full_name(), "/", descriptor->name());
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
+    const auto status = grpc::internal::BlockingUnaryCall<pb::Message, pb::Message>(
+        channel.get(), rpc, &context, *request, response.get());
+    EXPECT_TRUE(status.ok()) << method << ": " << status.error_message();
+    std::string json_out;
+    EXPECT_TRUE(pb::util::MessageToJsonString(*response, &json_out).ok());
+    absl::StrAppend(&snapshot, method, " ", json_out, "\n");
+  }
+  return snapshot;
+}
+
+const char* CodeName(Code code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "EXHAUSTED",
+                                       "FAILED_PRECOND",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPL",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "?";
+}
+
+TEST(SecurityMatrix, EveryRpcAnswersEveryCallerAsItsPolicySays) {
+  ReflectedContracts contracts;
+  std::map<std::string, std::string> method_address;  // full method path -> server
+  std::map<std::string, std::string> service_address;
+  std::vector<const pb::MethodDescriptor*> methods;
+  for (const std::string name :
+       {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
+    const ReflectedServer server = contracts.Load(stack->address(name));
+    for (const auto& service_name : server.services) {
+      if (IsInfrastructure(service_name)) continue;
+      service_address[service_name] = server.address;
+      const auto* service = contracts.Service(service_name);
+      ASSERT_NE(service, nullptr) << service_name << " not describable through reflection";
+      for (int i = 0; i < service->method_count(); ++i) {
+        methods.push_back(service->method(i));
+        method_address[absl::StrCat("/", service_name, "/", service->method(i)->name())] =
+            server.address;
+      }
+    }
+  }
+  ASSERT_GE(methods.size(), 35u) << "reflection found fewer RPCs than the suite has";
+
+  // Every reflected RPC has a policy row, and every row names a served RPC.
+  for (const auto& [path, address] : method_address) {
+    EXPECT_TRUE(PolicyTable().count(path))
+        << path << " has no row in the security matrix's policy table: say who may call it";
+  }
+  for (const auto& [path, row] : PolicyTable()) {
+    EXPECT_TRUE(method_address.count(path)) << path << " is in the policy table but not served";
+  }
+
+  const Resources resources = CreateMspAResources();
+  const std::vector<Caller> callers = Callers();
+  const std::string before = SnapshotOfMspA(contracts, resources, service_address);
+
+  // Strangers first, so that MSP A's resources can be compared after them; then the callers
+  // entitled to change them: internal services and MSP A's own admin.
+  std::map<std::string, std::map<std::string, Code>> answers;  // method -> caller -> code
+  int cells = 0;
+  auto run_cell = [&](const pb::MethodDescriptor* method, const Caller& caller) {
+    const std::string path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
+    const auto row_it = PolicyTable().find(path);
+    if (row_it == PolicyTable().end()) return;
+    const Row& row = row_it->second;
+    const std::string json = absl::StrReplaceAll(row.request, resources.placeholders);
+    const grpc::Status status =
+        CallMethod(contracts, method_address.at(path), method, json, caller.authorization);
+    answers[method->name()][caller.name] = status.error_code();
+    ++cells;
+    std::string cell = absl::StrCat(path, " as ", caller.name, ": ", CodeName(status.error_code()),
+                                    " ", status.error_message());
+    if (!caller.kind) {
+      EXPECT_EQ(status.error_code(), Code::UNAUTHENTICATED) << cell;
+      return;
+    }
+    if (!row.admits.count(*caller.kind)) {
+      EXPECT_EQ(status.error_code(), Code::PERMISSION_DENIED) << cell;
+      return;
+    }
+    // Admitted: the answer is about the request, never a failure of the server.
+    for (Code bad : {Code::UNAUTHENTICATED, Code::UNIMPLEMENTED, Code::INTERNAL, Code::UNKNOWN,
+                     Code::UNAVAILABLE, Code::DEADLINE_EXCEEDED}) {
+      EXPECT_NE(status.error_code(), bad) << cell;
+    }
+    if (caller.name == "msp-b-admin" || caller.name == "other-customer-admin") {
+      EXPECT_EQ(status.error_code(), Code::NOT_FOUND) << cell;
+    } else if (caller.name == "msp-a-admin") {
+      EXPECT_NE(status.error_code(), Code::PERMISSION_DENIED) << cell;
+      EXPECT_NE(status.error_code(), Code::NOT_FOUND) << cell;
+    }
+    // Nothing of MSP A's resources shows through another tenant's error.
+    if (caller.name != "msp-a-admin" && caller.kind != PrincipalKind::kService) {
+      EXPECT_EQ(status.error_message().find("Matrix"), std::string::npos) << cell;
+    }
+  };
+  auto entitled = [](const Caller& caller) {
+    return caller.name == "msp-a-admin" || caller.kind == PrincipalKind::kService;
+  };
+  for (const auto& caller : callers) {
+    if (entitled(caller)) continue;
+    for (const auto* method : methods) run_cell(method, caller);
+  }
+  EXPECT_EQ(SnapshotOfMspA(contracts, resources, service_address), before)
+      << "a caller of another tenant, or one without a valid token, changed MSP A's resources";
+  for (const auto& caller : callers) {
+    if (!entitled(caller)) continue;
+    for (const auto* method : methods) run_cell(method, caller);
+  }
+
+  // The matrix as a table: one line per RPC, one column per caller.
+  std::cout << "security matrix: " << methods.size() << " RPCs x " << callers.size()
+            << " callers = " << cells << " calls\n";
+  std::cout << absl::StrCat("  ", std::string(28, ' '));
+  for (const auto& caller : callers) std::cout << " " << caller.name.substr(0, 9);
+  std::cout << "\n";
+  for (const auto* method : methods) {
+    std::string line = absl::StrCat("  ", method->name());
+    line.resize(30, ' ');
+    for (const auto& caller : callers) {
+      std::string code = CodeName(answers[method->name()][caller.name]);
+      code.resize(9, ' ');
+      absl::StrAppend(&line, " ", code.substr(0, 9));
+    }
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace
+}  // namespace msp
