@@ -11,6 +11,7 @@
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
+#include "msp/common/tenant_limiter.h"
 
 ABSL_FLAG(int, db_read_threads, 1,
           "database threads that pipeline the reads of callback handlers (GetCustomer)");
@@ -48,8 +49,11 @@ int main(int argc, char** argv) {
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+    // One tenant cannot take this replica's threads and connections from the others.
+    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
     msp::RpcRuntime runtime("customer.msp.v1", &verifier,
-                            msp::customer::CustomerServiceImpl::Policy(), &host.metrics());
+                            msp::customer::CustomerServiceImpl::Policy(), &host.metrics(),
+                            &limiter);
     msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                      config.db_statement_timeout_ms, "customer, public"});
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");

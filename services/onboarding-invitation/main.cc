@@ -6,6 +6,7 @@
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
+#include "msp/common/tenant_limiter.h"
 #include "onboarding_service.h"
 
 ABSL_FLAG(std::string, customer_address, "127.0.0.1:50051", "the customer service host:port");
@@ -87,8 +88,11 @@ int main(int argc, char** argv) {
     options.health_services = {"msp.onboarding.v1.OnboardingService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+    // One tenant cannot take this replica's threads and connections from the others.
+    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
     msp::RpcRuntime runtime("onboarding.msp.v1", &verifier,
-                            msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics());
+                            msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics(),
+                            &limiter);
     msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &tokens, &relay,
                                                    settings);
     host.AddService(&service);

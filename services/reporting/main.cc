@@ -9,6 +9,7 @@
 #include "msp/common/log.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
+#include "msp/common/tenant_limiter.h"
 #include "reporting_service.h"
 
 ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
@@ -61,8 +62,14 @@ int main(int argc, char** argv) {
                                             consumer_options, host.metrics().registry());
     consumer.Start();
 
+    // One tenant cannot take this replica's threads and connections from the others.
+
+    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
+
     msp::RpcRuntime runtime("reporting.msp.v1", &verifier,
-                            msp::reporting::ReportingServiceImpl::Policy(), &host.metrics());
+                            msp::reporting::ReportingServiceImpl::Policy(), &host.metrics(),
+
+                            &limiter);
     msp::reporting::ExportSettings export_settings;
     export_settings.page_rows = absl::GetFlag(FLAGS_export_page_rows);
     export_settings.max_concurrent = absl::GetFlag(FLAGS_max_concurrent_exports);

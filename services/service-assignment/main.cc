@@ -9,6 +9,7 @@
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
+#include "msp/common/tenant_limiter.h"
 
 ABSL_FLAG(std::string, customer_address, "127.0.0.1:50051", "the customer service host:port");
 ABSL_FLAG(std::string, console_return_origins, "https://msp.samsungknox.com,http://localhost:8080",
@@ -57,8 +58,11 @@ int main(int argc, char** argv) {
     options.health_services = {"msp.assignment.v1.ServiceAssignmentService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
+    // One tenant cannot take this replica's threads and connections from the others.
+    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
     msp::RpcRuntime runtime("assignment.msp.v1", &verifier,
-                            msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics());
+                            msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics(),
+                            &limiter);
     // Change events for read models: written by a trigger with every change of services,
     // published onto the Redis change stream by the relay.
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));

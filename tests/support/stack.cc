@@ -137,6 +137,10 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
     }
     argv.push_back("--consumer_name=reporting-test");
   }
+  // Tests drive one MSP far harder than a portal does; the per-tenant limits are tested with
+  // stacks that set them (extra flags come later and win).
+  argv.push_back("--tenant_rate_limit_qps=0");
+  argv.push_back("--tenant_max_concurrent_calls=0");
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);
   const auto start = std::chrono::steady_clock::now();

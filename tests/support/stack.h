@@ -84,9 +84,10 @@ class StackEnvironment : public ::testing::Environment {
   explicit StackEnvironment(Stack** slot,
                             std::vector<std::string> services = {"customer", "service-assignment",
                                                                  "onboarding-invitation",
-                                                                 "reporting"})
-      : slot_(slot), services_(std::move(services)) {}
-  void SetUp() override { *slot_ = new Stack(services_); }
+                                                                 "reporting"},
+                            std::vector<std::string> extra_flags = {})
+      : slot_(slot), services_(std::move(services)), extra_flags_(std::move(extra_flags)) {}
+  void SetUp() override { *slot_ = new Stack(services_, extra_flags_); }
   // Every log line every service wrote during the whole test binary is checked here.
   void TearDown() override {
     if (*slot_ != nullptr) {
@@ -99,6 +100,7 @@ class StackEnvironment : public ::testing::Environment {
  private:
   Stack** slot_;
   std::vector<std::string> services_;
+  std::vector<std::string> extra_flags_;
 };
 
 // Adds `authorization: Bearer <token>` to a client context.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,20 +14,24 @@
 #include "msp/common/errors.h"
 #include "msp/common/log.h"
 #include "msp/common/metrics.h"
+#include "msp/common/tenant_limiter.h"
 
 namespace msp {
 
 // What every handler does around its business logic: verify the caller's token, check the
 // method's principal allow-list (deny by default), turn ApiError and infrastructure failures
-// into google.rpc.Status answers, and record per-method metrics.
+// into google.rpc.Status answers, and record per-method metrics. With a limiter, each tenant's
+// calls are admitted against its rate and concurrency limits (after authentication, so that
+// calls without a valid token never use up a tenant's budget).
 class RpcRuntime {
  public:
   RpcRuntime(std::string error_domain, const auth::TokenVerifier* verifier,
-             auth::MethodPolicy policy, ServerMetrics* metrics)
+             auth::MethodPolicy policy, ServerMetrics* metrics, TenantLimiter* limiter = nullptr)
       : domain_(std::move(error_domain)),
         verifier_(verifier),
         policy_(std::move(policy)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        limiter_(limiter) {}
 
   const auth::MethodPolicy& policy() const { return policy_; }
   const std::string& domain() const { return domain_; }
@@ -37,7 +42,9 @@ class RpcRuntime {
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status;
     try {
-      fn(Admit(*context, full_method));
+      const auth::Principal principal = Admit(*context, full_method);
+      const TenantLimiter::Permit permit = AdmitTenant(principal);
+      fn(principal);
     } catch (...) {
       status = StatusFromException(std::current_exception(), full_method);
     }
@@ -56,12 +63,15 @@ class RpcRuntime {
                                         const std::string& full_method, Fn&& fn) {
     auto* reactor = context->DefaultReactor();
     const auto start = std::chrono::steady_clock::now();
-    Finisher finish = [this, reactor, start, method = &full_method](grpc::Status status) {
+    auto permit = std::make_shared<TenantLimiter::Permit>();
+    Finisher finish = [this, reactor, start, permit, method = &full_method](grpc::Status status) {
+      *permit = TenantLimiter::Permit();  // the tenant's slot is free before the answer leaves
       Record(*method, status, start);
       reactor->Finish(status);
     };
     try {
       auth::Principal principal = Admit(*context, full_method);
+      *permit = AdmitTenant(principal);
       fn(principal, finish);
     } catch (...) {
       finish(StatusFromException(std::current_exception(), full_method));
@@ -80,6 +90,9 @@ class RpcRuntime {
   // Authenticates, authorises and checks the call is still wanted. Throws ApiError.
   auth::Principal Admit(const grpc::ServerContextBase& context,
                         const std::string& full_method) const;
+  TenantLimiter::Permit AdmitTenant(const auth::Principal& principal) const {
+    return limiter_ != nullptr ? limiter_->Admit(principal) : TenantLimiter::Permit();
+  }
   void Record(const std::string& full_method, const grpc::Status& status,
               std::chrono::steady_clock::time_point start) const;
 
@@ -87,6 +100,7 @@ class RpcRuntime {
   const auth::TokenVerifier* verifier_;
   auth::MethodPolicy policy_;
   ServerMetrics* metrics_;
+  TenantLimiter* limiter_;
 };
 
 }  // namespace msp

@@ -1,0 +1,213 @@
+// What one caller can ask of the suite: per-tenant rate and concurrency limits answering
+// RESOURCE_EXHAUSTED with RetryInfo (and leaving other tenants alone), message size limits and
+// page size limits. The services run with small tenant limits so that a test reaches them.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/pg.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "msp/reporting/v1/reporting.grpc.pb.h"
+#include "stack.h"
+#include "status_details.h"
+#include "testdata/sample_customers.h"
+
+namespace msp {
+namespace {
+
+using testing::Call;
+using testing::DetailsOf;
+using testing::Stack;
+namespace av1 = assignment::v1;
+namespace cv1 = customer::v1;
+namespace rv1 = reporting::v1;
+using CS = cv1::CustomerService::Stub;
+
+constexpr int kRate = 20;   // calls per second per tenant
+constexpr int kBurst = 20;  // calls at once after a quiet spell
+constexpr int kConcurrent = 2;
+
+Stack* stack = nullptr;
+
+// The tenant limits set small (a Stack turns them off unless told).
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(
+    &stack, {"customer", "service-assignment", "onboarding-invitation", "reporting"},
+    {absl::StrCat("--tenant_rate_limit_qps=", kRate),
+     absl::StrCat("--tenant_rate_limit_burst=", kBurst),
+     absl::StrCat("--tenant_max_concurrent_calls=", kConcurrent)}));
+
+grpc::Status ListCustomers(const std::string& token, const std::string& msp,
+                           cv1::ListCustomersResponse* out = nullptr, int page_size = 0) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::ListCustomersRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_page_size(page_size);
+  cv1::ListCustomersResponse response;
+  return Call(&CS::ListCustomers, *stub, token, request, out != nullptr ? out : &response);
+}
+
+cv1::Customer CreateCustomer(const std::string& msp, const std::string& company) {
+  static int n = 0;
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest request;
+  request.set_parent("msps/" + msp);
+  *request.mutable_customer() = customer::testdata::ValidCustomer(
+      company, absl::StrCat("it", ++n, "@limits-", msp, ".example"));
+  cv1::Customer out;
+  const auto status = Call(&CS::CreateCustomer, *stub, stack->MspToken(msp), request, &out);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return out;
+}
+
+TEST(Limits, OneMspsBurstIsThrottledWithRetryInfoAndOthersAreNot) {
+  const std::string busy = stack->MspToken("limits-busy");
+  int ok = 0;
+  int throttled = 0;
+  int64_t max_retry_ms = 0;
+  for (int i = 0; i < 3 * kBurst; ++i) {
+    const auto status = ListCustomers(busy, "limits-busy");
+    if (status.ok()) {
+      ++ok;
+      continue;
+    }
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    const auto details = DetailsOf(status);
+    EXPECT_EQ(details.reason, "TENANT_RATE_LIMITED");
+    EXPECT_GT(details.retry_delay_ms, 0);
+    EXPECT_LE(details.retry_delay_ms, 1000 / kRate + 1);
+    max_retry_ms = std::max(max_retry_ms, details.retry_delay_ms);
+    ++throttled;
+  }
+  std::cout << "limits: " << 3 * kBurst << " calls at once: " << ok << " admitted, " << throttled
+            << " RESOURCE_EXHAUSTED (retry after <= " << max_retry_ms << " ms)\n";
+  // The burst, plus what refilled while the calls ran.
+  EXPECT_GE(ok, kBurst);
+  EXPECT_GE(throttled, kBurst / 2);
+
+  // Another MSP, and the internal services, are not held back by the busy one.
+  EXPECT_TRUE(ListCustomers(stack->MspToken("limits-calm"), "limits-calm").ok());
+  for (int i = 0; i < 2 * kBurst; ++i) {
+    const auto status = ListCustomers(stack->ServiceToken("reporting"), "limits-busy");
+    ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
+  }
+  // Coming back after the RetryInfo delay works.
+  std::this_thread::sleep_for(std::chrono::milliseconds(max_retry_ms + 20));
+  EXPECT_TRUE(ListCustomers(busy, "limits-busy").ok());
+}
+
+TEST(Limits, ATenantsConcurrentCallsAreCappedAndOthersStillGetThrough) {
+  const cv1::Customer customer = CreateCustomer("limits-slow", "Slow Calls GmbH");
+  // Holds the customer's row so that updates of it wait inside the service.
+  pg::Connection lock(stack->database_url(), 0);
+  lock.Exec("BEGIN");
+  lock.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE",
+            {customer.customer_id()});
+
+  std::vector<std::thread> updates;
+  std::atomic<int> updates_ok{0};
+  for (int i = 0; i < kConcurrent; ++i) {
+    updates.emplace_back([&, i] {
+      auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+      cv1::UpdateCustomerRequest request;
+      request.mutable_customer()->set_name(customer.name());
+      request.mutable_customer()->mutable_company()->set_display_name(
+          absl::StrCat("Slow Calls ", i, " GmbH"));
+      request.mutable_update_mask()->add_paths("company.display_name");
+      cv1::Customer out;
+      const auto status =
+          Call(&CS::UpdateCustomer, *stub, stack->MspToken("limits-slow"), request, &out);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (status.ok()) ++updates_ok;
+    });
+  }
+  // Both updates are waiting for the row.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  int waiting = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    pg::Connection probe(stack->database_url(), 0);
+    waiting = static_cast<int>(
+        probe
+            .Exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                  "query ILIKE '%customers%'")
+            .Int64(0, 0));
+    if (waiting >= kConcurrent) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(waiting, kConcurrent);
+
+  const auto refused = ListCustomers(stack->MspToken("limits-slow"), "limits-slow");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_EQ(DetailsOf(refused).reason, "TENANT_TOO_MANY_CALLS");
+  EXPECT_GT(DetailsOf(refused).retry_delay_ms, 0);
+  const auto other = ListCustomers(stack->MspToken("limits-other"), "limits-other");
+  EXPECT_TRUE(other.ok()) << other.error_message();
+
+  lock.Exec("ROLLBACK");
+  for (auto& t : updates) t.join();
+  EXPECT_EQ(updates_ok.load(), kConcurrent);
+  // Slots are given back when calls finish.
+  EXPECT_TRUE(ListCustomers(stack->MspToken("limits-slow"), "limits-slow").ok());
+}
+
+TEST(Limits, AnOversizedMessageIsRefusedAndNothingIsWritten) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest request;
+  request.set_parent("msps/limits-big");
+  *request.mutable_customer() = customer::testdata::ValidCustomer("Big GmbH", "it@big.example");
+  request.mutable_customer()->mutable_company()->set_display_name(std::string(5 << 20, 'x'));
+  cv1::Customer out;
+  auto status = Call(&CS::CreateCustomer, *stub, stack->MspToken("limits-big"), request, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  // Under the transport's limit, the field's own limit names the field.
+  request.mutable_customer()->mutable_company()->set_display_name(std::string(1 << 20, 'x'));
+  status = Call(&CS::CreateCustomer, *stub, stack->MspToken("limits-big"), request, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"customer.company.display_name"});
+  cv1::ListCustomersResponse list;
+  ASSERT_TRUE(ListCustomers(stack->MspToken("limits-big"), "limits-big", &list).ok());
+  EXPECT_EQ(list.customers_size(), 0);
+}
+
+TEST(Limits, PageSizesAreCappedAndBatchesBounded) {
+  for (int i = 0; i < 3; ++i) CreateCustomer("limits-pages", absl::StrCat("Pages ", i, " Oy"));
+  const std::string token = stack->MspToken("limits-pages");
+  cv1::ListCustomersResponse list;
+  // AIP-158: a page size above the maximum is coerced to it, a negative one is refused.
+  ASSERT_TRUE(ListCustomers(token, "limits-pages", &list, 1 << 30).ok());
+  EXPECT_EQ(list.customers_size(), 3);
+  const auto negative = ListCustomers(token, "limits-pages", &list, -1);
+  EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(negative).fields, std::vector<std::string>{"page_size"});
+
+  auto reporting = rv1::ReportingService::NewStub(stack->Channel("reporting"));
+  rv1::QueryCustomerTableRequest query;
+  query.set_parent("msps/limits-pages");
+  query.set_page_size(-5);
+  rv1::QueryCustomerTableResponse table;
+  const auto bad_table =
+      Call(&rv1::ReportingService::Stub::QueryCustomerTable, *reporting, token, query, &table);
+  EXPECT_EQ(bad_table.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(bad_table).fields, std::vector<std::string>{"page_size"});
+
+  // A batch read names at most 500 customers.
+  auto assignment = av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));
+  av1::BatchGetCustomerServicesRequest batch;
+  batch.set_parent("msps/limits-pages");
+  for (int i = 0; i < 501; ++i) {
+    batch.add_customers(absl::StrCat("msps/limits-pages/customers/c", i));
+  }
+  av1::BatchGetCustomerServicesResponse services;
+  const auto too_many = Call(&av1::ServiceAssignmentService::Stub::BatchGetCustomerServices,
+                             *assignment, token, batch, &services);
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(too_many).fields, std::vector<std::string>{"customers"});
+}
+
+}  // namespace
+}  // namespace msp
