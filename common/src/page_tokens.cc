@@ -15,7 +15,9 @@ std::string EncodePageToken(const google::protobuf::Message& cursor) {
 
 bool DecodePageToken(const std::string& token, google::protobuf::Message* cursor) {
   std::string raw;
-  return token.size() <= 2048 && absl::WebSafeBase64Unescape(token, &raw) &&
+  // The longest token the lists make: a 1000-byte filter, 100 characters of search and a
+  // 200-character sort value (up to 4 bytes each), base64: ~3.1k characters.
+  return token.size() <= kMaxPageTokenLength && absl::WebSafeBase64Unescape(token, &raw) &&
          cursor->ParseFromString(raw);
 }
 

@@ -56,6 +56,8 @@ void CheckText(std::vector<FieldViolation>& out, const std::string& path, const 
     out.push_back({path, absl::StrCat("at most ", max_chars, " characters")});
   } else if (HasControlChars(value)) {
     out.push_back({path, "must not contain control characters"});
+  } else if (!IsValidUtf8(value)) {
+    out.push_back({path, "must be UTF-8 text"});
   }
 }
 
@@ -270,8 +272,11 @@ void Normalize(v1::Customer& c) {
   // Phone: keep "+" and digits; separators people type are dropped. Anything else stays so
   // that validation can name it.
   std::string phone;
-  for (char ch : Trimmed(contact->phone())) {
-    if (ch == ' ' || ch == '-' || ch == '.' || ch == '(' || ch == ')') continue;
+  for (char ch : contact->phone()) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' ||
+        ch == '(' || ch == ')') {
+      continue;
+    }
     phone.push_back(ch);
   }
   contact->set_phone(phone);

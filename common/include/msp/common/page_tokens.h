@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,6 +12,8 @@
 // Opaque page tokens (AIP-158): a cursor message of the list's own, serialized and web-safe
 // base64 encoded. The cursor names the query it continues; the list checks that it matches.
 namespace msp {
+
+inline constexpr size_t kMaxPageTokenLength = 4096;
 
 std::string EncodePageToken(const google::protobuf::Message& cursor);
 // False for a token that is not one of ours (too long, not base64, not that message).

@@ -1,0 +1,41 @@
+// The export's CSV cells: any text comes out as one RFC 4180 cell that reads back as the text
+// itself, or, if a spreadsheet would run it as a formula, as the text after an apostrophe.
+#include <cstdint>
+#include <string>
+
+#include "domain/csv_export.h"
+#include "fuzz_support.h"
+
+namespace {
+
+using msp::fuzz::Check;
+
+// Reads one RFC 4180 cell back (the whole string is one cell).
+std::string ReadCell(const std::string& cell) {
+  if (cell.empty() || cell[0] != '"') {
+    Check(cell.find_first_of(",\"\r\n") == std::string::npos, "an unquoted cell needs quotes");
+    return cell;
+  }
+  Check(cell.size() >= 2 && cell.back() == '"', "a quoted cell does not end with a quote");
+  std::string out;
+  for (size_t i = 1; i + 1 < cell.size(); ++i) {
+    if (cell[i] == '"') {
+      Check(i + 2 < cell.size() && cell[i + 1] == '"', "a lone quote inside a quoted cell");
+      ++i;
+    }
+    out.push_back(cell[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > 4096) return 0;
+  const std::string value(reinterpret_cast<const char*>(data), size);
+  const std::string read = ReadCell(msp::reporting::CsvCell(value));
+  const bool formula =
+      !value.empty() && value != "-" && std::string("=+-@\t\r").find(value[0]) != std::string::npos;
+  Check(read == (formula ? "'" + value : value), "a CSV cell does not read back as its text");
+  return 0;
+}
