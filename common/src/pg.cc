@@ -1,6 +1,9 @@
 #include "msp/common/pg.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -27,6 +30,12 @@ namespace {
   throw PgError(absl::StrCat(AbslView(what), ": ", message), sqlstate, lost);
 }
 
+void LogNotice(void*, const char* message) {
+  std::string text = message;
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  log::Warn("postgresql notice", {{"notice", text}});
+}
+
 bool ResultOk(PGresult* result) {
   if (result == nullptr) return false;
   const auto status = PQresultStatus(result);
@@ -35,10 +44,43 @@ bool ResultOk(PGresult* result) {
 
 }  // namespace
 
-PgError::PgError(const std::string& message, std::string sqlstate, bool connection_lost)
+PgError::PgError(const std::string& message, std::string sqlstate, bool connection_lost,
+                 bool unanswered)
     : std::runtime_error(message),
       sqlstate_(std::move(sqlstate)),
-      connection_lost_(connection_lost) {}
+      connection_lost_(connection_lost),
+      unanswered_(unanswered) {}
+
+PGconn* Connect(const std::string& conninfo) {
+  // The conninfo (keywords or a URI) comes second so that its own connect_timeout wins.
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"5", conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn != nullptr) PQsetNoticeProcessor(conn, LogNotice, nullptr);
+  return conn;
+}
+
+std::chrono::milliseconds AnswerTimeout(int statement_timeout_ms) {
+  if (statement_timeout_ms <= 0) return std::chrono::minutes(5);
+  return std::chrono::milliseconds(statement_timeout_ms) + std::chrono::seconds(3);
+}
+
+bool AwaitResult(PGconn* conn, std::chrono::steady_clock::time_point deadline) {
+  const int fd = PQsocket(conn);
+  if (fd < 0) return false;
+  while (true) {
+    if (PQconsumeInput(conn) == 0) return false;
+    if (PQisBusy(conn) == 0) return true;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000000))) < 0 &&
+        errno != EINTR) {
+      return false;
+    }
+  }
+}
 
 std::string_view Result::Text(int row, int col) const {
   return std::string_view(PQgetvalue(result_.get(), row, col),
@@ -77,8 +119,9 @@ std::string SessionSql(int statement_timeout_ms, const std::string& search_path)
 }
 
 Connection::Connection(const std::string& conninfo, int statement_timeout_ms,
-                       const std::string& search_path) {
-  conn_ = PQconnectdb(conninfo.c_str());
+                       const std::string& search_path)
+    : answer_timeout_(AnswerTimeout(statement_timeout_ms)) {
+  conn_ = Connect(conninfo);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string message = PQerrorMessage(conn_);
     PQfinish(conn_);
@@ -117,11 +160,41 @@ Result Connection::Exec(std::string_view sql, const std::vector<Param>& params, 
   try {
     return ExecOnce(sql, params);
   } catch (const PgError& e) {
-    if (!first_since_acquire || !e.connection_lost() || resend == Resend::kNever) throw;
+    if (!first_since_acquire || !e.connection_lost() || e.unanswered() ||
+        resend == Resend::kNever) {
+      throw;
+    }
     // The server went away while this connection sat idle in the pool (restart, failover).
     // The caller said the statement is safe to repeat.
     Reconnect();
     return ExecOnce(sql, params);
+  }
+}
+
+PGresult* Connection::AwaitResults(std::string_view what) {
+  const auto deadline = std::chrono::steady_clock::now() + answer_timeout_;
+  PGresult* kept = nullptr;
+  while (true) {
+    if (!AwaitResult(conn_, deadline)) {
+      PQclear(kept);
+      broken_ = true;  // an answer may still come: this connection is never used again
+      const bool lost = PQstatus(conn_) != CONNECTION_OK;
+      throw PgError(absl::StrCat(AbslView(what), lost ? ": connection lost" : ": no answer within ",
+                                 lost ? "" : absl::StrCat(answer_timeout_.count(), " ms")),
+                    "08006", /*connection_lost=*/true, /*unanswered=*/!lost);
+    }
+    PGresult* result = PQgetResult(conn_);
+    if (result == nullptr) return kept;
+    // Like PQexec: the last result, unless an earlier one is an error.
+    if (kept != nullptr && ResultOk(kept)) {
+      PQclear(kept);
+      kept = nullptr;
+    }
+    if (kept == nullptr) {
+      kept = result;
+    } else {
+      PQclear(result);
+    }
   }
 }
 
@@ -130,7 +203,11 @@ Result Connection::ExecOnce(std::string_view sql, const std::vector<Param>& para
   auto it = prepared_.find(key);
   if (it == prepared_.end()) {
     std::string name = absl::StrCat("s", prepared_.size());
-    PGresult* prep = PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr);
+    if (PQsendPrepare(conn_, name.c_str(), key.c_str(), 0, nullptr) == 0) {
+      broken_ = true;
+      ThrowFromResult(conn_, nullptr, "prepare");
+    }
+    PGresult* prep = AwaitResults("prepare");
     if (!ResultOk(prep)) {
       broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
       ThrowFromResult(conn_, prep, "prepare");
@@ -141,8 +218,12 @@ Result Connection::ExecOnce(std::string_view sql, const std::vector<Param>& para
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* result = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                                    values.data(), nullptr, nullptr, 0);
+  if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(),
+                          nullptr, nullptr, 0) == 0) {
+    broken_ = true;
+    ThrowFromResult(conn_, nullptr, "query");
+  }
+  PGresult* result = AwaitResults("query");
   if (!ResultOk(result)) {
     broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
     ThrowFromResult(conn_, result, "query");
@@ -151,7 +232,11 @@ Result Connection::ExecOnce(std::string_view sql, const std::vector<Param>& para
 }
 
 void Connection::ExecScript(std::string_view sql) {
-  PGresult* result = PQexec(conn_, std::string(sql).c_str());
+  if (PQsendQuery(conn_, std::string(sql).c_str()) == 0) {
+    broken_ = true;
+    ThrowFromResult(conn_, nullptr, "script");
+  }
+  PGresult* result = AwaitResults("script");
   if (!ResultOk(result)) {
     broken_ = broken_ || PQstatus(conn_) != CONNECTION_OK;
     ThrowFromResult(conn_, result, "script");

@@ -47,12 +47,19 @@ void PipelinedReader::Submit(std::string sql, std::vector<Param> params, Callbac
 }
 
 bool PipelinedReader::Connect(Worker& w, std::string* error) {
-  w.conn = PQconnectdb(options_.conninfo.c_str());
+  w.conn = pg::Connect(options_.conninfo);
   if (PQstatus(w.conn) == CONNECTION_OK) {
     const std::string session = SessionSql(options_.statement_timeout_ms, options_.search_path);
-    PGresult* r = PQexec(w.conn, session.c_str());
-    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
+    const auto deadline =
+        std::chrono::steady_clock::now() + AnswerTimeout(options_.statement_timeout_ms);
+    bool ok = PQsendQuery(w.conn, session.c_str()) == 1;
+    while (ok && AwaitResult(w.conn, deadline)) {
+      PGresult* r = PQgetResult(w.conn);
+      if (r == nullptr) break;
+      ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+      PQclear(r);
+    }
+    ok = ok && PQisBusy(w.conn) == 0;
     if (ok && PQenterPipelineMode(w.conn) == 1) return true;
   }
   *error = PQerrorMessage(w.conn);
@@ -107,19 +114,30 @@ void PipelinedReader::RunBatch(Worker& w, std::vector<Item>& batch) {
     PQpipelineSync(w.conn);
   }
   const bool sent = PQflush(w.conn) == 0;
+  // Every wait of the batch ends by this deadline: a server that stops answering fails the
+  // batch (and the connection) instead of holding its callers for ever.
+  const auto deadline =
+      std::chrono::steady_clock::now() + AnswerTimeout(options_.statement_timeout_ms);
+  auto next_result = [&]() -> PGresult* {
+    return AwaitResult(w.conn, deadline) ? PQgetResult(w.conn) : nullptr;
+  };
   // Reads one statement's result, its end marker and its sync point.
   auto read_one = [&](PGresult** out) -> bool {
+    *out = nullptr;
+    if (!AwaitResult(w.conn, deadline)) return false;
     PGresult* result = PQgetResult(w.conn);
     if (result == nullptr) return false;
+    *out = result;
+    if (!AwaitResult(w.conn, deadline)) return false;
     PGresult* end = PQgetResult(w.conn);
     while (end != nullptr) {
       PQclear(end);
+      if (!AwaitResult(w.conn, deadline)) return false;
       end = PQgetResult(w.conn);
     }
-    PGresult* sync = PQgetResult(w.conn);
+    PGresult* sync = next_result();
     const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
     PQclear(sync);
-    *out = result;
     return synced;
   };
   size_t i = 0;

@@ -164,7 +164,7 @@ int RunCommand(const std::vector<std::string>& argv, const std::string& log_path
   return process.Wait(std::chrono::seconds(120));
 }
 
-PostgresServer::PostgresServer() {
+PostgresServer::PostgresServer(bool durable) : durable_(durable) {
   data_dir_ = dir_.path() + "/data";
   as_postgres_user_ = geteuid() == 0;
   if (as_postgres_user_) {
@@ -203,9 +203,10 @@ void PostgresServer::Start() {
   for (std::string a :
        {absl::StrCat(kPgBin, "/pg_ctl"), std::string("start"), std::string("-w"), std::string("-D"),
         data_dir_, std::string("-l"), dir_.path() + "/postgres.log", std::string("-o"),
-        absl::StrCat("-p ", port_, " -k ", dir_.path(),
-                     " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-                     " -c full_page_writes=off -c max_connections=200")}) {
+        absl::StrCat(
+            "-p ", port_, " -k ", dir_.path(),
+            " -c listen_addresses=127.0.0.1 -c max_connections=200",
+            durable_ ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")}) {
     argv.push_back(a);
   }
   if (RunCommand(argv, dir_.path() + "/pg_ctl.log") != 0) {

@@ -49,11 +49,12 @@ class ChildProcess {
 // Runs a command to completion; returns its exit status. Output goes to `log_path`.
 int RunCommand(const std::vector<std::string>& argv, const std::string& log_path);
 
-// A throwaway PostgreSQL 15 cluster (fsync off: tests only). Works as root by running the
-// server as the `postgres` user.
+// A throwaway PostgreSQL 15 cluster. Works as root by running the server as the `postgres`
+// user. Fast by default (fsync and synchronous_commit off: a crash of the server may lose the
+// last commits); `durable` keeps PostgreSQL's defaults, for fault tests that crash it.
 class PostgresServer {
  public:
-  PostgresServer();
+  explicit PostgresServer(bool durable = false);
   ~PostgresServer();
   int port() const { return port_; }
   // libpq connection string for `database` (created on demand by CreateDatabase).
@@ -67,6 +68,7 @@ class PostgresServer {
   TempDir dir_;
   std::string data_dir_;
   int port_ = 0;
+  bool durable_ = false;
   bool as_postgres_user_ = false;
   bool running_ = false;
 };

@@ -29,10 +29,11 @@ std::string HealthNameFor(const std::string& service) {
 
 }  // namespace
 
-Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_flags)
+Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_flags,
+             bool durable_postgres)
     : extra_flags_(std::move(extra_flags)),
       issuer_("HS256", kTestJwtSecret, kTestIssuer, kTestAudience) {
-  postgres_ = std::make_unique<PostgresServer>();
+  postgres_ = std::make_unique<PostgresServer>(durable_postgres);
   postgres_->CreateDatabase("msp");
   redis_ = std::make_unique<RedisServer>();
   smtp_ = std::make_unique<SmtpSink>();

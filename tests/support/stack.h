@@ -26,9 +26,10 @@ struct ServiceInstance {
 class Stack {
  public:
   // `services`: which to start (default all four). `extra_flags` go to every service.
+  // `durable_postgres`: PostgreSQL with fsync and synchronous commit (for crashing it).
   explicit Stack(std::vector<std::string> services = {"customer", "service-assignment",
                                                       "onboarding-invitation", "reporting"},
-                 std::vector<std::string> extra_flags = {});
+                 std::vector<std::string> extra_flags = {}, bool durable_postgres = false);
   ~Stack();
 
   const ServiceInstance& service(const std::string& name) const;

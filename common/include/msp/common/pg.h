@@ -22,9 +22,13 @@ namespace msp::pg {
 // violation); `connection_lost` means the server could not be reached or went away.
 class PgError : public std::runtime_error {
  public:
-  PgError(const std::string& message, std::string sqlstate, bool connection_lost);
+  PgError(const std::string& message, std::string sqlstate, bool connection_lost,
+          bool unanswered = false);
   const std::string& sqlstate() const { return sqlstate_; }
   bool connection_lost() const { return connection_lost_; }
+  // The server did not answer in time: the statement may or may not have run, so it is never
+  // sent again on the caller's behalf.
+  bool unanswered() const { return unanswered_; }
   bool IsUniqueViolation() const { return sqlstate_ == "23505"; }
   // Serialization failure or deadlock: the whole transaction may be tried again.
   bool IsRetryable() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
@@ -32,7 +36,22 @@ class PgError : public std::runtime_error {
  private:
   std::string sqlstate_;
   bool connection_lost_;
+  bool unanswered_;
 };
+
+// libpq blocks without end on a server that stops answering (a hung host, a network that
+// drops packets, a proxy that swallows them); these keep every wait bounded.
+
+// Connects with `connect_timeout` (5 s) unless the conninfo sets its own, and routes the
+// server's notices (e.g. "terminating connection due to administrator command") to the JSON
+// log. Returns the connection whatever its status.
+PGconn* Connect(const std::string& conninfo);
+// How long to wait for the answer to a statement: the server's statement timeout plus time to
+// report it.
+std::chrono::milliseconds AnswerTimeout(int statement_timeout_ms);
+// Waits until PQgetResult would not block (sending what is queued first). False when the
+// deadline passes or the connection fails.
+bool AwaitResult(PGconn* conn, std::chrono::steady_clock::time_point deadline);
 
 // No connection could be had in time (pool exhausted or database down).
 class PoolTimeout : public std::runtime_error {
@@ -93,9 +112,12 @@ class Connection {
 
  private:
   Result ExecOnce(std::string_view sql, const std::vector<Param>& params);
+  // Reads every result of what was sent, each wait bounded by answer_timeout_. Throws PgError.
+  PGresult* AwaitResults(std::string_view what);
   void Reconnect();
 
   PGconn* conn_ = nullptr;
+  std::chrono::milliseconds answer_timeout_;
   std::string session_sql_;
   bool used_since_acquire_ = false;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
