@@ -143,6 +143,13 @@ void FaultProxy::Pump(std::shared_ptr<Link> link) {
   pollfd fds[2] = {{link->client, POLLIN, 0}, {link->server, POLLIN, 0}};
   bool open = true;
   while (open && !stopping_) {
+    if (mode_ == Mode::kBlackhole) {
+      // Nothing is read, so nothing moves: the bytes wait in the kernel's buffers (and then
+      // in the sender's, as TCP does while packets are dropped) and flow again, intact, when
+      // the path heals, unless someone's deadline ends the connection first.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
     if (poll(fds, 2, 100) < 0) break;
     if (mode_ == Mode::kReset) break;
     for (int i = 0; i < 2 && open; ++i) {
@@ -153,7 +160,6 @@ void FaultProxy::Pump(std::shared_ptr<Link> link) {
         break;
       }
       const Mode mode = mode_.load();
-      if (mode == Mode::kBlackhole) continue;  // swallowed: nobody hears of it
       if (mode == Mode::kLatency) {
         std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms_.load()));
       }

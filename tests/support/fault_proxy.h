@@ -10,8 +10,9 @@
 
 // A TCP proxy on loopback that can be told to misbehave, for fault tests: put it between a
 // service and its database, or between two services, and switch it between passing traffic,
-// adding latency, swallowing everything (a blackhole: the peer's kernel still ACKs, so only the
-// caller's own deadlines notice) and resetting every connection.
+// adding latency, holding everything (a blackhole: like a path that drops every packet, nothing
+// arrives and nothing is lost; only the callers' own deadlines and keepalives notice) and
+// resetting every connection.
 namespace msp::testing {
 
 class FaultProxy {
