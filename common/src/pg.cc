@@ -171,8 +171,10 @@ Result Connection::Exec(std::string_view sql, const std::vector<Param>& params, 
   }
 }
 
-PGresult* Connection::AwaitResults(std::string_view what) {
-  const auto deadline = std::chrono::steady_clock::now() + answer_timeout_;
+PGresult* Connection::AwaitResults(std::string_view what,
+                                   std::optional<std::chrono::milliseconds> within) {
+  const auto timeout = within.value_or(answer_timeout_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   PGresult* kept = nullptr;
   while (true) {
     if (!AwaitResult(conn_, deadline)) {
@@ -180,7 +182,7 @@ PGresult* Connection::AwaitResults(std::string_view what) {
       broken_ = true;  // an answer may still come: this connection is never used again
       const bool lost = PQstatus(conn_) != CONNECTION_OK;
       throw PgError(absl::StrCat(AbslView(what), lost ? ": connection lost" : ": no answer within ",
-                                 lost ? "" : absl::StrCat(answer_timeout_.count(), " ms")),
+                                 lost ? "" : absl::StrCat(timeout.count(), " ms")),
                     "08006", /*connection_lost=*/true, /*unanswered=*/!lost);
     }
     PGresult* result = PQgetResult(conn_);
@@ -229,6 +231,20 @@ Result Connection::ExecOnce(std::string_view sql, const std::vector<Param>& para
     ThrowFromResult(conn_, result, "query");
   }
   return Result(result);
+}
+
+void Connection::Probe(std::chrono::milliseconds within) {
+  used_since_acquire_ = true;
+  if (PQsendQuery(conn_, "SELECT 1") == 0) {
+    broken_ = true;
+    ThrowFromResult(conn_, nullptr, "probe");
+  }
+  PGresult* result = AwaitResults("probe", within);
+  if (!ResultOk(result)) {
+    broken_ = true;
+    ThrowFromResult(conn_, result, "probe");
+  }
+  PQclear(result);
 }
 
 void Connection::ExecScript(std::string_view sql) {
@@ -296,7 +312,9 @@ void Pool::Release(std::unique_ptr<Connection> conn) {
 bool Pool::Ping() {
   try {
     Lease conn = Acquire();
-    conn->Exec("SELECT 1");
+    // Readiness must notice a database that stopped answering within seconds, not after a
+    // statement's whole timeout.
+    conn->Probe(std::chrono::seconds(2));
     return true;
   } catch (const std::exception& e) {
     // Drop idle connections: after an outage they are all dead.

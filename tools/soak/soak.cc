@@ -151,7 +151,7 @@ std::shared_ptr<grpc::Channel> ClientChannel(const std::string& address) {
   // backoff.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -846,41 +846,64 @@ FaultResult KillAndRestart(Suite& suite, const std::vector<std::string>& service
   return {Clock::now(), ""};
 }
 
-// SIGTERM under load: health must say NOT_SERVING before the server stops taking calls.
-FaultResult Sigterm(Suite& suite) {
-  const std::string address = suite.stack().address("customer");
-  std::atomic<bool> saw_not_serving{false};
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {
-    while (!done) {
+// Polls a server's overall health every 20 ms while it lives; remembers whether it ever said
+// NOT_SERVING.
+class HealthWatcher {
+ public:
+  explicit HealthWatcher(std::string address)
+      : address_(std::move(address)), thread_([this] { Run(); }) {}
+  ~HealthWatcher() { Stop(); }
+  // Stops watching; whether NOT_SERVING was seen.
+  bool Stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+    return saw_not_serving_;
+  }
+
+ private:
+  void Run() {
+    while (!done_) {
       auto health = grpc::health::v1::Health::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
       grpc::health::v1::HealthCheckRequest request;
       grpc::health::v1::HealthCheckResponse response;
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
       if (health->Check(&context, request, &response).ok() &&
           response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
-        saw_not_serving = true;
+        saw_not_serving_ = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-  });
+  }
+  std::string address_;
+  std::atomic<bool> done_{false};
+  std::atomic<bool> saw_not_serving_{false};
+  std::thread thread_;
+};
+
+// SIGTERM under load: health must say NOT_SERVING before the server stops taking calls.
+FaultResult Sigterm(Suite& suite) {
+  HealthWatcher watcher(suite.stack().address("customer"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const int exit_status = suite.stack().StopService("customer", SIGTERM);
-  done = true;
-  watcher.join();
+  const bool saw = watcher.Stop();
   suite.Restart("customer");
-  return {Clock::now(), absl::StrCat("exit ", exit_status, ", NOT_SERVING seen before stop: ",
-                                     saw_not_serving.load() ? "yes" : "NO")};
+  return {Clock::now(), absl::StrCat("exit ", exit_status,
+                                     ", NOT_SERVING seen before stop: ", saw ? "yes" : "NO")};
 }
 
 FaultResult ProxyFault(Suite& suite, FaultProxy& proxy, FaultProxy::Mode mode,
-                       std::chrono::milliseconds latency, std::chrono::seconds duration) {
+                       std::chrono::milliseconds latency, std::chrono::seconds duration,
+                       bool expect_not_serving = false) {
+  HealthWatcher watcher(suite.stack().address("customer"));
   proxy.SetMode(mode, latency);
   std::this_thread::sleep_for(duration);
   proxy.SetMode(FaultProxy::Mode::kPass);
-  return {Clock::now(), ""};
+  const bool saw = watcher.Stop();
+  if (!expect_not_serving) return {Clock::now(), ""};
+  return {Clock::now(),
+          absl::StrCat("customer NOT_SERVING seen while cut off: ", saw ? "yes" : "NO")};
 }
 
 std::vector<Scenario> AllScenarios() {
@@ -932,7 +955,8 @@ std::vector<Scenario> AllScenarios() {
        }},
       {"db-blackhole", "customer -> PostgreSQL blackholed for 5 s",
        [](Suite& s) {
-         return ProxyFault(s, s.db_proxy(), M::kBlackhole, milliseconds(0), seconds(5));
+         return ProxyFault(s, s.db_proxy(), M::kBlackhole, milliseconds(0), seconds(5),
+                           /*expect_not_serving=*/true);
        }},
       {"db-reset", "customer -> PostgreSQL connections reset for 3 s",
        [](Suite& s) {

@@ -107,13 +107,17 @@ class Connection {
   // Plain multi-statement SQL without parameters (migrations).
   void ExecScript(std::string_view sql);
   bool Healthy() const;
+  // SELECT 1, answered within `within` or PgError (and the connection is not reused).
+  void Probe(std::chrono::milliseconds within);
   PGconn* raw() { return conn_; }
   void MarkAcquired() { used_since_acquire_ = false; }
 
  private:
   Result ExecOnce(std::string_view sql, const std::vector<Param>& params);
   // Reads every result of what was sent, each wait bounded by answer_timeout_. Throws PgError.
-  PGresult* AwaitResults(std::string_view what);
+  // `within` replaces answer_timeout_ for this wait.
+  PGresult* AwaitResults(std::string_view what,
+                         std::optional<std::chrono::milliseconds> within = std::nullopt);
   void Reconnect();
 
   PGconn* conn_ = nullptr;
