@@ -26,6 +26,9 @@ class TempDir {
 // A loopback TCP port nobody listens on right now.
 int FreePort();
 
+// A socket connected to 127.0.0.1:port, or -1.
+int ConnectLoopback(int port);
+
 // A child process with its output in a log file. Killed (SIGKILL) on destruction if running.
 class ChildProcess {
  public:

@@ -23,21 +23,6 @@ void ResetAndClose(int fd) {
   close(fd);
 }
 
-int ConnectLoopback(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
 }  // namespace
 
 struct FaultProxy::Link {
@@ -127,6 +112,7 @@ void FaultProxy::AcceptLoop() {
       ResetAndClose(client);
       continue;
     }
+    setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto link = std::make_shared<Link>();
     link->client = client;
     link->server = server;

@@ -78,6 +78,14 @@ struct Stats {
     ++acknowledged;
     ++acked_by_kind[kind];
   }
+  // A read: acknowledged or failed (reads are not retried).
+  void Read(const grpc::Status& status, const char* kind) {
+    if (status.ok()) {
+      Ack(kind);
+    } else {
+      Error(status);
+    }
+  }
   void Error(const grpc::Status& status) {
     std::lock_guard<std::mutex> lock(mu);
     ++errors[StatusCodeName(status.error_code())];
@@ -550,11 +558,7 @@ class Workload {
     grpc::ClientContext context;
     Authorize(context, token_);
     const auto status = stub.QueryCustomerTable(&context, request, &out);
-    if (status.ok()) {
-      stats_.Ack("table");
-    } else {
-      stats_.Error(status);
-    }
+    stats_.Read(status, "table");
   }
 
   void ListCustomers(cv1::CustomerService::Stub& stub) {
@@ -567,11 +571,7 @@ class Workload {
     grpc::ClientContext context;
     Authorize(context, token_);
     const auto status = stub.ListCustomers(&context, request, &out);
-    if (status.ok()) {
-      stats_.Ack("list");
-    } else {
-      stats_.Error(status);
-    }
+    stats_.Read(status, "list");
   }
 
   void Export(rv1::ReportingService::Stub& stub) {
@@ -584,12 +584,7 @@ class Workload {
     rv1::CsvChunk chunk;
     while (reader->Read(&chunk)) {
     }
-    const auto status = reader->Finish();
-    if (status.ok()) {
-      stats_.Ack("export");
-    } else {
-      stats_.Error(status);
-    }
+    stats_.Read(reader->Finish(), "export");
   }
 
   Suite& suite_;
