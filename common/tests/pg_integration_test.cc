@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <regex>
 #include <thread>
 
 #include "msp/common/migrations.h"
+#include "fault_proxy.h"
 #include "msp/common/pg.h"
 #include "processes.h"
 
@@ -32,6 +35,38 @@ TEST_F(PgTest, ExecutesPreparedStatementsWithParametersAndNulls) {
   // The same SQL again runs the statement prepared the first time.
   EXPECT_EQ(conn->Exec("SELECT $1::int + 1, $2::text IS NULL, 'x'::bytea", {"1", "a"}).Int64(0, 0),
             2);
+}
+
+// libpq has no client-side timeout of its own: a server that stops answering (here: a proxy
+// that holds every byte) must fail the call, drop the connection and turn readiness false,
+// instead of holding the caller for ever; once the path heals the pool works again. The bounds
+// are generous: they tell "fails" from "hangs", they do not measure speed.
+TEST_F(PgTest, ADatabaseThatStopsAnsweringFailsCallsAndReadinessAndThePoolRecovers) {
+  testing::FaultProxy proxy(SharedPostgres().port());
+  const std::string via_proxy = std::regex_replace(
+      *conninfo_, std::regex("port=\\d+"), "port=" + std::to_string(proxy.port()));
+  pg::Pool pool({via_proxy, 2, std::chrono::milliseconds(2000), /*statement_timeout_ms=*/500});
+  EXPECT_EQ(pool.Acquire()->Exec("SELECT 1").Int64(0, 0), 1);
+  EXPECT_TRUE(pool.Ping());
+
+  proxy.SetMode(testing::FaultProxy::Mode::kBlackhole);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    auto conn = pool.Acquire();
+    conn->Exec("SELECT 2");
+    ADD_FAILURE() << "a statement nobody answered succeeded";
+  } catch (const pg::PgError& e) {
+    EXPECT_TRUE(e.connection_lost()) << e.what();
+    EXPECT_TRUE(e.unanswered()) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(pool.Ping());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+
+  proxy.SetMode(testing::FaultProxy::Mode::kPass);
+  EXPECT_TRUE(pool.Ping());
+  EXPECT_EQ(pool.Acquire()->Exec("SELECT 3").Int64(0, 0), 3);
 }
 
 TEST_F(PgTest, ArrayParametersRoundTrip) {
