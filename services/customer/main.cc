@@ -5,6 +5,7 @@
 #include "assignment_relay.h"
 #include "change_event_relay.h"
 #include "customer_service.h"
+#include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/log.h"
@@ -57,8 +58,7 @@ int main(int argc, char** argv) {
     msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                      config.db_statement_timeout_ms, "customer, public"});
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
-    msp::AssignmentClient assignments(grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
-                                                          grpc::InsecureChannelCredentials()),
+    msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
     // Change events for read models go onto the Redis change stream.
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
@@ -69,15 +69,14 @@ int main(int argc, char** argv) {
     relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
     // Two relays on the one outbox: change events (a read and an XADD each) do not queue
     // behind service assignments (a gRPC call each).
-    msp::outbox::Relay relay(&pool,
-                             {{msp::customer::kAssignServicesTopic,
-                               msp::customer::AssignServicesHandler(&assignments, &pool)},
-                              {msp::customer::kAccountSetupTopic,
-                               msp::customer::AccountSetupHandler(
-                                   grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),
-                                                       grpc::InsecureChannelCredentials()),
-                                   &service_token)}},
-                             relay_options);
+    msp::outbox::Relay relay(
+        &pool,
+        {{msp::customer::kAssignServicesTopic,
+          msp::customer::AssignServicesHandler(&assignments, &pool)},
+         {msp::customer::kAccountSetupTopic,
+          msp::customer::AccountSetupHandler(
+              msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token)}},
+        relay_options);
     msp::outbox::Relay events_relay(&pool,
                                     {{msp::customer::kCustomerChangedTopic,
                                       msp::customer::CustomerChangedHandler(&pool, &redis)}},

@@ -1,6 +1,7 @@
 // The onboarding-invitation binary: flags (or MSP_* environment variables), migrations, serve.
 #include "absl/flags/flag.h"
 #include "invitation_relay.h"
+#include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/log.h"
 #include "msp/common/periodic.h"
@@ -57,11 +58,8 @@ int main(int argc, char** argv) {
     email.delink_link_ttl = std::chrono::hours(absl::GetFlag(FLAGS_delink_link_ttl_hours));
 
     msp::onboarding::CustomerLinks customers(
-        grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
-                            grpc::InsecureChannelCredentials()),
-        &service_token);
-    msp::AssignmentClient assignments(grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
-                                                          grpc::InsecureChannelCredentials()),
+        msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)), &service_token);
+    msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
     msp::outbox::RelayOptions relay_options;
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));

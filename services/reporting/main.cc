@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "change_consumer.h"
 #include "invitation_directory.h"
+#include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/log.h"
 #include "msp/common/server.h"
@@ -45,9 +46,7 @@ int main(int argc, char** argv) {
     msp::auth::TokenVerifier verifier(config.jwt);
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "reporting");
     msp::reporting::GrpcInvitationDirectory invitations(
-        grpc::CreateChannel(absl::GetFlag(FLAGS_onboarding_address),
-                            grpc::InsecureChannelCredentials()),
-        &service_token);
+        msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
 
     msp::HostOptions options{"reporting", config.server};
     options.health_services = {"msp.reporting.v1.ReportingService"};

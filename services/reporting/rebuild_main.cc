@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/log.h"
 #include "msp/common/server.h"
@@ -26,12 +27,9 @@ int main(int argc, char** argv) {
     msp::pg::Pool pool(
         {config.database_url, 1, std::chrono::milliseconds(2000), 600000, "reporting, public"});
     const msp::auth::ServiceToken token = msp::ServiceTokenFromConfig(config, "reporting");
-    msp::reporting::Rebuilder rebuilder(&pool,
-                                        grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
-                                                            grpc::InsecureChannelCredentials()),
-                                        grpc::CreateChannel(absl::GetFlag(FLAGS_assignment_address),
-                                                            grpc::InsecureChannelCredentials()),
-                                        &token);
+    msp::reporting::Rebuilder rebuilder(
+        &pool, msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)),
+        msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)), &token);
     const auto start = std::chrono::steady_clock::now();
     const auto stats = rebuilder.Run(absl::GetFlag(FLAGS_page_size));
     std::cout << nlohmann::json{{"customers", stats.customers},

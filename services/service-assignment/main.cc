@@ -3,6 +3,7 @@
 #include "absl/strings/str_split.h"
 #include "assignment_service.h"
 #include "change_event_relay.h"
+#include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/log.h"
@@ -50,9 +51,7 @@ int main(int argc, char** argv) {
         std::chrono::seconds(absl::GetFlag(FLAGS_launch_token_ttl_s))};
 
     msp::assignment::GrpcCustomerDirectory customers(
-        grpc::CreateChannel(absl::GetFlag(FLAGS_customer_address),
-                            grpc::InsecureChannelCredentials()),
-        &service_token);
+        msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)), &service_token);
 
     msp::HostOptions options{"service-assignment", config.server};
     options.health_services = {"msp.assignment.v1.ServiceAssignmentService"};

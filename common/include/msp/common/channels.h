@@ -1,0 +1,15 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+namespace msp {
+
+// A channel to another service of the suite. gRPC's default reconnect backoff grows to two
+// minutes, so after a long outage of a peer its callers would stay cut off long after it came
+// back; here retries of the connection are at most 5 s apart.
+std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address);
+
+}  // namespace msp
