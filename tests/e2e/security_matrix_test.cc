@@ -27,9 +27,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "reflection_wire.pb.h"
 #include "stack.h"
 #include "testdata/sample_customers.h"
 
@@ -156,12 +156,19 @@ class ReflectedContracts {
  public:
   // Lists the server's services and loads the files that define them (and their imports).
   ReflectedServer Load(const std::string& address) {
-    namespace rv = grpc::reflection::v1alpha;
+    namespace rv = msp::testing::reflection;
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    auto stub = rv::ServerReflection::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    auto stream = stub->ServerReflectionInfo(&context);
+    const grpc::internal::RpcMethod method(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        grpc::internal::RpcMethod::BIDI_STREAMING, channel);
+    std::unique_ptr<
+        grpc::ClientReaderWriter<rv::ServerReflectionRequest, rv::ServerReflectionResponse>>
+        stream(grpc::internal::ClientReaderWriterFactory<
+               rv::ServerReflectionRequest, rv::ServerReflectionResponse>::Create(channel.get(),
+                                                                                  method,
+                                                                                  &context));
     ReflectedServer server{address, {}};
     rv::ServerReflectionRequest request;
     request.set_list_services("");
