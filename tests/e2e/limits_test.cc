@@ -70,7 +70,11 @@ TEST(Limits, OneMspsBurstIsThrottledWithRetryInfoAndOthersAreNot) {
   int ok = 0;
   int throttled = 0;
   int64_t max_retry_ms = 0;
-  for (int i = 0; i < 3 * kBurst; ++i) {
+  int calls = 0;
+  // As fast as one client goes, until the limit has answered a good number of times (however
+  // slow a loaded machine makes each call, they come faster than 20 a second).
+  while (throttled < kBurst / 2 && calls < 2000) {
+    ++calls;
     const auto status = ListCustomers(busy, "limits-busy");
     if (status.ok()) {
       ++ok;
@@ -84,7 +88,7 @@ TEST(Limits, OneMspsBurstIsThrottledWithRetryInfoAndOthersAreNot) {
     max_retry_ms = std::max(max_retry_ms, details.retry_delay_ms);
     ++throttled;
   }
-  std::cout << "limits: " << 3 * kBurst << " calls at once: " << ok << " admitted, " << throttled
+  std::cout << "limits: " << calls << " calls back to back: " << ok << " admitted, " << throttled
             << " RESOURCE_EXHAUSTED (retry after <= " << max_retry_ms << " ms)\n";
   // The burst, plus what refilled while the calls ran.
   EXPECT_GE(ok, kBurst);
