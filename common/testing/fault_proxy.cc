@@ -29,6 +29,7 @@ struct FaultProxy::Link {
   int client = -1;
   int server = -1;
   std::atomic<bool> closed{false};
+  std::thread pump;  // joined when the link is dropped
 };
 
 FaultProxy::FaultProxy(int target_port) : target_port_(target_port) {
@@ -61,7 +62,8 @@ FaultProxy::~FaultProxy() {
       shutdown(link->server, SHUT_RDWR);
     }
   }
-  for (auto& t : pumps_) t.join();
+  // Only the pumps touch the links now, and they do not add or drop any.
+  for (auto& link : links_) link->pump.join();
 }
 
 const char* FaultProxy::ModeName(Mode mode) {
@@ -117,10 +119,15 @@ void FaultProxy::AcceptLoop() {
     link->client = client;
     link->server = server;
     std::lock_guard<std::mutex> lock(mu_);
-    // Finished links are dropped here, so a long run does not keep them all.
-    std::erase_if(links_, [](const auto& l) { return l->closed.load(); });
+    // Finished links (and their threads) are dropped here, so a long run does not keep them all.
+    // A link is marked closed under mu_ as its pump's last step, so the join is immediate.
+    std::erase_if(links_, [](const auto& l) {
+      if (!l->closed.load()) return false;
+      l->pump.join();
+      return true;
+    });
     links_.push_back(link);
-    pumps_.emplace_back([this, link] { Pump(link); });
+    link->pump = std::thread([this, link] { Pump(link); });
   }
 }
 

@@ -46,7 +46,6 @@ class FaultProxy {
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Link>> links_;
-  std::vector<std::thread> pumps_;
 };
 
 }  // namespace msp::testing

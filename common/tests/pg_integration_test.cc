@@ -6,8 +6,8 @@
 #include <regex>
 #include <thread>
 
-#include "msp/common/migrations.h"
 #include "fault_proxy.h"
+#include "msp/common/migrations.h"
 #include "msp/common/pg.h"
 #include "processes.h"
 
@@ -43,8 +43,8 @@ TEST_F(PgTest, ExecutesPreparedStatementsWithParametersAndNulls) {
 // are generous: they tell "fails" from "hangs", they do not measure speed.
 TEST_F(PgTest, ADatabaseThatStopsAnsweringFailsCallsAndReadinessAndThePoolRecovers) {
   testing::FaultProxy proxy(SharedPostgres().port());
-  const std::string via_proxy = std::regex_replace(
-      *conninfo_, std::regex("port=\\d+"), "port=" + std::to_string(proxy.port()));
+  const std::string via_proxy = std::regex_replace(*conninfo_, std::regex("port=\\d+"),
+                                                   "port=" + std::to_string(proxy.port()));
   pg::Pool pool({via_proxy, 2, std::chrono::milliseconds(2000), /*statement_timeout_ms=*/500});
   EXPECT_EQ(pool.Acquire()->Exec("SELECT 1").Int64(0, 0), 1);
   EXPECT_TRUE(pool.Ping());

@@ -277,12 +277,19 @@ std::vector<Caller> Callers() {
   };
 }
 
-// Calls one method with a JSON request; streams are read to the end.
+// Calls one method with a JSON request; streams are read to the end. `answer` (if given) gets
+// the response as JSON (a stream's last message).
 grpc::Status CallMethod(ReflectedContracts& contracts, const std::string& address,
                         const pb::MethodDescriptor* method, const std::string& json,
-                        const std::string& authorization) {
+                        const std::string& authorization, std::string* answer = nullptr) {
   auto request = contracts.NewMessage(method->input_type());
   auto response = contracts.NewMessage(method->output_type());
+  auto answered = [&](grpc::Status status) {
+    if (answer != nullptr) {
+      EXPECT_TRUE(pb::util::MessageToJsonString(*response, answer).ok());
+    }
+    return status;
+  };
   const auto parsed = pb::util::JsonStringToMessage(json, request.get());
   EXPECT_TRUE(parsed.ok()) << method->full_name() << ": " << parsed.ToString() << " in " << json;
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -298,11 +305,11 @@ grpc::Status CallMethod(ReflectedContracts& contracts, const std::string& addres
                                                                  *request));
     while (reader->Read(response.get())) {
     }
-    return reader->Finish();
+    return answered(reader->Finish());
   }
   grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
-  return grpc::internal::BlockingUnaryCall<pb::Message, pb::Message>(channel.get(), rpc, &context,
-                                                                     *request, response.get());
+  return answered(grpc::internal::BlockingUnaryCall<pb::Message, pb::Message>(
+      channel.get(), rpc, &context, *request, response.get()));
 }
 
 // MSP A's resources the requests name.
@@ -386,25 +393,14 @@ std::string SnapshotOfMspA(ReflectedContracts& contracts, const Resources& resou
            {"msp.onboarding.v1.OnboardingService.GetDelinkRequest", R"({"name":"{delink}"})"},
            {"msp.customer.v1.CustomerService.ListCustomerEvents", R"({"parent":"{customer}"})"},
        }) {
-    const auto* descriptor = contracts.Service(method.substr(0, method.rfind('.')))
-                                 ->FindMethodByName(method.substr(method.rfind('.') + 1));
-    auto request = contracts.NewMessage(descriptor->input_type());
-    auto response = contracts.NewMessage(descriptor->output_type());
-    EXPECT_TRUE(pb::util::JsonStringToMessage(absl::StrReplaceAll(json, resources.placeholders),
-                                              request.get())
-                    .ok());
-    auto channel = grpc::CreateChannel(method_address.at(method.substr(0, method.rfind('.'))),
-                                       grpc::InsecureChannelCredentials());
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", token);
-    const std::string path =
-        absl::StrCat("/", descriptor->service()->full_name(), "/", descriptor->name());
-    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
-    const auto status = grpc::internal::BlockingUnaryCall<pb::Message, pb::Message>(
-        channel.get(), rpc, &context, *request, response.get());
-    EXPECT_TRUE(status.ok()) << method << ": " << status.error_message();
+    const std::string service = method.substr(0, method.rfind('.'));
+    const auto* descriptor =
+        contracts.Service(service)->FindMethodByName(method.substr(method.rfind('.') + 1));
     std::string json_out;
-    EXPECT_TRUE(pb::util::MessageToJsonString(*response, &json_out).ok());
+    const auto status =
+        CallMethod(contracts, method_address.at(service), descriptor,
+                   absl::StrReplaceAll(json, resources.placeholders), token, &json_out);
+    EXPECT_TRUE(status.ok()) << method << ": " << status.error_message();
     absl::StrAppend(&snapshot, method, " ", json_out, "\n");
   }
   return snapshot;

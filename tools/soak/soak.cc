@@ -181,7 +181,7 @@ grpc::Status WithRetries(Stats& stats, const std::function<grpc::Status()>& atte
 
 void Authorize(grpc::ClientContext& context, const std::string& token, int deadline_ms = 5000) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
-  context.AddMetadata("authorization", "Bearer " + token);
+  testing::Authorize(context, token);
 }
 
 // ---------------------------------------------------------------------------------------------
