@@ -158,7 +158,9 @@ void FaultProxy::Pump(std::shared_ptr<Link> link) {
       }
       const int to = fds[1 - i].fd;
       for (ssize_t sent = 0; sent < n;) {
-        const ssize_t w = write(to, buffer + sent, static_cast<size_t>(n - sent));
+        // MSG_NOSIGNAL: a peer that reset its end must close this link, not kill the test
+        // process through SIGPIPE (the test binaries do not ignore it).
+        const ssize_t w = send(to, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
         if (w <= 0) {
           open = false;
           break;

@@ -1,5 +1,6 @@
 #include "metrics_scrape.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "processes.h"
@@ -10,7 +11,7 @@ std::string ScrapeMetrics(int port) {
   const int fd = ConnectLoopback(port);
   if (fd < 0) return "";
   const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, request.data(), request.size()) < 0) {
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
     close(fd);
     return "";
   }
