@@ -12,13 +12,41 @@ std::string ErrorState(const PGresult* result) {
   return state != nullptr ? state : "";
 }
 
-PgError LostConnection(const std::string& message) {
-  return PgError("database connection lost: " + message, "08006", true);
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Reads one statement's result and the null that ends it. False if the connection failed or
+// the deadline passed (then *out may still hold a result to clear).
+bool ReadStatementResult(PGconn* conn, Deadline deadline, PGresult** out) {
+  *out = nullptr;
+  if (!AwaitResult(conn, deadline)) return false;
+  *out = PQgetResult(conn);
+  if (*out == nullptr) return false;
+  while (true) {
+    if (!AwaitResult(conn, deadline)) return false;
+    PGresult* end = PQgetResult(conn);
+    if (end == nullptr) return true;
+    PQclear(end);
+  }
+}
+
+// Reads a sync point's marker. False if anything else came, the connection failed or the
+// deadline passed.
+bool ReadSync(PGconn* conn, Deadline deadline) {
+  if (!AwaitResult(conn, deadline)) return false;
+  PGresult* sync = PQgetResult(conn);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  return synced;
+}
+
+bool Succeeded(const PGresult* result) {
+  const auto status = PQresultStatus(result);
+  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
 }
 
 }  // namespace
 
-PipelinedReader::PipelinedReader(Options options) : options_(std::move(options)) {
+StatementPipeline::StatementPipeline(Options options) : options_(std::move(options)) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
@@ -28,7 +56,7 @@ PipelinedReader::PipelinedReader(Options options) : options_(std::move(options))
   }
 }
 
-PipelinedReader::~PipelinedReader() {
+StatementPipeline::~StatementPipeline() {
   stop_ = true;
   for (auto& w : workers_) {
     w->cv.notify_all();
@@ -37,7 +65,7 @@ PipelinedReader::~PipelinedReader() {
   }
 }
 
-void PipelinedReader::Submit(std::string sql, std::vector<Param> params, Callback done) {
+void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callback done) {
   Worker& w = *workers_[next_++ % workers_.size()];
   {
     std::lock_guard<std::mutex> lock(w.mu);
@@ -46,7 +74,7 @@ void PipelinedReader::Submit(std::string sql, std::vector<Param> params, Callbac
   w.cv.notify_one();
 }
 
-bool PipelinedReader::Connect(Worker& w, std::string* error) {
+bool StatementPipeline::Connect(Worker& w, std::string* error) {
   w.conn = pg::Connect(options_.conninfo);
   if (PQstatus(w.conn) == CONNECTION_OK) {
     const std::string session = SessionSql(options_.statement_timeout_ms, options_.search_path);
@@ -67,13 +95,13 @@ bool PipelinedReader::Connect(Worker& w, std::string* error) {
   return false;
 }
 
-void PipelinedReader::Disconnect(Worker& w) {
+void StatementPipeline::Disconnect(Worker& w) {
   if (w.conn != nullptr) PQfinish(w.conn);
   w.conn = nullptr;
   w.prepared.clear();
 }
 
-void PipelinedReader::Run(Worker& w) {
+void StatementPipeline::Run(Worker& w) {
   std::vector<Item> batch;
   while (true) {
     {
@@ -90,101 +118,193 @@ void PipelinedReader::Run(Worker& w) {
   }
 }
 
-void PipelinedReader::RunBatch(Worker& w, std::vector<Item>& batch) {
+void StatementPipeline::FailAll(Worker& w, std::vector<Item>& batch, size_t from,
+                                const std::string& error) {
+  Disconnect(w);  // the next batch reconnects
+  // A write sent without a confirmed commit may have happened: never to be re-sent blindly.
+  const bool unanswered = options_.group_commit;
+  for (size_t i = from; i < batch.size(); ++i) {
+    batch[i].done(PgError("database connection lost: " + error, "08006", true, unanswered));
+  }
+}
+
+std::pair<std::string, bool> StatementPipeline::PreparedName(Worker& w, const std::string& sql) {
+  auto it = w.prepared.find(sql);
+  if (it != w.prepared.end()) return {it->second, false};
+  // Names never repeat on a connection, even after a failed PREPARE was forgotten.
+  const std::string name = absl::StrCat("p", w.next_statement++);
+  w.prepared.emplace(sql, name);
+  return {name, true};
+}
+
+void StatementPipeline::RunBatch(Worker& w, std::vector<Item>& batch) {
   std::string error;
   if (w.conn == nullptr && !Connect(w, &error)) {
-    for (auto& item : batch) item.done(LostConnection(error));
+    // Nothing was sent: even a write certainly did not happen.
+    for (auto& item : batch) {
+      item.done(PgError("database connection lost: " + error, "08006", true));
+    }
     return;
   }
+  if (options_.group_commit && batch.size() > 1 && RunInOneTransaction(w, batch)) return;
+  // A rolled-back batch wrote nothing: statement by statement, only the failing one fails.
+  if (w.conn == nullptr && !Connect(w, &error)) {
+    for (auto& item : batch) {
+      item.done(PgError("database connection lost: " + error, "08006", true));
+    }
+    return;
+  }
+  RunEachAlone(w, batch);
+}
+
+bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch) {
+  // New statements are prepared first, each in its own sync, outside the transaction.
+  std::vector<std::string> names;
+  std::vector<std::string> preparing;  // sql of the PREPAREs sent in this round trip
+  for (auto& item : batch) {
+    auto [name, is_new] = PreparedName(w, item.sql);
+    if (is_new) {
+      PQsendPrepare(w.conn, name.c_str(), item.sql.c_str(), 0, nullptr);
+      PQpipelineSync(w.conn);
+      preparing.push_back(item.sql);
+    }
+    names.push_back(std::move(name));
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::vector<const char*> values;
+    for (const auto& p : batch[i].params) values.push_back(p ? p->c_str() : nullptr);
+    PQsendQueryPrepared(w.conn, names[i].c_str(), static_cast<int>(values.size()), values.data(),
+                        nullptr, nullptr, 0);
+  }
+  PQpipelineSync(w.conn);  // the one commit
+  if (PQflush(w.conn) != 0) {
+    FailAll(w, batch, 0, PQerrorMessage(w.conn));
+    return true;
+  }
+  const Deadline deadline =
+      std::chrono::steady_clock::now() + AnswerTimeout(options_.statement_timeout_ms);
+  for (const auto& sql : preparing) {
+    PGresult* result = nullptr;
+    const bool read = ReadStatementResult(w.conn, deadline, &result);
+    const bool prepared = read && Succeeded(result);
+    PQclear(result);
+    if (!read || !ReadSync(w.conn, deadline)) {
+      FailAll(w, batch, 0, PQerrorMessage(w.conn));
+      return true;
+    }
+    // Its statements fail below and the batch runs again alone, where it fails by itself.
+    if (!prepared) w.prepared.erase(sql);
+  }
+  std::vector<std::optional<Result>> results(batch.size());
+  bool rolled_back = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PGresult* result = nullptr;
+    if (!ReadStatementResult(w.conn, deadline, &result)) {
+      PQclear(result);
+      FailAll(w, batch, 0, PQerrorMessage(w.conn));
+      return true;
+    }
+    if (Succeeded(result)) {
+      results[i].emplace(result);
+    } else {
+      rolled_back = true;  // an error, or aborted after one
+      PQclear(result);
+    }
+  }
+  // The commit's answer. An error here (the commit itself failed) rolls back too.
+  while (true) {
+    if (!AwaitResult(w.conn, deadline)) {
+      FailAll(w, batch, 0, PQerrorMessage(w.conn));
+      return true;
+    }
+    PGresult* result = PQgetResult(w.conn);
+    if (result == nullptr) continue;
+    const bool synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+    if (!synced) rolled_back = true;
+    PQclear(result);
+    if (synced) break;
+  }
+  if (rolled_back) return false;
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(*results[i]));
+  return true;
+}
+
+void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
   // Send everything; a sync point after each statement keeps one failure to its statement.
   std::vector<bool> prepares;  // per item: whether a PREPARE precedes it in the pipeline
+  std::vector<std::string> names;
   for (auto& item : batch) {
-    auto it = w.prepared.find(item.sql);
-    const bool new_statement = it == w.prepared.end();
-    if (new_statement) {
-      it = w.prepared.emplace(item.sql, absl::StrCat("p", w.prepared.size())).first;
-      PQsendPrepare(w.conn, it->second.c_str(), item.sql.c_str(), 0, nullptr);
+    auto [name, is_new] = PreparedName(w, item.sql);
+    if (is_new) {
+      PQsendPrepare(w.conn, name.c_str(), item.sql.c_str(), 0, nullptr);
       PQpipelineSync(w.conn);
     }
-    prepares.push_back(new_statement);
+    prepares.push_back(is_new);
     std::vector<const char*> values;
     for (const auto& p : item.params) values.push_back(p ? p->c_str() : nullptr);
-    PQsendQueryPrepared(w.conn, it->second.c_str(), static_cast<int>(values.size()), values.data(),
+    PQsendQueryPrepared(w.conn, name.c_str(), static_cast<int>(values.size()), values.data(),
                         nullptr, nullptr, 0);
     PQpipelineSync(w.conn);
+    names.push_back(std::move(name));
   }
-  const bool sent = PQflush(w.conn) == 0;
+  if (PQflush(w.conn) != 0) {
+    FailAll(w, batch, 0, PQerrorMessage(w.conn));
+    return;
+  }
   // Every wait of the batch ends by this deadline: a server that stops answering fails the
   // batch (and the connection) instead of holding its callers for ever.
-  const auto deadline =
+  const Deadline deadline =
       std::chrono::steady_clock::now() + AnswerTimeout(options_.statement_timeout_ms);
-  auto next_result = [&]() -> PGresult* {
-    return AwaitResult(w.conn, deadline) ? PQgetResult(w.conn) : nullptr;
+  // Reads one statement's result and its sync point.
+  auto read_one = [&](PGresult** out) {
+    return ReadStatementResult(w.conn, deadline, out) && ReadSync(w.conn, deadline);
   };
-  // Reads one statement's result, its end marker and its sync point.
-  auto read_one = [&](PGresult** out) -> bool {
-    *out = nullptr;
-    if (!AwaitResult(w.conn, deadline)) return false;
-    PGresult* result = PQgetResult(w.conn);
-    if (result == nullptr) return false;
-    *out = result;
-    if (!AwaitResult(w.conn, deadline)) return false;
-    PGresult* end = PQgetResult(w.conn);
-    while (end != nullptr) {
-      PQclear(end);
-      if (!AwaitResult(w.conn, deadline)) return false;
-      end = PQgetResult(w.conn);
-    }
-    PGresult* sync = next_result();
-    const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-    return synced;
-  };
-  size_t i = 0;
-  bool healthy = sent;
-  for (; healthy && i < batch.size(); ++i) {
+  for (size_t i = 0; i < batch.size(); ++i) {
     PGresult* result = nullptr;
     if (prepares[i]) {
-      healthy = read_one(&result);
-      const bool prepared = result != nullptr && PQresultStatus(result) == PGRES_COMMAND_OK;
-      if (!prepared) {
+      if (!read_one(&result)) {
+        PQclear(result);
+        FailAll(w, batch, i, PQerrorMessage(w.conn));
+        return;
+      }
+      if (!Succeeded(result)) {
+        // The statement itself is wrong: its query fails too (skip its result).
         const std::string state = ErrorState(result);
+        const std::string message = PQresultErrorMessage(result);
+        PQclear(result);
         w.prepared.erase(batch[i].sql);
-        if (healthy) {
-          // The statement itself is wrong: its query fails too (skip its result).
-          PGresult* skipped = nullptr;
-          healthy = read_one(&skipped);
-          PQclear(skipped);
-          batch[i].done(PgError(PQresultErrorMessage(result), state, false));
-          PQclear(result);
-          continue;
+        PGresult* skipped = nullptr;
+        const bool read = read_one(&skipped);
+        PQclear(skipped);
+        batch[i].done(PgError(message, state, false));
+        if (!read) {
+          FailAll(w, batch, i + 1, PQerrorMessage(w.conn));
+          return;
         }
+        continue;
       }
       PQclear(result);
-      if (!healthy) break;
     }
-    healthy = read_one(&result);
-    if (result == nullptr) {
-      healthy = false;
-      break;
+    if (!read_one(&result)) {
+      // The result may have come before the connection failed: a statement's answer counts.
+      if (result != nullptr && Succeeded(result)) {
+        batch[i].done(Result(result));
+        ++i;
+      } else {
+        PQclear(result);
+      }
+      FailAll(w, batch, i, PQerrorMessage(w.conn));
+      return;
     }
-    const auto status = PQresultStatus(result);
-    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+    if (Succeeded(result)) {
       batch[i].done(Result(result));
     } else {
       // Copied out first: PQclear frees what PQresultErrorField points into.
       const std::string state = ErrorState(result);
       const std::string message = PQresultErrorMessage(result);
       PQclear(result);
-      const bool lost = PQstatus(w.conn) != CONNECTION_OK;
-      batch[i].done(PgError(message, state, lost));
-      healthy = healthy && !lost;
+      batch[i].done(PgError(message, state, false));
     }
-  }
-  if (!healthy) {
-    error = w.conn != nullptr ? PQerrorMessage(w.conn) : "no connection";
-    Disconnect(w);  // the next batch reconnects
-    for (; i < batch.size(); ++i) batch[i].done(LostConnection(error));
   }
 }
 

@@ -19,7 +19,7 @@ class OutboxTest : public ::testing::Test {
   static void SetUpTestSuite() {
     conninfo_ = new std::string(testing::NewDatabase("outbox"));
     pg::Connection conn(*conninfo_, 10000);
-    ApplyMigrations(conn, "svc", {TableMigration(1)});
+    ApplyMigrations(conn, "svc", {TableMigration(1), TopicIndexMigration(2)});
   }
   void SetUp() override {
     pool_ = std::make_unique<pg::Pool>(

@@ -89,14 +89,13 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
 
 }  // namespace
 
-CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader,
+CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader,
                                          RpcRuntime* runtime, FreeMailDomains free_mail,
-                                         AssignmentClient* assignments,
-                                         std::function<void()> wake_relays)
+                                         AssignmentClient* assignments, RelayWakers wakers)
     : pool_(pool),
       reader_(reader),
       assignments_(assignments),
-      wake_relays_(std::move(wake_relays)),
+      wakers_(std::move(wakers)),
       runtime_(runtime),
       free_mail_(std::move(free_mail)) {}
 
@@ -145,8 +144,8 @@ grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
     });
     // Crash tests kill the process here: committed, not answered.
     failpoint::CrashIfEnabled("customer.create.after_commit");
-    // Every create has outbox work: the change event, perhaps services and an email.
-    if (wake_relays_) wake_relays_();
+    // Every create has a change event; services and a jointly managed account's email too.
+    WakeRelays(!request->services().empty() || response->management_type() == v1::JOINTLY_MANAGED);
     log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
   });
 }
@@ -309,7 +308,7 @@ grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,
                              plan.changed_fields, request->request_id());
           return updated;
         });
-    if (wake_relays_) wake_relays_();  // the change event
+    WakeRelays(false);  // the change event
   });
 }
 
@@ -336,7 +335,7 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
                           AccountSetupPayload(upgraded.name(), absl::StrCat(id, "-upgrade")));
           return upgraded;
         });
-    if (wake_relays_) wake_relays_();
+    WakeRelays(true);  // the change event and the account-set-up email
   });
 }
 
@@ -424,8 +423,13 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       tx.Commit();
       return updated.customer;
     });
-    if (wake_relays_) wake_relays_();  // the change event
+    WakeRelays(false);  // the change event
   });
+}
+
+void CustomerServiceImpl::WakeRelays(bool deliveries) const {
+  if (wakers_.change_events) wakers_.change_events();
+  if (deliveries && wakers_.deliveries) wakers_.deliveries();
 }
 
 }  // namespace msp::customer

@@ -17,16 +17,20 @@ namespace msp::customer {
 // transaction per write. The rules themselves live in domain/. GetCustomer, the hot read, is a
 // callback handler served by the pipelined reader, so no gRPC thread waits on PostgreSQL; the
 // rest are sync handlers.
+// Run after a commit that queued outbox messages (either may be empty), so the relays deliver
+// them at once rather than at their next poll. Apart: a relay woken with nothing of its topics
+// due still pays a claim transaction, and every write has a change event but few have
+// deliveries.
+struct RelayWakers {
+  std::function<void()> change_events;  // customer-changed, queued by every committed change
+  std::function<void()> deliveries;     // service assignments and account-set-up emails
+};
+
 class CustomerServiceImpl final
     : public v1::CustomerService::WithCallbackMethod_GetCustomer<v1::CustomerService::Service> {
  public:
-  // `wake_relays` (may be empty) runs after every commit: each write queues outbox messages
-  // (its change event at least), and the relays deliver them at once rather than at the next
-  // poll.
-  CustomerServiceImpl(pg::Pool* pool, pg::PipelinedReader* reader, RpcRuntime* runtime,
-                      FreeMailDomains free_mail, AssignmentClient* assignments,
-                      std::function<void()> wake_relays);
-
+  CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader, RpcRuntime* runtime,
+                      FreeMailDomains free_mail, AssignmentClient* assignments, RelayWakers wakers);
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
 
@@ -72,9 +76,12 @@ class CustomerServiceImpl final
                                const std::function<void(NewCustomer&)>& with_id);
 
   pg::Pool* pool_;
-  pg::PipelinedReader* reader_;
+  pg::StatementPipeline* reader_;
   AssignmentClient* assignments_;
-  std::function<void()> wake_relays_;
+  // After a commit: wakes the change-event relay, and the delivery relay if asked.
+  void WakeRelays(bool deliveries) const;
+
+  RelayWakers wakers_;
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;
   CustomerStore store_;

@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
     msp::RpcRuntime runtime("customer.msp.v1", &verifier,
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics(),
                             &limiter);
-    msp::pg::PipelinedReader reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
-                                     config.db_statement_timeout_ms, "customer, public"});
+    msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
+                                       config.db_statement_timeout_ms, "customer, public"});
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
     msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
@@ -83,11 +83,9 @@ int main(int argc, char** argv) {
                                     relay_options);
     relay.Start();
     events_relay.Start();
-    msp::customer::CustomerServiceImpl service(&pool, &reader, &runtime, std::move(free_mail),
-                                               &assignments, [&relay, &events_relay] {
-                                                 relay.Wake();
-                                                 events_relay.Wake();
-                                               });
+    msp::customer::CustomerServiceImpl service(
+        &pool, &reader, &runtime, std::move(free_mail), &assignments,
+        {[&events_relay] { events_relay.Wake(); }, [&relay] { relay.Wake(); }});
     host.AddService(&service);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));

@@ -52,7 +52,7 @@ class EchoServiceImpl final : public bench::EchoService::Service {
 // thread that pipelines the queries of many calls per round trip.
 class DbEchoServiceImpl final : public bench::DbEchoService::CallbackService {
  public:
-  explicit DbEchoServiceImpl(msp::pg::PipelinedReader* reader) : reader_(reader) {}
+  explicit DbEchoServiceImpl(msp::pg::StatementPipeline* reader) : reader_(reader) {}
 
   grpc::ServerUnaryReactor* ReadAccount(grpc::CallbackServerContext* context,
                                         const bench::ReadAccountRequest* request,
@@ -73,7 +73,7 @@ class DbEchoServiceImpl final : public bench::DbEchoService::CallbackService {
   }
 
  private:
-  msp::pg::PipelinedReader* reader_;
+  msp::pg::StatementPipeline* reader_;
 };
 
 }  // namespace
@@ -89,11 +89,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<msp::pg::Pool> pool;
-  std::unique_ptr<msp::pg::PipelinedReader> reader;
+  std::unique_ptr<msp::pg::StatementPipeline> reader;
   if (!config.database_url.empty()) {
     pool = std::make_unique<msp::pg::Pool>(
         msp::pg::PoolOptions{config.database_url, config.db_pool_size});
-    reader = std::make_unique<msp::pg::PipelinedReader>(msp::pg::PipelinedReader::Options{
+    reader = std::make_unique<msp::pg::StatementPipeline>(msp::pg::StatementPipeline::Options{
         config.database_url, absl::GetFlag(FLAGS_reader_threads)});
   }
   msp::ServiceHost host(msp::HostOptions{"echo", config.server});

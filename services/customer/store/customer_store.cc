@@ -122,7 +122,7 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 
 const std::vector<Migration>& CustomerSchemaMigrations() {
   static const std::vector<Migration> kAll =
-      CombineMigrations(CustomerMigrations(), {outbox::TableMigration(2)});
+      CombineMigrations(CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7)});
   return kAll;
 }
 

@@ -22,6 +22,9 @@ namespace msp::outbox {
 
 // The outbox table, as a migration a service appends to its own list (in its own schema).
 Migration TableMigration(int version);
+// The due-message index by topic, and vacuum settings for a queue table; follows
+// TableMigration in every service's list.
+Migration TopicIndexMigration(int version);
 
 struct Message {
   int64_t id = 0;
@@ -79,7 +82,6 @@ class Relay {
 
   pg::Pool* pool_;
   std::map<std::string, Handler> handlers_;
-  std::string topics_;  // the handlers' topics as a text[] literal
   RelayOptions options_;
   std::atomic<bool> running_{false};
   std::mutex wake_mu_;

@@ -2,13 +2,16 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -19,25 +22,36 @@ namespace msp::pg {
 // A statement's result, or why there is none.
 using Outcome = std::variant<Result, PgError>;
 
-// Reads without parking the caller's thread: a few database threads, each owning one
+// Statements without parking the caller's thread: a few database threads, each owning one
 // connection in libpq pipeline mode, send every statement queued since their last round trip
 // together and hand each result to its callback. Callback handlers of gRPC use it so that no
 // gRPC thread waits on PostgreSQL (tools/bench: ~2.3x the throughput of a thread parked per
-// call on this machine). For single-statement reads; writes stay in transactions on Pool.
-class PipelinedReader {
+// call on this machine).
+//
+// Reads: each statement runs alone (a sync point after each), so one failure stays its own.
+// Writes (`group_commit`): a round trip's statements run as one transaction, committed once:
+// one WAL flush and one commit for many callers, as PostgreSQL's own group commit does for
+// concurrent transactions but without a backend and a parked thread per caller. Callbacks run
+// only after the commit. If any statement fails the transaction rolls back, and the batch is
+// run again statement by statement, so only the failing one fails. A write whose commit was not
+// confirmed (connection lost, no answer in time) gets PgError::unanswered(): it may or may not
+// have happened, and is never re-sent. Single statements only, each atomic and independent of
+// the others in its batch (a later statement must not depend on an earlier one's effect).
+class StatementPipeline {
  public:
   struct Options {
     std::string conninfo;
     int threads = 1;
     int statement_timeout_ms = 5000;
     std::string search_path;
+    bool group_commit = false;
   };
   using Callback = std::function<void(Outcome outcome)>;
 
-  explicit PipelinedReader(Options options);
-  ~PipelinedReader();
-  PipelinedReader(const PipelinedReader&) = delete;
-  PipelinedReader& operator=(const PipelinedReader&) = delete;
+  explicit StatementPipeline(Options options);
+  ~StatementPipeline();
+  StatementPipeline(const StatementPipeline&) = delete;
+  StatementPipeline& operator=(const StatementPipeline&) = delete;
 
   // Queues one statement; `done` runs on a database thread and must be quick.
   void Submit(std::string sql, std::vector<Param> params, Callback done);
@@ -54,10 +68,20 @@ class PipelinedReader {
     std::deque<Item> queue;
     PGconn* conn = nullptr;
     std::unordered_map<std::string, std::string> prepared;  // sql -> statement name
+    uint64_t next_statement = 0;
     std::thread thread;
   };
   void Run(Worker& worker);
   void RunBatch(Worker& worker, std::vector<Item>& batch);
+  // One transaction for the whole batch. False when a statement failed and the transaction
+  // rolled back (no callback has run, the connection is usable); true when every callback ran.
+  bool RunInOneTransaction(Worker& worker, std::vector<Item>& batch);
+  // Each statement with its own sync point (its own implicit transaction).
+  void RunEachAlone(Worker& worker, std::vector<Item>& batch);
+  // The statement's prepared name, and whether it must be prepared in this round trip.
+  std::pair<std::string, bool> PreparedName(Worker& worker, const std::string& sql);
+  // Every statement's callback gets the connection's loss.
+  void FailAll(Worker& worker, std::vector<Item>& batch, size_t from, const std::string& error);
   bool Connect(Worker& worker, std::string* error);
   void Disconnect(Worker& worker);
 
