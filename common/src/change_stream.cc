@@ -29,10 +29,34 @@ std::vector<Entry> ParseEntries(redis::ReplyView entries) {
 
 }  // namespace
 
+namespace {
+std::vector<std::string> XaddArgs(const google::protobuf::Message& event, const std::string& stream,
+                                  int64_t max_length) {
+  return {"XADD",
+          stream,
+          "MAXLEN",
+          "~",
+          std::to_string(max_length),
+          "*",
+          "type",
+          event.GetDescriptor()->full_name(),
+          "data",
+          event.SerializeAsString()};
+}
+}  // namespace
+
 void Publish(redis::Client& client, const google::protobuf::Message& event,
              const std::string& stream, int64_t max_length) {
-  client.Command({"XADD", stream, "MAXLEN", "~", std::to_string(max_length), "*", "type",
-                  event.GetDescriptor()->full_name(), "data", event.SerializeAsString()});
+  client.Command(XaddArgs(event, stream, max_length));
+}
+
+void PublishAll(redis::Client& client, const std::vector<const google::protobuf::Message*>& events,
+                const std::string& stream, int64_t max_length) {
+  if (events.empty()) return;
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(events.size());
+  for (const auto* event : events) commands.push_back(XaddArgs(*event, stream, max_length));
+  client.Pipeline(commands);
 }
 
 ConsumerGroup::ConsumerGroup(redis::Client* client, std::string stream, std::string group,

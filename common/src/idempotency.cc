@@ -54,13 +54,15 @@ std::string RequestHash(const google::protobuf::Message& request) {
   return std::string(reinterpret_cast<char*>(digest), sizeof(digest));
 }
 
-std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
-                                        const std::string& request_id, const std::string& method,
-                                        const std::string& request_hash) {
-  auto prior = conn.Exec(
+pg::Statement FindResponseStatement(const std::string& msp_id, const std::string& request_id) {
+  return {
       "SELECT method, request_hash, response FROM idempotency_keys WHERE msp_id = $1 AND "
       "request_id = $2",
-      {msp_id, request_id});
+      {msp_id, request_id}};
+}
+
+std::optional<std::string> ResponseFromResult(const pg::Result& prior, const std::string& method,
+                                              const std::string& request_hash) {
   if (prior.empty()) return std::nullopt;
   if (prior.String(0, 0) != method || prior.Bytes(0, 1) != request_hash) {
     throw ApiError::InvalidArgument(
@@ -68,6 +70,13 @@ std::optional<std::string> FindResponse(pg::Connection& conn, const std::string&
         "REQUEST_ID_REUSED");
   }
   return prior.Bytes(0, 2);
+}
+
+std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
+                                        const std::string& request_id, const std::string& method,
+                                        const std::string& request_hash) {
+  pg::Statement find = FindResponseStatement(msp_id, request_id);
+  return ResponseFromResult(conn.Exec(find.sql, find.params), method, request_hash);
 }
 
 std::optional<std::string> Claim(pg::Connection& conn, const std::string& msp_id,

@@ -53,7 +53,15 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
 }
 
 Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
-    : pool_(pool), handlers_(std::move(handlers)), options_(options) {}
+    : pool_(pool), handlers_(std::move(handlers)), options_(options) {
+  for (const auto& [topic, handler] : handlers_) topics_.push_back(topic);
+}
+
+Relay::Relay(pg::Pool* pool, std::map<std::string, BatchHandler> batch_handlers,
+             RelayOptions options)
+    : pool_(pool), batch_handlers_(std::move(batch_handlers)), options_(options) {
+  for (const auto& [topic, handler] : batch_handlers_) topics_.push_back(topic);
+}
 
 Relay::~Relay() { Stop(); }
 
@@ -75,7 +83,7 @@ int Relay::RunOnce() {
   // Topic by topic, each claim an index range scan of outbox_due_by_topic.
   std::vector<pg::Result> claimed;
   int rows = 0;
-  for (const auto& [topic, handler] : handlers_) {
+  for (const auto& topic : topics_) {
     if (rows >= options_.batch_size) break;
     claimed.push_back(
         tx.Exec("SELECT id, msp_id, topic, message_key, payload, attempts, "
@@ -100,9 +108,31 @@ int Relay::RunOnce() {
           std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
     }
   }
+  std::vector<std::string> errors(messages.size());
+  // Batch topics: one call per topic with all its messages.
+  std::map<std::string, std::vector<size_t>> by_batch_topic;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (batch_handlers_.count(messages[i].topic) > 0)
+      by_batch_topic[messages[i].topic].push_back(i);
+  }
+  for (const auto& [topic, indexes] : by_batch_topic) {
+    std::vector<Message> batch;
+    for (size_t i : indexes) batch.push_back(messages[i]);
+    std::string error;
+    try {
+      batch_handlers_.at(topic)(batch);
+    } catch (const std::exception& e) {
+      error = e.what();
+      if (error.empty()) error = "delivery failed";
+    }
+    for (size_t i : indexes) errors[i] = error;
+  }
   // Deliveries are calls to other services: a batch goes out in parallel, so one slow
   // receiver does not hold up the rest by a whole timeout each.
-  std::vector<std::string> errors(messages.size());
+  std::vector<size_t> one_by_one;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (batch_handlers_.count(messages[i].topic) == 0) one_by_one.push_back(i);
+  }
   auto deliver = [&](size_t i) {
     const Message& message = messages[i];
     auto handler = handlers_.find(message.topic);
@@ -118,14 +148,16 @@ int Relay::RunOnce() {
     }
   };
   const size_t workers =
-      std::min(messages.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
+      std::min(one_by_one.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
   std::vector<std::thread> threads;
   for (size_t w = 1; w < workers; ++w) {
     threads.emplace_back([&, w] {
-      for (size_t i = w; i < messages.size(); i += workers) deliver(i);
+      for (size_t k = w; k < one_by_one.size(); k += workers) deliver(one_by_one[k]);
     });
   }
-  for (size_t i = 0; i < messages.size(); i += std::max<size_t>(workers, 1)) deliver(i);
+  for (size_t k = 0; k < one_by_one.size(); k += std::max<size_t>(workers, 1)) {
+    deliver(one_by_one[k]);
+  }
   for (auto& t : threads) t.join();
 
   std::vector<std::string> done_ids;

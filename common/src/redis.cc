@@ -129,6 +129,37 @@ Reply Client::Command(const std::vector<std::string>& args) {
   throw RedisError("Redis command failed after reconnect", true);
 }
 
+std::vector<Reply> Client::Pipeline(const std::vector<std::vector<std::string>>& commands) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ctx_ == nullptr) Connect();
+  for (const auto& args : commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  }
+  std::vector<Reply> replies;
+  std::string error;
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+      std::string message = ctx_->errstr;
+      Disconnect();
+      throw RedisError(absl::StrCat("Redis pipeline failed: ", message), true);
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    if (reply->type == REDIS_REPLY_ERROR && error.empty()) {
+      error = std::string(reply->str, reply->len);
+    }
+    replies.emplace_back(reply);
+  }
+  if (!error.empty()) throw RedisError(absl::StrCat("Redis error: ", error), false);
+  return replies;
+}
+
 bool Client::Ping() {
   try {
     return Command({"PING"}).String() == "PONG";

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -71,6 +72,43 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   EXPECT_EQ(relay.RunOnce(), 0);  // delivered once, not again
   EXPECT_EQ(relay.CurrentBacklog().pending, 0);
   EXPECT_EQ(relay.CurrentBacklog().oldest_age_seconds, 0.0);
+}
+
+TEST_F(OutboxTest, ABatchTopicGetsItsMessagesInOneCallAndFailsThemTogether) {
+  for (int i = 0; i < 5; ++i) EnqueueCommitted("b" + std::to_string(i), "batched");
+  EnqueueCommitted("other", "elsewhere");  // not this relay's topic
+  std::vector<std::vector<std::string>> calls;
+  bool fail = true;
+  Relay relay(pool_.get(),
+              std::map<std::string, BatchHandler>{{"batched",
+                                                   [&](const std::vector<Message>& batch) {
+                                                     std::vector<std::string> keys;
+                                                     for (const auto& m : batch)
+                                                       keys.push_back(m.key);
+                                                     calls.push_back(keys);
+                                                     if (fail)
+                                                       throw std::runtime_error("receiver down");
+                                                   }}},
+              Fast());
+  EXPECT_EQ(relay.RunOnce(), 0);  // the whole batch failed
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"b0", "b1", "b2", "b3", "b4"}));
+  {
+    auto conn = pool_->Acquire();
+    EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE topic = 'batched' AND attempts = 1 "
+                         "AND delivered_at IS NULL AND last_error = 'receiver down'")
+                  .Int64(0, 0),
+              5);
+  }
+  fail = false;
+  int delivered = 0;
+  for (int pass = 0; pass < 100 && delivered < 5; ++pass) {
+    delivered += relay.RunOnce();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(delivered, 5);
+  EXPECT_EQ(relay.RunOnce(), 0);
+  EXPECT_EQ(relay.CurrentBacklog().pending, 1);  // "elsewhere" waits for its own relay
 }
 
 TEST_F(OutboxTest, FailedDeliveriesAreRetriedWithBackoffUntilTheyWork) {

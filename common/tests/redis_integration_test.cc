@@ -30,6 +30,21 @@ TEST(RedisTest, CommandsAreBinarySafe) {
   EXPECT_THROW(client.Command({"NOSUCHCOMMAND"}), RedisError);
 }
 
+TEST(RedisTest, APipelineAnswersEveryCommandInOrder) {
+  Client client(OptionsFor(SharedRedis().port()));
+  auto replies = client.Pipeline({{"SET", "p1", "one"}, {"INCR", "p-counter"}, {"GET", "p1"}});
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].String(), "OK");
+  EXPECT_EQ(replies[1].Integer(), 1);
+  EXPECT_EQ(replies[2].String(), "one");
+  // An error reply throws once every reply was read: the others were applied and the
+  // connection stays in step for the next command.
+  EXPECT_THROW(client.Pipeline({{"INCR", "p-counter"}, {"NOSUCHCOMMAND"}, {"INCR", "p-counter"}}),
+               RedisError);
+  EXPECT_EQ(client.Command({"GET", "p-counter"}).String(), "3");
+  EXPECT_TRUE(client.Pipeline({}).empty());
+}
+
 TEST(RedisTest, UnreachableServerFailsFast) {
   Client client(OptionsFor(testing::FreePort()));
   EXPECT_FALSE(client.Ping());

@@ -1,5 +1,7 @@
 #include "change_event_relay.h"
 
+#include <map>
+
 #include "domain/services_view.h"
 #include "msp/common/change_stream.h"
 #include "msp/common/timestamps.h"
@@ -8,25 +10,39 @@
 
 namespace msp::customer {
 
-outbox::Handler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis) {
-  return [pool, redis](const outbox::Message& message) {
-    std::optional<StoredCustomer> stored;
+outbox::BatchHandler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis) {
+  return [pool, redis](const std::vector<outbox::Message>& messages) {
+    std::vector<std::string> ids;
+    for (const auto& message : messages) ids.push_back(message.payload);
+    std::vector<StoredCustomer> found;
     {
       pg::Lease conn = pool->Acquire();
-      stored = CustomerStore().FindById(*conn, message.payload, false);
+      found = CustomerStore().FindByIds(*conn, ids);
     }
-    if (!stored) return;  // accounts are never deleted; nothing to tell if it were
-    events::v1::CustomerChanged event;
-    event.set_customer_id(stored->customer.customer_id());
-    event.set_msp_id(stored->msp_id);
-    event.set_version(stored->version);
-    *event.mutable_customer() = stored->customer;
-    for (auto& service : ServicesView(stored->customer.name(), stored->requested_services,
-                                      stored->services_error, {})) {
-      *event.mutable_customer()->add_services() = std::move(service);
+    std::map<std::string, const StoredCustomer*> by_id;
+    for (const auto& stored : found) by_id[stored.customer.customer_id()] = &stored;
+    // One event per message (a message per committed change), each with the account as it is
+    // now; accounts are never deleted, so a missing one has nothing to tell.
+    std::vector<events::v1::CustomerChanged> events;
+    events.reserve(messages.size());
+    for (const auto& message : messages) {
+      auto it = by_id.find(message.payload);
+      if (it == by_id.end()) continue;
+      const StoredCustomer& stored = *it->second;
+      auto& event = events.emplace_back();
+      event.set_customer_id(stored.customer.customer_id());
+      event.set_msp_id(stored.msp_id);
+      event.set_version(stored.version);
+      *event.mutable_customer() = stored.customer;
+      for (auto& service : ServicesView(stored.customer.name(), stored.requested_services,
+                                        stored.services_error, {})) {
+        *event.mutable_customer()->add_services() = std::move(service);
+      }
+      SetTimestamp(event.mutable_change_time(), message.create_time);
     }
-    SetTimestamp(event.mutable_change_time(), message.create_time);
-    change_stream::Publish(*redis, event);
+    std::vector<const google::protobuf::Message*> to_publish;
+    for (const auto& event : events) to_publish.push_back(&event);
+    change_stream::PublishAll(*redis, to_publish);
   };
 }
 

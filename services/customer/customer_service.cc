@@ -24,6 +24,9 @@ const std::string kCreateKnox = absl::StrCat(kService, "CreateKnoxCustomer");
 const std::string kLookupKnox = absl::StrCat(kService, "LookupKnoxCustomer");
 const std::string kTransition = absl::StrCat(kService, "TransitionCustomer");
 
+// A clash of random 50-bit ids is rare; five in a row means something else is wrong.
+constexpr int kCustomerIdAttempts = 5;
+
 // The services of a CreateCustomerRequest, checked.
 std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRequest& request) {
   auto services = knox::ParseServiceList("services", request.services());
@@ -89,11 +92,25 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
 
 }  // namespace
 
+struct CustomerServiceImpl::PendingInsert {
+  NewCustomer created;
+  std::function<void(NewCustomer&)> with_id;
+  int64_t now_micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  int attempts = 0;
+  std::function<void(v1::Customer, std::exception_ptr)> done;
+
+  void Fail(std::exception_ptr error) { done(v1::Customer(), std::move(error)); }
+};
+
 CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader,
-                                         RpcRuntime* runtime, FreeMailDomains free_mail,
-                                         AssignmentClient* assignments, RelayWakers wakers)
+                                         pg::StatementPipeline* writer, RpcRuntime* runtime,
+                                         FreeMailDomains free_mail, AssignmentClient* assignments,
+                                         RelayWakers wakers)
     : pool_(pool),
       reader_(reader),
+      writer_(writer),
       assignments_(assignments),
       wakers_(std::move(wakers)),
       runtime_(runtime),
@@ -114,40 +131,55 @@ auth::MethodPolicy CustomerServiceImpl::Policy() {
   return policy;
 }
 
-grpc::Status CustomerServiceImpl::CreateCustomer(grpc::ServerContext* context,
-                                                 const v1::CreateCustomerRequest* request,
-                                                 v1::Customer* response) {
-  return runtime_->Handle(context, kCreate, [&](const auth::Principal& principal) {
-    RequireMspParent("parent", request->parent(), principal);
-    idempotency::CheckRequestId(request->request_id());
-    v1::Customer input = request->customer();
-    Normalize(input);
-    ValidateNewCustomer(input, free_mail_);
-    const auto services = ParseRequestedServices(*request);
-    NewCustomer created{principal.msp_id,
+grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
+    grpc::CallbackServerContext* context, const v1::CreateCustomerRequest* request,
+    v1::Customer* response) {
+  return runtime_->HandleAsync(
+      context, kCreate,
+      [this, request, response](const auth::Principal& principal, RpcRuntime::Finisher finish) {
+        RequireMspParent("parent", request->parent(), principal);
+        idempotency::CheckRequestId(request->request_id());
+        v1::Customer input = request->customer();
+        Normalize(input);
+        ValidateNewCustomer(input, free_mail_);
+        const auto services = ParseRequestedServices(*request);
+        auto pending = std::make_shared<PendingInsert>();
+        pending->created =
+            NewCustomer{principal.msp_id,
                         std::move(input),
                         principal.Actor(),
                         request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request),
                         services};
-    *response = InsertWithNewId(created, [&](NewCustomer& c) {
-      c.assignment_payload =
-          AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
-      c.account_setup_payload =
-          c.customer.management_type() == v1::JOINTLY_MANAGED
-              ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
-              : "";
-      c.customer.clear_services();
-      for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
-        *c.customer.add_services() = std::move(s);
-      }
-    });
-    // Crash tests kill the process here: committed, not answered.
-    failpoint::CrashIfEnabled("customer.create.after_commit");
-    // Every create has a change event; services and a jointly managed account's email too.
-    WakeRelays(!request->services().empty() || response->management_type() == v1::JOINTLY_MANAGED);
-    log::Debug("customer created", {{"customer", response->name()}, {"actor", principal.Actor()}});
-  });
+        pending->with_id = [request, services](NewCustomer& c) {
+          c.assignment_payload =
+              AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
+          c.account_setup_payload =
+              c.customer.management_type() == v1::JOINTLY_MANAGED
+                  ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
+                  : "";
+          c.customer.clear_services();
+          for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
+            *c.customer.add_services() = std::move(s);
+          }
+        };
+        pending->done = [this, request, response, finish, actor = principal.Actor()](
+                            v1::Customer answer, std::exception_ptr error) {
+          if (error) {
+            finish(runtime_->StatusFromException(error, kCreate));
+            return;
+          }
+          *response = std::move(answer);
+          // Crash tests kill the process here: committed, not answered.
+          failpoint::CrashIfEnabled("customer.create.after_commit");
+          // Every create has a change event; services and a jointly managed account's email too.
+          WakeRelays(!request->services().empty() ||
+                     response->management_type() == v1::JOINTLY_MANAGED);
+          log::Debug("customer created", {{"customer", response->name()}, {"actor", actor}});
+          finish(grpc::Status::OK);
+        };
+        TryInsert(std::move(pending));
+      });
 }
 
 grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(grpc::CallbackServerContext* context,
@@ -238,7 +270,7 @@ v1::Customer CustomerServiceImpl::InsertWithNewId(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   pg::Lease conn = pool_->Acquire();
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  for (int attempt = 0; attempt < kCustomerIdAttempts; ++attempt) {
     PrepareNewCustomer(created.customer, created.msp_id, NewCustomerId(), now);
     if (with_id) with_id(created);
     switch (store_.Create(*conn, created)) {
@@ -260,6 +292,67 @@ v1::Customer CustomerServiceImpl::InsertWithNewId(
     }
   }
   throw ApiError::Internal("could not allocate a customer id");
+}
+
+void CustomerServiceImpl::TryInsert(std::shared_ptr<PendingInsert> pending) {
+  if (pending->attempts++ == kCustomerIdAttempts) {
+    pending->Fail(std::make_exception_ptr(ApiError::Internal("could not allocate a customer id")));
+    return;
+  }
+  PrepareNewCustomer(pending->created.customer, pending->created.msp_id, NewCustomerId(),
+                     pending->now_micros);
+  if (pending->with_id) pending->with_id(pending->created);
+  pg::Statement create = CustomerStore::CreateStatement(pending->created);
+  writer_->Submit(
+      std::move(create.sql), std::move(create.params), [this, pending](pg::Outcome outcome) {
+        try {
+          if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
+          switch (CustomerStore::CreateOutcomeOf(std::get<pg::Result>(outcome), pending->created)) {
+            case CreateOutcome::kCreated:
+              pending->done(pending->created.customer, nullptr);
+              return;
+            case CreateOutcome::kCustomerIdTaken:
+              TryInsert(pending);
+              return;
+            case CreateOutcome::kClaimedWithoutCustomer: {
+              pg::Statement release = CustomerStore::ReleaseRequestIdStatement(pending->created);
+              writer_->Submit(std::move(release.sql), std::move(release.params),
+                              [this, pending](pg::Outcome released) {
+                                if (auto* error = std::get_if<pg::PgError>(&released)) {
+                                  pending->Fail(std::make_exception_ptr(*error));
+                                  return;
+                                }
+                                TryInsert(pending);
+                              });
+              return;
+            }
+            case CreateOutcome::kRequestSeen: {
+              // Answered before (or by a twin in the same transaction): that answer, read after
+              // the commit that saved it.
+              pg::Statement find = idempotency::FindResponseStatement(pending->created.msp_id,
+                                                                      pending->created.request_id);
+              reader_->Submit(
+                  std::move(find.sql), std::move(find.params), [pending](pg::Outcome found) {
+                    try {
+                      if (auto* error = std::get_if<pg::PgError>(&found)) throw *error;
+                      auto prior = idempotency::ResponseFromResult(std::get<pg::Result>(found),
+                                                                   "CreateCustomer",
+                                                                   pending->created.request_hash);
+                      if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
+                      v1::Customer answer;
+                      answer.ParseFromString(*prior);
+                      pending->done(std::move(answer), nullptr);
+                    } catch (...) {
+                      pending->Fail(std::current_exception());
+                    }
+                  });
+              return;
+            }
+          }
+        } catch (...) {
+          pending->Fail(std::current_exception());
+        }
+      });
 }
 
 v1::Customer CustomerServiceImpl::IdempotentWrite(

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "domain/customer_rules.h"
 #include "msp/common/assignment_client.h"
@@ -27,16 +28,19 @@ struct RelayWakers {
 };
 
 class CustomerServiceImpl final
-    : public v1::CustomerService::WithCallbackMethod_GetCustomer<v1::CustomerService::Service> {
+    : public v1::CustomerService::WithCallbackMethod_GetCustomer<
+          v1::CustomerService::WithCallbackMethod_CreateCustomer<v1::CustomerService::Service>> {
  public:
-  CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader, RpcRuntime* runtime,
-                      FreeMailDomains free_mail, AssignmentClient* assignments, RelayWakers wakers);
+  // `reader` pipelines GetCustomer's reads; `writer` (group commit) CreateCustomer's insert.
+  CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader, pg::StatementPipeline* writer,
+                      RpcRuntime* runtime, FreeMailDomains free_mail, AssignmentClient* assignments,
+                      RelayWakers wakers);
   // Which principals may call each method.
   static auth::MethodPolicy Policy();
 
-  grpc::Status CreateCustomer(grpc::ServerContext* context,
-                              const v1::CreateCustomerRequest* request,
-                              v1::Customer* response) override;
+  grpc::ServerUnaryReactor* CreateCustomer(grpc::CallbackServerContext* context,
+                                           const v1::CreateCustomerRequest* request,
+                                           v1::Customer* response) override;
   grpc::ServerUnaryReactor* GetCustomer(grpc::CallbackServerContext* context,
                                         const v1::GetCustomerRequest* request,
                                         v1::Customer* response) override;
@@ -74,9 +78,15 @@ class CustomerServiceImpl final
   // the id (names, outbox payloads).
   v1::Customer InsertWithNewId(NewCustomer& created,
                                const std::function<void(NewCustomer&)>& with_id);
+  // The same for callback handlers, through the group-commit writer: many creates share one
+  // transaction and one WAL flush, and no thread waits. The insert's `done` runs once, on a
+  // database thread, with the answer or the error.
+  struct PendingInsert;
+  void TryInsert(std::shared_ptr<PendingInsert> pending);
 
   pg::Pool* pool_;
   pg::StatementPipeline* reader_;
+  pg::StatementPipeline* writer_;
   AssignmentClient* assignments_;
   // After a commit: wakes the change-event relay, and the delivery relay if asked.
   void WakeRelays(bool deliveries) const;

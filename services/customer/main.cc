@@ -16,6 +16,9 @@
 
 ABSL_FLAG(int, db_read_threads, 1,
           "database threads that pipeline the reads of callback handlers (GetCustomer)");
+ABSL_FLAG(int, db_write_threads, 2,
+          "database threads that group-commit the inserts of callback handlers (CreateCustomer): "
+          "each round trip's inserts in one transaction");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
@@ -57,6 +60,11 @@ int main(int argc, char** argv) {
                             &limiter);
     msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                        config.db_statement_timeout_ms, "customer, public"});
+    msp::pg::StatementPipeline::Options writer_options{
+        config.database_url, absl::GetFlag(FLAGS_db_write_threads), config.db_statement_timeout_ms,
+        "customer, public"};
+    writer_options.group_commit = true;
+    msp::pg::StatementPipeline writer(writer_options);
     const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
     msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
@@ -84,7 +92,7 @@ int main(int argc, char** argv) {
     relay.Start();
     events_relay.Start();
     msp::customer::CustomerServiceImpl service(
-        &pool, &reader, &runtime, std::move(free_mail), &assignments,
+        &pool, &reader, &writer, &runtime, std::move(free_mail), &assignments,
         {[&events_relay] { events_relay.Wake(); }, [&relay] { relay.Wake(); }});
     host.AddService(&service);
     // Saved answers for request ids are kept for the retention window, then purged in batches.

@@ -121,8 +121,8 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 }  // namespace
 
 const std::vector<Migration>& CustomerSchemaMigrations() {
-  static const std::vector<Migration> kAll =
-      CombineMigrations(CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7)});
+  static const std::vector<Migration> kAll = CombineMigrations(
+      CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7)});
   return kAll;
 }
 
@@ -133,6 +133,16 @@ std::optional<StoredCustomer> CustomerStore::FindById(pg::Connection& conn,
       absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = $1");
   static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
   return FromFindResult(conn.Exec(for_update ? kSqlForUpdate : kSql, {customer_id}));
+}
+
+std::vector<StoredCustomer> CustomerStore::FindByIds(
+    pg::Connection& conn, const std::vector<std::string>& customer_ids) const {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = ANY($1::text[])");
+  auto r = conn.Exec(kSql, {pg::TextArrayLiteral(customer_ids)});
+  std::vector<StoredCustomer> found;
+  for (int i = 0; i < r.rows(); ++i) found.push_back(RowToCustomer(r, i));
+  return found;
 }
 
 StoredCustomer CustomerStore::ApplyLink(pg::Connection& conn, const std::string& customer_id,
@@ -183,7 +193,7 @@ std::optional<StoredCustomer> CustomerStore::Find(pg::Connection& conn, const st
   return FromFindResult(conn.Exec(FindSql(for_update), FindParams(msp_id, customer_id)));
 }
 
-CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& created) const {
+pg::Statement CustomerStore::CreateStatement(const NewCustomer& created) {
   const auto& c = created.customer;
   const auto& company = c.company();
   const auto& contact = c.contact();
@@ -270,9 +280,10 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
         "customer_id, create_time), ",
         insert_event, "SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM c), ", id_taken);
   }
-  // Without a request id the statement is not safe to send twice.
-  auto r = conn.Exec(sql, params,
-                     created.request_id.empty() ? pg::Resend::kNever : pg::Resend::kIfStale);
+  return {std::move(sql), std::move(params)};
+}
+
+CreateOutcome CustomerStore::CreateOutcomeOf(const pg::Result& r, const NewCustomer& created) {
   const bool claimed = r.Int64(0, 0) == 1;
   const bool inserted = r.Int64(0, 1) == 1;
   const bool taken_before = r.Bool(0, 2);
@@ -283,10 +294,24 @@ CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& cre
                                     : CreateOutcome::kClaimedWithoutCustomer;
 }
 
-void CustomerStore::ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const {
-  conn.Exec(
+CreateOutcome CustomerStore::Create(pg::Connection& conn, const NewCustomer& created) const {
+  pg::Statement create = CreateStatement(created);
+  // Without a request id the statement is not safe to send twice.
+  return CreateOutcomeOf(
+      conn.Exec(create.sql, create.params,
+                created.request_id.empty() ? pg::Resend::kNever : pg::Resend::kIfStale),
+      created);
+}
+
+pg::Statement CustomerStore::ReleaseRequestIdStatement(const NewCustomer& created) {
+  return {
       "DELETE FROM idempotency_keys WHERE msp_id = $1 AND request_id = $2 AND response = $3::bytea",
-      {created.msp_id, created.request_id, pg::ToHex(created.customer.SerializeAsString())});
+      {created.msp_id, created.request_id, pg::ToHex(created.customer.SerializeAsString())}};
+}
+
+void CustomerStore::ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const {
+  pg::Statement release = ReleaseRequestIdStatement(created);
+  conn.Exec(release.sql, release.params);
 }
 
 StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& msp_id,

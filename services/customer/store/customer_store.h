@@ -94,6 +94,11 @@ class CustomerStore {
   // One atomic statement, so no transaction around it: claims the request id (when there is
   // one) with the serialized answer, inserts the customer and its CUSTOMER_CREATED event.
   CreateOutcome Create(pg::Connection& conn, const NewCustomer& created) const;
+  // Create in two steps, for the group-commit pipeline: its one statement (atomic alone), and
+  // the outcome from its result.
+  static pg::Statement CreateStatement(const NewCustomer& created);
+  static CreateOutcome CreateOutcomeOf(const pg::Result& result, const NewCustomer& created);
+  static pg::Statement ReleaseRequestIdStatement(const NewCustomer& created);
   // Removes a claim written by kClaimedWithoutCustomer (and only that claim).
   void ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const;
 
@@ -113,6 +118,10 @@ class CustomerStore {
   // Any customer by id, whichever MSP manages or invites it (internal reads).
   std::optional<StoredCustomer> FindById(pg::Connection& conn, const std::string& customer_id,
                                          bool for_update) const;
+  // Several customers by id in one query (the change-event relay's batch); absent ids are left
+  // out.
+  std::vector<StoredCustomer> FindByIds(pg::Connection& conn,
+                                        const std::vector<std::string>& customer_ids) const;
   // Writes the customer's link with an MSP (TransitionCustomer), bumps version and update_time.
   StoredCustomer ApplyLink(pg::Connection& conn, const std::string& customer_id,
                            const LinkState& next, bool set_msp_link_time) const;

@@ -23,6 +23,10 @@ inline constexpr int64_t kDefaultMaxLength = 2'000'000;
 void Publish(redis::Client& client, const google::protobuf::Message& event,
              const std::string& stream = kStream, int64_t max_length = kDefaultMaxLength);
 
+// XADD of many events in one round trip (same fields as Publish).
+void PublishAll(redis::Client& client, const std::vector<const google::protobuf::Message*>& events,
+                const std::string& stream = kStream, int64_t max_length = kDefaultMaxLength);
+
 struct Entry {
   std::string id;    // the stream id, e.g. 1732442400000-0
   std::string type;  // empty for an entry trimmed away while it was pending

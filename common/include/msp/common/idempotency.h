@@ -38,6 +38,10 @@ std::optional<std::string> Claim(pg::Connection& conn, const std::string& msp_id
 std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& request_id, const std::string& method,
                                         const std::string& request_hash);
+// The same as two steps, for a pipeline: the read, and the answer from its result.
+pg::Statement FindResponseStatement(const std::string& msp_id, const std::string& request_id);
+std::optional<std::string> ResponseFromResult(const pg::Result& prior, const std::string& method,
+                                              const std::string& request_hash);
 void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
                   const std::string& response);
 // Deletes answers older than `retention`, at most `batch` rows a call (short locks). Returns

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "msp/common/migrations.h"
 #include "msp/common/pg.h"
@@ -42,6 +43,9 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
 
 // Delivers one message; throws to have it retried later (with backoff and jitter).
 using Handler = std::function<void(const Message&)>;
+// Delivers all of a pass's messages of one topic at once (fewer round trips than one by one);
+// throws to have them all retried.
+using BatchHandler = std::function<void(const std::vector<Message>&)>;
 
 struct RelayOptions {
   int batch_size = 32;
@@ -56,6 +60,9 @@ struct RelayOptions {
 class Relay {
  public:
   Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options = {});
+  // A relay whose topics are delivered batch by batch.
+  Relay(pg::Pool* pool, std::map<std::string, BatchHandler> batch_handlers,
+        RelayOptions options = {});
   ~Relay();
 
   // Claims due messages of its handlers' topics (FOR UPDATE SKIP LOCKED, so several relays
@@ -82,6 +89,8 @@ class Relay {
 
   pg::Pool* pool_;
   std::map<std::string, Handler> handlers_;
+  std::map<std::string, BatchHandler> batch_handlers_;
+  std::vector<std::string> topics_;  // of both kinds
   RelayOptions options_;
   std::atomic<bool> running_{false};
   std::mutex wake_mu_;

@@ -65,6 +65,13 @@ std::string SessionSql(int statement_timeout_ms, const std::string& search_path)
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL; text format
 
+// A statement with its parameters, built by a store and sent by whoever runs it (a pooled
+// connection, or a pipeline for callback handlers).
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+
 // Whether a statement may be sent again on a fresh connection when the pooled one turns out
 // dead on first use. Only for statements that are safe to repeat: BEGIN, reads, and writes
 // that are idempotent by themselves (a request id).

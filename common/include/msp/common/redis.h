@@ -88,6 +88,10 @@ class Client {
 
   // Binary-safe: every argument is sent with its length.
   Reply Command(const std::vector<std::string>& args);
+  // Several commands in one round trip, their replies in order. Never sent again: on a lost
+  // connection some may have been applied (RedisError, connection_lost). An error reply to any
+  // of them throws RedisError after every reply was read.
+  std::vector<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands);
   bool Ping();
 
  private:
