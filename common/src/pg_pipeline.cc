@@ -66,7 +66,18 @@ StatementPipeline::~StatementPipeline() {
 }
 
 void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callback done) {
-  Worker& w = *workers_[next_++ % workers_.size()];
+  // The least loaded worker: an idle one when there is one, so that a few callers get
+  // connections of their own (commits in parallel); under load every queue grows and each
+  // round trip carries more statements.
+  Worker* least = workers_.front().get();
+  for (auto& candidate : workers_) {
+    if (candidate->load.load(std::memory_order_relaxed) <
+        least->load.load(std::memory_order_relaxed)) {
+      least = candidate.get();
+    }
+  }
+  Worker& w = *least;
+  w.load.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(w.mu);
     w.queue.push_back(Item{std::move(sql), std::move(params), std::move(done)});
@@ -114,6 +125,7 @@ void StatementPipeline::Run(Worker& w) {
       }
     }
     RunBatch(w, batch);
+    w.load.fetch_sub(static_cast<int>(batch.size()), std::memory_order_relaxed);
     batch.clear();
   }
 }

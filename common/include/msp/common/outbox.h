@@ -52,6 +52,9 @@ struct RelayOptions {
   // Deliveries of one batch in flight at once.
   int parallelism = 8;
   std::chrono::milliseconds poll_interval{200};
+  // How long a pass woken by a commit waits for more commits to join it: a few milliseconds of
+  // delivery latency for far fewer passes (each a claim and a commit) under a steady load.
+  std::chrono::milliseconds wake_linger{0};
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{60000};
   std::chrono::hours keep_delivered{24};

@@ -66,6 +66,7 @@ class StatementPipeline {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<Item> queue;
+    std::atomic<int> load{0};  // statements queued or in the round trip under way
     PGconn* conn = nullptr;
     std::unordered_map<std::string, std::string> prepared;  // sql -> statement name
     uint64_t next_statement = 0;
@@ -87,7 +88,6 @@ class StatementPipeline {
 
   Options options_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::atomic<size_t> next_{0};
   std::atomic<bool> stop_{false};
 };
 
