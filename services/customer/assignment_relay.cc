@@ -9,6 +9,11 @@
 
 namespace msp::customer {
 
+bool IsFinalAssignmentRefusal(const grpc::Status& status) {
+  return IsPermanentRefusal(status.error_code()) &&
+         ErrorReasonOf(status) != "CUSTOMER_DELINK_REQUESTED";
+}
+
 outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) {
   return [client, pool](const outbox::Message& message) {
     assignment::v1::AssignServicesRequest request;
@@ -18,7 +23,7 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
     assignment::v1::AssignServicesResponse response;
     const grpc::Status status = client->AssignServices(request, &response);
     if (status.ok()) return;
-    if (!IsPermanentRefusal(status.error_code())) {
+    if (!IsFinalAssignmentRefusal(status)) {
       throw std::runtime_error(
           absl::StrCat("AssignServices: code ", status.error_code(), ": ", status.error_message()));
     }
@@ -38,7 +43,7 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
       others.set_request_id(request.request_id() + "-without-km");
       assignment::v1::AssignServicesResponse others_response;
       const grpc::Status others_status = client->AssignServices(others, &others_response);
-      if (!others_status.ok() && !IsPermanentRefusal(others_status.error_code())) {
+      if (!others_status.ok() && !IsFinalAssignmentRefusal(others_status)) {
         throw std::runtime_error(absl::StrCat("AssignServices without Knox Manage: code ",
                                               others_status.error_code(), ": ",
                                               others_status.error_message()));

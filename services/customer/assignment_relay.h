@@ -13,4 +13,10 @@ namespace msp::customer {
 // PROVISIONING_FAILED, and the message is done.
 outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool);
 
+// Whether AssignServices' refusal is final for the services a new customer asked for. A delink
+// awaiting the customer's answer is not: if the customer accepts, the services are refused for
+// good (CUSTOMER_NOT_ACTIVE); if it rejects, they are assigned. Until then the message waits,
+// retried with backoff, instead of the services being lost to a delink that never happened.
+bool IsFinalAssignmentRefusal(const grpc::Status& status);
+
 }  // namespace msp::customer
