@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <functional>
 #include <regex>
 #include <thread>
@@ -711,6 +712,55 @@ TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
                         &again);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(DetailsOf(status).reason, "DELINK_REVOKED");
+}
+
+// Services a new customer asked for that reach the assignment service while a delink awaits
+// the customer's answer are not refused for good: they wait, and arrive once the customer
+// rejects the delink.
+TEST(Onboarding, ServicesAskedForWaitForAPendingDelinkAndArriveWhenItIsRejected) {
+  // An MSP of its own: other tests count the emails sent to theirs.
+  stack->StopService("service-assignment", SIGKILL);  // the services cannot be delivered yet
+  const auto joint = ManagedJointCustomer("patient-msp", "Patient Services AG");
+  ov1::DelinkRequest delink;
+  ASSERT_TRUE(RequestDelink("patient-msp", joint.name(), &delink).ok());
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
+  stack->StartService("service-assignment");
+  // Until the relay has been told CUSTOMER_DELINK_REQUESTED at least once.
+  pg::Connection conn(stack->database_url(), 5000);
+  bool refused_while_pending = false;
+  for (int i = 0; i < 300 && !refused_while_pending; ++i) {
+    refused_while_pending =
+        conn.Exec(
+                "SELECT count(*) FROM customer.outbox WHERE topic = 'assign-services' AND "
+                "message_key = $1 AND delivered_at IS NULL AND last_error LIKE '%delink%'",
+                {joint.customer_id()})
+            .Int64(0, 0) == 1;
+    if (!refused_while_pending) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(refused_while_pending);
+  grpc::Status status;
+  const auto during = GetCustomer("patient-msp", joint.customer_id(), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(during.services_size(), 1);
+  EXPECT_EQ(during.services(0).state(), av1::AssignedService::PROVISIONING);
+
+  ov1::DelinkRequest answered;
+  ASSERT_TRUE(AnswerDelink(false, stack->CustomerToken(joint.customer_id()), delink.name(),
+                           email.token, &answered)
+                  .ok());
+  // The relay's next attempt (backoff of a few seconds by now) assigns them.
+  cv1::Customer after;
+  for (int i = 0; i < 900; ++i) {
+    after = GetCustomer("patient-msp", joint.customer_id(), &status);
+    if (status.ok() && after.services_size() == 1 &&
+        after.services(0).state() != av1::AssignedService::PROVISIONING) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(after.services_size(), 1);
+  EXPECT_EQ(after.services(0).state(), av1::AssignedService::ACTIVE);
+  EXPECT_EQ(after.state(), cv1::ACTIVE);
 }
 
 TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
