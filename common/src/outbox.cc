@@ -113,11 +113,15 @@ int Relay::RunOnce() {
     }
   }
   std::vector<std::string> errors(messages.size());
-  // Batch topics: one call per topic with all its messages.
+  // Batch topics: one call per topic with all its messages; the others one by one.
   std::map<std::string, std::vector<size_t>> by_batch_topic;
+  std::vector<size_t> one_by_one;
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (batch_handlers_.count(messages[i].topic) > 0)
+    if (batch_handlers_.count(messages[i].topic) > 0) {
       by_batch_topic[messages[i].topic].push_back(i);
+    } else {
+      one_by_one.push_back(i);
+    }
   }
   for (const auto& [topic, indexes] : by_batch_topic) {
     std::vector<Message> batch;
@@ -133,10 +137,6 @@ int Relay::RunOnce() {
   }
   // Deliveries are calls to other services: a batch goes out in parallel, so one slow
   // receiver does not hold up the rest by a whole timeout each.
-  std::vector<size_t> one_by_one;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    if (batch_handlers_.count(messages[i].topic) == 0) one_by_one.push_back(i);
-  }
   auto deliver = [&](size_t i) {
     const Message& message = messages[i];
     auto handler = handlers_.find(message.topic);

@@ -39,6 +39,18 @@ bool ReadSync(PGconn* conn, Deadline deadline) {
   return synced;
 }
 
+PgError LostConnection(const std::string& message, bool unanswered) {
+  return PgError("database connection lost: " + message, "08006", true, unanswered);
+}
+
+// Queues a prepared statement's execution (no sync point).
+void SendPrepared(PGconn* conn, const std::string& name, const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PQsendQueryPrepared(conn, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                      nullptr, 0);
+}
+
 bool Succeeded(const PGresult* result) {
   const auto status = PQresultStatus(result);
   return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
@@ -135,59 +147,46 @@ void StatementPipeline::FailAll(Worker& w, std::vector<Item>& batch, size_t from
   Disconnect(w);  // the next batch reconnects
   // A write sent without a confirmed commit may have happened: never to be re-sent blindly.
   const bool unanswered = options_.group_commit;
-  for (size_t i = from; i < batch.size(); ++i) {
-    batch[i].done(PgError("database connection lost: " + error, "08006", true, unanswered));
-  }
+  for (size_t i = from; i < batch.size(); ++i) batch[i].done(LostConnection(error, unanswered));
 }
 
-std::pair<std::string, bool> StatementPipeline::PreparedName(Worker& w, const std::string& sql) {
+std::pair<std::string, bool> StatementPipeline::PrepareIfNew(Worker& w, const std::string& sql) {
   auto it = w.prepared.find(sql);
   if (it != w.prepared.end()) return {it->second, false};
   // Names never repeat on a connection, even after a failed PREPARE was forgotten.
   const std::string name = absl::StrCat("p", w.next_statement++);
   w.prepared.emplace(sql, name);
+  PQsendPrepare(w.conn, name.c_str(), sql.c_str(), 0, nullptr);
+  PQpipelineSync(w.conn);  // its own sync point: outside any transaction of the batch
   return {name, true};
 }
 
-void StatementPipeline::RunBatch(Worker& w, std::vector<Item>& batch) {
+bool StatementPipeline::EnsureConnected(Worker& w, std::vector<Item>& batch) {
   std::string error;
-  if (w.conn == nullptr && !Connect(w, &error)) {
-    // Nothing was sent: even a write certainly did not happen.
-    for (auto& item : batch) {
-      item.done(PgError("database connection lost: " + error, "08006", true));
-    }
-    return;
-  }
+  if (w.conn != nullptr || Connect(w, &error)) return true;
+  // Nothing was sent: even a write certainly did not happen.
+  for (auto& item : batch) item.done(LostConnection(error, false));
+  return false;
+}
+
+void StatementPipeline::RunBatch(Worker& w, std::vector<Item>& batch) {
+  if (!EnsureConnected(w, batch)) return;
   if (options_.group_commit && batch.size() > 1 && RunInOneTransaction(w, batch)) return;
   // A rolled-back batch wrote nothing: statement by statement, only the failing one fails.
-  if (w.conn == nullptr && !Connect(w, &error)) {
-    for (auto& item : batch) {
-      item.done(PgError("database connection lost: " + error, "08006", true));
-    }
-    return;
-  }
+  if (!EnsureConnected(w, batch)) return;
   RunEachAlone(w, batch);
 }
 
 bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch) {
-  // New statements are prepared first, each in its own sync, outside the transaction.
+  // New statements are prepared first, outside the transaction.
   std::vector<std::string> names;
   std::vector<std::string> preparing;  // sql of the PREPAREs sent in this round trip
   for (auto& item : batch) {
-    auto [name, is_new] = PreparedName(w, item.sql);
-    if (is_new) {
-      PQsendPrepare(w.conn, name.c_str(), item.sql.c_str(), 0, nullptr);
-      PQpipelineSync(w.conn);
-      preparing.push_back(item.sql);
-    }
+    auto [name, is_new] = PrepareIfNew(w, item.sql);
+    if (is_new) preparing.push_back(item.sql);
     names.push_back(std::move(name));
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    std::vector<const char*> values;
-    for (const auto& p : batch[i].params) values.push_back(p ? p->c_str() : nullptr);
-    PQsendQueryPrepared(w.conn, names[i].c_str(), static_cast<int>(values.size()), values.data(),
-                        nullptr, nullptr, 0);
-  }
+  for (size_t i = 0; i < batch.size(); ++i) SendPrepared(w.conn, names[i], batch[i].params);
   PQpipelineSync(w.conn);  // the one commit
   if (PQflush(w.conn) != 0) {
     FailAll(w, batch, 0, PQerrorMessage(w.conn));
@@ -244,20 +243,11 @@ bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch)
 void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
   // Send everything; a sync point after each statement keeps one failure to its statement.
   std::vector<bool> prepares;  // per item: whether a PREPARE precedes it in the pipeline
-  std::vector<std::string> names;
   for (auto& item : batch) {
-    auto [name, is_new] = PreparedName(w, item.sql);
-    if (is_new) {
-      PQsendPrepare(w.conn, name.c_str(), item.sql.c_str(), 0, nullptr);
-      PQpipelineSync(w.conn);
-    }
+    auto [name, is_new] = PrepareIfNew(w, item.sql);
     prepares.push_back(is_new);
-    std::vector<const char*> values;
-    for (const auto& p : item.params) values.push_back(p ? p->c_str() : nullptr);
-    PQsendQueryPrepared(w.conn, name.c_str(), static_cast<int>(values.size()), values.data(),
-                        nullptr, nullptr, 0);
+    SendPrepared(w.conn, name, item.params);
     PQpipelineSync(w.conn);
-    names.push_back(std::move(name));
   }
   if (PQflush(w.conn) != 0) {
     FailAll(w, batch, 0, PQerrorMessage(w.conn));

@@ -15,6 +15,19 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
+// A command's arguments as hiredis takes them: pointers and lengths (binary-safe).
+struct Argv {
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      pointers.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+  }
+  int count() const { return static_cast<int>(pointers.size()); }
+  std::vector<const char*> pointers;
+  std::vector<size_t> lengths;
+};
+
 }  // namespace
 
 Reply::Reply(redisReply* reply) : reply_(reply) {}
@@ -99,18 +112,13 @@ void Client::Connect() {
 }
 
 Reply Client::Command(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lengths;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
-  }
+  Argv argv(args);
   std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool fresh = ctx_ == nullptr;
     if (fresh) Connect();
     auto* raw = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+        redisCommandArgv(ctx_, argv.count(), argv.pointers.data(), argv.lengths.data()));
     if (raw == nullptr) {
       const int err = ctx_->err;
       std::string message = ctx_->errstr;
@@ -133,13 +141,8 @@ std::vector<Reply> Client::Pipeline(const std::vector<std::vector<std::string>>&
   std::lock_guard<std::mutex> lock(mu_);
   if (ctx_ == nullptr) Connect();
   for (const auto& args : commands) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data());
+    Argv argv(args);
+    redisAppendCommandArgv(ctx_, argv.count(), argv.pointers.data(), argv.lengths.data());
   }
   std::vector<Reply> replies;
   std::string error;

@@ -1,5 +1,7 @@
 #include "customer_service.h"
 
+#include <future>
+
 #include "absl/strings/str_cat.h"
 #include "domain/services_view.h"
 #include "msp/common/failpoint.h"
@@ -264,36 +266,6 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
   });
 }
 
-v1::Customer CustomerServiceImpl::InsertWithNewId(
-    NewCustomer& created, const std::function<void(NewCustomer&)>& with_id) {
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  pg::Lease conn = pool_->Acquire();
-  for (int attempt = 0; attempt < kCustomerIdAttempts; ++attempt) {
-    PrepareNewCustomer(created.customer, created.msp_id, NewCustomerId(), now);
-    if (with_id) with_id(created);
-    switch (store_.Create(*conn, created)) {
-      case CreateOutcome::kCreated:
-        return created.customer;
-      case CreateOutcome::kClaimedWithoutCustomer:
-        store_.ReleaseRequestId(*conn, created);
-        break;
-      case CreateOutcome::kRequestSeen: {
-        auto prior = idempotency::FindResponse(*conn, created.msp_id, created.request_id,
-                                               "CreateCustomer", created.request_hash);
-        if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-        v1::Customer answer;
-        answer.ParseFromString(*prior);
-        return answer;
-      }
-      case CreateOutcome::kCustomerIdTaken:
-        break;
-    }
-  }
-  throw ApiError::Internal("could not allocate a customer id");
-}
-
 void CustomerServiceImpl::TryInsert(std::shared_ptr<PendingInsert> pending) {
   if (pending->attempts++ == kCustomerIdAttempts) {
     pending->Fail(std::make_exception_ptr(ApiError::Internal("could not allocate a customer id")));
@@ -353,6 +325,22 @@ void CustomerServiceImpl::TryInsert(std::shared_ptr<PendingInsert> pending) {
           pending->Fail(std::current_exception());
         }
       });
+}
+
+v1::Customer CustomerServiceImpl::InsertWithNewId(NewCustomer created) {
+  auto pending = std::make_shared<PendingInsert>();
+  pending->created = std::move(created);
+  auto answer = std::make_shared<std::promise<v1::Customer>>();
+  std::future<v1::Customer> answered = answer->get_future();
+  pending->done = [answer](v1::Customer customer, std::exception_ptr error) {
+    if (error) {
+      answer->set_exception(std::move(error));
+    } else {
+      answer->set_value(std::move(customer));
+    }
+  };
+  TryInsert(std::move(pending));
+  return answered.get();
 }
 
 v1::Customer CustomerServiceImpl::IdempotentWrite(
@@ -471,7 +459,7 @@ grpc::Status CustomerServiceImpl::CreateKnoxCustomer(grpc::ServerContext* contex
     NewCustomer created{"", std::move(input), principal.Actor(), request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request)};
     created.own_services = own_services;
-    *response = InsertWithNewId(created, nullptr);
+    *response = InsertWithNewId(std::move(created));
   });
 }
 

@@ -72,17 +72,16 @@ class CustomerServiceImpl final
                                const std::string& method, const google::protobuf::Message& request,
                                const std::function<v1::Customer(pg::Connection&)>& write);
 
-  // One atomic statement, no BEGIN/COMMIT round trips: inserts `created` under a fresh random
-  // id (50 bits make a clash rare; on one nothing was written and another id is drawn), or
-  // answers a request id seen before with its first answer. `with_id` fills in what depends on
-  // the id (names, outbox payloads).
-  v1::Customer InsertWithNewId(NewCustomer& created,
-                               const std::function<void(NewCustomer&)>& with_id);
-  // The same for callback handlers, through the group-commit writer: many creates share one
-  // transaction and one WAL flush, and no thread waits. The insert's `done` runs once, on a
-  // database thread, with the answer or the error.
+  // One atomic statement, no BEGIN/COMMIT round trips, through the group-commit writer (many
+  // creates share one transaction and one WAL flush): inserts a new customer under a fresh
+  // random id (50 bits make a clash rare; on one nothing was written and another id is drawn),
+  // or answers a request id seen before with its first answer. The pending insert's `with_id`
+  // fills in what depends on the id (names, outbox payloads); its `done` runs once, on a
+  // database thread, with the answer or the error. No thread waits.
   struct PendingInsert;
   void TryInsert(std::shared_ptr<PendingInsert> pending);
+  // The same for sync handlers (CreateKnoxCustomer): waits for `done`.
+  v1::Customer InsertWithNewId(NewCustomer created);
 
   pg::Pool* pool_;
   pg::StatementPipeline* reader_;

@@ -309,11 +309,6 @@ pg::Statement CustomerStore::ReleaseRequestIdStatement(const NewCustomer& create
       {created.msp_id, created.request_id, pg::ToHex(created.customer.SerializeAsString())}};
 }
 
-void CustomerStore::ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const {
-  pg::Statement release = ReleaseRequestIdStatement(created);
-  conn.Exec(release.sql, release.params);
-}
-
 StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& msp_id,
                                      const v1::Customer& c) const {
   const auto& company = c.company();

@@ -98,9 +98,8 @@ class CustomerStore {
   // the outcome from its result.
   static pg::Statement CreateStatement(const NewCustomer& created);
   static CreateOutcome CreateOutcomeOf(const pg::Result& result, const NewCustomer& created);
-  static pg::Statement ReleaseRequestIdStatement(const NewCustomer& created);
   // Removes a claim written by kClaimedWithoutCustomer (and only that claim).
-  void ReleaseRequestId(pg::Connection& conn, const NewCustomer& created) const;
+  static pg::Statement ReleaseRequestIdStatement(const NewCustomer& created);
 
   // Writes the editable fields and the management type, bumps version and update_time.
   StoredCustomer Update(pg::Connection& conn, const std::string& msp_id,

@@ -79,8 +79,11 @@ class StatementPipeline {
   bool RunInOneTransaction(Worker& worker, std::vector<Item>& batch);
   // Each statement with its own sync point (its own implicit transaction).
   void RunEachAlone(Worker& worker, std::vector<Item>& batch);
-  // The statement's prepared name, and whether it must be prepared in this round trip.
-  std::pair<std::string, bool> PreparedName(Worker& worker, const std::string& sql);
+  // The statement's prepared name, and whether it is new: then its PREPARE (with a sync point
+  // of its own) was queued in this round trip.
+  std::pair<std::string, bool> PrepareIfNew(Worker& worker, const std::string& sql);
+  // Connects if need be; if that fails, every statement's callback gets the failure.
+  bool EnsureConnected(Worker& worker, std::vector<Item>& batch);
   // Every statement's callback gets the connection's loss.
   void FailAll(Worker& worker, std::vector<Item>& batch, size_t from, const std::string& error);
   bool Connect(Worker& worker, std::string* error);
