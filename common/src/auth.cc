@@ -1,5 +1,8 @@
 #include "msp/common/auth.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -244,6 +247,14 @@ std::string ReadKeyFile(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+std::string DeriveKey(const std::string& secret, const std::string& purpose) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), digest, &length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 }  // namespace msp::auth

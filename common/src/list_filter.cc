@@ -2,8 +2,10 @@
 
 #include <cctype>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
+#include "msp/common/strings.h"
 
 namespace msp {
 namespace {
@@ -108,6 +110,17 @@ std::map<std::string, std::set<int>> ParseEnumFilter(const std::string& filter,
     expect("AND");
   }
   return allowed;
+}
+
+std::string ParseSearch(const std::string& search) {
+  const std::string trimmed(absl::StripAsciiWhitespace(search));
+  if (trimmed.size() > 100) {
+    throw ApiError::InvalidArgument({{"search", "at most 100 characters"}});
+  }
+  if (auto problem = UnsafeTextProblem(trimmed)) {
+    throw ApiError::InvalidArgument({{"search", *problem}});
+  }
+  return absl::AsciiStrToLower(trimmed);
 }
 
 }  // namespace msp

@@ -28,6 +28,16 @@ struct Argv {
   std::vector<size_t> lengths;
 };
 
+// Errors of a server that cannot serve yet (replaying its append-only file, a replica without
+// its master, a failover under way): the same command succeeds later, like after a lost
+// connection.
+bool NotReady(std::string_view error) {
+  for (std::string_view prefix : {"LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY "}) {
+    if (error.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Reply::Reply(redisReply* reply) : reply_(reply) {}
@@ -130,7 +140,8 @@ Reply Client::Command(const std::vector<std::string>& args) {
     }
     Reply reply(raw);
     if (raw->type == REDIS_REPLY_ERROR) {
-      throw RedisError(absl::StrCat("Redis error: ", std::string(raw->str, raw->len)), false);
+      const std::string error(raw->str, raw->len);
+      throw RedisError(absl::StrCat("Redis error: ", error), NotReady(error));
     }
     return reply;
   }
@@ -159,7 +170,7 @@ std::vector<Reply> Client::Pipeline(const std::vector<std::vector<std::string>>&
     }
     replies.emplace_back(reply);
   }
-  if (!error.empty()) throw RedisError(absl::StrCat("Redis error: ", error), false);
+  if (!error.empty()) throw RedisError(absl::StrCat("Redis error: ", error), NotReady(error));
   return replies;
 }
 

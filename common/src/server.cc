@@ -14,6 +14,8 @@
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.pb.h"
 #include "msp/common/log.h"
+#include "msp/common/malformed_requests.h"
+#include "msp/common/page_tokens.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address host:port");
 ABSL_FLAG(std::string, metrics_bind, "127.0.0.1", "address the Prometheus HTTP endpoint binds to");
@@ -39,6 +41,9 @@ ABSL_FLAG(std::string, jwt_signing_key_file, "",
 ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
 ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(std::string, page_token_key_file, "",
+          "secret that signs page tokens, the same for every replica (default: derived from "
+          "the HS256 JWT secret; with RS256/ES256 a random key of this process)");
 
 namespace msp {
 
@@ -71,6 +76,15 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
     config.jwt_signing_key = auth::ReadKeyFile(signing_key_file);
   } else if (config.jwt.algorithm == "HS256") {
     config.jwt_signing_key = config.jwt.key;
+  }
+  const std::string page_token_key_file = absl::GetFlag(FLAGS_page_token_key_file);
+  if (!page_token_key_file.empty()) {
+    SetPageTokenKey(auth::ReadKeyFile(page_token_key_file));
+  } else if (config.jwt.algorithm == "HS256") {
+    // Every replica has the secret; the page-token key is derived from it, never equal to it.
+    SetPageTokenKey(auth::DeriveKey(config.jwt.key, "msp page tokens v1"));
+  } else {
+    log::Warn("no --page_token_key_file: page tokens hold only within this process");
   }
   if (config.db_pool_size < 1 || config.server.max_threads < 2) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
@@ -156,6 +170,11 @@ int ServiceHost::Run() {
                               options_.server.min_pollers);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               options_.server.max_pollers);
+  // Requests gRPC cannot parse are answered INVALID_ARGUMENT in the google.rpc.Status model.
+  RouteProtobufLogs();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MalformedRequestInterceptorFactory(options_.error_domain));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (auto* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {

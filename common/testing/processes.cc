@@ -7,8 +7,10 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -39,6 +42,24 @@ bool CanConnect(int port) {
   if (fd < 0) return false;
   close(fd);
   return true;
+}
+
+// Whether redis-server answers PING with PONG. Accepting connections is not enough: while it
+// replays its append-only file it answers every command with -LOADING.
+bool RedisAnswersPong(int port) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  constexpr char kPing[] = "PING\r\n";
+  bool pong = false;
+  if (send(fd, kPing, sizeof(kPing) - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(kPing) - 1)) {
+    char reply[64] = {};
+    const ssize_t n = recv(fd, reply, sizeof(reply) - 1, 0);
+    pong = n >= 5 && std::string_view(reply, 5) == "+PONG";
+  }
+  close(fd);
+  return pong;
 }
 
 }  // namespace
@@ -87,6 +108,24 @@ bool Bindable(int port) {
   return ok;
 }
 
+// Reserves `port` for this process among all test processes of the machine: an exclusive
+// flock on a file named after it, held until the process exits. Bindable() alone left a window
+// between choosing a port and the server binding it, in which a test binary running in
+// parallel could choose the same one.
+bool ReserveAcrossProcesses(int port) {
+  const char* base = std::getenv("TMPDIR");
+  const std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/msp-test-ports");
+  mkdir(dir.c_str(), 01777);
+  chmod(dir.c_str(), 01777);
+  const int fd = open(absl::StrCat(dir, "/", port).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return false;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return false;
+  }
+  return true;  // the descriptor stays open: the lock lives as long as the process
+}
+
 }  // namespace
 
 int FreePort() {
@@ -100,7 +139,7 @@ int FreePort() {
   std::lock_guard<std::mutex> lock(mu);
   for (int attempt = 0; attempt < 500; ++attempt) {
     const int port = 20000 + static_cast<int>(random() % 12700);
-    if (given.count(port) || !Bindable(port)) continue;
+    if (given.count(port) || !Bindable(port) || !ReserveAcrossProcesses(port)) continue;
     given.insert(port);
     return port;
   }
@@ -256,21 +295,33 @@ void PostgresServer::CreateDatabase(const std::string& name) {
   }
 }
 
-RedisServer::RedisServer() {
+RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
   port_ = FreePort();
   Start();
 }
 
 RedisServer::~RedisServer() = default;
 
-void RedisServer::Start() {
-  process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind",
-                               "127.0.0.1", "--dir", dir_.path(), "--appendonly", "yes", "--save",
-                               "", "--daemonize", "no"},
-      std::map<std::string, std::string>{}, dir_.path() + "/redis.log");
+void RedisServer::Start(bool wait_until_ready) {
+  std::vector<std::string> argv{"redis-server",
+                                "--port",
+                                std::to_string(port_),
+                                "--bind",
+                                "127.0.0.1",
+                                "--dir",
+                                dir_.path(),
+                                "--appendonly",
+                                "yes",
+                                "--save",
+                                "",
+                                "--daemonize",
+                                "no"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<ChildProcess>(std::move(argv), std::map<std::string, std::string>{},
+                                            dir_.path() + "/redis.log");
+  if (!wait_until_ready) return;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!CanConnect(port_)) {
+  while (!RedisAnswersPong(port_)) {
     if (std::chrono::steady_clock::now() > deadline || !process_->Running()) {
       throw std::runtime_error("redis-server did not start: " + process_->ReadLog());
     }

@@ -78,14 +78,18 @@ class PostgresServer {
 
 class RedisServer {
  public:
-  RedisServer();
+  // `extra_args` go to redis-server as they are (e.g. {"--key-load-delay", "3000"}).
+  explicit RedisServer(std::vector<std::string> extra_args = {});
   ~RedisServer();
   int port() const { return port_; }
   void Kill();
-  void Start();
+  // Starts the server and, by default, returns once it answers PING with PONG (its
+  // append-only file loaded), not merely once it accepts connections.
+  void Start(bool wait_until_ready = true);
 
  private:
   TempDir dir_;
+  std::vector<std::string> extra_args_;
   int port_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };

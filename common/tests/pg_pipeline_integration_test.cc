@@ -80,11 +80,23 @@ StatementPipeline::Options GroupCommit(const std::string& conninfo) {
   return options;
 }
 
-// Holds the writer's one thread for a moment, so that what is submitted next queues up and
-// goes in one round trip.
-std::future<Outcome> HoldWriter(StatementPipeline& writer) {
-  auto hold = Read(writer, "SELECT pg_sleep(0.3)", {});
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// Holds the writer's one connection for a moment, so that what is submitted next queues up and
+// goes in one round trip. Returns once the server runs the sleep (a fixed pause before going on
+// would be a race on a loaded machine).
+std::future<Outcome> HoldWriter(StatementPipeline& writer, const std::string& conninfo) {
+  auto hold = Read(writer, "SELECT pg_sleep(0.5) AS hold_writer", {});
+  pg::Connection watcher(conninfo, 10000);
+  for (int i = 0; i < 1000; ++i) {
+    if (watcher
+            .Exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+                  "'%hold_writer%' AND pid <> pg_backend_pid()",
+                  {})
+            .Int64(0, 0) > 0) {
+      return hold;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ADD_FAILURE() << "the writer never ran the hold";
   return hold;
 }
 
@@ -92,7 +104,7 @@ TEST_F(StatementPipelineTest, GroupCommitRunsARoundTripsWritesAsOneTransaction) 
   pg::Connection conn(*conninfo_, 10000);
   conn.Exec("CREATE TABLE gc_rows (id int PRIMARY KEY, tx bigint NOT NULL)");
   StatementPipeline writer(GroupCommit(*conninfo_));
-  auto hold = HoldWriter(writer);
+  auto hold = HoldWriter(writer, *conninfo_);
   std::vector<std::future<Outcome>> writes;
   for (int i = 0; i < 50; ++i) {
     writes.push_back(Read(writer, "INSERT INTO gc_rows VALUES ($1, txid_current()) RETURNING tx",
@@ -114,7 +126,7 @@ TEST_F(StatementPipelineTest, GroupCommitAFailingWriteFailsAloneAndTheRestCommit
   conn.Exec("CREATE TABLE gc_unique (id int PRIMARY KEY)");
   conn.Exec("INSERT INTO gc_unique VALUES (7)");
   StatementPipeline writer(GroupCommit(*conninfo_));
-  auto hold = HoldWriter(writer);
+  auto hold = HoldWriter(writer, *conninfo_);
   std::map<int, std::future<Outcome>> writes;
   for (int id = 1; id <= 10; ++id) {
     writes.emplace(id, Read(writer, "INSERT INTO gc_unique VALUES ($1)", {std::to_string(id)}));
@@ -138,7 +150,7 @@ TEST_F(StatementPipelineTest, GroupCommitAnswersOnlyAfterTheCommit) {
   pg::Connection conn(*conninfo_, 10000);
   conn.Exec("CREATE TABLE gc_visible (id int PRIMARY KEY)");
   StatementPipeline writer(GroupCommit(*conninfo_));
-  auto hold = HoldWriter(writer);
+  auto hold = HoldWriter(writer, *conninfo_);
   std::vector<std::future<int64_t>> seen;
   for (int i = 0; i < 20; ++i) {
     auto promise = std::make_shared<std::promise<int64_t>>();
@@ -162,7 +174,7 @@ TEST_F(StatementPipelineTest, GroupCommitAnswersOnlyAfterTheCommit) {
 
 TEST_F(StatementPipelineTest, GroupCommitAStatementThatCannotBePreparedFailsAlone) {
   StatementPipeline writer(GroupCommit(*conninfo_));
-  auto hold = HoldWriter(writer);
+  auto hold = HoldWriter(writer, *conninfo_);
   auto good = Read(writer, "SELECT $1::int + 1", {"1"});
   auto bad = Read(writer, "SELEC nonsense", {});
   auto also_good = Read(writer, "SELECT $1::text", {"fine"});

@@ -1,4 +1,6 @@
 // The hiredis wrapper against a real redis-server.
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "msp/common/redis.h"
@@ -64,6 +66,46 @@ TEST(RedisTest, ReconnectsAfterARestartAndKeepsAofData) {
   SharedRedis().Start();
   EXPECT_TRUE(client.Ping());
   EXPECT_EQ(client.Command({"GET", "durable"}).String(), "yes");
+}
+
+// A restarted server answers -LOADING until its data is back. The harness waits for PONG (the
+// test above once saw Ping fail right after Start), and the client treats LOADING like a lost
+// connection: the same command succeeds later.
+TEST(RedisTest, ARestartedServerServesOnlyOnceItsDataIsLoaded) {
+  testing::RedisServer slow({"--key-load-delay", "3000"});  // 3 ms a key while loading
+  Client client(OptionsFor(slow.port()));
+  client.Command({"EVAL", "for i = 1, 300 do redis.call('SET', 'k' .. i, 'v') end", "0"});
+  // Into the append-only file's RDB base, whose loading the delay slows down.
+  client.Command({"BGREWRITEAOF"});
+  for (int i = 0; i < 500; ++i) {
+    const std::string info = client.Command({"INFO", "persistence"}).String();
+    if (info.find("aof_rewrite_in_progress:0") != std::string::npos &&
+        info.find("aof_rewrite_scheduled:0") != std::string::npos &&
+        info.find("aof_last_bgrewrite_status:ok") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  slow.Kill();
+  slow.Start(/*wait_until_ready=*/false);
+  bool loading_seen = false;
+  for (int i = 0; i < 1000; ++i) {
+    try {
+      EXPECT_EQ(client.Command({"DBSIZE"}).Integer(), 300);
+      break;
+    } catch (const RedisError& e) {
+      EXPECT_TRUE(e.connection_lost()) << e.what();
+      loading_seen = loading_seen || std::string(e.what()).find("LOADING") != std::string::npos;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  EXPECT_TRUE(loading_seen) << "the server never answered LOADING: the test proves nothing";
+
+  slow.Kill();
+  slow.Start();  // waits for PONG
+  EXPECT_TRUE(client.Ping());
+  EXPECT_EQ(client.Command({"DBSIZE"}).Integer(), 300);
 }
 
 }  // namespace

@@ -405,12 +405,11 @@ grpc::Status CustomerServiceImpl::UpgradeToJointlyManaged(
           auto current = store_.Find(conn, principal.msp_id, id, /*for_update=*/true);
           if (!current) throw ApiError::NotFound("customer", request->name());
           CheckEtag(request->etag(), *current);
-          CheckUpgrade(current->customer, free_mail_);
-          v1::Customer upgraded = current->customer;
-          upgraded.set_management_type(v1::JOINTLY_MANAGED);
+          v1::Customer upgraded = PlanUpgrade(current->customer, free_mail_);
           upgraded = store_.Update(conn, principal.msp_id, upgraded).customer;
           store_.AppendEvent(conn, principal.msp_id, id, "UPGRADED_TO_JOINTLY_MANAGED",
-                             principal.Actor(), {"management_type"}, request->request_id());
+                             principal.Actor(), {"management_type", "super_admin_portal_access"},
+                             request->request_id());
           // Jointly managed now: the customer creates its own Knox account.
           outbox::Enqueue(conn, principal.msp_id, kAccountSetupTopic, id,
                           AccountSetupPayload(upgraded.name(), absl::StrCat(id, "-upgrade")));
@@ -491,9 +490,12 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       if (!current) {
         throw ApiError::NotFound("customer", CustomerName("", request->customer_id()));
       }
-      const LinkState state{current->msp_id, current->customer.state(),
-                            current->customer.management_type(), current->link_id,
-                            current->customer.super_admin_portal_access()};
+      const LinkState state{current->msp_id,
+                            current->customer.state(),
+                            current->customer.management_type(),
+                            current->link_id,
+                            current->customer.super_admin_portal_access(),
+                            current->link_resource};
       const LinkPlan plan = PlanLinkTransition(state, current->customer.name(), *request);
       if (plan.already_done) return current->customer;
       auto updated =

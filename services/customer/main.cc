@@ -52,12 +52,13 @@ int main(int argc, char** argv) {
                                      absl::StrSplit(free_mail_flag, ',', absl::SkipWhitespace()));
 
     msp::HostOptions options{"customer", config.server};
+    options.error_domain = "customer.msp.v1";
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take this replica's threads and connections from the others.
     msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
-    msp::RpcRuntime runtime("customer.msp.v1", &verifier,
+    msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics(),
                             &limiter);
     msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),

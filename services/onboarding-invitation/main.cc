@@ -83,12 +83,13 @@ int main(int argc, char** argv) {
     settings.remind_before = std::chrono::hours(absl::GetFlag(FLAGS_remind_before_hours));
 
     msp::HostOptions options{"onboarding-invitation", config.server};
+    options.error_domain = "onboarding.msp.v1";
     options.health_services = {"msp.onboarding.v1.OnboardingService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take this replica's threads and connections from the others.
     msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
-    msp::RpcRuntime runtime("onboarding.msp.v1", &verifier,
+    msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics(),
                             &limiter);
     msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &tokens, &relay,

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
         msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
 
     msp::HostOptions options{"reporting", config.server};
+    options.error_domain = "reporting.msp.v1";
     options.health_services = {"msp.reporting.v1.ReportingService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
 
     msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
 
-    msp::RpcRuntime runtime("reporting.msp.v1", &verifier,
+    msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::reporting::ReportingServiceImpl::Policy(), &host.metrics(),
 
                             &limiter);

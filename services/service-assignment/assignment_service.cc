@@ -268,13 +268,10 @@ grpc::Status ServiceAssignmentImpl::LaunchServiceConsole(
     auto it = std::find_if(services.begin(), services.end(),
                            [&](const auto& s) { return s.service() == *service; });
     if (it == services.end()) throw ApiError::NotFound("service", request->name());
-    if (it->state() != v1::AssignedService::ACTIVE) {
-      throw ApiError::FailedPrecondition(
-          "SERVICE_NOT_ACTIVE",
-          absl::StrCat("the service is ", v1::AssignedService::State_Name(it->state()),
-                       ": only an active service's console opens"),
-          request->name());
-    }
+    // The customer's link decides too: a DELINKED customer's services may not have ended yet.
+    const auto customer = customers_->Find(ref);
+    if (!customer) throw ApiError::NotFound("service", request->name());
+    CheckConsoleOpens(customer->state(), it->state(), request->name());
     auth::TokenClaims claims;
     claims.kind = auth::PrincipalKind::kMspAdmin;
     claims.subject = principal.subject;

@@ -54,12 +54,13 @@ int main(int argc, char** argv) {
         msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)), &service_token);
 
     msp::HostOptions options{"service-assignment", config.server};
+    options.error_domain = "assignment.msp.v1";
     options.health_services = {"msp.assignment.v1.ServiceAssignmentService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take this replica's threads and connections from the others.
     msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
-    msp::RpcRuntime runtime("assignment.msp.v1", &verifier,
+    msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics(),
                             &limiter);
     // Change events for read models: written by a trigger with every change of services,

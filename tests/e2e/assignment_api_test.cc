@@ -578,6 +578,29 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
   }
 }
 
+// Sixty long names of another MSP's customers made trailers past the C++ client's metadata
+// limit: it saw RESOURCE_EXHAUSTED instead of the error. Now the details are bounded and count
+// what they leave out (the grpc-js side is in tests/reflection).
+TEST(AssignmentApi, AnErrorAboutManyNamesStaysReadable) {
+  auto stub = AssignmentStub();
+  av1::BatchGetCustomerServicesRequest request;
+  request.set_parent("msps/acme");
+  for (int i = 0; i < 60; ++i) {
+    request.add_customers(
+        absl::StrCat("msps/rival/customers/", 1000000000 + i, std::string(200, 'x')));
+  }
+  av1::BatchGetCustomerServicesResponse out;
+  const auto status = Call(&av1::ServiceAssignmentService::Stub::BatchGetCustomerServices, *stub,
+                           stack->MspToken("acme"), request, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  const auto details = DetailsOf(status);
+  EXPECT_EQ(details.reason, "INVALID_FIELDS");
+  EXPECT_FALSE(details.fields.empty());
+  EXPECT_LE(details.fields.size(), 20u);
+  EXPECT_EQ(details.fields[0], "customers[0]");
+  EXPECT_EQ(details.metadata.at("violations_total"), "60");
+}
+
 TEST(AssignmentApi, BadInputNamesTheFieldAndWritesNothing) {
   const auto customer = CreateCustomer("acme", {});
   auto stub = AssignmentStub();

@@ -517,6 +517,12 @@ TEST(CustomerApi, EditingRules) {
   status = client.Upgrade(fully.name(), &out, out.etag());
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(out.management_type(), v1::JOINTLY_MANAGED);
+  // Jointly managed: its super admin has full access to the Knox portals, as when created so.
+  EXPECT_FALSE(fully.super_admin_portal_access());
+  EXPECT_TRUE(out.super_admin_portal_access());
+  v1::Customer reread;
+  ASSERT_TRUE(client.Get(fully.name(), &reread).ok());
+  EXPECT_TRUE(reread.super_admin_portal_access());
   // Phone and job title are never the MSP's to change.
   status = client.Update(email_patch, {"contact.phone"}, &out);
   EXPECT_EQ(DetailsOf(status).reason, "INVALID_UPDATE_MASK");
@@ -578,6 +584,43 @@ TEST(CustomerApi, ListPagesFilterAndSearch) {
   ASSERT_TRUE(client.List(filtered, &one).ok());
   ASSERT_EQ(one.customers_size(), 1);
   EXPECT_EQ(one.customers(0).company().display_name(), "Lister 107");
+}
+
+// Invalid UTF-8 never reached a handler: gRPC answered UNIMPLEMENTED (CreateCustomer, a
+// callback handler) or INTERNAL (ListCustomers), without ErrorInfo. A search of NUL alone
+// matched every customer. Tampered page tokens gave INTERNAL and a database error.
+TEST(CustomerApi, MalformedTextAndForgedTokensAreInvalidArgumentNamingTheField) {
+  Client client(stack->MspToken("malformed"));
+  auto bad = NewCustomer("Malformed GmbH", "it@malformed.example");
+  bad.mutable_company()->mutable_address()->set_city("Z\xfcrich");  // Latin-1, not UTF-8
+  v1::Customer out;
+  auto status = client.Create("msps/malformed", bad, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  auto details = DetailsOf(status);
+  EXPECT_EQ(details.reason, "INVALID_UTF8");
+  EXPECT_EQ(details.domain, "customer.msp.v1");
+  EXPECT_EQ(details.fields, std::vector<std::string>{"customer.company.address.city"});
+  EXPECT_EQ(CountCustomers("malformed"), 0);
+
+  client.MustCreate("malformed", NewCustomer("Kept GmbH", "it@kept.example"));
+  v1::ListCustomersRequest list;
+  list.set_parent("msps/malformed");
+  v1::ListCustomersResponse page;
+  for (const std::string& search :
+       {std::string("\xff"), std::string("\0", 1), std::string("a\x01")}) {
+    list.set_search(search);
+    status = client.List(list, &page);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"search"});
+  }
+  list.clear_search();
+  for (const std::string& token :
+       {std::string("abc"), std::string("'"), std::string("CgZtYWxmb3JtZWQ")}) {
+    list.set_page_token(token);
+    status = client.List(list, &page);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << token;
+    EXPECT_EQ(DetailsOf(status).fields, std::vector<std::string>{"page_token"}) << token;
+  }
 }
 
 TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {

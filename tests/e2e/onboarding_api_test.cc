@@ -707,7 +707,15 @@ TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
   revoke.set_name(out.name());
   ASSERT_TRUE(Call(&OS::RevokeDelink, *onboarding, stack->MspToken("acme"), revoke, &again).ok());
   EXPECT_EQ(again.state(), ov1::DelinkRequest::REVOKED);
-  EXPECT_EQ(GetCustomer("acme", joint.customer_id(), &get_status).state(), cv1::ACTIVE);
+  const cv1::Customer revoked = GetCustomer("acme", joint.customer_id(), &get_status);
+  EXPECT_EQ(revoked.state(), cv1::ACTIVE);
+  // Its link names the delink request, which exists (it named an invitation of that id).
+  EXPECT_EQ(revoked.link(), out.name());
+  ov1::GetDelinkRequestRequest get_link;
+  get_link.set_name(revoked.link());
+  ov1::DelinkRequest linked;
+  EXPECT_TRUE(
+      Call(&OS::GetDelinkRequest, *onboarding, stack->MspToken("acme"), get_link, &linked).ok());
   status = AnswerDelink(true, stack->CustomerToken(joint.customer_id()), out.name(), email.token,
                         &again);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -778,6 +786,18 @@ TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
   auto after = GetCustomer("acme", joint.customer_id(), &status);
   EXPECT_EQ(after.state(), cv1::DELINKED);
   EXPECT_TRUE(after.super_admin_portal_access());
+  // No console opens for a delinked customer, even before the end of its services arrives.
+  {
+    auto assignments = av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));
+    av1::LaunchServiceConsoleRequest launch;
+    launch.set_name(joint.name() + "/services/knox-mobile-enrollment");
+    launch.set_return_uri("https://msp.samsungknox.com/customers");
+    av1::LaunchServiceConsoleResponse launched;
+    const auto refused = Call(&av1::ServiceAssignmentService::Stub::LaunchServiceConsole,
+                              *assignments, stack->MspToken("acme"), launch, &launched);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(DetailsOf(refused).reason, "CUSTOMER_NOT_MANAGED");
+  }
   // The services end (the relay calls the assignment service).
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < until) {

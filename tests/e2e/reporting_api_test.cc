@@ -436,10 +436,10 @@ TEST(Reporting, TheCsvExportIsByteForByteTheDomainsFormat) {
       "Total devices (excluding Knox Manage devices),Total devices (Knox Manage),Created,"
       "Modified,MSP linked\r\n",
       // In name order (byte order of the lower-cased name).
-      line(plus, "'+Plus GmbH", "Knox Manage", "Fully managed", "0", "0"),
-      line(minus, "'-Minus Ltd", "", "Fully managed", "0", "-"),
-      line(formula, "'=SUM(A1)", "Knox Mobile Enrollment", "Fully managed", "7", "-"),
-      line(at, "'@home", "", "Jointly managed", "0", "-"),
+      line(plus, "\"'+Plus GmbH\"", "Knox Manage", "Fully managed", "0", "0"),
+      line(minus, "\"'-Minus Ltd\"", "", "Fully managed", "0", "-"),
+      line(formula, "\"'=SUM(A1)\"", "Knox Mobile Enrollment", "Fully managed", "7", "-"),
+      line(at, "\"'@home\"", "", "Jointly managed", "0", "-"),
       line(comma, "\"Comma, Inc.\"", "\"Knox Mobile Enrollment, Knox Manage, Knox Guard\"",
            "Fully managed", "1205", "35"),
       line(quote, "\"Quote \"\"Q\"\" GmbH\"", "", "Fully managed", "0", "-"),
@@ -448,7 +448,7 @@ TEST(Reporting, TheCsvExportIsByteForByteTheDomainsFormat) {
   // "Export what I see": the table's filter.
   const std::string jointly = Export("csv1", "management_type = JOINTLY_MANAGED");
   EXPECT_EQ(jointly, absl::StrCat(expected.substr(0, expected.find("\r\n") + 2),
-                                  line(at, "'@home", "", "Jointly managed", "0", "-")));
+                                  line(at, "\"'@home\"", "", "Jointly managed", "0", "-")));
   // An MSP with no customers gets the header alone.
   EXPECT_EQ(Export("csv-empty"), expected.substr(0, expected.find("\r\n") + 2));
 }

@@ -121,6 +121,17 @@ async function checkAssignmentCalls(reflection, address) {
   assert.equal(r.response.tenant_id, 'hq.reflection.example');
   assert.equal(r.response.available, true);
   console.log(`  CheckKnoxManageTenantId -> ${r.response.tenant_id} available`);
+
+  // Sixty long names of another MSP's customers: the error's trailers stay within grpc-js's
+  // metadata limit, so the answer is INVALID_ARGUMENT at once (it used to wait for the deadline).
+  const customers = [];
+  for (let i = 0; i < 60; ++i) customers.push(`msps/rival/customers/${String(i).padStart(10, '0')}${'x'.repeat(200)}`);
+  const started = Date.now();
+  const many = await call(client, 'BatchGetCustomerServices', { parent: 'msps/reflect', customers }, bearer());
+  assert.equal(many.err && many.err.code, grpc.status.INVALID_ARGUMENT, many.err && many.err.details);
+  assert.ok(Date.now() - started < 5000, 'the error took until the deadline');
+  assert.ok(many.err.metadata.get('grpc-status-details-bin')[0], 'no error details');
+  console.log(`  BatchGetCustomerServices (60 foreign names) -> INVALID_ARGUMENT in ${Date.now() - started} ms`);
 }
 
 async function checkOnboardingCalls(reflection, address) {

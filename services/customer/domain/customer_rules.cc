@@ -34,11 +34,6 @@ constexpr std::string_view kCountryCodes =
 
 std::string Trimmed(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
-bool HasControlChars(std::string_view s) {
-  return std::any_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
-
 // Counts UTF-8 code points, so limits mean characters, not bytes.
 size_t Utf8Length(std::string_view s) {
   size_t n = 0;
@@ -54,10 +49,8 @@ void CheckText(std::vector<FieldViolation>& out, const std::string& path, const 
   }
   if (Utf8Length(value) > max_chars) {
     out.push_back({path, absl::StrCat("at most ", max_chars, " characters")});
-  } else if (HasControlChars(value)) {
-    out.push_back({path, "must not contain control characters"});
-  } else if (!IsValidUtf8(value)) {
-    out.push_back({path, "must be UTF-8 text"});
+  } else if (auto problem = UnsafeTextProblem(value)) {
+    out.push_back({path, *problem});
   }
 }
 
@@ -454,6 +447,15 @@ UpdatePlan PlanUpdate(const v1::Customer& current, const v1::Customer& patch,
   }
   if (!relevant.empty()) throw ApiError::InvalidArgument(std::move(relevant));
   return plan;
+}
+
+v1::Customer PlanUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail) {
+  CheckUpgrade(current, free_mail);
+  v1::Customer upgraded = current;
+  upgraded.set_management_type(v1::JOINTLY_MANAGED);
+  // A jointly managed customer's super admin has full access to the Knox portals, like the MSP.
+  upgraded.set_super_admin_portal_access(true);
+  return upgraded;
 }
 
 void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail) {

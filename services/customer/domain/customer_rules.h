@@ -52,6 +52,9 @@ UpdatePlan PlanUpdate(const v1::Customer& current, const v1::Customer& patch,
 
 // UpgradeToJointlyManaged: FULLY -> JOINTLY only, never for a free-mail contact. Throws.
 void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail);
+// The upgraded account: jointly managed, its super admin with full access to the Knox portals
+// (as a customer created jointly managed has). Throws as CheckUpgrade.
+v1::Customer PlanUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail);
 
 // The account can be edited at all (ACTIVE; never while DELINK_REQUESTED). Throws.
 void CheckEditable(const v1::Customer& current);

@@ -39,6 +39,13 @@ void RequireOpenLink(const LinkState& current, const v1::TransitionCustomerReque
 
 }  // namespace
 
+std::string LinkName(const std::string& msp_id, const std::string& link_id, LinkResource resource) {
+  if (msp_id.empty() || link_id.empty() || resource == LinkResource::kNone) return "";
+  return absl::StrCat(
+      "msps/", msp_id,
+      resource == LinkResource::kDelinkRequest ? "/delinkRequests/" : "/invitations/", link_id);
+}
+
 void ValidateTransitionRequest(const v1::TransitionCustomerRequest& request) {
   std::vector<FieldViolation> violations;
   if (!IsValidCustomerId(request.customer_id())) {
@@ -85,8 +92,12 @@ LinkPlan PlanLinkTransition(const LinkState& current, const std::string& custome
                    : "the customer is managed by an MSP: it must be delinked first",
                customer_name);
       }
-      plan.next = {request.msp_id(), v1::PENDING, request.management_type(), request.link_id(),
-                   current.super_admin_portal_access};
+      plan.next = {request.msp_id(),
+                   v1::PENDING,
+                   request.management_type(),
+                   request.link_id(),
+                   current.super_admin_portal_access,
+                   LinkResource::kInvitation};
       plan.event_action = "INVITED";
       return plan;
     case v1::ACCEPT_INVITATION:
@@ -131,6 +142,7 @@ LinkPlan PlanLinkTransition(const LinkState& current, const std::string& custome
       }
       plan.next.state = v1::DELINK_REQUESTED;
       plan.next.link_id = request.link_id();
+      plan.next.link_resource = LinkResource::kDelinkRequest;
       plan.event_action = "DELINK_REQUESTED";
       return plan;
     case v1::REVOKE_DELINK:

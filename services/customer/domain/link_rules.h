@@ -9,13 +9,23 @@
 // these are the rules of which transition may start from where.
 namespace msp::customer {
 
+// Which resource link_id names: the customer's link is the invitation that made or offers it,
+// or the delink request that last changed it (also once revoked or rejected: the state
+// belongs to that request then).
+enum class LinkResource { kNone = 0, kInvitation = 1, kDelinkRequest = 2 };
+
 struct LinkState {
   std::string msp_id;  // "" when no MSP manages or invites the customer
   v1::State state = v1::ACTIVE;
   v1::ManagementType management_type = v1::MANAGEMENT_TYPE_UNSPECIFIED;
   std::string link_id;  // the invitation or delink request the state belongs to
   bool super_admin_portal_access = true;
+  LinkResource link_resource = LinkResource::kNone;
 };
+
+// The customer's `link`: msps/{msp}/invitations/{id} or msps/{msp}/delinkRequests/{id}; "" when
+// no MSP is linked or no request made the link (a customer the MSP added itself).
+std::string LinkName(const std::string& msp_id, const std::string& link_id, LinkResource resource);
 
 struct LinkPlan {
   LinkState next;

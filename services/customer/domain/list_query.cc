@@ -70,9 +70,7 @@ ListQuery ParseListCustomersRequest(const v1::ListCustomersRequest& request,
   query.page_size = ClampPageSize(request.page_size());
   ParseFilter(request.filter(), query);
   ParseOrderBy(request.order_by(), query);
-  const std::string search(absl::StripAsciiWhitespace(request.search()));
-  if (search.size() > 100) Bad("search", "at most 100 characters");
-  query.search = absl::AsciiStrToLower(search);
+  query.search = ParseSearch(request.search());
   query.after = DecodeKeysetPageToken<v1::CustomerPageCursor>(request, msp_id);
   return query;
 }

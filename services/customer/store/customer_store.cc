@@ -26,8 +26,8 @@ constexpr char kColumns[] =
     "(extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from update_time) * 1000000)::bigint, "
     "(extract(epoch from msp_link_time) * 1000000)::bigint, version, msp_id, requested_services, "
-    "services_error, link_id, super_admin_portal_access, own_services";
-constexpr int kColumnCount = 28;
+    "services_error, link_id, super_admin_portal_access, own_services, link_resource";
+constexpr int kColumnCount = 29;
 
 StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   StoredCustomer out;
@@ -72,11 +72,8 @@ StoredCustomer RowToCustomer(const pg::Result& r, int row, int offset = 0) {
   }
   out.link_id = r.String(row, offset + 25);
   out.msp_id = msp_id;
-  if (!out.link_id.empty() && !msp_id.empty()) {
-    const bool delink = c.state() == v1::DELINK_REQUESTED || c.state() == v1::DELINKED;
-    c.set_link(
-        absl::StrCat("msps/", msp_id, delink ? "/delinkRequests/" : "/invitations/", out.link_id));
-  }
+  out.link_resource = static_cast<LinkResource>(r.Int64(row, offset + 28));
+  c.set_link(LinkName(msp_id, out.link_id, out.link_resource));
   c.set_super_admin_portal_access(r.Bool(row, offset + 26));
   c.set_etag(CustomerEtag(out.version));
   return out;
@@ -149,14 +146,15 @@ StoredCustomer CustomerStore::ApplyLink(pg::Connection& conn, const std::string&
                                         const LinkState& next, bool set_msp_link_time) const {
   auto r = conn.Exec(
       absl::StrCat("UPDATE customers SET msp_id = NULLIF($2, ''), state = $3, management_type = "
-                   "$4, link_id = $5, super_admin_portal_access = $6, msp_link_time = CASE WHEN "
+                   "$4, link_id = $5, super_admin_portal_access = $6, link_resource = $8, "
+                   "msp_link_time = CASE WHEN "
                    "$7 THEN now() ELSE msp_link_time END, version = version + 1, update_time = "
                    "greatest(now(), update_time + interval '1 microsecond') WHERE customer_id = "
                    "$1 RETURNING ",
                    kColumns),
       {customer_id, next.msp_id, std::to_string(next.state), std::to_string(next.management_type),
        next.link_id, next.super_admin_portal_access ? "true" : "false",
-       set_msp_link_time ? "true" : "false"});
+       set_msp_link_time ? "true" : "false", std::to_string(static_cast<int>(next.link_resource))});
   if (r.empty()) throw ApiError::NotFound("customer", CustomerName("", customer_id));
   return RowToCustomer(r, 0);
 }
@@ -318,7 +316,8 @@ StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& ms
           "UPDATE customers SET company_name = $3, company_size = $4, industries = $5::smallint[], "
           "country_code = $6, address_line1 = $7, address_line2 = $8, city = $9, region = $10, "
           "zip_code = $11, website_uri = $12, contact_first_name = $13, contact_last_name = $14, "
-          "contact_email = $15, management_type = $16, version = version + 1, "
+          "contact_email = $15, management_type = $16, super_admin_portal_access = $17, "
+          "version = version + 1, "
           "update_time = greatest(now(), update_time + interval '1 microsecond') "
           "WHERE customer_id = $1 AND msp_id = $2 RETURNING ",
           kColumns),
@@ -327,7 +326,7 @@ StoredCustomer CustomerStore::Update(pg::Connection& conn, const std::string& ms
        company.address().address_line1(), company.address().address_line2(),
        company.address().city(), company.address().state(), company.address().zip_code(),
        company.website_uri(), contact.first_name(), contact.last_name(), contact.work_email(),
-       std::to_string(c.management_type())});
+       std::to_string(c.management_type()), c.super_admin_portal_access() ? "true" : "false"});
   if (r.empty()) throw ApiError::NotFound("customer", CustomerName(msp_id, c.customer_id()));
   return RowToCustomer(r, 0);
 }

@@ -23,9 +23,10 @@ struct StoredCustomer {
   // The services asked for with the customer, and why their assignment failed for good ("").
   std::vector<knox::KnoxService> requested_services;
   std::string services_error;
-  std::string msp_id;                           // "" when no MSP manages or invites the customer
-  std::string link_id;                          // the invitation or delink request of its state
-  std::vector<knox::KnoxService> own_services;  // an existing Knox customer's own services
+  std::string msp_id;   // "" when no MSP manages or invites the customer
+  std::string link_id;  // the invitation or delink request of its state
+  LinkResource link_resource = LinkResource::kNone;  // which of the two link_id names
+  std::vector<knox::KnoxService> own_services;       // an existing Knox customer's own services
 };
 
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).

@@ -186,6 +186,21 @@ TEST(ValidateTest, ReportsEveryViolationAtOnce) {
   EXPECT_GE(error.field_violations().size(), 12u);
 }
 
+// They reach email subjects and CSV files: NEL, line separators and bidi overrides are refused
+// like C0 controls, each named.
+TEST(ValidateTest, NamesRefuseInvisibleControlsSeparatorsAndBidiOverrides) {
+  for (const std::string& bad : std::vector<std::string>{"Acme\xc2\x85GmbH", "Acme\xe2\x80\xa8GmbH",
+                                                         "Acme\xe2\x80\xaeHbmG"}) {
+    auto c = ValidCustomer(bad, "it@acme.example");
+    Normalize(c);
+    ApiError error = ErrorOf([&] { ValidateNewCustomer(c, FreeMailDomains()); });
+    EXPECT_EQ(error.code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(Fields(error.field_violations()),
+              std::vector<std::string>{"customer.company.display_name"})
+        << bad;
+  }
+}
+
 TEST(ValidateTest, JointlyManagedNeedsAWorkEmail) {
   auto c = ValidCustomer("Acme", "boss@gmail.com");
   c.set_management_type(v1::JOINTLY_MANAGED);
@@ -293,6 +308,16 @@ TEST(UpgradeTest, FullyToJointlyOnlyAndNeverForFreeMail) {
   ApiError error = ErrorOf([&] { CheckUpgrade(free_mail, FreeMailDomains()); });
   EXPECT_EQ(error.code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(error.reason(), "FREE_MAIL_DOMAIN_NOT_ALLOWED");
+}
+
+TEST(UpgradeTest, AnUpgradedCustomersSuperAdminGetsFullPortalAccess) {
+  auto fully = Stored(v1::FULLY_MANAGED);
+  fully.set_super_admin_portal_access(false);
+  const v1::Customer upgraded = PlanUpgrade(fully, FreeMailDomains());
+  EXPECT_EQ(upgraded.management_type(), v1::JOINTLY_MANAGED);
+  EXPECT_TRUE(upgraded.super_admin_portal_access());
+  EXPECT_EQ(ErrorOf([&] { PlanUpgrade(upgraded, FreeMailDomains()); }).reason(),
+            "ALREADY_JOINTLY_MANAGED");
 }
 
 TEST(IdsTest, CustomerIdsAreRandomReadableAndValid) {

@@ -35,6 +35,27 @@ const LinkState kActiveJoint{"m1", v1::ACTIVE, v1::JOINTLY_MANAGED, "l1", true};
 const LinkState kActiveFull{"m1", v1::ACTIVE, v1::FULLY_MANAGED, "l1", false};
 const LinkState kDelinkRequested{"m1", v1::DELINK_REQUESTED, v1::JOINTLY_MANAGED, "d1", true};
 
+// After a delink request is revoked or rejected the customer is ACTIVE again and its link is
+// that request: the link names the delink request, never an invitation of the same id.
+TEST(LinkRules, TheLinkNamesTheResourceThatMadeTheState) {
+  LinkPlan invited = PlanLinkTransition(kUnmanaged, "c", Request(v1::INVITE, "m1", "l1"));
+  EXPECT_EQ(LinkName(invited.next.msp_id, invited.next.link_id, invited.next.link_resource),
+            "msps/m1/invitations/l1");
+  LinkState active = kActiveJoint;
+  active.link_resource = LinkResource::kInvitation;
+  LinkPlan requested = PlanLinkTransition(active, "c", Request(v1::REQUEST_DELINK, "m1", "d1"));
+  EXPECT_EQ(requested.next.link_resource, LinkResource::kDelinkRequest);
+  for (auto answer : {v1::REVOKE_DELINK, v1::REJECT_DELINK}) {
+    LinkPlan back = PlanLinkTransition(requested.next, "c", Request(answer, "m1", "d1"));
+    EXPECT_EQ(back.next.state, v1::ACTIVE);
+    EXPECT_EQ(LinkName(back.next.msp_id, back.next.link_id, back.next.link_resource),
+              "msps/m1/delinkRequests/d1");
+  }
+  // A customer the MSP added itself has no link.
+  EXPECT_EQ(LinkName("m1", "", LinkResource::kNone), "");
+  EXPECT_EQ(LinkName("", "l1", LinkResource::kInvitation), "");
+}
+
 TEST(LinkRules, WhereEachTransitionMayStart) {
   EXPECT_EQ(RuleOf(kUnmanaged, Request(v1::INVITE)), "");
   for (auto ended : {v1::REJECTED, v1::CANCELED, v1::EXPIRED, v1::DELINKED}) {

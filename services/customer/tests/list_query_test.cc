@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "msp/common/errors.h"
+#include "msp/common/page_tokens.h"
 
 namespace msp::customer {
 namespace {
@@ -91,6 +93,45 @@ TEST(ListQueryTest, PageTokensRoundTripAndAreBoundToTheQueryAndMsp) {
   auto garbage = r;
   garbage.set_page_token("!!!not-base64!!!");
   EXPECT_EQ(BadField(garbage), "page_token");
+}
+
+// A cursor written by anyone but the server (the old, unsigned form with a sort value of
+// "abc", an overflowing number or a quote) gave INTERNAL and a database error. Tokens carry a
+// MAC now: anything that does not verify is INVALID_ARGUMENT naming page_token.
+TEST(ListQueryTest, ForgedOrTamperedPageTokensAreRefused) {
+  auto r = Request("", "create_time desc");
+  for (const std::string& sort_value :
+       {std::string("abc"), std::string("99999999999999999999"), std::string("'")}) {
+    v1::CustomerPageCursor forged;
+    forged.set_msp_id("acme");
+    forged.set_order_by(r.order_by());
+    forged.set_last_sort_value(sort_value);
+    forged.set_last_customer_id("0123456789");
+    std::string unsigned_token;
+    absl::WebSafeBase64Escape(forged.SerializeAsString(), &unsigned_token);
+    r.set_page_token(unsigned_token);
+    EXPECT_EQ(BadField(r), "page_token") << sort_value;
+  }
+  // One flipped bit anywhere in a genuine token.
+  const std::string genuine = EncodeCustomerPageToken(r, "acme", "1732442400000000", "0123456789");
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(genuine, &raw));
+  for (size_t i = 0; i < raw.size(); ++i) {
+    std::string flipped = raw;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x01);
+    std::string token;
+    absl::WebSafeBase64Escape(flipped, &token);
+    r.set_page_token(token);
+    EXPECT_EQ(BadField(r), "page_token") << i;
+  }
+  // Signed by a server with another key.
+  SetPageTokenKey("another server's key, 32 bytes.");
+  const std::string foreign = EncodeCustomerPageToken(r, "acme", "1732442400000000", "0123456789");
+  SetPageTokenKey("this server's page token key ...");
+  r.set_page_token(foreign);
+  EXPECT_EQ(BadField(r), "page_token");
+  r.set_page_token(EncodeCustomerPageToken(r, "acme", "1732442400000000", "0123456789"));
+  EXPECT_TRUE(ParseListCustomersRequest(r, "acme").after.has_value());
 }
 
 TEST(ListQueryTest, EventTokens) {

@@ -63,6 +63,10 @@ TableFacts DeriveFacts(const ReadModelRow& row) {
                     AssignedService::State_Name(s.state()));
     if (s.state() == AssignedService::ENDED) continue;
     facts.service_mask |= 1 << s.service();
+    // Devices count, and Knox Manage is "in use", only for an ACTIVE service: one requested
+    // (PROVISIONING), awaiting the customer (PENDING_CUSTOMER_APPROVAL) or never provisioned
+    // (PROVISIONING_FAILED) has no tenant to enrol devices in, like the Active services column.
+    if (s.state() != AssignedService::ACTIVE) continue;
     if (s.service() == assignment::v1::KNOX_MANAGE) {
       facts.knox_manage_devices = s.device_count();
     } else {

@@ -39,7 +39,9 @@ struct TableFacts {
   // Service/Status: the services under the row's MSP (by service), then those asked for at
   // creation that are not assigned yet (PROVISIONING or PROVISIONING_FAILED).
   std::vector<assignment::v1::AssignedService> services;
-  // Devices of the services not ended: Knox Manage's apart; unset when it has no Knox Manage.
+  // Devices of the ACTIVE services, Knox Manage's apart; knox_manage_devices is unset ("-")
+  // unless Knox Manage is ACTIVE (requested, failed, pending or ended: "-"; active: a number,
+  // 0 included).
   int64_t total_devices = 0;
   std::optional<int64_t> knox_manage_devices;
   // Bit (1 << service) for each service the customer has and has not ended (filter).

@@ -37,9 +37,7 @@ void ParseFilterInto(const std::string& filter, TableQuery& query) {
 }
 
 void ParseSearchInto(const std::string& search, TableQuery& query) {
-  const std::string trimmed(absl::StripAsciiWhitespace(search));
-  if (trimmed.size() > 100) Bad("search", "at most 100 characters");
-  query.search = absl::AsciiStrToLower(trimmed);
+  query.search = ParseSearch(search);
 }
 
 void ParseOrderBy(const std::string& order_by, TableQuery& query) {

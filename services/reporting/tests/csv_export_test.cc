@@ -24,14 +24,28 @@ TEST(CsvExport, CellsAreQuotedAndFormulasNeutralised) {
   EXPECT_EQ(CsvCell("The \"Best\" GmbH"), "\"The \"\"Best\"\" GmbH\"");
   EXPECT_EQ(CsvCell("two\nlines"), "\"two\nlines\"");
   EXPECT_EQ(CsvCell("=HYPERLINK(\"http://evil\")"), "\"'=HYPERLINK(\"\"http://evil\"\")\"");
-  EXPECT_EQ(CsvCell("+49 30"), "'+49 30");
-  EXPECT_EQ(CsvCell("-5"), "'-5");
-  EXPECT_EQ(CsvCell("@SUM(A1)"), "'@SUM(A1)");
-  EXPECT_EQ(CsvCell("\tTab"), "'\tTab");
+  EXPECT_EQ(CsvCell("+49 30"), "\"'+49 30\"");
+  EXPECT_EQ(CsvCell("-5"), "\"'-5\"");
+  EXPECT_EQ(CsvCell("@SUM(A1)"), "\"'@SUM(A1)\"");
+  EXPECT_EQ(CsvCell("\tTab"), "\"'\tTab\"");
+  EXPECT_EQ(CsvCell("A-B Ltd"), "A-B Ltd");  // a minus inside is no formula
   EXPECT_EQ(CsvCell("\rCR"), "\"'\rCR\"");
   EXPECT_EQ(CsvCell("-"), "-");                            // the "no Knox Manage" marker stays
   EXPECT_EQ(CsvCell("Müller & Söhne"), "Müller & Söhne");  // UTF-8 as it is
   EXPECT_EQ(CsvCell(""), "");
+}
+
+// A spreadsheet that splits on ';' (common in Europe), '|' or a tab starts a new cell there:
+// a formula after any of them is neutralised, and such cells are quoted, so that they stay one
+// cell whatever the separator.
+TEST(CsvExport, FormulasAfterAnySeparatorAreNeutralisedAndQuoted) {
+  EXPECT_EQ(CsvCell(";=1+1"), "\"';=1+1\"");
+  EXPECT_EQ(CsvCell("Acme; =HYPERLINK(1)"), "\"'Acme; =HYPERLINK(1)\"");
+  EXPECT_EQ(CsvCell("Acme|@SUM(A1)"), "\"'Acme|@SUM(A1)\"");
+  EXPECT_EQ(CsvCell("Acme\t+1"), "\"'Acme\t+1\"");
+  EXPECT_EQ(CsvCell("Acme,-1"), "\"'Acme,-1\"");
+  EXPECT_EQ(CsvCell("Smith; Jones"), "\"Smith; Jones\"");  // a separator alone: quoted only
+  EXPECT_EQ(CsvCell("Pipe|Ltd"), "\"Pipe|Ltd\"");
 }
 
 TEST(CsvExport, ARowByteForByte) {

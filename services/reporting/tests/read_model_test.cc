@@ -121,5 +121,34 @@ TEST(ReadModel, NoKnoxManageMeansNoKnoxManageCount) {
   EXPECT_FALSE(DeriveFacts(row).knox_manage_devices.has_value());
 }
 
+// The rule for every state of Knox Manage: a number only while it is ACTIVE (0 included);
+// "-" (unset) when requested, awaiting the customer, failed or ended. The same for the other
+// services' devices: only ACTIVE services count.
+TEST(ReadModel, KnoxManageShowsANumberOnlyWhileActive) {
+  const std::vector<std::pair<AssignedService::State, bool>> cases = {
+      {AssignedService::PROVISIONING, false},
+      {AssignedService::PENDING_CUSTOMER_APPROVAL, false},
+      {AssignedService::PROVISIONING_FAILED, false},
+      {AssignedService::ENDED, false},
+      {AssignedService::ACTIVE, true}};
+  for (const auto& [state, shown] : cases) {
+    ReadModelRow row;
+    ApplyCustomerChanged(row, Account(1, "m1"));
+    ApplyServicesChanged(row, Services(1, "m1",
+                                       {Service("m1", assignment::v1::KNOX_MANAGE, state, 0),
+                                        Service("m1", assignment::v1::KNOX_GUARD, state, 5)}));
+    const TableFacts facts = DeriveFacts(row);
+    EXPECT_EQ(facts.knox_manage_devices.has_value(), shown) << AssignedService::State_Name(state);
+    EXPECT_EQ(facts.total_devices, shown ? 5 : 0) << AssignedService::State_Name(state);
+  }
+  // Requested at creation and failed before any assignment (the account's own list).
+  ReadModelRow failed;
+  auto account = Account(1, "m1");
+  *account.mutable_customer()->add_services() =
+      Service("m1", assignment::v1::KNOX_MANAGE, AssignedService::PROVISIONING_FAILED, 0);
+  ApplyCustomerChanged(failed, account);
+  EXPECT_FALSE(DeriveFacts(failed).knox_manage_devices.has_value());
+}
+
 }  // namespace
 }  // namespace msp::reporting

@@ -8,6 +8,24 @@
 
 namespace msp::assignment {
 
+void CheckConsoleOpens(customer::v1::State customer_state, v1::AssignedService::State service_state,
+                       const std::string& name) {
+  if (customer_state != customer::v1::ACTIVE && customer_state != customer::v1::DELINK_REQUESTED) {
+    throw ApiError::FailedPrecondition(
+        "CUSTOMER_NOT_MANAGED",
+        absl::StrCat("the customer is ", customer::v1::State_Name(customer_state),
+                     ": consoles open only for a customer the MSP manages"),
+        name);
+  }
+  if (service_state != v1::AssignedService::ACTIVE) {
+    throw ApiError::FailedPrecondition(
+        "SERVICE_NOT_ACTIVE",
+        absl::StrCat("the service is ", v1::AssignedService::State_Name(service_state),
+                     ": only an active service's console opens"),
+        name);
+  }
+}
+
 ReturnUriPolicy::ReturnUriPolicy(const std::vector<std::string>& allowed_origins) {
   for (const auto& origin : allowed_origins) {
     std::string normalized = OriginOf(origin);

@@ -5,9 +5,17 @@
 #include <string_view>
 #include <vector>
 
+#include "msp/assignment/v1/service_assignment.pb.h"
 #include "msp/common/knox_services.h"
+#include "msp/customer/v1/customer.pb.h"
 
 namespace msp::assignment {
+
+// Whether the MSP may open a service's console for this customer: only while it manages the
+// customer (ACTIVE, or DELINK_REQUESTED until the customer accepts) and the service is ACTIVE.
+// Throws FAILED_PRECONDITION CUSTOMER_NOT_MANAGED or SERVICE_NOT_ACTIVE.
+void CheckConsoleOpens(customer::v1::State customer_state, v1::AssignedService::State service_state,
+                       const std::string& name);
 
 // Where "Return to MSP Portal" may lead: exact origins ("https://portal.example.com",
 // "http://localhost:8080"). Anything else is refused, so a launch link can never be turned into

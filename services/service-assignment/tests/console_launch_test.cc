@@ -45,5 +45,30 @@ TEST(ConsoleDirectory, DefaultsOverridesAndTheTokenInTheFragment) {
             "https://km.example/console#launch_token=t.o.k");
 }
 
+std::string ReasonOf(customer::v1::State customer, v1::AssignedService::State service) {
+  try {
+    CheckConsoleOpens(customer, service, "msps/m/customers/c/services/knox-guard");
+    return "";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), grpc::StatusCode::FAILED_PRECONDITION);
+    return e.reason();
+  }
+}
+
+// A DELINKED customer's services are still ACTIVE until their end is delivered: the customer's
+// link decides first.
+TEST(ConsoleLaunch, OpensOnlyWhileTheMspManagesTheCustomerAndTheServiceIsActive) {
+  using S = v1::AssignedService;
+  EXPECT_EQ(ReasonOf(customer::v1::ACTIVE, S::ACTIVE), "");
+  EXPECT_EQ(ReasonOf(customer::v1::DELINK_REQUESTED, S::ACTIVE), "");  // still managed
+  for (auto state : {customer::v1::DELINKED, customer::v1::PENDING, customer::v1::REJECTED,
+                     customer::v1::CANCELED, customer::v1::EXPIRED}) {
+    EXPECT_EQ(ReasonOf(state, S::ACTIVE), "CUSTOMER_NOT_MANAGED")
+        << customer::v1::State_Name(state);
+  }
+  EXPECT_EQ(ReasonOf(customer::v1::ACTIVE, S::PROVISIONING), "SERVICE_NOT_ACTIVE");
+  EXPECT_EQ(ReasonOf(customer::v1::ACTIVE, S::ENDED), "SERVICE_NOT_ACTIVE");
+}
+
 }  // namespace
 }  // namespace msp::assignment

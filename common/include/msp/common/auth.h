@@ -119,4 +119,8 @@ class MethodPolicy {
 // Reads a whole file (key files mounted from a Secret). Throws std::runtime_error.
 std::string ReadKeyFile(const std::string& path);
 
+// A key for another purpose derived from a secret: HMAC-SHA256(secret, purpose), so that one
+// key's use never reveals the other.
+std::string DeriveKey(const std::string& secret, const std::string& purpose);
+
 }  // namespace msp::auth

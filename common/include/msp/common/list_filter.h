@@ -36,4 +36,9 @@ FilterField EnumFilterField(std::string name, bool (*parse)(const std::string&, 
           }};
 }
 
+// The `search` of a list or table RPC: trimmed, at most 100 bytes, free of control, separator
+// and bidi characters (a search of NUL alone matched every customer), ASCII lower-cased.
+// Throws INVALID_ARGUMENT naming `search`.
+std::string ParseSearch(const std::string& search);
+
 }  // namespace msp

@@ -9,14 +9,21 @@
 
 #include "msp/common/errors.h"
 
-// Opaque page tokens (AIP-158): a cursor message of the list's own, serialized and web-safe
-// base64 encoded. The cursor names the query it continues; the list checks that it matches.
+// Opaque page tokens (AIP-158): a cursor message of the list's own, serialized, followed by a
+// MAC of it under the server's page-token key, web-safe base64 encoded. The cursor names the
+// query it continues (tenant, order, filter, search); the list checks that it matches, and the
+// MAC that nobody but a server with the key wrote it, so a tampered cursor never reaches SQL.
 namespace msp {
 
 inline constexpr size_t kMaxPageTokenLength = 4096;
 
+// The key every replica of a service shares (set once at start-up, before serving). Until it
+// is set, a random key of this process is used: its tokens do not survive a restart.
+void SetPageTokenKey(const std::string& key);
+
 std::string EncodePageToken(const google::protobuf::Message& cursor);
-// False for a token that is not one of ours (too long, not base64, not that message).
+// False for a token that is not one of ours (too long, not base64, a MAC that does not verify,
+// not that message).
 bool DecodePageToken(const std::string& token, google::protobuf::Message* cursor);
 
 // Keyset lists (order_by, filter, search; AIP-132/158): the token that continues after a row,

@@ -17,6 +17,8 @@ class RedisError : public std::runtime_error {
  public:
   RedisError(const std::string& message, bool connection_lost)
       : std::runtime_error(message), connection_lost_(connection_lost) {}
+  // The connection was lost, or the server cannot serve yet (-LOADING while it replays its
+  // append-only file, -MASTERDOWN, -TRYAGAIN): the same command may succeed later.
   bool connection_lost() const { return connection_lost_; }
 
  private:

@@ -67,6 +67,8 @@ struct HostOptions {
   std::vector<std::string> health_services;
   // Polled every second: false means NOT_SERVING (e.g. the database is unreachable).
   std::function<bool()> readiness;
+  // ErrorInfo's domain in this service's errors: "customer.msp.v1".
+  std::string error_domain;
 };
 
 // The server bootstrap: synchronous gRPC server with a bounded thread pool (handlers block on

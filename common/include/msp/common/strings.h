@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/strings/string_view.h"
@@ -39,5 +41,12 @@ inline bool IsValidUtf8(std::string_view s) {
   }
   return true;
 }
+
+// What is wrong with free text that reaches people (names in emails' subjects, CSV files,
+// tables), or nullopt when nothing: not UTF-8; C0 or C1 control characters (U+0000-U+001F,
+// U+007F-U+009F, U+0085 included); line and paragraph separators (U+2028, U+2029); bidirectional
+// formatting characters that can reorder what a reader sees (U+061C, U+200E, U+200F,
+// U+202A-U+202E, U+2066-U+2069). The answer names the first such character.
+std::optional<std::string> UnsafeTextProblem(std::string_view s);
 
 }  // namespace msp
