@@ -1,5 +1,7 @@
 #include "msp/common/idempotency.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -32,6 +34,11 @@ bool IsValidRequestId(std::string_view id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
+}
+
+std::string KeyOf(bool from_service, const std::string& request_id) {
+  if (request_id.empty() || !from_service) return request_id;
+  return absl::StrCat(kServiceRequestIdPrefix, request_id);
 }
 
 void CheckRequestId(const std::string& request_id, const std::string& field) {

@@ -238,48 +238,70 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
   return opened;
 }
 
+StoredLinkRequest OnboardingServiceImpl::OpenOnce(const std::string& msp_id,
+                                                  const std::string& request_id, LinkKind kind,
+                                                  const std::string& customer_id,
+                                                  const std::string& hash,
+                                                  const std::function<StoredLinkRequest()>& open) {
+  auto replay = [&]() -> std::optional<StoredLinkRequest> {
+    std::optional<StoredLinkRequest> prior;
+    {
+      pg::Lease conn = pool_->Acquire();
+      prior = store_.FindReplay(*conn, msp_id, request_id, kind, customer_id, hash);
+    }
+    if (prior && prior->raw_state == kOpening) return FinishOpening(*prior);
+    return prior;
+  };
+  if (auto prior = replay()) return *prior;
+  try {
+    return open();
+  } catch (const ApiError& e) {
+    // A twin with the same request id may have opened it meanwhile: its answer is this one's.
+    if (e.code() != grpc::StatusCode::FAILED_PRECONDITION) throw;
+    if (auto prior = replay()) return *prior;
+    throw;
+  }
+}
+
 grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* context,
                                                      const v1::CreateInvitationRequest* request,
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kCreate, [&](const auth::Principal& principal) {
     const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
     const auto services = ValidateCreateInvitation(*request);
-    if (!request->request_id().empty()) {
-      pg::Lease conn = pool_->Acquire();
-      if (auto prior = store_.FindByRequestId(*conn, msp_id, request->request_id())) {
-        if (prior->kind != LinkKind::kInvitation ||
-            prior->invitation.customer_id() != request->customer_id()) {
-          throw ApiError::InvalidArgument(
-              {{"request_id", "already used for a different request; use a new request_id"}},
-              "REQUEST_ID_REUSED");
-        }
-        *response =
-            prior->raw_state == kOpening ? FinishOpening(*prior).invitation : prior->invitation;
-        return;
-      }
-    }
-    auto knox = customers_->Lookup(request->customer_id());
-    if (!knox) throw ApiError::NotFound("customer", request->customer_id());
-    if (!knox->msp_id().empty() && !LinkEnded(knox->customer().state())) {
-      throw ApiError::FailedPrecondition(
-          knox->customer().state() == cv1::PENDING ? "CUSTOMER_HAS_PENDING_INVITATION"
-                                                   : "CUSTOMER_ALREADY_MANAGED",
-          "the customer is managed or invited by an MSP", request->customer_id());
-    }
-    const std::string id = NewInvitationId();
-    std::optional<StoredLinkRequest> opening;
-    {
-      pg::Lease conn = pool_->Acquire();
-      opening = store_.InsertOpening(*conn, msp_id, id, *request, services, knox->customer(),
-                                     std::chrono::system_clock::now() + settings_.invitation_ttl);
-    }
-    if (!opening) {
-      throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
-                                         "the customer has an open invitation from an MSP",
-                                         request->customer_id());
-    }
-    *response = FinishOpening(*opening).invitation;
+    const std::string hash =
+        request->request_id().empty() ? "" : idempotency::RequestHash(*request);
+    *response =
+        OpenOnce(msp_id, request->request_id(), LinkKind::kInvitation, request->customer_id(), hash,
+                 [&] { return OpenInvitation(msp_id, *request, services); })
+            .invitation;
   });
+}
+
+StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
+    const std::string& msp_id, const v1::CreateInvitationRequest& request,
+    const std::vector<knox::KnoxService>& services) {
+  auto knox = customers_->Lookup(request.customer_id());
+  if (!knox) throw ApiError::NotFound("customer", request.customer_id());
+  if (!knox->msp_id().empty() && !LinkEnded(knox->customer().state())) {
+    throw ApiError::FailedPrecondition(
+        knox->customer().state() == cv1::PENDING ? "CUSTOMER_HAS_PENDING_INVITATION"
+                                                 : "CUSTOMER_ALREADY_MANAGED",
+        "the customer is managed or invited by an MSP", request.customer_id());
+  }
+  const std::string id = NewInvitationId();
+  std::optional<StoredLinkRequest> opening;
+  {
+    pg::Lease conn = pool_->Acquire();
+    opening = store_.InsertOpening(*conn, msp_id, id, request, services, knox->customer(),
+                                   std::chrono::system_clock::now() + settings_.invitation_ttl);
+  }
+  if (!opening) {
+    throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
+                                       "the customer has an open invitation from an MSP",
+                                       request.customer_id());
+  }
+  return FinishOpening(*opening);
 }
 
 grpc::Status OnboardingServiceImpl::GetInvitation(grpc::ServerContext* context,
@@ -444,36 +466,31 @@ grpc::Status OnboardingServiceImpl::RequestDelink(grpc::ServerContext* context,
   return runtime_->Handle(context, kRequestDelink, [&](const auth::Principal& principal) {
     const CustomerRef ref = RequireCustomerName("customer", request->customer(), principal);
     idempotency::CheckRequestId(request->request_id());
-    if (!request->request_id().empty()) {
-      pg::Lease conn = pool_->Acquire();
-      if (auto prior = store_.FindByRequestId(*conn, ref.msp_id, request->request_id())) {
-        if (prior->kind != LinkKind::kDelink ||
-            prior->invitation.customer_id() != ref.customer_id) {
-          throw ApiError::InvalidArgument(
-              {{"request_id", "already used for a different request; use a new request_id"}},
-              "REQUEST_ID_REUSED");
-        }
-        *response = ToDelink(prior->raw_state == kOpening ? FinishOpening(*prior) : *prior);
-        return;
-      }
-    }
-    auto knox = customers_->Lookup(ref.customer_id);
-    if (!knox || knox->msp_id() != ref.msp_id) {
-      throw ApiError::NotFound("customer", request->customer());
-    }
-    const std::string id = NewInvitationId();
-    std::optional<StoredLinkRequest> opening;
-    {
-      pg::Lease conn = pool_->Acquire();
-      opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request->request_id(),
-                                           knox->customer());
-    }
-    if (!opening) {
-      throw ApiError::FailedPrecondition("DELINK_ALREADY_REQUESTED",
-                                         "a delink request is already open", request->customer());
-    }
-    *response = ToDelink(FinishOpening(*opening));
+    const std::string hash =
+        request->request_id().empty() ? "" : idempotency::RequestHash(*request);
+    *response =
+        ToDelink(OpenOnce(ref.msp_id, request->request_id(), LinkKind::kDelink, ref.customer_id,
+                          hash, [&] { return OpenDelink(ref, *request); }));
   });
+}
+
+StoredLinkRequest OnboardingServiceImpl::OpenDelink(const CustomerRef& ref,
+                                                    const v1::RequestDelinkRequest& request) {
+  auto knox = customers_->Lookup(ref.customer_id);
+  if (!knox || knox->msp_id() != ref.msp_id) {
+    throw ApiError::NotFound("customer", request.customer());
+  }
+  const std::string id = NewInvitationId();
+  std::optional<StoredLinkRequest> opening;
+  {
+    pg::Lease conn = pool_->Acquire();
+    opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request, knox->customer());
+  }
+  if (!opening) {
+    throw ApiError::FailedPrecondition("DELINK_ALREADY_REQUESTED",
+                                       "a delink request is already open", request.customer());
+  }
+  return FinishOpening(*opening);
 }
 
 grpc::Status OnboardingServiceImpl::GetDelinkRequest(grpc::ServerContext* context,

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
 #include "customer_links.h"
 #include "domain/invitation_rules.h"
 #include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
+#include "msp/common/tenancy.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "store/link_request_store.h"
 #include "store/link_tokens.h"
@@ -86,6 +88,18 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
  private:
   // OPENING -> customer PENDING -> invitation PENDING with its email queued.
   StoredLinkRequest FinishOpening(const StoredLinkRequest& opening);
+  // Opens a new invitation: the customer must be free to invite. Throws as CreateInvitation.
+  StoredLinkRequest OpenInvitation(const std::string& msp_id,
+                                   const v1::CreateInvitationRequest& request,
+                                   const std::vector<knox::KnoxService>& services);
+  // Opens a new delink request: the MSP must manage the customer. Throws as RequestDelink.
+  StoredLinkRequest OpenDelink(const CustomerRef& ref, const v1::RequestDelinkRequest& request);
+  // A create with a request id: `open` makes the request; a replay of one made before gets
+  // that request, and so does a concurrent twin that lost the race to open it (whatever rule
+  // refused it meanwhile).
+  StoredLinkRequest OpenOnce(const std::string& msp_id, const std::string& request_id,
+                             LinkKind kind, const std::string& customer_id, const std::string& hash,
+                             const std::function<StoredLinkRequest()>& open);
   // Moves the customer's link, then the invitation, for an answer or a withdrawal.
   StoredLinkRequest Close(const StoredLinkRequest& invitation,
                           customer::v1::LinkTransition transition, v1::Invitation::State state,

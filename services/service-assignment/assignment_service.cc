@@ -107,12 +107,14 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
 
     const std::string hash =
         request->request_id().empty() ? "" : idempotency::RequestHash(*request);
+    // The relays' ids ("create-<customer>") are theirs alone, whatever an MSP sends.
+    const std::string request_id =
+        idempotency::KeyOf(principal.kind == auth::PrincipalKind::kService, request->request_id());
     *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
       auto& conn = tx.conn();
       v1::AssignServicesResponse answer;
-      if (!request->request_id().empty()) {
-        if (auto prior = idempotency::Claim(conn, ref.msp_id, request->request_id(),
-                                            "AssignServices", hash)) {
+      if (!request_id.empty()) {
+        if (auto prior = idempotency::Claim(conn, ref.msp_id, request_id, "AssignServices", hash)) {
           answer.ParseFromString(*prior);
           return answer;
         }
@@ -136,9 +138,8 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
       for (auto& s : store_.List(conn, ref.msp_id, ref.customer_id)) {
         *answer.add_services() = std::move(s);
       }
-      if (!request->request_id().empty()) {
-        idempotency::SaveResponse(conn, ref.msp_id, request->request_id(),
-                                  answer.SerializeAsString());
+      if (!request_id.empty()) {
+        idempotency::SaveResponse(conn, ref.msp_id, request_id, answer.SerializeAsString());
       }
       tx.Commit();
       return answer;

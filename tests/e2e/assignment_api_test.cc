@@ -201,6 +201,17 @@ TEST(AssignmentApi, AddingServicesIsIdempotent) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(DetailsOf(status).reason, "REQUEST_ID_REUSED");
   EXPECT_EQ(Services("acme", customer.name()).size(), 2u);
+
+  // An MSP that picks the id the customer service's relay uses ("create-<customer>") neither
+  // answers nor blocks the relay's call: the services' ids are kept apart.
+  const std::string relay_id = "create-" + customer.customer_id();
+  av1::AssignServicesResponse squatted, relayed;
+  ASSERT_TRUE(Assign(token, customer.name(), {av1::KNOX_EFOTA}, &squatted, "", relay_id).ok());
+  const auto relay = Assign(stack->ServiceToken("customer"), customer.name(), {av1::KNOX_CONFIGURE},
+                            &relayed, "", relay_id);
+  ASSERT_TRUE(relay.ok()) << relay.error_message();
+  ASSERT_EQ(relayed.added_services_size(), 1);
+  EXPECT_EQ(relayed.added_services(0), av1::KNOX_CONFIGURE);
 }
 
 TEST(AssignmentApi, KnoxManageTenantIdsAreUniqueAndCheckable) {

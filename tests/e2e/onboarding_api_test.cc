@@ -667,6 +667,78 @@ TEST(Onboarding, TenantIsolationMatrix) {
   EXPECT_EQ(delink_seen.state(), ov1::DelinkRequest::REQUESTED);
 }
 
+// Request ids: the same request gets the same answer, concurrent twins included; another
+// request under the same id is refused; ids the services use internally are not the MSPs'.
+// Before: another body got the first invitation, twins partly failed with FAILED_PRECONDITION
+// about their own request, and an MSP's "account-setup-<customer>-upgrade" suppressed that
+// customer's account-set-up email.
+TEST(Onboarding, RequestIdsAnswerOneRequestOnceAndRefuseAnother) {
+  const auto knox = KnoxCustomer("Request Twins AG");
+  constexpr int kTwins = 6;
+  std::vector<ov1::Invitation> answers(kTwins);
+  std::vector<grpc::Status> statuses(kTwins);
+  {
+    std::vector<std::thread> twins;
+    for (int i = 0; i < kTwins; ++i) {
+      twins.emplace_back([&, i] {
+        statuses[i] =
+            Invite("twins", knox.customer_id(), cv1::FULLY_MANAGED, &answers[i], "twin-1");
+      });
+    }
+    for (auto& t : twins) t.join();
+  }
+  for (int i = 0; i < kTwins; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    EXPECT_EQ(answers[i].name(), answers[0].name());
+  }
+  ov1::Invitation other;
+  auto status = Invite("twins", knox.customer_id(), cv1::JOINTLY_MANAGED, &other, "twin-1");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(status).reason, "REQUEST_ID_REUSED");
+  status = Invite("twins", knox.customer_id(), cv1::FULLY_MANAGED, &other, "twin-1",
+                  {av1::KNOX_CONFIGURE});
+  EXPECT_EQ(DetailsOf(status).reason, "REQUEST_ID_REUSED");
+  WaitForEmail(knox.contact().work_email(), 1);
+
+  const auto joint = ManagedJointCustomer("twins", "Delink Twins GmbH");
+  std::vector<ov1::DelinkRequest> delinks(kTwins);
+  {
+    std::vector<std::thread> twins;
+    for (int i = 0; i < kTwins; ++i) {
+      twins.emplace_back(
+          [&, i] { statuses[i] = RequestDelink("twins", joint.name(), &delinks[i], "twin-2"); });
+    }
+    for (auto& t : twins) t.join();
+  }
+  for (int i = 0; i < kTwins; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    EXPECT_EQ(delinks[i].name(), delinks[0].name());
+  }
+  WaitForEmail(joint.contact().work_email(), 1, "MSP ");
+
+  // An MSP picks the id the customer service would use for an upgrade's email.
+  auto customers = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest create;
+  create.set_parent("msps/twins");
+  *create.mutable_customer() =
+      customer::testdata::ValidCustomer("Id Squatting GmbH", "it@id-squatting.example");
+  cv1::Customer fully;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::CreateCustomer, *customers,
+                   stack->MspToken("twins"), create, &fully)
+                  .ok());
+  const auto another = KnoxCustomer("Squatted Invite AG");
+  ASSERT_TRUE(Invite("twins", another.customer_id(), cv1::FULLY_MANAGED, &other,
+                     "account-setup-" + fully.customer_id() + "-upgrade")
+                  .ok());
+  cv1::UpgradeToJointlyManagedRequest upgrade;
+  upgrade.set_name(fully.name());
+  cv1::Customer upgraded;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::UpgradeToJointlyManaged, *customers,
+                   stack->MspToken("twins"), upgrade, &upgraded)
+                  .ok());
+  WaitForEmail("it@id-squatting.example", 1, "Set up the Samsung Knox");
+}
+
 TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
   // A fully managed customer can't be delinked.
   auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));

@@ -1,8 +1,10 @@
 #include "link_request_store.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "msp/common/errors.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/outbox.h"
 #include "msp/common/timestamps.h"
@@ -22,7 +24,8 @@ constexpr char kColumns[] =
     "(extract(epoch from expire_time) * 1000000)::bigint, "
     "(extract(epoch from answer_time) * 1000000)::bigint, "
     "(extract(epoch from last_send_time) * 1000000)::bigint, send_count, "
-    "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window, kind";
+    "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window, kind, "
+    "request_hash";
 
 StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   StoredLinkRequest out;
@@ -58,8 +61,12 @@ StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   if (!r.IsNull(row, 19)) out.sends.window_start = TimePointOfMicros(r.Int64(row, 19));
   out.sends.sends_in_window = static_cast<int>(r.Int64(row, 20));
   out.kind = static_cast<LinkKind>(r.Int64(row, 21));
+  out.request_hash = r.String(row, 22);
   return out;
 }
+
+// A request digest as the text column keeps it.
+std::string HashText(const std::string& digest) { return absl::BytesToHexString(digest); }
 
 std::vector<StoredLinkRequest> Rows(const pg::Result& r) {
   std::vector<StoredLinkRequest> out;
@@ -86,32 +93,34 @@ std::optional<StoredLinkRequest> LinkRequestStore::InsertOpening(
   auto r = conn.Exec(
       "INSERT INTO link_requests (invitation_id, msp_id, customer_id, request_id, management_type, "
       "services, knox_manage_tenant_prefix, state, company_name, contact_first_name, "
-      "contact_last_name, contact_email, contact_phone, expire_time) VALUES ($1, $2, $3, $4, $5, "
-      "$6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + $13::bigint * "
-      "interval '1 microsecond') ON CONFLICT DO NOTHING RETURNING " +
+      "contact_last_name, contact_email, contact_phone, expire_time, request_hash) VALUES ($1, "
+      "$2, $3, $4, $5, $6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + "
+      "$13::bigint * interval '1 microsecond', $14) ON CONFLICT DO NOTHING RETURNING " +
           std::string(kColumns),
       {invitation_id, msp_id, request.customer_id(), request.request_id(),
        std::to_string(request.management_type()),
        pg::ArrayLiteral(std::vector<int>(services.begin(), services.end())),
        request.knox_manage_tenant_prefix(), customer.company().display_name(),
        customer.contact().first_name(), customer.contact().last_name(),
-       customer.contact().work_email(), customer.contact().phone(), std::to_string(expire_micros)});
+       customer.contact().work_email(), customer.contact().phone(), std::to_string(expire_micros),
+       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request))});
   if (r.empty()) return std::nullopt;
   return RowToLinkRequest(r, 0);
 }
 
 std::optional<StoredLinkRequest> LinkRequestStore::InsertOpeningDelink(
     pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
-    const std::string& request_id, const customer::v1::Customer& customer) const {
+    const v1::RequestDelinkRequest& request, const customer::v1::Customer& customer) const {
   auto r = conn.Exec(
       "INSERT INTO link_requests (invitation_id, kind, msp_id, customer_id, request_id, state, "
       "company_name, contact_first_name, contact_last_name, contact_email, contact_phone, "
-      "expire_time) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + interval '100 "
-      "years') ON CONFLICT DO NOTHING RETURNING " +
+      "expire_time, request_hash) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + "
+      "interval '100 years', $10) ON CONFLICT DO NOTHING RETURNING " +
           std::string(kColumns),
-      {delink_id, msp_id, customer.customer_id(), request_id, customer.company().display_name(),
-       customer.contact().first_name(), customer.contact().last_name(),
-       customer.contact().work_email(), customer.contact().phone()});
+      {delink_id, msp_id, customer.customer_id(), request.request_id(),
+       customer.company().display_name(), customer.contact().first_name(),
+       customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
+       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request))});
   if (r.empty()) return std::nullopt;
   return RowToLinkRequest(r, 0);
 }
@@ -129,9 +138,10 @@ bool LinkRequestStore::InsertAccountSetup(pg::Connection& conn, const std::strin
       "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
           std::string(kInvitationEmailTopic) +
           "', invitation_id, 'first'::bytea FROM row) SELECT count(*) FROM row",
-      {id, msp_id, customer.customer_id(), request_id, customer.company().display_name(),
-       customer.contact().first_name(), customer.contact().last_name(),
-       customer.contact().work_email(), customer.contact().phone(), std::to_string(ttl.count())});
+      {id, msp_id, customer.customer_id(), idempotency::KeyOf(/*from_service=*/true, request_id),
+       customer.company().display_name(), customer.contact().first_name(),
+       customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
+       std::to_string(ttl.count())});
   return r.Int64(0, 0) == 1;
 }
 
@@ -154,6 +164,22 @@ std::optional<StoredLinkRequest> LinkRequestStore::FindByRequestId(
                      {msp_id, request_id});
   if (r.empty()) return std::nullopt;
   return RowToLinkRequest(r, 0);
+}
+
+std::optional<StoredLinkRequest> LinkRequestStore::FindReplay(
+    pg::Connection& conn, const std::string& msp_id, const std::string& request_id, LinkKind kind,
+    const std::string& customer_id, const std::string& hash) const {
+  if (request_id.empty()) return std::nullopt;
+  auto prior = FindByRequestId(conn, msp_id, request_id);
+  if (!prior) return std::nullopt;
+  const bool same = prior->kind == kind && prior->invitation.customer_id() == customer_id &&
+                    (prior->request_hash.empty() || prior->request_hash == HashText(hash));
+  if (!same) {
+    throw ApiError::InvalidArgument(
+        {{"request_id", "already used for a different request; use a new request_id"}},
+        "REQUEST_ID_REUSED");
+  }
+  return prior;
 }
 
 StoredLinkRequest LinkRequestStore::RecordSend(pg::Connection& conn,

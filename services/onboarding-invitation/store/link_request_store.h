@@ -39,6 +39,7 @@ struct StoredLinkRequest {
   int raw_state = kOpening;
   std::string msp_id;
   std::string request_id;
+  std::string request_hash;  // of the request that chose request_id ("" for rows made before)
   SendHistory sends;
   LinkKind kind = LinkKind::kInvitation;
 };
@@ -56,9 +57,10 @@ class LinkRequestStore {
   // customer has an open invitation or delink request.
   std::optional<StoredLinkRequest> InsertOpeningDelink(
       pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
-      const std::string& request_id, const customer::v1::Customer& customer) const;
+      const v1::RequestDelinkRequest& request, const customer::v1::Customer& customer) const;
   // Records an account-set-up email for the customer (PENDING at once, its link valid for
-  // `ttl`) and queues it. False when `request_id` was recorded before (nothing queued).
+  // `ttl`) and queues it. False when `request_id` was recorded before (nothing queued). The id
+  // is a service's, kept apart from the ids MSPs choose (idempotency::KeyOf).
   bool InsertAccountSetup(pg::Connection& conn, const std::string& msp_id, const std::string& id,
                           const std::string& request_id, const customer::v1::Customer& customer,
                           std::chrono::seconds ttl) const;
@@ -66,6 +68,13 @@ class LinkRequestStore {
                                         const std::string& invitation_id, bool for_update) const;
   std::optional<StoredLinkRequest> FindByRequestId(pg::Connection& conn, const std::string& msp_id,
                                                    const std::string& request_id) const;
+  // The request an MSP made before under `request_id` (nullopt: none, or no id). Throws
+  // INVALID_ARGUMENT REQUEST_ID_REUSED when that id came with another request (`hash`:
+  // idempotency::RequestHash of this one).
+  std::optional<StoredLinkRequest> FindReplay(pg::Connection& conn, const std::string& msp_id,
+                                              const std::string& request_id, LinkKind kind,
+                                              const std::string& customer_id,
+                                              const std::string& hash) const;
   // Records an email about to be sent (OPENING becomes PENDING on the first).
   StoredLinkRequest RecordSend(pg::Connection& conn, const std::string& invitation_id) const;
   // Sets an answer state (ACCEPTED, REJECTED, CANCELED, EXPIRED) with the answer time.

@@ -21,6 +21,12 @@ Migration TableMigration(int version);
 
 // 1-64 characters of letters, digits, '-', '_' or '.' (a UUID fits).
 bool IsValidRequestId(std::string_view id);
+
+// Internal callers' request ids are kept under this prefix: an id an MSP chooses cannot hold
+// ':', so an MSP can never pick the id a service will use (and answer or suppress its call).
+inline constexpr char kServiceRequestIdPrefix[] = "service:";
+// The key a request id is kept under: the id itself for people, prefixed for services.
+std::string KeyOf(bool from_service, const std::string& request_id);
 // Throws INVALID_ARGUMENT naming `field` when a non-empty id is malformed.
 void CheckRequestId(const std::string& request_id, const std::string& field = "request_id");
 
