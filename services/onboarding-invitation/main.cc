@@ -27,6 +27,13 @@ ABSL_FLAG(int, delink_link_ttl_hours, 30 * 24, "how long a delink email's link w
 ABSL_FLAG(int, invitation_ttl_hours, 7 * 24, "how long an invitation stays PENDING");
 ABSL_FLAG(int, resend_min_interval_s, 300, "an invitation email at most once per this");
 ABSL_FLAG(int, resend_max_per_day, 10, "invitation emails per invitation and day at most");
+ABSL_FLAG(
+    int, recipient_email_burst, 3,
+    "emails MSPs may have sent to one customer's admin within recipient_email_burst_window_s");
+ABSL_FLAG(int, recipient_email_burst_window_s, 600, "see recipient_email_burst");
+ABSL_FLAG(int, recipient_emails_per_day, 10,
+          "emails MSPs may have sent to one customer's admin in a rolling day, all invitations and "
+          "delink requests together");
 ABSL_FLAG(int, remind_before_hours, 24, "the reminder email goes this long before expiry");
 ABSL_FLAG(int, sweep_interval_s, 30, "how often expiry and half-made invitations are handled");
 ABSL_FLAG(int, outbox_poll_ms, 500, "how often the outbox relay looks for due messages");
@@ -80,6 +87,10 @@ int main(int argc, char** argv) {
     settings.invitation_ttl = std::chrono::hours(absl::GetFlag(FLAGS_invitation_ttl_hours));
     settings.resend.min_interval = std::chrono::seconds(absl::GetFlag(FLAGS_resend_min_interval_s));
     settings.resend.max_per_day = absl::GetFlag(FLAGS_resend_max_per_day);
+    settings.recipient.burst = absl::GetFlag(FLAGS_recipient_email_burst);
+    settings.recipient.burst_window =
+        std::chrono::seconds(absl::GetFlag(FLAGS_recipient_email_burst_window_s));
+    settings.recipient.per_day = absl::GetFlag(FLAGS_recipient_emails_per_day);
     settings.remind_before = std::chrono::hours(absl::GetFlag(FLAGS_remind_before_hours));
 
     msp::HostOptions options{"onboarding-invitation", config.server};

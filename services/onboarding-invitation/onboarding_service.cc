@@ -230,6 +230,7 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
     if (!current) throw ApiError::NotFound("request", opening.invitation.name());
     if (current->raw_state != kOpening) return *current;  // another call finished it
     auto sent = store_.RecordSend(tx.conn(), id);
+    store_.RecordRecipientSend(tx.conn(), opening.invitation.customer_id());
     outbox::Enqueue(tx.conn(), opening.msp_id, kInvitationEmailTopic, id, "first");
     tx.Commit();
     return sent;
@@ -278,6 +279,18 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
   });
 }
 
+void OnboardingServiceImpl::CheckRecipient(pg::Connection& conn, const std::string& customer_id) {
+  if (auto wait = RecipientWait(store_.LockRecipientSends(conn, customer_id), settings_.recipient,
+                                std::chrono::system_clock::now())) {
+    throw ApiError::ResourceExhausted(
+        "RECIPIENT_EMAIL_THROTTLED",
+        absl::StrCat("the customer's super admin was sent ", settings_.recipient.burst,
+                     " emails in ", settings_.recipient.burst_window.count() / 60, " minutes or ",
+                     settings_.recipient.per_day, " in a day from MSPs: try again later"),
+        std::chrono::duration_cast<std::chrono::milliseconds>(*wait));
+  }
+}
+
 StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
     const std::string& msp_id, const v1::CreateInvitationRequest& request,
     const std::vector<knox::KnoxService>& services) {
@@ -293,6 +306,7 @@ StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
   std::optional<StoredLinkRequest> opening;
   {
     pg::Lease conn = pool_->Acquire();
+    CheckRecipient(*conn, request.customer_id());
     opening = store_.InsertOpening(*conn, msp_id, id, request, services, knox->customer(),
                                    std::chrono::system_clock::now() + settings_.invitation_ttl);
   }
@@ -331,7 +345,9 @@ StoredLinkRequest OnboardingServiceImpl::Resend(const auth::Principal& principal
                        settings_.resend.max_per_day, " times a day"),
           std::chrono::duration_cast<std::chrono::milliseconds>(*wait));
     }
+    CheckRecipient(tx.conn(), found->invitation.customer_id());
     auto updated = store_.RecordSend(tx.conn(), IdOf(own));
+    store_.RecordRecipientSend(tx.conn(), found->invitation.customer_id());
     outbox::Enqueue(tx.conn(), own.msp_id, kInvitationEmailTopic, IdOf(own), "resend");
     tx.Commit();
     return updated;
@@ -484,6 +500,7 @@ StoredLinkRequest OnboardingServiceImpl::OpenDelink(const CustomerRef& ref,
   std::optional<StoredLinkRequest> opening;
   {
     pg::Lease conn = pool_->Acquire();
+    CheckRecipient(*conn, ref.customer_id);
     opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request, knox->customer());
   }
   if (!opening) {

@@ -27,6 +27,7 @@ inline constexpr char kDelinkNoticeTopic[] = "delink-notice";
 struct OnboardingSettings {
   std::chrono::seconds invitation_ttl{7 * 24 * 3600};
   ResendLimits resend;
+  RecipientLimits recipient;
   // The automatic reminder goes this long before expiry.
   std::chrono::seconds remind_before{24 * 3600};
   // How long an account-set-up email's link works.
@@ -88,6 +89,9 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
  private:
   // OPENING -> customer PENDING -> invitation PENDING with its email queued.
   StoredLinkRequest FinishOpening(const StoredLinkRequest& opening);
+  // Throws RESOURCE_EXHAUSTED RECIPIENT_EMAIL_THROTTLED, with RetryInfo, when the customer's
+  // super admin had all the emails MSPs may send it for now (RecipientLimits).
+  void CheckRecipient(pg::Connection& conn, const std::string& customer_id);
   // Opens a new invitation: the customer must be free to invite. Throws as CreateInvitation.
   StoredLinkRequest OpenInvitation(const std::string& msp_id,
                                    const v1::CreateInvitationRequest& request,

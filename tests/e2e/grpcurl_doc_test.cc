@@ -70,10 +70,12 @@ TEST(GrpcurlDoc, ThePageRunsTopToBottomAgainstTheSuite) {
   testing::Stack stack;
   testing::TempDir work;
   const std::string maildir = work.path() + "/mail";
-  // Emails into a maildir the page can read, and resends allowed at once.
+  // Emails into a maildir the page can read, and resends allowed at once (the page sends one
+  // customer four emails in a few seconds).
   stack.StopService("onboarding-invitation", SIGTERM);
-  stack.StartService("onboarding-invitation",
-                     {"--mail_url=maildir:" + maildir, "--resend_min_interval_s=0"});
+  stack.StartService(
+      "onboarding-invitation",
+      {"--mail_url=maildir:" + maildir, "--resend_min_interval_s=0", "--recipient_email_burst=10"});
 
   std::string script = ShellBlocks(ReadFile(std::string(MSP_SOURCE_DIR) + "/docs/grpcurl.md"));
   script = absl::StrReplaceAll(script, {{"127.0.0.1:50051", stack.address("customer")},

@@ -356,6 +356,44 @@ TEST(Onboarding, ResendingIsThrottledAndOnlyTheNewestLinkWorks) {
   EXPECT_TRUE(Answer(true, admin, invitation.name(), second.token, &answered).ok());
 }
 
+// Cancelling and inviting again five times sent six emails to one person in half a second:
+// the throttle is the recipient's, across its invitations (and delink requests).
+TEST(Onboarding, EmailsToOneRecipientAreThrottledAcrossInvitations) {
+  const auto knox = KnoxCustomer("Spammed GmbH");
+  auto stub = Onboarding();
+  grpc::Status refused;
+  int invited = 0;
+  for (int round = 0; round < 5; ++round) {
+    ov1::Invitation invitation;
+    const auto status = Invite("spammer", knox.customer_id(), cv1::FULLY_MANAGED, &invitation);
+    if (!status.ok()) {
+      refused = status;
+      break;
+    }
+    ++invited;
+    ov1::CancelInvitationRequest cancel;
+    cancel.set_name(invitation.name());
+    ov1::Invitation out;
+    ASSERT_TRUE(Call(&OS::CancelInvitation, *stub, stack->MspToken("spammer"), cancel, &out).ok());
+  }
+  EXPECT_EQ(invited, 3);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const auto details = DetailsOf(refused);
+  EXPECT_EQ(details.reason, "RECIPIENT_EMAIL_THROTTLED");
+  EXPECT_GT(details.retry_delay_ms, 0);
+  WaitForEmail(knox.contact().work_email(), 3);
+  // Another MSP does not get around it either: the limit is the person's.
+  ov1::Invitation other;
+  EXPECT_EQ(DetailsOf(Invite("rival", knox.customer_id(), cv1::FULLY_MANAGED, &other)).reason,
+            "RECIPIENT_EMAIL_THROTTLED");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int sent = 0;
+  for (const auto& m : stack->smtp().Messages()) {
+    if (m.find("X-RcptTo: " + knox.contact().work_email()) != std::string::npos) ++sent;
+  }
+  EXPECT_EQ(sent, 3);
+}
+
 TEST(Onboarding, CancelAndExpiryEndTheInvitationAndItsLink) {
   const auto canceled_customer = KnoxCustomer("Cancel BV");
   ov1::Invitation canceled;

@@ -110,6 +110,27 @@ std::optional<std::chrono::seconds> ResendWait(const SendHistory& history,
   return std::nullopt;
 }
 
+std::optional<std::chrono::seconds> RecipientWait(
+    const std::vector<std::chrono::system_clock::time_point>& recent_sends,
+    const RecipientLimits& limits, std::chrono::system_clock::time_point now) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  std::vector<std::chrono::system_clock::time_point> sends = recent_sends;
+  std::sort(sends.begin(), sends.end(), std::greater<>());  // newest first
+  std::optional<seconds> wait;
+  auto must_wait_for = [&](std::chrono::system_clock::duration window, int allowed) {
+    // The `allowed`-th newest send within the window must leave it first.
+    if (allowed <= 0 || static_cast<int>(sends.size()) < allowed) return;
+    const auto oldest_counted = sends[static_cast<size_t>(allowed - 1)];
+    if (now - oldest_counted >= window) return;
+    const seconds until = duration_cast<seconds>(window - (now - oldest_counted)) + seconds(1);
+    if (!wait || until > *wait) wait = until;
+  };
+  must_wait_for(limits.burst_window, limits.burst);
+  must_wait_for(std::chrono::hours(24), limits.per_day);
+  return wait;
+}
+
 mail::Email InvitationEmail(const v1::Invitation& invitation, const std::string& msp_id,
                             const std::string& token, const EmailSettings& settings,
                             bool reminder) {

@@ -36,6 +36,21 @@ std::optional<std::chrono::seconds> ResendWait(const SendHistory& history,
                                                const ResendLimits& limits,
                                                std::chrono::system_clock::time_point now);
 
+// Emails an MSP makes the service send to one customer's super admin, across all its
+// invitations and delink requests (first emails and resends alike): at most `burst` within
+// `burst_window`, and `per_day` in a rolling day. Cancelling and inviting again is no way
+// around it. Emails the customer's own answers cause (confirmations, reminders) do not count.
+struct RecipientLimits {
+  int burst = 3;
+  std::chrono::seconds burst_window{10 * 60};
+  int per_day = 10;
+};
+// How long until one more email to the recipient is allowed (nullopt: now), given the times of
+// its recent ones (any order).
+std::optional<std::chrono::seconds> RecipientWait(
+    const std::vector<std::chrono::system_clock::time_point>& recent_sends,
+    const RecipientLimits& limits, std::chrono::system_clock::time_point now);
+
 // The email to the customer's super admin with the accept and reject links.
 struct EmailSettings {
   std::string from = "noreply@msp-portal.example";

@@ -182,6 +182,31 @@ std::optional<StoredLinkRequest> LinkRequestStore::FindReplay(
   return prior;
 }
 
+std::vector<std::chrono::system_clock::time_point> LinkRequestStore::LockRecipientSends(
+    pg::Connection& conn, const std::string& customer_id) const {
+  conn.Exec("INSERT INTO recipient_sends (customer_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            {customer_id});
+  auto r = conn.Exec(
+      "SELECT (extract(epoch from t) * 1000000)::bigint FROM recipient_sends r "
+      "LEFT JOIN LATERAL unnest(r.sent_at) t ON t > now() - interval '1 day' "
+      "WHERE r.customer_id = $1 FOR UPDATE OF r",
+      {customer_id});
+  std::vector<std::chrono::system_clock::time_point> sends;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (!r.IsNull(i, 0)) sends.push_back(TimePointOfMicros(r.Int64(i, 0)));
+  }
+  return sends;
+}
+
+void LinkRequestStore::RecordRecipientSend(pg::Connection& conn,
+                                           const std::string& customer_id) const {
+  conn.Exec(
+      "INSERT INTO recipient_sends AS r (customer_id, sent_at) VALUES ($1, ARRAY[now()]) "
+      "ON CONFLICT (customer_id) DO UPDATE SET sent_at = array(SELECT t FROM unnest(r.sent_at) "
+      "t WHERE t > now() - interval '1 day') || now()",
+      {customer_id});
+}
+
 StoredLinkRequest LinkRequestStore::RecordSend(pg::Connection& conn,
                                                const std::string& invitation_id) const {
   auto r = conn.Exec(

@@ -66,6 +66,12 @@ class LinkRequestStore {
                           std::chrono::seconds ttl) const;
   std::optional<StoredLinkRequest> Find(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& invitation_id, bool for_update) const;
+  // When the emails MSPs had sent to the customer's super admin in the last day went out; the
+  // recipient's row stays locked until the transaction ends, so sends to one recipient queue.
+  std::vector<std::chrono::system_clock::time_point> LockRecipientSends(
+      pg::Connection& conn, const std::string& customer_id) const;
+  // Records one more such email, now (and forgets those older than a day).
+  void RecordRecipientSend(pg::Connection& conn, const std::string& customer_id) const;
   std::optional<StoredLinkRequest> FindByRequestId(pg::Connection& conn, const std::string& msp_id,
                                                    const std::string& request_id) const;
   // The request an MSP made before under `request_id` (nullopt: none, or no id). Throws

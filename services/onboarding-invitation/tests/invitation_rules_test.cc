@@ -29,6 +29,26 @@ TEST(ResendWait, OncePerIntervalAndTenADay) {
   EXPECT_FALSE(ResendWait(history, limits, kNow).has_value());
 }
 
+TEST(RecipientWait, ABurstAndADayPerRecipientWhateverTheInvitation) {
+  const RecipientLimits limits;  // 3 in 10 minutes, 10 a day
+  EXPECT_FALSE(RecipientWait({}, limits, kNow).has_value());
+  EXPECT_FALSE(RecipientWait({kNow - seconds(1), kNow - seconds(2)}, limits, kNow).has_value());
+  // A third within ten minutes: the oldest of the three must leave the window first.
+  auto wait =
+      RecipientWait({kNow - seconds(1), kNow - minutes(4), kNow - seconds(2)}, limits, kNow);
+  ASSERT_TRUE(wait.has_value());
+  EXPECT_NEAR(static_cast<double>(wait->count()), 6 * 60, 2);
+  EXPECT_FALSE(
+      RecipientWait({kNow - seconds(1), kNow - minutes(11), kNow - seconds(2)}, limits, kNow)
+          .has_value());
+  // Ten in a day, spread out: until the oldest is a day old.
+  std::vector<std::chrono::system_clock::time_point> day;
+  for (int i = 1; i <= 10; ++i) day.push_back(kNow - hours(2 * i));
+  wait = RecipientWait(day, limits, kNow);
+  ASSERT_TRUE(wait.has_value());
+  EXPECT_NEAR(static_cast<double>(wait->count()), 4 * 3600, 2);
+}
+
 TEST(CreateInvitation, FieldsAreCheckedAndKnoxGuardIsNotOffered) {
   v1::CreateInvitationRequest request;
   request.set_customer_id("0123456789");
