@@ -20,7 +20,11 @@ ABSL_FLAG(std::string, consumer_name, "",
           "which is the pod name on Kubernetes)");
 ABSL_FLAG(int, consumer_batch, 500, "change events applied per transaction");
 ABSL_FLAG(int, export_page_rows, 5000, "rows an export reads per keyset page");
-ABSL_FLAG(int, max_concurrent_exports, 2, "CSV exports running at once on this replica");
+ABSL_FLAG(int, max_concurrent_exports, 4, "CSV exports running at once on this replica");
+ABSL_FLAG(int, max_concurrent_exports_per_msp, 1,
+          "CSV exports of one MSP running at once on this replica");
+ABSL_FLAG(int, export_write_timeout_ms, 30000,
+          "an export whose client takes no data for this long is cancelled");
 
 namespace {
 
@@ -72,7 +76,10 @@ int main(int argc, char** argv) {
                             &limiter);
     msp::reporting::ExportSettings export_settings;
     export_settings.page_rows = absl::GetFlag(FLAGS_export_page_rows);
-    export_settings.max_concurrent = absl::GetFlag(FLAGS_max_concurrent_exports);
+    export_settings.limits.total = absl::GetFlag(FLAGS_max_concurrent_exports);
+    export_settings.limits.per_tenant = absl::GetFlag(FLAGS_max_concurrent_exports_per_msp);
+    export_settings.write_timeout =
+        std::chrono::milliseconds(absl::GetFlag(FLAGS_export_write_timeout_ms));
     msp::reporting::ReportingServiceImpl service(&pool, &runtime, &invitations, export_settings);
     host.AddService(&service);
     return host.Run();

@@ -1,5 +1,7 @@
 #include "reporting_service.h"
 
+#include "stalled_write_watchdog.h"
+
 #include "absl/strings/str_cat.h"
 #include "domain/table_columns.h"
 #include "msp/common/errors.h"
@@ -46,26 +48,6 @@ std::vector<v1::Column> ToColumns(const std::vector<int>& numbers) {
   return out;
 }
 
-// Held while an export runs; refuses a call beyond the replica's limit.
-class ExportSlot {
- public:
-  ExportSlot(std::atomic<int>& running, int limit) : running_(running) {
-    if (running_.fetch_add(1) >= limit) {
-      running_.fetch_sub(1);
-      throw ApiError::ResourceExhausted(
-          "TOO_MANY_EXPORTS",
-          absl::StrCat("at most ", limit, " exports run at once here; retry shortly"),
-          std::chrono::seconds(2));
-    }
-  }
-  ~ExportSlot() { running_.fetch_sub(1); }
-  ExportSlot(const ExportSlot&) = delete;
-  ExportSlot& operator=(const ExportSlot&) = delete;
-
- private:
-  std::atomic<int>& running_;
-};
-
 bool HasInvitationState(customer::v1::State state) {
   return state == customer::v1::PENDING || state == customer::v1::REJECTED ||
          state == customer::v1::CANCELED || state == customer::v1::EXPIRED;
@@ -76,7 +58,11 @@ bool HasInvitationState(customer::v1::State state) {
 ReportingServiceImpl::ReportingServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
                                            InvitationDirectory* invitations,
                                            ExportSettings export_settings)
-    : pool_(pool), runtime_(runtime), invitations_(invitations), export_(export_settings) {}
+    : pool_(pool),
+      runtime_(runtime),
+      invitations_(invitations),
+      export_(export_settings),
+      exports_(export_settings.limits) {}
 
 auth::MethodPolicy ReportingServiceImpl::Policy() {
   auth::MethodPolicy policy;
@@ -195,13 +181,21 @@ grpc::Status ReportingServiceImpl::ExportCustomersCsv(grpc::ServerContext* conte
   return runtime_->Handle(context, kExport, [&](const auth::Principal& principal) {
     const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
     const TableQuery query = ParseExportQuery(*request);
-    ExportSlot slot(exports_running_, export_.max_concurrent);
+    const ExportAdmission::Ticket ticket = exports_.Admit(msp_id);
+    StalledWriteWatchdog watchdog(context, export_.write_timeout);
     v1::CsvChunk chunk;
     std::string& buffer = *chunk.mutable_data();
     buffer.reserve(export_.chunk_bytes + 4096);
     auto flush = [&] {
       if (buffer.empty()) return;
-      if (!writer->Write(chunk)) {
+      watchdog.WriteStarted();
+      const bool written = writer->Write(chunk);
+      watchdog.WriteFinished();
+      if (!written) {
+        if (watchdog.fired()) {
+          throw ApiError(grpc::StatusCode::DEADLINE_EXCEEDED, "EXPORT_READER_STALLED",
+                         "the caller took no data for too long: export cancelled");
+        }
         throw ApiError::Aborted("CLIENT_GONE", "the caller stopped reading the export");
       }
       buffer.clear();

@@ -1,7 +1,8 @@
 #pragma once
 
-#include <atomic>
+#include <chrono>
 
+#include "domain/export_admission.h"
 #include "invitation_directory.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
@@ -13,7 +14,9 @@ namespace msp::reporting {
 struct ExportSettings {
   int page_rows = 5000;        // rows read per keyset page of the snapshot
   size_t chunk_bytes = 65536;  // CSV bytes per streamed message
-  int max_concurrent = 2;      // exports at once per replica (each holds a connection)
+  ExportLimits limits;         // exports at once per replica and per MSP (each holds a connection)
+  // A client that has not taken a chunk for this long is cut off.
+  std::chrono::milliseconds write_timeout{30000};
 };
 
 // The gRPC face of the reporting service: the MSP's table, preferences, details and export,
@@ -47,7 +50,7 @@ class ReportingServiceImpl final : public v1::ReportingService::Service {
   InvitationDirectory* invitations_;
   ExportSettings export_;
   ReadModelStore store_;
-  std::atomic<int> exports_running_{0};
+  ExportAdmission exports_;
 };
 
 }  // namespace msp::reporting

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -478,6 +479,70 @@ TEST(Reporting, ALargeExportStreamsInChunksFromOneSnapshot) {
   EXPECT_TRUE(lines.back().empty());
   std::set<std::string> unique(lines.begin() + 1, lines.end() - 1);
   EXPECT_EQ(unique.size(), lines.size() - 2);
+}
+
+// Two stalled exports (opened, never read) of one MSP made every other MSP's export fail with
+// TOO_MANY_EXPORTS until they were closed. Now one MSP has one export at a time, and a stream
+// whose client takes nothing is cancelled after the write timeout (freeing its slot, thread and
+// database connection).
+TEST(Reporting, StalledExportsOfOneMspNeitherBlockOthersNorLastForever) {
+  {
+    pg::Connection conn(stack->database_url(), 5000, "reporting, public");
+    // Far more CSV than HTTP/2's windows hold: a client that does not read stalls the stream.
+    conn.Exec(
+        "INSERT INTO customer_rows (customer_id, msp_id, company_name, name_key, state, "
+        "management_type, service_key, service_mask, active_mask, total_devices, "
+        "knox_manage_devices, all_devices, create_us, update_us, link_us, search_text) "
+        "SELECT 'st' || lpad(i::text, 8, '0'), 'stall-a', 'Stalled company ' || i || ' "
+        "with a long enough name to fill the stream', 'stalled company ' || i, 1, 1, '', 0, 0, "
+        "0, NULL, 0, 1700000000000000, 1700000000000000, 0, '' FROM generate_series(1, 60000) i");
+  }
+  stack->StopService("reporting", SIGTERM);
+  stack->StartService("reporting", {"--export_write_timeout_ms=2000"});
+
+  auto stub = Reporting();
+  const auto opened = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<rv1::CsvChunk>>> stalled;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    Authorize(*contexts.back(), stack->MspToken("stall-a"));
+    rv1::ExportCustomersCsvRequest request;
+    request.set_parent("msps/stall-a");
+    stalled.push_back(stub->ExportCustomersCsv(contexts.back().get(), request));
+  }
+  // The second is refused at once (one export per MSP); its status comes with Finish.
+  const grpc::Status second = stalled[1]->Finish();
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(DetailsOf(second).reason, "TOO_MANY_EXPORTS");
+  EXPECT_GT(DetailsOf(second).retry_delay_ms, 0);
+  // Other MSPs export as usual meanwhile.
+  for (const char* msp : {"stall-b", "stall-c", "stall-d"}) {
+    grpc::Status status;
+    Export(msp, "", &status);
+    EXPECT_TRUE(status.ok()) << msp << ": " << status.error_message();
+  }
+  // The stalled one is cancelled by the server: the MSP can export again.
+  bool exported = false;
+  for (int i = 0; i < 100 && !exported; ++i) {
+    grpc::Status status;
+    const std::string csv = Export("stall-a", "", &status);
+    exported = status.ok() && std::count(csv.begin(), csv.end(), '\n') == 60001;
+    if (!exported) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(exported) << "the stalled export kept its slot";
+  // It did stall, and was cut off by the write timeout (2 s), not by finishing.
+  EXPECT_GE(std::chrono::steady_clock::now() - opened, std::chrono::milliseconds(1900));
+  contexts[0]->TryCancel();
+  EXPECT_FALSE(stalled[0]->Finish().ok());
+
+  {
+    pg::Connection conn(stack->database_url(), 5000, "reporting, public");
+    conn.Exec("DELETE FROM customer_rows WHERE msp_id = 'stall-a'");
+  }
+  stack->StopService("reporting", SIGTERM);
+  stack->StartService("reporting");
 }
 
 TEST(Reporting, DetailsShowServicesConsoleLaunchesAndTheInvitation) {
