@@ -249,6 +249,11 @@ std::string ReadKeyFile(const std::string& path) {
   return buffer.str();
 }
 
+std::string RelayedActor(const std::string& on_behalf_of, const std::string& service_actor) {
+  if (on_behalf_of.empty()) return service_actor;
+  return absl::StrCat(on_behalf_of, " via ", service_actor);
+}
+
 std::string DeriveKey(const std::string& secret, const std::string& purpose) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

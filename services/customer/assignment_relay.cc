@@ -1,6 +1,7 @@
 #include "assignment_relay.h"
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/auth.h"
 #include "msp/common/errors.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/log.h"
@@ -52,9 +53,16 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
     log::Warn(
         "service assignment refused",
         {{"customer", request.parent()}, {"reason", reason}, {"message", status.error_message()}});
-    pg::Lease conn = pool->Acquire();
-    // message_key is the customer id; msp_id is the customer's MSP.
-    CustomerStore().SetServicesError(*conn, message.msp_id, message.key, reason);
+    // message_key is the customer id; msp_id is the customer's MSP. The failure is in the
+    // customer's trail too, with whom the assignment was for.
+    pg::WithTransaction(*pool, [&](pg::Transaction& tx) {
+      CustomerStore store;
+      store.SetServicesError(tx.conn(), message.msp_id, message.key, reason);
+      store.AppendEvent(tx.conn(), message.msp_id, message.key, "SERVICES_PROVISIONING_FAILED",
+                        auth::RelayedActor(request.on_behalf_of(), "service:customer"),
+                        {"services_error"}, request.request_id());
+      tx.Commit();
+    });
   };
 }
 

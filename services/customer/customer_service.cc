@@ -3,6 +3,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "domain/audit_events.h"
 #include "domain/services_view.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
@@ -25,6 +26,7 @@ const std::string kListEvents = absl::StrCat(kService, "ListCustomerEvents");
 const std::string kCreateKnox = absl::StrCat(kService, "CreateKnoxCustomer");
 const std::string kLookupKnox = absl::StrCat(kService, "LookupKnoxCustomer");
 const std::string kTransition = absl::StrCat(kService, "TransitionCustomer");
+const std::string kRecordEvent = absl::StrCat(kService, "RecordCustomerEvent");
 
 // A clash of random 50-bit ids is rare; five in a row means something else is wrong.
 constexpr int kCustomerIdAttempts = 5;
@@ -49,13 +51,14 @@ std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRe
 // id of its own, so a delivery repeated after a crash is answered, not applied twice.
 std::string AssignmentPayload(const v1::Customer& customer,
                               const std::vector<knox::KnoxService>& services,
-                              const std::string& tenant_prefix) {
+                              const std::string& tenant_prefix, const std::string& actor) {
   if (services.empty()) return "";
   assignment::v1::AssignServicesRequest request;
   request.set_parent(customer.name());
   for (auto s : services) request.add_services(s);
   request.set_knox_manage_tenant_prefix(tenant_prefix);
   request.set_request_id(absl::StrCat("create-", customer.customer_id()));
+  request.set_on_behalf_of(actor);  // the admin who created the customer, for its trail
   return request.SerializeAsString();
 }
 
@@ -127,7 +130,7 @@ auth::MethodPolicy CustomerServiceImpl::Policy() {
   policy.Allow(kGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
   // Reporting's rebuild lists customers (of one MSP, or of all with msps/-).
   policy.Allow(kList, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  for (const auto& method : {kCreateKnox, kLookupKnox, kTransition}) {
+  for (const auto& method : {kCreateKnox, kLookupKnox, kTransition, kRecordEvent}) {
     policy.Allow(method, {PrincipalKind::kService});
   }
   return policy;
@@ -154,8 +157,8 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request),
                         services};
         pending->with_id = [request, services](NewCustomer& c) {
-          c.assignment_payload =
-              AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
+          c.assignment_payload = AssignmentPayload(c.customer, services,
+                                                   request->knox_manage_tenant_prefix(), c.actor);
           c.account_setup_payload =
               c.customer.management_type() == v1::JOINTLY_MANAGED
                   ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
@@ -501,12 +504,30 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       auto updated =
           store_.ApplyLink(conn, request->customer_id(), plan.next, plan.set_msp_link_time);
       store_.AppendEvent(conn, request->msp_id(), request->customer_id(), plan.event_action,
-                         request->actor().empty() ? principal.Actor() : request->actor(), {},
+                         auth::RelayedActor(request->actor(), principal.Actor()), {},
                          request->link_id());
       tx.Commit();
       return updated.customer;
     });
     WakeRelays(false);  // the change event
+  });
+}
+
+grpc::Status CustomerServiceImpl::RecordCustomerEvent(grpc::ServerContext* context,
+                                                      const v1::RecordCustomerEventRequest* request,
+                                                      v1::CustomerEvent* response) {
+  return runtime_->Handle(context, kRecordEvent, [&](const auth::Principal& principal) {
+    const CustomerRef ref = RequireCustomerName("parent", request->parent(), principal);
+    ValidateRecordedEvent(*request);
+    pg::Lease conn = pool_->Acquire();
+    if (!store_.RecordEvent(*conn, ref.msp_id, ref.customer_id, *request)) {
+      throw ApiError::NotFound("customer", request->parent());
+    }
+    response->set_action(request->action());
+    response->set_actor(request->actor());
+    *response->mutable_changed_fields() = request->changed_fields();
+    *response->mutable_create_time() = request->event_time();
+    response->set_request_id(request->request_id());
   });
 }
 

@@ -64,6 +64,9 @@ class CustomerServiceImpl final
   grpc::Status TransitionCustomer(grpc::ServerContext* context,
                                   const v1::TransitionCustomerRequest* request,
                                   v1::Customer* response) override;
+  grpc::Status RecordCustomerEvent(grpc::ServerContext* context,
+                                   const v1::RecordCustomerEventRequest* request,
+                                   v1::CustomerEvent* response) override;
 
  private:
   // One transaction: unless `request_id` was answered before (then that answer), runs

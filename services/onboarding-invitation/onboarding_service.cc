@@ -83,7 +83,7 @@ bool LinkEnded(cv1::State state) {
          state == cv1::DELINKED;
 }
 
-std::string AssignPayload(const StoredLinkRequest& stored) {
+std::string AssignPayload(const StoredLinkRequest& stored, const std::string& actor) {
   assignment::v1::AssignServicesRequest request;
   request.set_parent(stored.invitation.customer());
   for (int s : stored.invitation.services()) {
@@ -91,13 +91,15 @@ std::string AssignPayload(const StoredLinkRequest& stored) {
   }
   request.set_knox_manage_tenant_prefix(stored.invitation.knox_manage_tenant_prefix());
   request.set_request_id(absl::StrCat("invitation-", IdOf(stored)));
+  request.set_on_behalf_of(actor);  // the customer's admin who accepted
   return request.SerializeAsString();
 }
 
-std::string EndServicesPayload(const StoredLinkRequest& stored) {
+std::string EndServicesPayload(const StoredLinkRequest& stored, const std::string& actor) {
   assignment::v1::EndCustomerServicesRequest request;
   request.set_parent(stored.invitation.customer());
   request.set_reason("DELINKED");
+  request.set_on_behalf_of(actor);  // the customer's admin who accepted the delink
   return request.SerializeAsString();
 }
 
@@ -215,7 +217,9 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
                                                                   : cv1::REQUEST_DELINK);
   transition.set_link_id(id);
   transition.set_management_type(opening.invitation.management_type());
-  transition.set_actor(absl::StrCat("msp:", opening.msp_id));
+  // The admin who asked (rows from before requested_by name the MSP only).
+  transition.set_actor(opening.requested_by.empty() ? absl::StrCat("msp:", opening.msp_id)
+                                                    : opening.requested_by);
   try {
     customers_->Transition(transition);
   } catch (const ApiError& e) {
@@ -274,7 +278,7 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
         request->request_id().empty() ? "" : idempotency::RequestHash(*request);
     *response =
         OpenOnce(msp_id, request->request_id(), LinkKind::kInvitation, request->customer_id(), hash,
-                 [&] { return OpenInvitation(msp_id, *request, services); })
+                 [&] { return OpenInvitation(msp_id, *request, services, principal); })
             .invitation;
   });
 }
@@ -293,7 +297,7 @@ void OnboardingServiceImpl::CheckRecipient(pg::Connection& conn, const std::stri
 
 StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
     const std::string& msp_id, const v1::CreateInvitationRequest& request,
-    const std::vector<knox::KnoxService>& services) {
+    const std::vector<knox::KnoxService>& services, const auth::Principal& principal) {
   auto knox = customers_->Lookup(request.customer_id());
   if (!knox) throw ApiError::NotFound("customer", request.customer_id());
   if (!knox->msp_id().empty() && !LinkEnded(knox->customer().state())) {
@@ -308,7 +312,8 @@ StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
     pg::Lease conn = pool_->Acquire();
     CheckRecipient(*conn, request.customer_id());
     opening = store_.InsertOpening(*conn, msp_id, id, request, services, knox->customer(),
-                                   std::chrono::system_clock::now() + settings_.invitation_ttl);
+                                   std::chrono::system_clock::now() + settings_.invitation_ttl,
+                                   principal.Actor());
   }
   if (!opening) {
     throw ApiError::FailedPrecondition("CUSTOMER_HAS_PENDING_INVITATION",
@@ -386,10 +391,12 @@ StoredLinkRequest OnboardingServiceImpl::Close(const StoredLinkRequest& link,
     if (current->raw_state != 1) return *current;  // answered meanwhile: keep that answer
     auto updated = store_.SetState(tx.conn(), id, state, reason);
     if (link.kind == LinkKind::kInvitation && state == v1::Invitation::ACCEPTED) {
-      outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id, AssignPayload(updated));
+      outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id,
+                      AssignPayload(updated, actor));
     }
     if (link.kind == LinkKind::kDelink && state == v1::Invitation::ACCEPTED) {
-      outbox::Enqueue(tx.conn(), link.msp_id, kEndServicesTopic, id, EndServicesPayload(updated));
+      outbox::Enqueue(tx.conn(), link.msp_id, kEndServicesTopic, id,
+                      EndServicesPayload(updated, actor));
       outbox::Enqueue(tx.conn(), link.msp_id, kDelinkNoticeTopic, id, "accepted");
     }
     if (link.kind == LinkKind::kDelink && state == v1::Invitation::REJECTED) {
@@ -486,12 +493,13 @@ grpc::Status OnboardingServiceImpl::RequestDelink(grpc::ServerContext* context,
         request->request_id().empty() ? "" : idempotency::RequestHash(*request);
     *response =
         ToDelink(OpenOnce(ref.msp_id, request->request_id(), LinkKind::kDelink, ref.customer_id,
-                          hash, [&] { return OpenDelink(ref, *request); }));
+                          hash, [&] { return OpenDelink(ref, *request, principal); }));
   });
 }
 
 StoredLinkRequest OnboardingServiceImpl::OpenDelink(const CustomerRef& ref,
-                                                    const v1::RequestDelinkRequest& request) {
+                                                    const v1::RequestDelinkRequest& request,
+                                                    const auth::Principal& principal) {
   auto knox = customers_->Lookup(ref.customer_id);
   if (!knox || knox->msp_id() != ref.msp_id) {
     throw ApiError::NotFound("customer", request.customer());
@@ -501,7 +509,8 @@ StoredLinkRequest OnboardingServiceImpl::OpenDelink(const CustomerRef& ref,
   {
     pg::Lease conn = pool_->Acquire();
     CheckRecipient(*conn, ref.customer_id);
-    opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request, knox->customer());
+    opening = store_.InsertOpeningDelink(*conn, ref.msp_id, id, request, knox->customer(),
+                                         principal.Actor());
   }
   if (!opening) {
     throw ApiError::FailedPrecondition("DELINK_ALREADY_REQUESTED",
@@ -604,7 +613,7 @@ int OnboardingServiceImpl::Sweep() {
   }
   for (const auto& invitation : due) {
     try {
-      Close(invitation, cv1::EXPIRE_INVITATION, v1::Invitation::EXPIRED, "", "service:onboarding");
+      Close(invitation, cv1::EXPIRE_INVITATION, v1::Invitation::EXPIRED, "", "");
       ++changed;
     } catch (const ApiError& e) {
       // The customer accepted in time, but the answer was not recorded here (a crash between
@@ -613,8 +622,7 @@ int OnboardingServiceImpl::Sweep() {
                       ? customers_->Lookup(invitation.invitation.customer_id())
                       : std::nullopt;
       if (knox && knox->link_id() == IdOf(invitation) && knox->customer().state() == cv1::ACTIVE) {
-        Close(invitation, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "",
-              "service:onboarding");
+        Close(invitation, cv1::ACCEPT_INVITATION, v1::Invitation::ACCEPTED, "", "");
         ++changed;
       } else {
         log::Warn("could not expire an invitation",

@@ -95,9 +95,11 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
   // Opens a new invitation: the customer must be free to invite. Throws as CreateInvitation.
   StoredLinkRequest OpenInvitation(const std::string& msp_id,
                                    const v1::CreateInvitationRequest& request,
-                                   const std::vector<knox::KnoxService>& services);
+                                   const std::vector<knox::KnoxService>& services,
+                                   const auth::Principal& principal);
   // Opens a new delink request: the MSP must manage the customer. Throws as RequestDelink.
-  StoredLinkRequest OpenDelink(const CustomerRef& ref, const v1::RequestDelinkRequest& request);
+  StoredLinkRequest OpenDelink(const CustomerRef& ref, const v1::RequestDelinkRequest& request,
+                               const auth::Principal& principal);
   // A create with a request id: `open` makes the request; a replay of one made before gets
   // that request, and so does a concurrent twin that lost the race to open it (whatever rule
   // refused it meanwhile).

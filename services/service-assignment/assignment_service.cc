@@ -8,6 +8,7 @@
 #include "msp/common/idempotency.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/resource_names.h"
+#include "msp/common/strings.h"
 #include "msp/common/tenancy.h"
 
 namespace msp::assignment {
@@ -42,6 +43,18 @@ void CheckAssignable(const customer::v1::Customer& customer) {
   if (customer.state() != customer::v1::ACTIVE) {
     throw ApiError::FailedPrecondition(
         "CUSTOMER_NOT_ACTIVE", "services can be added to active customers only", customer.name());
+  }
+}
+
+// Only an internal service acts on someone's behalf; for an admin the token says who acts.
+void CheckOnBehalfOf(const auth::Principal& principal, const std::string& on_behalf_of) {
+  if (on_behalf_of.empty()) return;
+  if (principal.kind != auth::PrincipalKind::kService) {
+    throw ApiError::InvalidArgument(
+        {{"on_behalf_of", "only internal services act on someone's behalf"}});
+  }
+  if (on_behalf_of.size() > 200 || UnsafeTextProblem(on_behalf_of)) {
+    throw ApiError::InvalidArgument({{"on_behalf_of", "at most 200 characters of text"}});
   }
 }
 
@@ -93,6 +106,7 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
     idempotency::CheckRequestId(request->request_id());
     const auto services = knox::ParseServiceList("services", request->services());
     if (services.empty()) throw ApiError::InvalidArgument({{"services", "at least one service"}});
+    CheckOnBehalfOf(principal, request->on_behalf_of());
     const bool with_manage =
         std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
     if (!request->knox_manage_tenant_prefix().empty() && !with_manage) {
@@ -132,8 +146,12 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
               .WithMetadata("suggestions", absl::StrJoin(suggestions, ","));
         }
       }
-      for (auto added : store_.Assign(conn, ref.msp_id, ref.customer_id, services)) {
-        answer.add_added_services(added);
+      const auto added = store_.Assign(conn, ref.msp_id, ref.customer_id, services);
+      for (auto service : added) answer.add_added_services(service);
+      if (!added.empty()) {
+        store_.QueueCustomerEvent(conn, ref.msp_id, ref.customer_id, "SERVICES_ADDED",
+                                  auth::RelayedActor(request->on_behalf_of(), principal.Actor()),
+                                  added, request->request_id());
       }
       for (auto& s : store_.List(conn, ref.msp_id, ref.customer_id)) {
         *answer.add_services() = std::move(s);
@@ -303,11 +321,20 @@ grpc::Status ServiceAssignmentImpl::EndCustomerServices(
     if (request->reason().size() > 200) {
       throw ApiError::InvalidArgument({{"reason", "at most 200 characters"}});
     }
-    pg::Lease conn = pool_->Acquire();
-    for (auto& s : store_.EndAll(*conn, ref.msp_id, ref.customer_id,
-                                 request->reason().empty() ? "DELINKED" : request->reason())) {
-      *response->add_services() = std::move(s);
-    }
+    CheckOnBehalfOf(principal, request->on_behalf_of());
+    const std::string reason = request->reason().empty() ? "DELINKED" : request->reason();
+    auto services = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+      std::vector<knox::KnoxService> ended;
+      auto after = store_.EndAll(tx.conn(), ref.msp_id, ref.customer_id, reason, &ended);
+      if (!ended.empty()) {
+        store_.QueueCustomerEvent(tx.conn(), ref.msp_id, ref.customer_id, "SERVICES_ENDED",
+                                  auth::RelayedActor(request->on_behalf_of(), principal.Actor()),
+                                  ended, "");
+      }
+      tx.Commit();
+      return after;
+    });
+    for (auto& s : services) *response->add_services() = std::move(s);
     ChangeCommitted();
   });
 }

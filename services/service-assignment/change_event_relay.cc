@@ -1,6 +1,7 @@
 #include "change_event_relay.h"
 
 #include "msp/common/change_stream.h"
+#include "msp/common/log.h"
 #include "msp/common/timestamps.h"
 #include "msp/events/v1/change_events.pb.h"
 #include "store/assignment_store.h"
@@ -22,6 +23,20 @@ outbox::Handler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis) {
     for (auto& service : snapshot->services) *event.add_services() = std::move(service);
     SetTimestamp(event.mutable_change_time(), message.create_time);
     change_stream::Publish(*redis, event);
+  };
+}
+
+outbox::Handler CustomerEventHandler(CustomerDirectory* customers) {
+  return [customers](const outbox::Message& message) {
+    customer::v1::RecordCustomerEventRequest event;
+    if (!event.ParseFromString(message.payload)) {
+      log::Error("unreadable audit event dropped", {{"outbox_id", message.id}});
+      return;
+    }
+    if (!customers->RecordEvent(event)) {
+      log::Warn("audit event for a customer the MSP no longer has dropped",
+                {{"customer", event.parent()}, {"action", event.action()}});
+    }
   };
 }
 

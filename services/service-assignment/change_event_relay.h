@@ -1,5 +1,6 @@
 #pragma once
 
+#include "customer_directory.h"
 #include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/redis.h"
@@ -10,5 +11,9 @@ namespace msp::assignment {
 // (with their version) and publishes them as msp.events.v1.CustomerServicesChanged onto the
 // change stream. Readers keep the highest version, so repeats and reordering are harmless.
 outbox::Handler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis);
+
+// Delivers kCustomerEventsTopic outbox messages (audit-trail entries) to the customer service.
+// An entry for a customer that is no longer the MSP's is dropped (logged): nobody's trail.
+outbox::Handler CustomerEventHandler(CustomerDirectory* customers);
 
 }  // namespace msp::assignment

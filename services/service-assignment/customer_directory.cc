@@ -26,4 +26,18 @@ std::optional<customer::v1::Customer> GrpcCustomerDirectory::Find(const Customer
       .WithMetadata("code", std::to_string(status.error_code()));
 }
 
+bool GrpcCustomerDirectory::RecordEvent(const customer::v1::RecordCustomerEventRequest& event) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout_);
+  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  customer::v1::CustomerEvent recorded;
+  const grpc::Status status = stub_->RecordCustomerEvent(&context, event, &recorded);
+  if (status.ok()) return true;
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return false;
+  throw ApiError::Unavailable(
+      "CUSTOMER_SERVICE_UNAVAILABLE",
+      "the customer service did not record the event: " + status.error_message())
+      .WithMetadata("code", std::to_string(status.error_code()));
+}
+
 }  // namespace msp::assignment

@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
     relay_options.parallelism = 4;
     msp::outbox::Relay relay(&pool,
                              {{msp::assignment::kServicesChangedTopic,
-                               msp::assignment::ServicesChangedHandler(&pool, &redis)}},
+                               msp::assignment::ServicesChangedHandler(&pool, &redis)},
+                              {msp::assignment::kCustomerEventsTopic,
+                               msp::assignment::CustomerEventHandler(&customers)}},
                              relay_options);
     relay.Start();
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {

@@ -280,7 +280,7 @@ TEST(CustomerApi, TenantIsolationMatrix) {
       "msp.customer.v1.CustomerService");
   // The internal methods (service principals only) are checked below.
   const std::vector<std::string> internal = {"CreateKnoxCustomer", "LookupKnoxCustomer",
-                                             "TransitionCustomer"};
+                                             "TransitionCustomer", "RecordCustomerEvent"};
   ASSERT_EQ(service->method_count(), static_cast<int>(rpcs.size() + internal.size()));
   for (const auto& method : internal) {
     ASSERT_NE(service->FindMethodByName(method), nullptr) << method;
@@ -302,16 +302,26 @@ TEST(CustomerApi, TenantIsolationMatrix) {
         v1::KnoxCustomer out;
         return stub->LookupKnoxCustomer(&context, r, &out);
       }
-      v1::TransitionCustomerRequest r;
-      r.set_customer_id(customer.customer_id());
-      r.set_msp_id("intruder");
-      r.set_transition(v1::INVITE);
-      r.set_link_id("inv-matrix");
-      r.set_management_type(v1::FULLY_MANAGED);
-      v1::Customer out;
-      return stub->TransitionCustomer(&context, r, &out);
+      if (which == 2) {
+        v1::TransitionCustomerRequest r;
+        r.set_customer_id(customer.customer_id());
+        r.set_msp_id("intruder");
+        r.set_transition(v1::INVITE);
+        r.set_link_id("inv-matrix");
+        r.set_management_type(v1::FULLY_MANAGED);
+        v1::Customer out;
+        return stub->TransitionCustomer(&context, r, &out);
+      }
+      v1::RecordCustomerEventRequest r;
+      r.set_parent(customer.name());
+      r.set_action("SERVICES_ADDED");
+      r.set_actor("msp-admin:forged");
+      r.set_event_key("matrix-forged");
+      r.mutable_event_time()->set_seconds(1);
+      v1::CustomerEvent out;
+      return stub->RecordCustomerEvent(&context, r, &out);
     };
-    for (int which = 0; which < 3; ++which) {
+    for (int which = 0; which < 4; ++which) {
       for (const auto& token : {stack->MspToken("owner"), stack->MspToken("intruder"),
                                 stack->CustomerToken(customer.customer_id())}) {
         EXPECT_EQ(call_internal(token, which).error_code(), grpc::StatusCode::PERMISSION_DENIED)

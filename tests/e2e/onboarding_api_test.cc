@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <csignal>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -775,6 +776,120 @@ TEST(Onboarding, RequestIdsAnswerOneRequestOnceAndRefuseAnother) {
                    stack->MspToken("twins"), upgrade, &upgraded)
                   .ok());
   WaitForEmail("it@id-squatting.example", 1, "Set up the Samsung Knox");
+}
+
+std::vector<cv1::CustomerEvent> Trail(const std::string& msp, const std::string& name) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::ListCustomerEventsRequest request;
+  request.set_parent(name);
+  request.set_page_size(100);
+  cv1::ListCustomerEventsResponse out;
+  EXPECT_TRUE(Call(&cv1::CustomerService::Stub::ListCustomerEvents, *stub, stack->MspToken(msp),
+                   request, &out)
+                  .ok());
+  return {out.events().begin(), out.events().end()};
+}
+
+// Waits until the trail has an event with `action` (events of other services arrive through
+// their outbox); returns it.
+std::optional<cv1::CustomerEvent> WaitForTrailEvent(const std::string& msp, const std::string& name,
+                                                    const std::string& action,
+                                                    const std::string& changed_field = "") {
+  for (int i = 0; i < 300; ++i) {
+    for (const auto& e : Trail(msp, name)) {
+      const bool field =
+          changed_field.empty() || std::find(e.changed_fields().begin(), e.changed_fields().end(),
+                                             changed_field) != e.changed_fields().end();
+      if (e.action() == action && field) return e;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return std::nullopt;
+}
+
+// Every change to a customer, its services and its links is in its trail with the acting
+// principal. Before: adding Knox Guard never appeared, and invitations and delink requests were
+// recorded as `msp:<id>`, not as the admin who acted.
+TEST(Onboarding, TheTrailNamesWhoActedForServicesInvitationsAndDelinks) {
+  // Created with a service: the creation names the admin; the services name the admin and the
+  // customer service that assigned them for it.
+  const auto joint = ManagedJointCustomer("trail-msp", "Trail Services AG");
+  auto added = WaitForTrailEvent("trail-msp", joint.name(), "SERVICES_ADDED",
+                                 "services.knox-mobile-enrollment");
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->actor(), "msp-admin:admin via service:customer");
+  // Added later by an admin directly.
+  auto assignments = av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));
+  av1::AssignServicesRequest assign;
+  assign.set_parent(joint.name());
+  assign.add_services(av1::KNOX_GUARD);
+  av1::AssignServicesResponse assigned;
+  ASSERT_TRUE(Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments,
+                   stack->MspToken("trail-msp", "alice"), assign, &assigned)
+                  .ok());
+  added = WaitForTrailEvent("trail-msp", joint.name(), "SERVICES_ADDED", "services.knox-guard");
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->actor(), "msp-admin:alice");
+  // An admin cannot claim to act for someone else.
+  assign.set_on_behalf_of("msp-admin:bob");
+  EXPECT_EQ(Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments,
+                 stack->MspToken("trail-msp", "alice"), assign, &assigned)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A delink asked by bob and accepted by the customer's admin; the services end.
+  auto onboarding = Onboarding();
+  ov1::RequestDelinkRequest delink_request;
+  delink_request.set_customer(joint.name());
+  ov1::DelinkRequest delink;
+  ASSERT_TRUE(Call(&OS::RequestDelink, *onboarding, stack->MspToken("trail-msp", "bob"),
+                   delink_request, &delink)
+                  .ok());
+  const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
+  ASSERT_TRUE(AnswerDelink(true, stack->CustomerToken(joint.customer_id()), delink.name(),
+                           email.token, &delink)
+                  .ok());
+  const auto requested = WaitForTrailEvent("trail-msp", joint.name(), "DELINK_REQUESTED");
+  ASSERT_TRUE(requested.has_value());
+  EXPECT_EQ(requested->actor(), "msp-admin:bob via service:onboarding-invitation");
+  const auto delinked = WaitForTrailEvent("trail-msp", joint.name(), "DELINKED");
+  ASSERT_TRUE(delinked.has_value());
+  EXPECT_EQ(delinked->actor(), "customer-admin:super-admin-" + joint.customer_id() +
+                                   " via service:onboarding-invitation");
+  const auto ended =
+      WaitForTrailEvent("trail-msp", joint.name(), "SERVICES_ENDED", "services.knox-guard");
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->actor(), "customer-admin:super-admin-" + joint.customer_id() +
+                                " via service:onboarding-invitation");
+
+  // An invitation sent by carol and accepted: both in the new MSP's trail, with the services.
+  const auto knox = KnoxCustomer("Trail Invited BV");
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Call(
+                  &OS::CreateInvitation, *onboarding, stack->MspToken("trail-msp", "carol"),
+                  [&] {
+                    ov1::CreateInvitationRequest r;
+                    r.set_parent("msps/trail-msp");
+                    r.set_customer_id(knox.customer_id());
+                    r.set_management_type(cv1::FULLY_MANAGED);
+                    r.add_services(av1::KNOX_CONFIGURE);
+                    return r;
+                  }(),
+                  &invitation)
+                  .ok());
+  const auto invite_email = WaitForEmail(knox.contact().work_email());
+  ov1::Invitation accepted;
+  ASSERT_TRUE(Answer(true, stack->CustomerToken(knox.customer_id()), invitation.name(),
+                     invite_email.token, &accepted)
+                  .ok());
+  const std::string name = "msps/trail-msp/customers/" + knox.customer_id();
+  const auto invited = WaitForTrailEvent("trail-msp", name, "INVITED");
+  ASSERT_TRUE(invited.has_value());
+  EXPECT_EQ(invited->actor(), "msp-admin:carol via service:onboarding-invitation");
+  added = WaitForTrailEvent("trail-msp", name, "SERVICES_ADDED", "services.knox-configure");
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->actor(), "customer-admin:super-admin-" + knox.customer_id() +
+                                " via service:onboarding-invitation");
 }
 
 TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {

@@ -84,6 +84,7 @@ const std::map<std::string, Row>& PolicyTable() {
       {"/msp.customer.v1.CustomerService/LookupKnoxCustomer",
        {service, R"({"customerId":"{knox_customer_id}"})"}},
       {"/msp.customer.v1.CustomerService/TransitionCustomer", {service, R"({})"}},
+      {"/msp.customer.v1.CustomerService/RecordCustomerEvent", {service, R"({})"}},
       // The service-assignment service.
       {"/msp.assignment.v1.ServiceAssignmentService/AssignServices",
        {msp_or_service, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},

@@ -387,6 +387,27 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
   return page;
 }
 
+bool CustomerStore::RecordEvent(pg::Connection& conn, const std::string& msp_id,
+                                const std::string& customer_id,
+                                const v1::RecordCustomerEventRequest& event) const {
+  // Only for a customer the MSP has: the trail is the MSP's.
+  auto r = conn.Exec(
+      "INSERT INTO customer_events (msp_id, customer_id, action, actor, changed_fields, "
+      "request_id, create_time, event_key) SELECT $1, $2, $3, $4, $5::text[], $6, "
+      "'epoch'::timestamptz + $7::bigint * interval '1 microsecond', $8 "
+      "WHERE EXISTS (SELECT 1 FROM customers WHERE customer_id = $2 AND msp_id = $1) "
+      "ON CONFLICT (event_key) WHERE event_key IS NOT NULL DO NOTHING RETURNING event_id",
+      {msp_id, customer_id, event.action(), event.actor(),
+       pg::TextArrayLiteral(
+           std::vector<std::string>(event.changed_fields().begin(), event.changed_fields().end())),
+       event.request_id(), std::to_string(TimestampMicros(event.event_time())), event.event_key()});
+  if (!r.empty()) return true;
+  // Recorded before (a redelivery), or not this MSP's customer.
+  return !conn.Exec("SELECT 1 FROM customer_events WHERE event_key = $1 AND msp_id = $2",
+                    {event.event_key(), msp_id})
+              .empty();
+}
+
 EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp_id,
                                     const std::string& customer_id, int page_size,
                                     int64_t before_event_id) const {

@@ -25,7 +25,7 @@ constexpr char kColumns[] =
     "(extract(epoch from answer_time) * 1000000)::bigint, "
     "(extract(epoch from last_send_time) * 1000000)::bigint, send_count, "
     "(extract(epoch from sends_window_start) * 1000000)::bigint, sends_in_window, kind, "
-    "request_hash";
+    "request_hash, requested_by";
 
 StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   StoredLinkRequest out;
@@ -62,6 +62,7 @@ StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   out.sends.sends_in_window = static_cast<int>(r.Int64(row, 20));
   out.kind = static_cast<LinkKind>(r.Int64(row, 21));
   out.request_hash = r.String(row, 22);
+  out.requested_by = r.String(row, 23);
   return out;
 }
 
@@ -86,16 +87,17 @@ const std::vector<Migration>& OnboardingSchemaMigrations() {
 std::optional<StoredLinkRequest> LinkRequestStore::InsertOpening(
     pg::Connection& conn, const std::string& msp_id, const std::string& invitation_id,
     const v1::CreateInvitationRequest& request, const std::vector<knox::KnoxService>& services,
-    const customer::v1::Customer& customer,
-    std::chrono::system_clock::time_point expire_time) const {
+    const customer::v1::Customer& customer, std::chrono::system_clock::time_point expire_time,
+    const std::string& requested_by) const {
   const auto expire_micros =
       std::chrono::duration_cast<std::chrono::microseconds>(expire_time.time_since_epoch()).count();
   auto r = conn.Exec(
       "INSERT INTO link_requests (invitation_id, msp_id, customer_id, request_id, management_type, "
       "services, knox_manage_tenant_prefix, state, company_name, contact_first_name, "
-      "contact_last_name, contact_email, contact_phone, expire_time, request_hash) VALUES ($1, "
-      "$2, $3, $4, $5, $6::smallint[], $7, 0, $8, $9, $10, $11, $12, 'epoch'::timestamptz + "
-      "$13::bigint * interval '1 microsecond', $14) ON CONFLICT DO NOTHING RETURNING " +
+      "contact_last_name, contact_email, contact_phone, expire_time, request_hash, "
+      "requested_by) VALUES ($1, $2, $3, $4, $5, $6::smallint[], $7, 0, $8, $9, $10, $11, $12, "
+      "'epoch'::timestamptz + $13::bigint * interval '1 microsecond', $14, $15) ON CONFLICT DO "
+      "NOTHING RETURNING " +
           std::string(kColumns),
       {invitation_id, msp_id, request.customer_id(), request.request_id(),
        std::to_string(request.management_type()),
@@ -103,24 +105,27 @@ std::optional<StoredLinkRequest> LinkRequestStore::InsertOpening(
        request.knox_manage_tenant_prefix(), customer.company().display_name(),
        customer.contact().first_name(), customer.contact().last_name(),
        customer.contact().work_email(), customer.contact().phone(), std::to_string(expire_micros),
-       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request))});
+       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request)),
+       requested_by});
   if (r.empty()) return std::nullopt;
   return RowToLinkRequest(r, 0);
 }
 
 std::optional<StoredLinkRequest> LinkRequestStore::InsertOpeningDelink(
     pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
-    const v1::RequestDelinkRequest& request, const customer::v1::Customer& customer) const {
+    const v1::RequestDelinkRequest& request, const customer::v1::Customer& customer,
+    const std::string& requested_by) const {
   auto r = conn.Exec(
       "INSERT INTO link_requests (invitation_id, kind, msp_id, customer_id, request_id, state, "
       "company_name, contact_first_name, contact_last_name, contact_email, contact_phone, "
-      "expire_time, request_hash) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, $9, now() + "
-      "interval '100 years', $10) ON CONFLICT DO NOTHING RETURNING " +
+      "expire_time, request_hash, requested_by) VALUES ($1, 2, $2, $3, $4, 0, $5, $6, $7, $8, "
+      "$9, now() + interval '100 years', $10, $11) ON CONFLICT DO NOTHING RETURNING " +
           std::string(kColumns),
       {delink_id, msp_id, customer.customer_id(), request.request_id(),
        customer.company().display_name(), customer.contact().first_name(),
        customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
-       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request))});
+       request.request_id().empty() ? "" : HashText(idempotency::RequestHash(request)),
+       requested_by});
   if (r.empty()) return std::nullopt;
   return RowToLinkRequest(r, 0);
 }

@@ -40,6 +40,7 @@ struct StoredLinkRequest {
   std::string msp_id;
   std::string request_id;
   std::string request_hash;  // of the request that chose request_id ("" for rows made before)
+  std::string requested_by;  // the admin who asked for it ("" for rows made before)
   SendHistory sends;
   LinkKind kind = LinkKind::kInvitation;
 };
@@ -48,16 +49,21 @@ class LinkRequestStore {
  public:
   // Inserts an OPENING invitation and returns it; nullopt when the customer has an open one
   // (the partial unique index decides between concurrent requests).
-  std::optional<StoredLinkRequest> InsertOpening(
-      pg::Connection& conn, const std::string& msp_id, const std::string& invitation_id,
-      const v1::CreateInvitationRequest& request, const std::vector<knox::KnoxService>& services,
-      const customer::v1::Customer& customer,
-      std::chrono::system_clock::time_point expire_time) const;
+  std::optional<StoredLinkRequest> InsertOpening(pg::Connection& conn, const std::string& msp_id,
+                                                 const std::string& invitation_id,
+                                                 const v1::CreateInvitationRequest& request,
+                                                 const std::vector<knox::KnoxService>& services,
+                                                 const customer::v1::Customer& customer,
+                                                 std::chrono::system_clock::time_point expire_time,
+                                                 const std::string& requested_by) const;
   // Inserts an OPENING delink request (no expiry of its own) and returns it; nullopt when the
   // customer has an open invitation or delink request.
-  std::optional<StoredLinkRequest> InsertOpeningDelink(
-      pg::Connection& conn, const std::string& msp_id, const std::string& delink_id,
-      const v1::RequestDelinkRequest& request, const customer::v1::Customer& customer) const;
+  std::optional<StoredLinkRequest> InsertOpeningDelink(pg::Connection& conn,
+                                                       const std::string& msp_id,
+                                                       const std::string& delink_id,
+                                                       const v1::RequestDelinkRequest& request,
+                                                       const customer::v1::Customer& customer,
+                                                       const std::string& requested_by) const;
   // Records an account-set-up email for the customer (PENDING at once, its link valid for
   // `ttl`) and queues it. False when `request_id` was recorded before (nothing queued). The id
   // is a service's, kept apart from the ids MSPs choose (idempotency::KeyOf).

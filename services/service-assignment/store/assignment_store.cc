@@ -1,10 +1,14 @@
 #include "assignment_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/outbox.h"
+#include "msp/common/strings.h"
 #include "msp/common/timestamps.h"
+#include "msp/customer/v1/customer.pb.h"
 
 namespace msp {
 const std::vector<Migration>& AssignmentMigrations();
@@ -197,15 +201,43 @@ std::vector<v1::ReportDeviceCountsResponse::Result> AssignmentStore::ApplyDevice
   return out;
 }
 
-std::vector<v1::AssignedService> AssignmentStore::EndAll(pg::Connection& conn,
-                                                         const std::string& msp_id,
-                                                         const std::string& customer_id,
-                                                         const std::string& reason) const {
-  conn.Exec(
+std::vector<v1::AssignedService> AssignmentStore::EndAll(
+    pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
+    const std::string& reason, std::vector<knox::KnoxService>* ended) const {
+  auto r = conn.Exec(
       "UPDATE customer_services SET state = $3, state_reason = $4, update_time = now() "
-      "WHERE msp_id = $1 AND customer_id = $2 AND state <> $3",
+      "WHERE msp_id = $1 AND customer_id = $2 AND state <> $3 RETURNING service",
       {msp_id, customer_id, std::to_string(v1::AssignedService::ENDED), reason});
+  if (ended != nullptr) {
+    for (int i = 0; i < r.rows(); ++i) {
+      ended->push_back(static_cast<knox::KnoxService>(r.Int64(i, 0)));
+    }
+  }
   return List(conn, msp_id, customer_id);
+}
+
+void AssignmentStore::QueueCustomerEvent(pg::Connection& conn, const std::string& msp_id,
+                                         const std::string& customer_id, const std::string& action,
+                                         const std::string& actor,
+                                         const std::vector<knox::KnoxService>& services,
+                                         const std::string& request_id) const {
+  customer::v1::RecordCustomerEventRequest event;
+  event.set_parent(absl::StrCat("msps/", msp_id, "/customers/", customer_id));
+  event.set_action(action);
+  event.set_actor(actor);
+  std::vector<knox::KnoxService> sorted = services;
+  std::sort(sorted.begin(), sorted.end());
+  for (auto s : sorted)
+    event.add_changed_fields(absl::StrCat("services.", AbslView(knox::ServiceId(s))));
+  event.set_request_id(request_id);
+  SetTimestampMicros(event.mutable_event_time(),
+                     std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count());
+  // The key makes a redelivery harmless: one per queued event.
+  const std::string key = conn.Exec("SELECT gen_random_uuid()::text").String(0, 0);
+  event.set_event_key(absl::StrCat("assignment:", key));
+  outbox::Enqueue(conn, msp_id, kCustomerEventsTopic, key, event.SerializeAsString());
 }
 
 }  // namespace msp::assignment

@@ -62,11 +62,24 @@ class AssignmentStore {
       pg::Connection& conn, const v1::ReportDeviceCountsRequest& request,
       const std::vector<bool>& apply) const;
 
-  // Ends every service of the customer under this MSP. Returns the services after.
+  // Ends every service of the customer under this MSP. Returns the services after; `ended`
+  // gets the ones this call ended.
   std::vector<v1::AssignedService> EndAll(pg::Connection& conn, const std::string& msp_id,
-                                          const std::string& customer_id,
-                                          const std::string& reason) const;
+                                          const std::string& customer_id, const std::string& reason,
+                                          std::vector<knox::KnoxService>* ended = nullptr) const;
+
+  // Queues, in the caller's transaction, an entry of the customer's audit trail (kept by the
+  // customer service) about services this service changed: `action` with the services'
+  // ids as the changed fields.
+  void QueueCustomerEvent(pg::Connection& conn, const std::string& msp_id,
+                          const std::string& customer_id, const std::string& action,
+                          const std::string& actor, const std::vector<knox::KnoxService>& services,
+                          const std::string& request_id) const;
 };
+
+// The outbox topic of the audit-trail entries QueueCustomerEvent writes (payload: a
+// msp.customer.v1.RecordCustomerEventRequest), delivered to the customer service.
+inline constexpr char kCustomerEventsTopic[] = "customer-events";
 
 // The assignment schema: migrations/ plus the common idempotency_keys (version 2) and outbox
 // (version 3) tables.

@@ -116,6 +116,11 @@ class MethodPolicy {
   std::map<std::string, std::vector<PrincipalKind>, std::less<>> allowed_;
 };
 
+// Who a relayed call is recorded as in an audit trail: the principal the calling service
+// acted for, and the service ("msp-admin:alice via service:onboarding-invitation"); the service
+// alone when it names nobody.
+std::string RelayedActor(const std::string& on_behalf_of, const std::string& service_actor);
+
 // Reads a whole file (key files mounted from a Secret). Throws std::runtime_error.
 std::string ReadKeyFile(const std::string& path);
 
