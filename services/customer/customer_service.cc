@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "domain/audit_events.h"
 #include "domain/services_view.h"
+#include "msp/common/consent.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
@@ -197,11 +198,14 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(grpc::CallbackServerC
         CheckView("view", request->view());
         reader_->Submit(
             CustomerStore::FindSql(false), CustomerStore::FindParams(ref.msp_id, ref.customer_id),
-            [this, request, response, finish, ref](pg::Outcome outcome) {
+            [this, request, response, finish, ref,
+             principal_kind = principal.kind](pg::Outcome outcome) {
               try {
                 if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
                 auto found = CustomerStore::FromFindResult(std::get<pg::Result>(outcome));
                 if (!found) throw ApiError::NotFound("customer", request->name());
+                // An MSP sees an invited or refusing customer's account only in part.
+                if (principal_kind == PrincipalKind::kMspAdmin) RedactUnconsented(found->customer);
                 if (request->view() != v1::FULL) {
                   *response = std::move(found->customer);
                   finish(grpc::Status::OK);
@@ -260,6 +264,7 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
     for (auto& c : page.customers) {
       auto* out = response->add_customers();
       *out = std::move(c.customer);
+      if (principal.kind == PrincipalKind::kMspAdmin) RedactUnconsented(*out);
       if (request->view() == v1::FULL) AttachServices(c, services[out->customer_id()], *out);
     }
     if (page.next_after) {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/common/consent.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
@@ -280,6 +281,7 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
         OpenOnce(msp_id, request->request_id(), LinkKind::kInvitation, request->customer_id(), hash,
                  [&] { return OpenInvitation(msp_id, *request, services, principal); })
             .invitation;
+    RedactUnconsented(*response);  // the customer has not consented yet
   });
 }
 
@@ -333,6 +335,7 @@ grpc::Status OnboardingServiceImpl::GetInvitation(grpc::ServerContext* context,
     if (found.raw_state == v1::Invitation::PENDING && Expired(found)) {
       response->set_state(v1::Invitation::EXPIRED);
     }
+    if (principal.kind == PrincipalKind::kMspAdmin) RedactUnconsented(*response);
   });
 }
 
@@ -366,6 +369,7 @@ grpc::Status OnboardingServiceImpl::ResendInvitation(grpc::ServerContext* contex
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kResend, [&](const auth::Principal& principal) {
     *response = Resend(principal, request->name(), LinkKind::kInvitation).invitation;
+    RedactUnconsented(*response);
   });
 }
 
@@ -418,12 +422,13 @@ grpc::Status OnboardingServiceImpl::CancelInvitation(grpc::ServerContext* contex
     const auto found = FindOwn(principal, request->name(), LinkKind::kInvitation);
     if (found.raw_state == v1::Invitation::CANCELED) {
       *response = found.invitation;
-      return;
+    } else {
+      if (found.raw_state != v1::Invitation::PENDING) RefuseState(found);
+      *response =
+          Close(found, cv1::CANCEL_INVITATION, v1::Invitation::CANCELED, "", principal.Actor())
+              .invitation;
     }
-    if (found.raw_state != v1::Invitation::PENDING) RefuseState(found);
-    *response =
-        Close(found, cv1::CANCEL_INVITATION, v1::Invitation::CANCELED, "", principal.Actor())
-            .invitation;
+    RedactUnconsented(*response);
   });
 }
 

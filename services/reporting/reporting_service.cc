@@ -1,5 +1,6 @@
 #include "reporting_service.h"
 
+#include "msp/common/consent.h"
 #include "stalled_write_watchdog.h"
 
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,7 @@ grpc::Status ReportingServiceImpl::GetCustomerDetails(grpc::ServerContext* conte
     if (!row) throw ApiError::NotFound("customer", request->name());
     const TableFacts facts = DeriveFacts(*row);
     *response->mutable_customer() = row->account;
+    RedactUnconsented(*response->mutable_customer());  // rows stored before the read model did
     response->mutable_customer()->clear_services();
     for (const auto& s : facts.services) {
       *response->mutable_customer()->add_services() = s;
@@ -163,6 +165,7 @@ grpc::Status ReportingServiceImpl::GetCustomerDetails(grpc::ServerContext* conte
         name.rfind(absl::StrCat("msps/", ref.msp_id, "/invitations/"), 0) == 0) {
       try {
         if (auto invitation = invitations_->Find(name)) {
+          RedactUnconsented(*invitation);
           *response->mutable_invitation() = std::move(*invitation);
         }
       } catch (const std::exception& e) {

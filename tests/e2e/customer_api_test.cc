@@ -918,10 +918,12 @@ TEST(CustomerApi, TransitionsFollowTheLinkRules) {
   ASSERT_TRUE(transition("link-msp", v1::INVITE, "inv-1", v1::FULLY_MANAGED, &out).ok());
   EXPECT_EQ(out.state(), v1::PENDING);
   EXPECT_EQ(out.name(), "msps/link-msp/customers/" + knox.customer_id());
-  // The MSP sees it PENDING with the contact; it can't edit it.
+  // The MSP sees it PENDING with the contact's name only (no email before consent); it can't
+  // edit it.
   ASSERT_TRUE(link_msp.Get(out.name(), &out).ok());
   EXPECT_EQ(out.state(), v1::PENDING);
-  EXPECT_EQ(out.contact().work_email(), "admin@existing.example");
+  EXPECT_EQ(out.contact().work_email(), "");
+  EXPECT_FALSE(out.contact().last_name().empty());
   v1::Customer patch = out;
   patch.mutable_company()->set_display_name("Changed");
   EXPECT_EQ(reason(link_msp.Update(patch, {"company.display_name"}, &patch)),

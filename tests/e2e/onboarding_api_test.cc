@@ -16,6 +16,7 @@
 #include "msp/common/redis.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
+#include "msp/reporting/v1/reporting.grpc.pb.h"
 #include "stack.h"
 #include "status_details.h"
 #include "testdata/sample_customers.h"
@@ -30,6 +31,7 @@ using testing::Stack;
 namespace av1 = assignment::v1;
 namespace cv1 = customer::v1;
 namespace ov1 = onboarding::v1;
+namespace rv1 = reporting::v1;
 
 Stack* stack = nullptr;
 
@@ -305,7 +307,9 @@ TEST(Onboarding, ARejectionTellsTheMspWhenAndWhy) {
   EXPECT_EQ(seen.state(), ov1::Invitation::REJECTED);
   EXPECT_EQ(seen.reject_reason(), "We manage our devices ourselves");
   EXPECT_TRUE(seen.has_answer_time());
-  EXPECT_EQ(seen.contact().work_email(), knox.contact().work_email());
+  // Who to follow up with: the super admin's name (the email is not the MSP's after a refusal).
+  EXPECT_EQ(seen.contact().last_name(), knox.contact().last_name());
+  EXPECT_EQ(seen.contact().work_email(), "");
   grpc::Status status;
   EXPECT_EQ(GetCustomer("acme", knox.customer_id(), &status).state(), cv1::REJECTED);
   // The link is used up.
@@ -372,6 +376,8 @@ TEST(Onboarding, EmailsToOneRecipientAreThrottledAcrossInvitations) {
       break;
     }
     ++invited;
+    // Sent before the cancel (an email still queued for a cancelled invitation is dropped).
+    WaitForEmail(knox.contact().work_email(), static_cast<size_t>(invited));
     ov1::CancelInvitationRequest cancel;
     cancel.set_name(invitation.name());
     ov1::Invitation out;
@@ -890,6 +896,101 @@ TEST(Onboarding, TheTrailNamesWhoActedForServicesInvitationsAndDelinks) {
   ASSERT_TRUE(added.has_value());
   EXPECT_EQ(added->actor(), "customer-admin:super-admin-" + knox.customer_id() +
                                 " via service:onboarding-invitation");
+}
+
+void ExpectOnlyWhatAnUnconsentedCustomerShows(const cv1::Customer& seen, const cv1::Customer& knox,
+                                              const std::string& where) {
+  EXPECT_EQ(seen.customer_id(), knox.customer_id()) << where;
+  EXPECT_EQ(seen.company().display_name(), knox.company().display_name()) << where;
+  EXPECT_EQ(seen.company().country_code(), knox.company().country_code()) << where;
+  EXPECT_EQ(seen.contact().last_name(), knox.contact().last_name()) << where;
+  EXPECT_FALSE(seen.company().has_address()) << where;
+  EXPECT_EQ(seen.company().website_uri(), "") << where;
+  EXPECT_EQ(seen.company().industries_size(), 0) << where;
+  EXPECT_EQ(seen.contact().work_email(), "") << where;
+  EXPECT_EQ(seen.contact().phone(), "") << where;
+  EXPECT_EQ(seen.contact().job_title(), "") << where;
+}
+
+// Before the customer consents and after a refusal the MSP saw the whole account (address,
+// website, the contact's email, phone and job title) through GetCustomer, ListCustomers, the
+// invitation and reporting's details and export. Now only what LookupCustomer shows, the
+// invitation's terms and the super admin's name; after acceptance, the account.
+TEST(Onboarding, AnInvitedCustomersAccountIsHiddenUntilItConsents) {
+  const auto knox = KnoxCustomer("Private Details GmbH");
+  ASSERT_FALSE(knox.contact().work_email().empty());
+  ASSERT_TRUE(knox.company().has_address());
+  ov1::Invitation invitation;
+  ASSERT_TRUE(Invite("peek", knox.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  EXPECT_EQ(invitation.contact().work_email(), "");
+  EXPECT_EQ(invitation.contact().phone(), "");
+  EXPECT_EQ(invitation.contact().last_name(), knox.contact().last_name());
+  auto onboarding = Onboarding();
+  ov1::GetInvitationRequest get_invitation;
+  get_invitation.set_name(invitation.name());
+  ov1::Invitation seen_invitation;
+  ASSERT_TRUE(Call(&OS::GetInvitation, *onboarding, stack->MspToken("peek"), get_invitation,
+                   &seen_invitation)
+                  .ok());
+  EXPECT_EQ(seen_invitation.contact().work_email(), "");
+
+  auto check = [&](const std::string& when) {
+    grpc::Status status;
+    const auto seen = GetCustomer("peek", knox.customer_id(), &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ExpectOnlyWhatAnUnconsentedCustomerShows(seen, knox, "GetCustomer " + when);
+    auto customers = cv1::CustomerService::NewStub(stack->Channel("customer"));
+    cv1::ListCustomersRequest list;
+    list.set_parent("msps/peek");
+    cv1::ListCustomersResponse listed;
+    ASSERT_TRUE(Call(&cv1::CustomerService::Stub::ListCustomers, *customers,
+                     stack->MspToken("peek"), list, &listed)
+                    .ok());
+    ASSERT_EQ(listed.customers_size(), 1);
+    ExpectOnlyWhatAnUnconsentedCustomerShows(listed.customers(0), knox, "ListCustomers " + when);
+    // Nor can the email be probed by searching for it.
+    list.set_search(knox.contact().work_email());
+    ASSERT_TRUE(Call(&cv1::CustomerService::Stub::ListCustomers, *customers,
+                     stack->MspToken("peek"), list, &listed)
+                    .ok());
+    EXPECT_EQ(listed.customers_size(), 0) << when;
+    // Reporting's details (once its read model has the customer).
+    auto reporting = rv1::ReportingService::NewStub(stack->Channel("reporting"));
+    rv1::GetCustomerDetailsRequest details_request;
+    details_request.set_name("msps/peek/customers/" + knox.customer_id());
+    rv1::CustomerDetails details;
+    grpc::Status details_status;
+    for (int i = 0; i < 200; ++i) {
+      details_status = Call(&rv1::ReportingService::Stub::GetCustomerDetails, *reporting,
+                            stack->MspToken("peek"), details_request, &details);
+      if (details_status.ok() && details.customer().state() == seen.state()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(details_status.ok()) << details_status.error_message();
+    ExpectOnlyWhatAnUnconsentedCustomerShows(details.customer(), knox, "details " + when);
+    EXPECT_EQ(details.invitation().contact().work_email(), "") << when;
+  };
+  check("while pending");
+  const auto email = WaitForEmail(knox.contact().work_email());
+  ov1::Invitation answered;
+  ASSERT_TRUE(Answer(false, stack->CustomerToken(knox.customer_id()), invitation.name(),
+                     email.token, &answered, "No thanks")
+                  .ok());
+  check("after the rejection");
+
+  // Accepted: the account is the MSP's to see.
+  const auto agreeing = KnoxCustomer("Agreeing Details GmbH");
+  ASSERT_TRUE(Invite("peek-2", agreeing.customer_id(), cv1::FULLY_MANAGED, &invitation).ok());
+  const auto agreeing_email = WaitForEmail(agreeing.contact().work_email());
+  ASSERT_TRUE(Answer(true, stack->CustomerToken(agreeing.customer_id()), invitation.name(),
+                     agreeing_email.token, &answered)
+                  .ok());
+  grpc::Status status;
+  const auto managed = GetCustomer("peek-2", agreeing.customer_id(), &status);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(managed.contact().work_email(), agreeing.contact().work_email());
+  EXPECT_EQ(managed.company().address().address_line1(),
+            agreeing.company().address().address_line1());
 }
 
 TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {

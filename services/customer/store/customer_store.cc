@@ -353,6 +353,15 @@ ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& 
   pg::AppendAnyOf(where, params, "state", query.states);
   pg::AppendAnyOf(where, params, "management_type", query.management_types);
   pg::AppendContains(where, params, "search_text", query.search);
+  if (!query.search.empty()) {
+    // The contact's email is not the MSP's to see before the customer consents (consent.h):
+    // nor to probe by searching. Such customers match on the rest only.
+    absl::StrAppend(&where, " AND (state IN (", v1::ACTIVE, ", ", v1::DELINK_REQUESTED, ", ",
+                    v1::DELINKED,
+                    ") OR lower(company_name || ' ' || customer_id || ' ' || contact_first_name "
+                    "|| ' ' || contact_last_name) LIKE $",
+                    params.size(), ")");
+  }
   const std::string column = SortColumn(query.sort_key);
   const char* cmp = query.descending ? "<" : ">";
   const char* dir = query.descending ? "DESC" : "ASC";

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "msp/common/consent.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/strings.h"
 #include "msp/common/timestamps.h"
@@ -27,6 +28,9 @@ bool ApplyCustomerChanged(ReadModelRow& row, const events::v1::CustomerChanged& 
   row.customer_version = event.version();
   row.msp_id = event.msp_id();
   row.account = event.customer();
+  // The read model keeps only what the MSP may see (no address or contact details before the
+  // customer consents): the table, details, export and search never hold the rest.
+  RedactUnconsented(row.account);
   row.change_time_micros = std::max(row.change_time_micros, TimestampMicros(event.change_time()));
   return true;
 }

@@ -17,6 +17,7 @@ events::v1::CustomerChanged Account(int64_t version, const std::string& msp,
   e.set_msp_id(msp);
   e.set_version(version);
   e.mutable_customer()->set_customer_id("c0000000001");
+  e.mutable_customer()->set_state(customer::v1::ACTIVE);
   e.mutable_customer()->mutable_company()->set_display_name(company);
   e.mutable_customer()->mutable_contact()->set_first_name("Ada");
   e.mutable_customer()->mutable_contact()->set_last_name("Lovelace");
@@ -148,6 +149,25 @@ TEST(ReadModel, KnoxManageShowsANumberOnlyWhileActive) {
       Service("m1", assignment::v1::KNOX_MANAGE, AssignedService::PROVISIONING_FAILED, 0);
   ApplyCustomerChanged(failed, account);
   EXPECT_FALSE(DeriveFacts(failed).knox_manage_devices.has_value());
+}
+
+// An invited customer that has not consented (or refused) is kept without the account details
+// the MSP may not see: they never reach the table, details, export or search.
+TEST(ReadModel, AnUnconsentedCustomerIsKeptWithoutItsAccountDetails) {
+  for (auto state : {customer::v1::PENDING, customer::v1::REJECTED, customer::v1::CANCELED,
+                     customer::v1::EXPIRED}) {
+    ReadModelRow row;
+    auto event = Account(1, "m1");
+    event.mutable_customer()->set_state(state);
+    event.mutable_customer()->mutable_company()->mutable_address()->set_city("Berlin");
+    event.mutable_customer()->mutable_contact()->set_phone("+49301234567");
+    ApplyCustomerChanged(row, event);
+    EXPECT_EQ(row.account.contact().work_email(), "") << customer::v1::State_Name(state);
+    EXPECT_EQ(row.account.contact().phone(), "");
+    EXPECT_FALSE(row.account.company().has_address());
+    EXPECT_EQ(row.account.contact().last_name(), "Lovelace");
+    EXPECT_EQ(DeriveFacts(row).search_text, "acme gmbh c0000000001 ada lovelace ");
+  }
 }
 
 }  // namespace
