@@ -45,6 +45,19 @@ void AssignmentClient::Prepare(grpc::ClientContext& context) const {
   context.AddMetadata("authorization", token_->AuthorizationHeader());
 }
 
+assignment::v1::CheckKnoxManageTenantIdResponse AssignmentClient::CheckTenant(
+    const assignment::v1::CheckKnoxManageTenantIdRequest& request) {
+  grpc::ClientContext context;
+  Prepare(context);
+  assignment::v1::CheckKnoxManageTenantIdResponse response;
+  const grpc::Status status = stub_->CheckKnoxManageTenantId(&context, request, &response);
+  if (status.ok()) return response;
+  if (IsPermanentRefusal(status.error_code())) {
+    throw ApiError(status.error_code(), ErrorReasonOf(status), status.error_message());
+  }
+  throw Unavailable(status);
+}
+
 ServicesByCustomer AssignmentClient::BatchGet(const std::string& msp_id,
                                               const std::vector<std::string>& ids) {
   if (ids.empty()) return {};

@@ -143,4 +143,17 @@ std::vector<std::string> TenantIdCandidates(std::string_view prefix, std::string
   return out;
 }
 
+void CheckTenantKept(const std::string& existing_tenant_id, std::string_view prefix,
+                     const std::string& requested_tenant_id, const std::string& customer_name) {
+  if (existing_tenant_id.empty() || prefix.empty() || requested_tenant_id == existing_tenant_id) {
+    return;
+  }
+  throw ApiError::FailedPrecondition(
+      "KNOX_MANAGE_TENANT_EXISTS",
+      absl::StrCat("the customer's account has the Knox Manage tenant ", existing_tenant_id,
+                   "; it stays with the account: leave knox_manage_tenant_prefix out"),
+      customer_name)
+      .WithMetadata("tenant_id", existing_tenant_id);
+}
+
 }  // namespace msp::knox

@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics(),
                             &limiter);
-    msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &tokens, &relay,
-                                                   settings);
+    msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &assignments,
+                                                   &tokens, &relay, settings);
     host.AddService(&service);
     msp::PeriodicTask sweep("sweep-invitations",
                             std::chrono::seconds(absl::GetFlag(FLAGS_sweep_interval_s)),

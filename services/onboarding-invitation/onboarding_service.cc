@@ -5,6 +5,7 @@
 #include "msp/common/consent.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/knox_services.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 
@@ -137,11 +138,13 @@ void RequireOpen(const StoredLinkRequest& stored) {
 }  // namespace
 
 OnboardingServiceImpl::OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
-                                             CustomerLinks* customers, LinkTokens* tokens,
+                                             CustomerLinks* customers,
+                                             AssignmentClient* assignments, LinkTokens* tokens,
                                              outbox::Relay* relay, OnboardingSettings settings)
     : pool_(pool),
       runtime_(runtime),
       customers_(customers),
+      assignments_(assignments),
       tokens_(tokens),
       relay_(relay),
       settings_(settings) {}
@@ -307,6 +310,17 @@ StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
         knox->customer().state() == cv1::PENDING ? "CUSTOMER_HAS_PENDING_INVITATION"
                                                  : "CUSTOMER_ALREADY_MANAGED",
         "the customer is managed or invited by an MSP", request.customer_id());
+  }
+  if (!request.knox_manage_tenant_prefix().empty()) {
+    // A tenant the account has already stays its own: say so now, not at acceptance.
+    assignment::v1::CheckKnoxManageTenantIdRequest check;
+    check.set_parent(absl::StrCat("msps/", msp_id));
+    check.set_customer(absl::StrCat("msps/", msp_id, "/customers/", request.customer_id()));
+    check.set_work_email(knox->customer().contact().work_email());
+    check.set_prefix(request.knox_manage_tenant_prefix());
+    const auto tenant = assignments_->CheckTenant(check);
+    knox::CheckTenantKept(tenant.existing_tenant_id(), request.knox_manage_tenant_prefix(),
+                          tenant.tenant_id(), request.customer_id());
   }
   const std::string id = NewInvitationId();
   std::optional<StoredLinkRequest> opening;

@@ -5,6 +5,7 @@
 
 #include "customer_links.h"
 #include "domain/invitation_rules.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/outbox.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
@@ -41,7 +42,8 @@ struct OnboardingSettings {
 class OnboardingServiceImpl final : public v1::OnboardingService::Service {
  public:
   OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime, CustomerLinks* customers,
-                        LinkTokens* tokens, outbox::Relay* relay, OnboardingSettings settings);
+                        AssignmentClient* assignments, LinkTokens* tokens, outbox::Relay* relay,
+                        OnboardingSettings settings);
 
   static auth::MethodPolicy Policy();
 
@@ -123,6 +125,7 @@ class OnboardingServiceImpl final : public v1::OnboardingService::Service {
   pg::Pool* pool_;
   RpcRuntime* runtime_;
   CustomerLinks* customers_;
+  AssignmentClient* assignments_;
   LinkTokens* tokens_;
   outbox::Relay* relay_;
   OnboardingSettings settings_;

@@ -133,9 +133,14 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
           return answer;
         }
       }
-      if (with_manage && !store_.TenantOf(conn, ref.customer_id)) {
-        const std::string domain = knox::EmailDomain(customer->contact().work_email());
-        const std::string tenant_id = knox::TenantId(request->knox_manage_tenant_prefix(), domain);
+      const auto existing_tenant =
+          with_manage ? store_.TenantOf(conn, ref.customer_id) : std::optional<std::string>();
+      const std::string domain = knox::EmailDomain(customer->contact().work_email());
+      const std::string tenant_id = knox::TenantId(request->knox_manage_tenant_prefix(), domain);
+      if (existing_tenant) {
+        knox::CheckTenantKept(*existing_tenant, request->knox_manage_tenant_prefix(), tenant_id,
+                              request->parent());
+      } else if (with_manage) {
         if (!store_.CreateTenant(conn, tenant_id, ref.customer_id, ref.msp_id)) {
           const auto suggestions = SuggestTenantIds(conn, request->knox_manage_tenant_prefix(),
                                                     domain, customer->company().display_name());
@@ -250,9 +255,21 @@ grpc::Status ServiceAssignmentImpl::CheckKnoxManageTenantId(
           {{"work_email", "the contact's work email: the tenant id's domain comes from it"}});
     }
     CheckTenantPrefix("prefix", request->prefix());
+    std::optional<CustomerRef> customer;
+    if (!request->customer().empty()) {
+      customer = RequireCustomerName("customer", request->customer(), principal);
+    }
     const std::string tenant_id = knox::TenantId(request->prefix(), domain);
     pg::Lease conn = pool_->Acquire();
     response->set_tenant_id(tenant_id);
+    const auto existing =
+        customer ? store_.TenantOf(*conn, customer->customer_id) : std::optional<std::string>();
+    if (existing) {
+      // The customer's own tenant: the one it keeps, whatever the email's domain says now.
+      response->set_existing_tenant_id(*existing);
+      response->set_available(request->prefix().empty() || *existing == tenant_id);
+      return;
+    }
     response->set_available(store_.TakenTenantIds(*conn, {tenant_id}).empty());
     if (!response->available()) {
       for (auto& s : SuggestTenantIds(*conn, request->prefix(), domain, "")) {

@@ -606,7 +606,7 @@ TEST(AssignmentApi, AnErrorAboutManyNamesStaysReadable) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   const auto details = DetailsOf(status);
   EXPECT_EQ(details.reason, "INVALID_FIELDS");
-  EXPECT_FALSE(details.fields.empty());
+  ASSERT_FALSE(details.fields.empty());
   EXPECT_LE(details.fields.size(), 20u);
   EXPECT_EQ(details.fields[0], "customers[0]");
   EXPECT_EQ(details.metadata.at("violations_total"), "60");

@@ -993,6 +993,91 @@ TEST(Onboarding, AnInvitedCustomersAccountIsHiddenUntilItConsents) {
             agreeing.company().address().address_line1());
 }
 
+// A Knox Manage tenant belongs to the customer's account: a customer that moves to another MSP
+// keeps it, and a prefix that would make another tenant id is refused with a reason (it used
+// to be ignored without a word).
+TEST(Onboarding, AKnoxManageTenantStaysWithTheCustomerAcrossMsps) {
+  auto customers = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest create;
+  create.set_parent("msps/km-first");
+  *create.mutable_customer() = customer::testdata::ValidCustomer(
+      "Tenant Mover GmbH", absl::StrCat("it@tenant-mover", ::getpid(), ".example"),
+      cv1::JOINTLY_MANAGED);
+  create.add_services(av1::KNOX_MANAGE);
+  create.set_knox_manage_tenant_prefix("first");
+  cv1::Customer created;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::CreateCustomer, *customers,
+                   stack->MspToken("km-first"), create, &created)
+                  .ok());
+  const std::string first_tenant = absl::StrCat("first.tenant-mover", ::getpid(), ".example");
+  grpc::Status status;
+  cv1::Customer seen;
+  for (int i = 0; i < 300; ++i) {
+    seen = GetCustomer("km-first", created.customer_id(), &status);
+    if (status.ok() && seen.services_size() == 1 &&
+        seen.services(0).state() == av1::AssignedService::ACTIVE) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(seen.services_size(), 1);
+  EXPECT_EQ(seen.services(0).knox_manage_tenant_id(), first_tenant);
+  ov1::DelinkRequest delink;
+  ASSERT_TRUE(RequestDelink("km-first", created.name(), &delink).ok());
+  const auto delink_email = WaitForEmail(created.contact().work_email(), 1, "MSP ");
+  ASSERT_TRUE(AnswerDelink(true, stack->CustomerToken(created.customer_id()), delink.name(),
+                           delink_email.token, &delink)
+                  .ok());
+
+  // Another MSP asks for a tenant of its own naming: refused, naming the tenant the account has.
+  ov1::Invitation invitation;
+  status = Invite("km-second", created.customer_id(), cv1::FULLY_MANAGED, &invitation, "",
+                  {av1::KNOX_MANAGE}, "second");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  auto details = DetailsOf(status);
+  EXPECT_EQ(details.reason, "KNOX_MANAGE_TENANT_EXISTS");
+  EXPECT_EQ(details.metadata["tenant_id"], first_tenant);
+  // The tenant check says the same.
+  auto assignments = av1::ServiceAssignmentService::NewStub(stack->Channel("service-assignment"));
+  av1::CheckKnoxManageTenantIdRequest check;
+  check.set_parent("msps/km-first");
+  check.set_customer(created.name());
+  check.set_work_email(created.contact().work_email());
+  check.set_prefix("second");
+  av1::CheckKnoxManageTenantIdResponse checked;
+  ASSERT_TRUE(Call(&av1::ServiceAssignmentService::Stub::CheckKnoxManageTenantId, *assignments,
+                   stack->MspToken("km-first"), check, &checked)
+                  .ok());
+  EXPECT_EQ(checked.existing_tenant_id(), first_tenant);
+  EXPECT_FALSE(checked.available());
+  // Another MSP's admin cannot ask about a customer that is not its own.
+  check.set_parent("msps/km-other");
+  EXPECT_EQ(Call(&av1::ServiceAssignmentService::Stub::CheckKnoxManageTenantId, *assignments,
+                 stack->MspToken("km-other"), check, &checked)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // Without a prefix: accepted, and Knox Manage is the account's tenant.
+  ASSERT_TRUE(Invite("km-second", created.customer_id(), cv1::FULLY_MANAGED, &invitation, "",
+                     {av1::KNOX_MANAGE})
+                  .ok());
+  const auto email = WaitForEmail(created.contact().work_email(), 1, "MSP km-second");
+  ov1::Invitation answered;
+  ASSERT_TRUE(Answer(true, stack->CustomerToken(created.customer_id()), invitation.name(),
+                     email.token, &answered)
+                  .ok());
+  for (int i = 0; i < 300; ++i) {
+    seen = GetCustomer("km-second", created.customer_id(), &status);
+    if (status.ok() && seen.services_size() == 1 &&
+        seen.services(0).state() == av1::AssignedService::ACTIVE) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(seen.services_size(), 1);
+  EXPECT_EQ(seen.services(0).knox_manage_tenant_id(), first_tenant);
+}
+
 TEST(Onboarding, ADelinkRequestIsForJointlyManagedActiveCustomersOnly) {
   // A fully managed customer can't be delinked.
   auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));

@@ -35,6 +35,11 @@ class AssignmentClient {
                               assignment::v1::AssignServicesResponse* response);
   grpc::Status EndCustomerServices(const assignment::v1::EndCustomerServicesRequest& request,
                                    assignment::v1::EndCustomerServicesResponse* response);
+  // The Knox Manage tenant a prefix makes for a customer, and the tenant its account has
+  // already. Throws ApiError UNAVAILABLE when the service cannot answer, and the service's own
+  // error (INVALID_ARGUMENT naming `prefix`, ...) as an ApiError of that code.
+  assignment::v1::CheckKnoxManageTenantIdResponse CheckTenant(
+      const assignment::v1::CheckKnoxManageTenantIdRequest& request);
 
  private:
   void Prepare(grpc::ClientContext& context) const;

@@ -38,6 +38,14 @@ std::optional<std::string> TenantPrefixProblem(std::string_view prefix);
 std::string EmailDomain(std::string_view email);
 // "prefix.domain" (lowercased), or the domain alone without a prefix.
 std::string TenantId(std::string_view prefix, std::string_view domain);
+
+// A Knox Manage tenant belongs to the customer's account and stays with it from one MSP to the
+// next (its devices are enrolled there): a prefix that would make another tenant id for a
+// customer that has one is refused. Throws FAILED_PRECONDITION KNOX_MANAGE_TENANT_EXISTS (with
+// the tenant id in ErrorInfo metadata) when `existing_tenant_id` is set, a prefix is given and
+// the id it makes (`requested_tenant_id`) is not that tenant.
+void CheckTenantKept(const std::string& existing_tenant_id, std::string_view prefix,
+                     const std::string& requested_tenant_id, const std::string& customer_name);
 // Tenant ids to offer when `taken` is: numbered and shortened variants of the prefix, in the
 // order to offer them (the caller keeps the free ones).
 std::vector<std::string> TenantIdCandidates(std::string_view prefix, std::string_view domain,
