@@ -43,7 +43,7 @@ ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens"
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 ABSL_FLAG(std::string, page_token_key_file, "",
           "secret that signs page tokens, the same for every replica (default: derived from "
-          "the HS256 JWT secret; with RS256/ES256 a random key of this process)");
+          "the service-token signing key)");
 
 namespace msp {
 
@@ -77,19 +77,21 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   } else if (config.jwt.algorithm == "HS256") {
     config.jwt_signing_key = config.jwt.key;
   }
-  const std::string page_token_key_file = absl::GetFlag(FLAGS_page_token_key_file);
-  if (!page_token_key_file.empty()) {
-    SetPageTokenKey(auth::ReadKeyFile(page_token_key_file));
-  } else if (config.jwt.algorithm == "HS256") {
-    // Every replica has the secret; the page-token key is derived from it, never equal to it.
-    SetPageTokenKey(auth::DeriveKey(config.jwt.key, "msp page tokens v1"));
-  } else {
-    log::Warn("no --page_token_key_file: page tokens hold only within this process");
-  }
   if (config.db_pool_size < 1 || config.server.max_threads < 2) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
+  const std::string page_token_key_file = absl::GetFlag(FLAGS_page_token_key_file);
+  if (!page_token_key_file.empty()) {
+    SetPageTokenKey(auth::ReadKeyFile(page_token_key_file));
+  } else if (!config.jwt_signing_key.empty()) {
+    // Every replica has the service-token signing key (a secret, whatever the algorithm): the
+    // page-token key is derived from it for this service, never equal to it.
+    SetPageTokenKey(auth::DeriveKey(config.jwt_signing_key,
+                                    absl::StrCat("msp page tokens v1 ", service_name)));
+  } else {
+    log::Warn("no --page_token_key_file and no signing key: page tokens hold in this process only");
+  }
   return config;
 }
 
