@@ -993,6 +993,21 @@ TEST(Onboarding, AnInvitedCustomersAccountIsHiddenUntilItConsents) {
             agreeing.company().address().address_line1());
 }
 
+// The customer as the MSP sees it once its one service is ACTIVE (or as it is after 15 s).
+cv1::Customer WaitForOneActiveService(const std::string& msp, const std::string& customer_id) {
+  grpc::Status status;
+  cv1::Customer seen;
+  for (int i = 0; i < 300; ++i) {
+    seen = GetCustomer(msp, customer_id, &status);
+    if (status.ok() && seen.services_size() == 1 &&
+        seen.services(0).state() == av1::AssignedService::ACTIVE) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return seen;
+}
+
 // A Knox Manage tenant belongs to the customer's account: a customer that moves to another MSP
 // keeps it, and a prefix that would make another tenant id is refused with a reason (it used
 // to be ignored without a word).
@@ -1011,15 +1026,7 @@ TEST(Onboarding, AKnoxManageTenantStaysWithTheCustomerAcrossMsps) {
                   .ok());
   const std::string first_tenant = absl::StrCat("first.tenant-mover", ::getpid(), ".example");
   grpc::Status status;
-  cv1::Customer seen;
-  for (int i = 0; i < 300; ++i) {
-    seen = GetCustomer("km-first", created.customer_id(), &status);
-    if (status.ok() && seen.services_size() == 1 &&
-        seen.services(0).state() == av1::AssignedService::ACTIVE) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  cv1::Customer seen = WaitForOneActiveService("km-first", created.customer_id());
   ASSERT_EQ(seen.services_size(), 1);
   EXPECT_EQ(seen.services(0).knox_manage_tenant_id(), first_tenant);
   ov1::DelinkRequest delink;
@@ -1066,14 +1073,7 @@ TEST(Onboarding, AKnoxManageTenantStaysWithTheCustomerAcrossMsps) {
   ASSERT_TRUE(Answer(true, stack->CustomerToken(created.customer_id()), invitation.name(),
                      email.token, &answered)
                   .ok());
-  for (int i = 0; i < 300; ++i) {
-    seen = GetCustomer("km-second", created.customer_id(), &status);
-    if (status.ok() && seen.services_size() == 1 &&
-        seen.services(0).state() == av1::AssignedService::ACTIVE) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  seen = WaitForOneActiveService("km-second", created.customer_id());
   ASSERT_EQ(seen.services_size(), 1);
   EXPECT_EQ(seen.services(0).knox_manage_tenant_id(), first_tenant);
 }
