@@ -368,7 +368,8 @@ void AppendContains(std::string& where, std::vector<Param>& params, std::string_
                     std::string_view text) {
   if (text.empty()) return;
   params.push_back(absl::StrCat("%", EscapeLike(text), "%"));
-  absl::StrAppend(&where, " AND ", AbslView(column), " LIKE $", params.size());
+  // PostgreSQL's lower() folds every script's case (the columns are lower()ed the same way).
+  absl::StrAppend(&where, " AND ", AbslView(column), " LIKE lower($", params.size(), ")");
 }
 
 std::string TextArrayLiteral(const std::vector<std::string>& elements) {

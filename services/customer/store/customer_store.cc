@@ -359,8 +359,8 @@ ListSql CustomerStore::BuildListSql(const std::string& msp_id, const ListQuery& 
     absl::StrAppend(&where, " AND (state IN (", v1::ACTIVE, ", ", v1::DELINK_REQUESTED, ", ",
                     v1::DELINKED,
                     ") OR lower(company_name || ' ' || customer_id || ' ' || contact_first_name "
-                    "|| ' ' || contact_last_name) LIKE $",
-                    params.size(), ")");
+                    "|| ' ' || contact_last_name) LIKE lower($",
+                    params.size(), "))");
   }
   const std::string column = SortColumn(query.sort_key);
   const char* cmp = query.descending ? "<" : ">";

@@ -258,6 +258,12 @@ TEST_F(CustomerStoreTest, FilterAndSearch) {
   EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Other Company"});
   request.set_search("%");  // LIKE wildcards are literal
   EXPECT_TRUE(ListAll("store-f", request, 10).empty());
+  // Case folds in every script, not only ASCII ("MÜLLER" found nothing).
+  Insert("store-f", "Müller Söhne", "info@mueller.example");
+  for (const char* search : {"MÜLLER", "müller", "SÖHNE"}) {
+    request.set_search(search);
+    EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Müller Söhne"}) << search;
+  }
   request.clear_search();
   request.set_filter("state = PENDING");
   EXPECT_EQ(ListAll("store-f", request, 10), std::vector<std::string>{"Other Company"});

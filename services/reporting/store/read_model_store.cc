@@ -205,7 +205,7 @@ ApplyOutcome ReadModelStore::Apply(pg::Connection& conn, const ChangeBatch& batc
         "knox_manage_devices, all_devices, create_us, update_us, link_us, search_text) "
         // Names sort case-insensitively, as PostgreSQL lower-cases them (not only ASCII).
         "SELECT id, msp, name, lower(name), state, type, skey, smask, amask, total, km, alldev, "
-        "created, updated, linked, search FROM unnest($1::text[], $2::text[], $3::text[], "
+        "created, updated, linked, lower(search) FROM unnest($1::text[], $2::text[], $3::text[], "
         "$4::smallint[], $5::smallint[], $6::text[], $7::integer[], $8::integer[], $9::bigint[], "
         "$10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[]) "
         "AS u(id, msp, name, state, type, skey, smask, amask, total, km, alldev, created, "

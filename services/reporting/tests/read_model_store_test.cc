@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "msp/common/list_filter.h"
+
 #include <algorithm>
 #include <random>
 #include <thread>
@@ -127,6 +129,21 @@ TEST_F(ReadModelStoreTest, ARowLeavesTheTableWhenTheCustomerLeavesItsMsp) {
   orphan.services.push_back(Devices("orphan0001", "ml", 1, 5));
   Apply(orphan);
   EXPECT_TRUE(Table("ml").empty());
+}
+
+// Search folds case in every script ("MÜLLER" found nothing when only ASCII was folded).
+TEST_F(ReadModelStoreTest, SearchFoldsCaseInEveryScript) {
+  ChangeBatch batch;
+  batch.customers.push_back(Account("fold000001", "mfold", 1, "Müller Söhne"));
+  batch.customers.push_back(Account("fold000002", "mfold", 1, "Other Ltd"));
+  Apply(batch);
+  for (const char* search : {"MÜLLER", "müller", "SÖHNE"}) {
+    TableQuery query;
+    query.search = ParseSearch(search);  // as the request's search arrives
+    const auto rows = Table("mfold", query);
+    ASSERT_EQ(rows.size(), 1u) << search;
+    EXPECT_EQ(rows[0].company_name(), "Müller Söhne");
+  }
 }
 
 TEST_F(ReadModelStoreTest, ConcurrentConsumersConverge) {

@@ -37,7 +37,8 @@ FilterField EnumFilterField(std::string name, bool (*parse)(const std::string&, 
 }
 
 // The `search` of a list or table RPC: trimmed, at most 100 bytes, free of control, separator
-// and bidi characters (a search of NUL alone matched every customer), ASCII lower-cased.
+// and bidi characters (a search of NUL alone matched every customer), ASCII lower-cased (the
+// stores fold every script's case with PostgreSQL's lower(), pg::AppendContains).
 // Throws INVALID_ARGUMENT naming `search`.
 std::string ParseSearch(const std::string& search);
 

@@ -217,7 +217,8 @@ auto WithTransaction(Pool& pool, Fn&& fn, bool serializable = false, int attempt
 std::string EscapeLike(std::string_view text);
 // WHERE terms of list queries, each adding its parameter to `params`: ` AND column =
 // ANY($n::smallint[])` (nothing when `values` is empty), and ` AND column LIKE $n` matching
-// `text` anywhere (LIKE's wildcards escaped; nothing when `text` is empty).
+// `text` anywhere, case folded by lower() in every script (LIKE's wildcards escaped;
+// nothing when `text` is empty).
 void AppendAnyOf(std::string& where, std::vector<Param>& params, std::string_view column,
                  const std::vector<int>& values);
 void AppendContains(std::string& where, std::vector<Param>& params, std::string_view column,
