@@ -87,8 +87,8 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   } else if (!config.jwt_signing_key.empty()) {
     // Every replica has the service-token signing key (a secret, whatever the algorithm): the
     // page-token key is derived from it for this service, never equal to it.
-    SetPageTokenKey(auth::DeriveKey(config.jwt_signing_key,
-                                    absl::StrCat("msp page tokens v1 ", service_name)));
+    SetPageTokenKey(
+        auth::DeriveKey(config.jwt_signing_key, absl::StrCat("msp page tokens v1 ", service_name)));
   } else {
     log::Warn("no --page_token_key_file and no signing key: page tokens hold in this process only");
   }

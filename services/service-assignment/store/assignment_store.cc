@@ -1,7 +1,11 @@
 #include "assignment_store.h"
 
-#include <algorithm>
+#include <openssl/rand.h>
 
+#include <algorithm>
+#include <stdexcept>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "msp/common/idempotency.h"
@@ -234,8 +238,12 @@ void AssignmentStore::QueueCustomerEvent(pg::Connection& conn, const std::string
                      std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count());
-  // The key makes a redelivery harmless: one per queued event.
-  const std::string key = conn.Exec("SELECT gen_random_uuid()::text").String(0, 0);
+  // The key makes a redelivery harmless: one per queued event (random here, so that queueing
+  // costs no round trip of its own inside the assignment's transaction).
+  unsigned char random[16];
+  if (RAND_bytes(random, sizeof(random)) != 1) throw std::runtime_error("no random bytes");
+  const std::string key = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
   event.set_event_key(absl::StrCat("assignment:", key));
   outbox::Enqueue(conn, msp_id, kCustomerEventsTopic, key, event.SerializeAsString());
 }
