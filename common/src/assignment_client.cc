@@ -40,9 +40,10 @@ AssignmentClient::AssignmentClient(std::shared_ptr<grpc::Channel> channel,
       token_(token),
       timeout_(timeout) {}
 
-void AssignmentClient::Prepare(grpc::ClientContext& context) const {
+void AssignmentClient::Prepare(grpc::ClientContext& context,
+                               const std::optional<auth::OnBehalfOf>& on_behalf_of) const {
   context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  context.AddMetadata("authorization", token_->AuthorizationHeader(on_behalf_of));
 }
 
 assignment::v1::CheckKnoxManageTenantIdResponse AssignmentClient::CheckTenant(
@@ -93,17 +94,19 @@ void AssignmentClient::BatchGetAsync(
 }
 
 grpc::Status AssignmentClient::AssignServices(const assignment::v1::AssignServicesRequest& request,
+                                              const std::optional<auth::OnBehalfOf>& on_behalf_of,
                                               assignment::v1::AssignServicesResponse* response) {
   grpc::ClientContext context;
-  Prepare(context);
+  Prepare(context, on_behalf_of);
   return stub_->AssignServices(&context, request, response);
 }
 
 grpc::Status AssignmentClient::EndCustomerServices(
     const assignment::v1::EndCustomerServicesRequest& request,
+    const std::optional<auth::OnBehalfOf>& on_behalf_of,
     assignment::v1::EndCustomerServicesResponse* response) {
   grpc::ClientContext context;
-  Prepare(context);
+  Prepare(context, on_behalf_of);
   return stub_->EndCustomerServices(&context, request, response);
 }
 

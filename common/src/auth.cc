@@ -8,9 +8,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "jwt/jwt.hpp"
+#include "msp/common/jwks.h"
 #include "msp/common/strings.h"
 
 namespace msp::auth {
@@ -34,6 +36,50 @@ std::string StringClaim(const jwt::jwt_payload& payload, const char* name) {
   return value.is_string() ? value.get<std::string>() : "";
 }
 
+std::string StringField(const nlohmann::json& object, const char* name) {
+  if (!object.contains(name) || !object[name].is_string()) return "";
+  return object[name].get<std::string>();
+}
+
+// `obo`: {"role": "customer_admin", "sub": "bob", "customer_id": "..."} (or msp_admin with
+// msp_id). Only a person can be acted for.
+OnBehalfOf OnBehalfOfClaim(const nlohmann::json& claim) {
+  if (!claim.is_object()) throw Unauthenticated("obo claim is not an object");
+  OnBehalfOf out;
+  out.subject = StringField(claim, "sub");
+  const std::string role = StringField(claim, "role");
+  if (role == kRoleMspAdmin) {
+    out.kind = PrincipalKind::kMspAdmin;
+    out.msp_id = StringField(claim, "msp_id");
+    if (out.msp_id.empty()) throw Unauthenticated("obo claim for an MSP admin has no msp_id");
+  } else if (role == kRoleCustomerAdmin) {
+    out.kind = PrincipalKind::kCustomerAdmin;
+    out.customer_id = StringField(claim, "customer_id");
+    if (out.customer_id.empty()) {
+      throw Unauthenticated("obo claim for a customer admin has no customer_id");
+    }
+  } else {
+    throw Unauthenticated("obo claim names no person");
+  }
+  if (out.subject.empty() || out.subject.size() > 200 || UnsafeTextProblem(out.subject)) {
+    throw Unauthenticated("obo claim has no valid subject");
+  }
+  return out;
+}
+
+nlohmann::json OnBehalfOfJson(const OnBehalfOf& obo) {
+  nlohmann::json claim;
+  claim["sub"] = obo.subject;
+  if (obo.kind == PrincipalKind::kMspAdmin) {
+    claim["role"] = std::string(kRoleMspAdmin);
+    claim["msp_id"] = obo.msp_id;
+  } else {
+    claim["role"] = std::string(kRoleCustomerAdmin);
+    claim["customer_id"] = obo.customer_id;
+  }
+  return claim;
+}
+
 }  // namespace
 
 std::string_view PrincipalKindName(PrincipalKind kind) {
@@ -48,11 +94,52 @@ std::string_view PrincipalKindName(PrincipalKind kind) {
   return "unknown";
 }
 
-std::string Principal::Actor() const {
+std::string OnBehalfOf::Actor() const {
   return absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject);
 }
 
+std::string Principal::Actor() const {
+  std::string self = absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject);
+  if (!on_behalf_of) return self;
+  return absl::StrCat(on_behalf_of->Actor(), " via ", self);
+}
+
+std::string ServiceActor(std::string_view identity, const std::optional<OnBehalfOf>& on_behalf_of) {
+  Principal service;
+  service.kind = PrincipalKind::kService;
+  service.subject = std::string(identity);
+  service.on_behalf_of = on_behalf_of;
+  return service.Actor();
+}
+
+std::optional<OnBehalfOf> OnBehalfOfActor(std::string_view actor, const std::string& msp_id,
+                                          const std::string& customer_id) {
+  // A relayed actor's first part is whom it was for ("msp-admin:alice via service:customer").
+  actor = actor.substr(0, actor.find(" via "));
+  const size_t colon = actor.find(':');
+  if (colon == std::string_view::npos || colon + 1 == actor.size()) return std::nullopt;
+  const std::string_view kind = actor.substr(0, colon);
+  OnBehalfOf out;
+  out.subject = std::string(actor.substr(colon + 1));
+  if (kind == PrincipalKindName(PrincipalKind::kMspAdmin)) {
+    out.kind = PrincipalKind::kMspAdmin;
+    out.msp_id = msp_id;
+  } else if (kind == PrincipalKindName(PrincipalKind::kCustomerAdmin)) {
+    out.kind = PrincipalKind::kCustomerAdmin;
+    out.customer_id = customer_id;
+  } else {
+    return std::nullopt;  // a service's own work ("service:...", or an old "msp:..." row)
+  }
+  return out;
+}
+
 TokenVerifier::TokenVerifier(VerifierConfig config) : config_(std::move(config)) {
+  if (config_.key_set) {
+    if (config_.issuer.empty() || config_.audience.empty()) {
+      throw std::invalid_argument("JWT issuer and audience must be configured");
+    }
+    return;
+  }
   if (!IsSupportedAlgorithm(config_.algorithm)) {
     throw std::invalid_argument("unsupported JWT algorithm: " + config_.algorithm);
   }
@@ -74,6 +161,19 @@ int64_t NowSeconds() {
 
 Principal TokenVerifier::Verify(std::string_view token) const {
   const std::string key(token);
+  if (config_.key_set) {
+    // A reloaded key set may have dropped a key: nothing verified before it counts.
+    const uint64_t generation = config_.key_set->Generation();
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    if (generation != cache_generation_) {
+      lock.unlock();
+      std::unique_lock<std::shared_mutex> write(cache_mu_);
+      if (generation != cache_generation_) {
+        cache_.clear();
+        cache_generation_ = generation;
+      }
+    }
+  }
   {
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
     auto it = cache_.find(key);
@@ -89,18 +189,36 @@ Principal TokenVerifier::Verify(std::string_view token) const {
   return principal;
 }
 
+std::pair<std::string, std::string> TokenVerifier::KeyFor(std::string_view token) const {
+  if (!config_.key_set) return {config_.algorithm, config_.key};
+  const size_t dot = token.find('.');
+  std::string header_json;
+  if (dot == std::string_view::npos ||
+      !absl::WebSafeBase64Unescape(AbslView(token.substr(0, dot)), &header_json)) {
+    throw Unauthenticated("token rejected: malformed header");
+  }
+  const auto header = nlohmann::json::parse(header_json, nullptr, /*allow_exceptions=*/false);
+  const std::string kid = header.is_object() ? StringField(header, "kid") : "";
+  if (kid.empty()) throw Unauthenticated("token names no key (kid)");
+  const auto set = config_.key_set->Current();
+  const VerificationKey* key = set->Find(kid);
+  if (key == nullptr) throw Unauthenticated("token signed with an unknown or removed key");
+  return {key->algorithm, key->pem};
+}
+
 Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires_at) const {
   if (token.empty()) throw Unauthenticated("empty bearer token");
   if (token.size() > 8192) throw Unauthenticated("bearer token too large");
   std::error_code ec;
-  // The allow-list holds the one configured algorithm: `none` and any other are refused
+  const auto [algorithm, verification_key] = KeyFor(token);
+  // The allow-list holds the one algorithm of the key: `none` and any other are refused
   // before a signature is looked at.
   auto decoded = jwt::decode(jwt::string_view(token.data(), token.size()),
-                             jwt::params::algorithms({config_.algorithm}), ec,
-                             jwt::params::secret(config_.key), jwt::params::verify(true),
+                             jwt::params::algorithms({algorithm}), ec,
+                             jwt::params::secret(verification_key), jwt::params::verify(true),
                              jwt::params::leeway(static_cast<uint32_t>(config_.leeway.count())));
   if (ec) throw Unauthenticated(absl::StrCat("token rejected: ", ec.message()));
-  if (std::string(jwt::alg_to_str(decoded.header().algo())) != config_.algorithm) {
+  if (std::string(jwt::alg_to_str(decoded.header().algo())) != algorithm) {
     throw Unauthenticated("token algorithm not allowed");
   }
   const auto& payload = decoded.payload();
@@ -144,6 +262,7 @@ Principal TokenVerifier::VerifyUncached(std::string_view token, int64_t* expires
     if (principal.customer_id.empty()) throw Unauthenticated("customer token has no customer_id");
   } else if (role == kRoleService) {
     principal.kind = PrincipalKind::kService;
+    if (claims.contains("obo")) principal.on_behalf_of = OnBehalfOfClaim(claims["obo"]);
   } else {
     throw Unauthenticated("token has no known role");
   }
@@ -170,11 +289,14 @@ TokenIssuer::TokenIssuer(std::string algorithm, std::string key, std::string iss
     : algorithm_(std::move(algorithm)),
       key_(std::move(key)),
       issuer_(std::move(issuer)),
-      audience_(std::move(audience)) {}
+      audience_(std::move(audience)) {
+  if (algorithm_ == "RS256" || algorithm_ == "ES256") kid_ = KeyThumbprint(key_);
+}
 
 std::string TokenIssuer::Mint(const TokenClaims& claims) const {
   const auto now = std::chrono::system_clock::now();
   jwt::jwt_object obj{jwt::params::algorithm(algorithm_), jwt::params::secret(key_)};
+  if (!kid_.empty()) obj.header().add_header("kid", kid_);
   obj.add_claim("iss", issuer_);
   obj.add_claim("aud", audience_);
   obj.add_claim("sub", claims.subject);
@@ -193,6 +315,7 @@ std::string TokenIssuer::Mint(const TokenClaims& claims) const {
       break;
     case PrincipalKind::kService:
       obj.add_claim("role", std::string(kRoleService));
+      if (claims.on_behalf_of) obj.add_claim("obo", OnBehalfOfJson(*claims.on_behalf_of));
       break;
   }
   return obj.signature();
@@ -201,44 +324,35 @@ std::string TokenIssuer::Mint(const TokenClaims& claims) const {
 ServiceToken::ServiceToken(TokenIssuer issuer, std::string service_name, std::chrono::seconds ttl)
     : issuer_(std::move(issuer)), service_name_(std::move(service_name)), ttl_(ttl) {}
 
-std::string ServiceToken::AuthorizationHeader() const {
+std::string ServiceToken::AuthorizationHeader() const { return AuthorizationHeader(std::nullopt); }
+
+std::string ServiceToken::AuthorizationHeader(const std::optional<OnBehalfOf>& on_behalf_of) const {
   const auto now = std::chrono::steady_clock::now();
+  const std::string key = on_behalf_of
+                              ? absl::StrCat(on_behalf_of->Actor(), "/", on_behalf_of->msp_id, "/",
+                                             on_behalf_of->customer_id)
+                              : "";
   {
     std::shared_lock lock(mu_);
-    if (now < renew_at_) return header_;
+    auto it = minted_.find(key);
+    if (it != minted_.end() && now < it->second.renew_at) return it->second.header;
   }
   std::unique_lock lock(mu_);
-  if (now >= renew_at_) {
+  Minted& minted = minted_[key];
+  if (now >= minted.renew_at) {
     TokenClaims claims;
     claims.kind = PrincipalKind::kService;
     claims.subject = service_name_;
     claims.ttl = ttl_;
-    header_ = "Bearer " + issuer_.Mint(claims);
-    renew_at_ = now + ttl_ / 2;  // renew at half life: never send one about to expire
+    claims.on_behalf_of = on_behalf_of;
+    minted.header = "Bearer " + issuer_.Mint(claims);
+    minted.renew_at = now + ttl_ / 2;  // renew at half life: never send one about to expire
   }
-  return header_;
-}
-
-MethodPolicy& MethodPolicy::Allow(std::string full_method,
-                                  std::initializer_list<PrincipalKind> kinds) {
-  allowed_[std::move(full_method)] = std::vector<PrincipalKind>(kinds);
-  return *this;
-}
-
-bool MethodPolicy::Covers(std::string_view full_method) const {
-  return allowed_.find(full_method) != allowed_.end();
-}
-
-void MethodPolicy::Check(std::string_view full_method, const Principal& principal) const {
-  auto it = allowed_.find(full_method);
-  if (it != allowed_.end()) {
-    for (PrincipalKind kind : it->second) {
-      if (kind == principal.kind) return;
-    }
+  // Relays name many people over a day: forget delegations that are due for renewal anyway.
+  if (minted_.size() > 1000) {
+    std::erase_if(minted_, [&](const auto& entry) { return entry.second.renew_at <= now; });
   }
-  throw ApiError::PermissionDenied("PRINCIPAL_NOT_ALLOWED",
-                                   absl::StrCat(AbslView(PrincipalKindName(principal.kind)),
-                                                " may not call ", AbslView(full_method)));
+  return minted.header;
 }
 
 std::string ReadKeyFile(const std::string& path) {
@@ -247,11 +361,6 @@ std::string ReadKeyFile(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
-}
-
-std::string RelayedActor(const std::string& on_behalf_of, const std::string& service_actor) {
-  if (on_behalf_of.empty()) return service_actor;
-  return absl::StrCat(on_behalf_of, " via ", service_actor);
 }
 
 std::string DeriveKey(const std::string& secret, const std::string& purpose) {

@@ -45,11 +45,19 @@ ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_th
   return Migration{version, "outbox_due_by_topic", kSql};
 }
 
+Migration OnBehalfOfMigration(int version) {
+  static const char* kSql = R"sql(
+ALTER TABLE outbox ADD COLUMN on_behalf_of text NOT NULL DEFAULT '';
+)sql";
+  return Migration{version, "outbox_on_behalf_of", kSql};
+}
+
 void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
-             const std::string& key, const std::string& payload) {
+             const std::string& key, const std::string& payload, const std::string& on_behalf_of) {
   conn.Exec(
-      "INSERT INTO outbox (msp_id, topic, message_key, payload) VALUES ($1, $2, $3, $4::bytea)",
-      {msp_id, topic, key, pg::ToHex(payload)});
+      "INSERT INTO outbox (msp_id, topic, message_key, payload, on_behalf_of) "
+      "VALUES ($1, $2, $3, $4::bytea, $5)",
+      {msp_id, topic, key, pg::ToHex(payload), on_behalf_of});
 }
 
 Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
@@ -91,7 +99,7 @@ int Relay::RunOnce() {
     if (rows >= options_.batch_size) break;
     claimed.push_back(
         tx.Exec("SELECT id, msp_id, topic, message_key, payload, attempts, "
-                "(extract(epoch from create_time) * 1000000)::bigint FROM outbox "
+                "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of FROM outbox "
                 "WHERE delivered_at IS NULL AND topic = $2 AND next_attempt_at <= now() "
                 "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 {std::to_string(options_.batch_size - rows), topic}));
@@ -110,6 +118,7 @@ int Relay::RunOnce() {
       message.attempts = static_cast<int>(due.Int64(i, 5));
       message.create_time =
           std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
+      message.on_behalf_of = due.String(i, 7);
     }
   }
   std::vector<std::string> errors(messages.size());

@@ -16,7 +16,7 @@ auth::Principal RpcRuntime::Authenticate(const grpc::ServerContextBase& context)
 auth::Principal RpcRuntime::Admit(const grpc::ServerContextBase& context,
                                   const std::string& full_method) const {
   auth::Principal principal = Authenticate(context);
-  policy_.Check(full_method, principal);
+  principal.tenants = policy_.Check(full_method, principal);
   // Under overload a call may wait for a thread past its caller's deadline: the caller has
   // gone, so its database work would be wasted. (Not IsCancelled(): on the sync server it
   // costs more than half of a cheap call's throughput, measured.)

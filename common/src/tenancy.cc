@@ -10,9 +10,22 @@ namespace msp {
 namespace {
 
 bool MayActFor(const auth::Principal& principal, const std::string& msp_id) {
-  if (principal.kind == auth::PrincipalKind::kService) return true;
+  if (principal.kind == auth::PrincipalKind::kService) {
+    if (msp_id == kAnyMsp) return principal.tenants == auth::TenantScope::kAll;
+    // A relayed MSP admin's call stays within that admin's MSP.
+    return !principal.on_behalf_of ||
+           principal.on_behalf_of->kind != auth::PrincipalKind::kMspAdmin ||
+           principal.on_behalf_of->msp_id == msp_id;
+  }
   return principal.kind == auth::PrincipalKind::kMspAdmin && principal.msp_id == msp_id &&
          msp_id != kAnyMsp;
+}
+
+// A relayed customer admin's call is about that admin's own customer only.
+bool MayActForCustomer(const auth::Principal& principal, const std::string& customer_id) {
+  return !principal.on_behalf_of ||
+         principal.on_behalf_of->kind != auth::PrincipalKind::kCustomerAdmin ||
+         principal.on_behalf_of->customer_id == customer_id;
 }
 
 }  // namespace
@@ -26,6 +39,13 @@ bool IsValidCustomerId(std::string_view id) {
   return id.size() == 10 && std::all_of(id.begin(), id.end(), [](char c) {
            return kCrockford.find(c) != std::string_view::npos;
          });
+}
+
+void RequireActingFor(const auth::Principal& principal, const CustomerRef& customer) {
+  if (!MayActFor(principal, customer.msp_id) ||
+      !MayActForCustomer(principal, customer.customer_id)) {
+    throw ApiError::NotFound("customer", customer.Name());
+  }
 }
 
 std::string RequireMspParent(const std::string& field, const std::string& parent,
@@ -42,7 +62,9 @@ CustomerRef RequireCustomerName(const std::string& field, const std::string& nam
   if (!vars || !IsValidCustomerId((*vars)[1])) {
     throw ApiError::InvalidArgument({{field, "must be msps/{msp}/customers/{customer}"}});
   }
-  if (!MayActFor(principal, (*vars)[0])) throw ApiError::NotFound("customer", name);
+  if (!MayActFor(principal, (*vars)[0]) || !MayActForCustomer(principal, (*vars)[1])) {
+    throw ApiError::NotFound("customer", name);
+  }
   return {(*vars)[0], (*vars)[1]};
 }
 

@@ -216,18 +216,39 @@ TEST(TokenVerifierTest, ConfigurationIsChecked) {
   EXPECT_THROW(TokenVerifier({"HS256", "k", "", "a"}), std::invalid_argument);
 }
 
-TEST(MethodPolicyTest, DeniesByDefaultAndByKind) {
-  MethodPolicy policy;
-  policy.Allow("/svc/Read", {PrincipalKind::kMspAdmin});
-  Principal admin{PrincipalKind::kMspAdmin, "a", "acme", ""};
-  Principal service{PrincipalKind::kService, "reporting", "", ""};
-  EXPECT_NO_THROW(policy.Check("/svc/Read", admin));
-  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Read", service); }),
-            grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(CodeOf([&] { policy.Check("/svc/Unlisted", admin); }),
-            grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_TRUE(policy.Covers("/svc/Read"));
-  EXPECT_FALSE(policy.Covers("/svc/Unlisted"));
+TEST(TokenVerifierTest, AServiceTokenCarriesWhomItActsFor) {
+  TokenVerifier verifier(HsConfig());
+  TokenIssuer issuer("HS256", kSecret, "iss-a", "aud-a");
+  TokenClaims claims;
+  claims.kind = PrincipalKind::kService;
+  claims.subject = "onboarding-invitation";
+  claims.on_behalf_of = OnBehalfOf{PrincipalKind::kCustomerAdmin, "bob", "", "c0ffee0000"};
+  const Principal relayed = verifier.Verify(issuer.Mint(claims));
+  ASSERT_TRUE(relayed.on_behalf_of.has_value());
+  EXPECT_EQ(relayed.on_behalf_of->customer_id, "c0ffee0000");
+  EXPECT_EQ(relayed.Actor(), "customer-admin:bob via service:onboarding-invitation");
+  // Only a service relays: an admin's token that names someone is not one this suite mints,
+  // and the claim is ignored for it.
+  TokenClaims admin = Admin();
+  admin.on_behalf_of = claims.on_behalf_of;
+  EXPECT_FALSE(verifier.Verify(issuer.Mint(admin)).on_behalf_of.has_value());
+}
+
+TEST(OnBehalfOfActorTest, ReadsThePersonARecordedActorNames) {
+  auto msp_admin = OnBehalfOfActor("msp-admin:alice", "acme", "c0ffee0000");
+  ASSERT_TRUE(msp_admin.has_value());
+  EXPECT_EQ(msp_admin->kind, PrincipalKind::kMspAdmin);
+  EXPECT_EQ(msp_admin->msp_id, "acme");
+  EXPECT_EQ(msp_admin->customer_id, "");
+  auto relayed = OnBehalfOfActor("customer-admin:bob via service:x", "acme", "c0ffee0000");
+  ASSERT_TRUE(relayed.has_value());
+  EXPECT_EQ(relayed->subject, "bob");
+  EXPECT_EQ(relayed->customer_id, "c0ffee0000");
+  EXPECT_FALSE(OnBehalfOfActor("service:onboarding-invitation", "acme", "c").has_value());
+  EXPECT_FALSE(OnBehalfOfActor("msp:acme", "acme", "c").has_value());
+  EXPECT_FALSE(OnBehalfOfActor("", "acme", "c").has_value());
+  EXPECT_EQ(ServiceActor("customer", msp_admin), "msp-admin:alice via service:customer");
+  EXPECT_EQ(ServiceActor("customer", std::nullopt), "service:customer");
 }
 
 }  // namespace

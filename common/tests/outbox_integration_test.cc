@@ -20,7 +20,8 @@ class OutboxTest : public ::testing::Test {
   static void SetUpTestSuite() {
     conninfo_ = new std::string(testing::NewDatabase("outbox"));
     pg::Connection conn(*conninfo_, 10000);
-    ApplyMigrations(conn, "svc", {TableMigration(1), TopicIndexMigration(2)});
+    ApplyMigrations(conn, "svc",
+                    {TableMigration(1), TopicIndexMigration(2), OnBehalfOfMigration(3)});
   }
   void SetUp() override {
     pool_ = std::make_unique<pg::Pool>(
@@ -72,6 +73,22 @@ TEST_F(OutboxTest, OnlyCommittedMessagesAreDelivered) {
   EXPECT_EQ(relay.RunOnce(), 0);  // delivered once, not again
   EXPECT_EQ(relay.CurrentBacklog().pending, 0);
   EXPECT_EQ(relay.CurrentBacklog().oldest_age_seconds, 0.0);
+}
+
+// A delivery hours later still names the person it relays for.
+TEST_F(OutboxTest, AMessageKeepsWhomItIsFor) {
+  pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+    Enqueue(tx.conn(), "acme", "t", "for-alice", "p", "msp-admin:alice");
+    Enqueue(tx.conn(), "acme", "t", "own-work", "p");
+    tx.Commit();
+    return 0;
+  });
+  std::map<std::string, std::string> seen;
+  Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen[m.key] = m.on_behalf_of; }}},
+              Fast());
+  EXPECT_EQ(relay.RunOnce(), 2);
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{{"for-alice", "msp-admin:alice"},
+                                                      {"own-work", ""}}));
 }
 
 TEST_F(OutboxTest, ABatchTopicGetsItsMessagesInOneCallAndFailsThemTogether) {

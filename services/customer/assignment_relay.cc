@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "msp/common/auth.h"
 #include "msp/common/errors.h"
+#include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/log.h"
 #include "msp/common/tenancy.h"
@@ -21,8 +22,11 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
     if (!request.ParseFromString(message.payload)) {
       throw std::runtime_error("unreadable assign-services payload");
     }
+    // For the admin who created the customer (message_key is the customer id).
+    const auto on_behalf_of =
+        auth::OnBehalfOfActor(message.on_behalf_of, message.msp_id, message.key);
     assignment::v1::AssignServicesResponse response;
-    const grpc::Status status = client->AssignServices(request, &response);
+    const grpc::Status status = client->AssignServices(request, on_behalf_of, &response);
     if (status.ok()) return;
     if (!IsFinalAssignmentRefusal(status)) {
       throw std::runtime_error(
@@ -43,7 +47,8 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
       others.clear_knox_manage_tenant_prefix();
       others.set_request_id(request.request_id() + "-without-km");
       assignment::v1::AssignServicesResponse others_response;
-      const grpc::Status others_status = client->AssignServices(others, &others_response);
+      const grpc::Status others_status =
+          client->AssignServices(others, on_behalf_of, &others_response);
       if (!others_status.ok() && !IsFinalAssignmentRefusal(others_status)) {
         throw std::runtime_error(absl::StrCat("AssignServices without Knox Manage: code ",
                                               others_status.error_code(), ": ",
@@ -59,8 +64,8 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
       CustomerStore store;
       store.SetServicesError(tx.conn(), message.msp_id, message.key, reason);
       store.AppendEvent(tx.conn(), message.msp_id, message.key, "SERVICES_PROVISIONING_FAILED",
-                        auth::RelayedActor(request.on_behalf_of(), "service:customer"),
-                        {"services_error"}, request.request_id());
+                        auth::ServiceActor(identity::kCustomer, on_behalf_of), {"services_error"},
+                        request.request_id());
       tx.Commit();
     });
   };

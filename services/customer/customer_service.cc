@@ -8,6 +8,7 @@
 #include "msp/common/consent.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/identities.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
@@ -52,14 +53,13 @@ std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRe
 // id of its own, so a delivery repeated after a crash is answered, not applied twice.
 std::string AssignmentPayload(const v1::Customer& customer,
                               const std::vector<knox::KnoxService>& services,
-                              const std::string& tenant_prefix, const std::string& actor) {
+                              const std::string& tenant_prefix) {
   if (services.empty()) return "";
   assignment::v1::AssignServicesRequest request;
   request.set_parent(customer.name());
   for (auto s : services) request.add_services(s);
   request.set_knox_manage_tenant_prefix(tenant_prefix);
   request.set_request_id(absl::StrCat("create-", customer.customer_id()));
-  request.set_on_behalf_of(actor);  // the admin who created the customer, for its trail
   return request.SerializeAsString();
 }
 
@@ -123,17 +123,23 @@ CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* 
       free_mail_(std::move(free_mail)) {}
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
+  using auth::MspAdmin, auth::Service, auth::TenantScope;
+  using K = PrincipalKind;
   auth::MethodPolicy policy;
-  for (const auto& method : {kCreate, kUpdate, kUpgrade, kListEvents}) {
-    policy.Allow(method, {PrincipalKind::kMspAdmin});
-  }
-  // Internal services (service-assignment, onboarding) read customers of any MSP they name.
-  policy.Allow(kGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  // Reporting's rebuild lists customers (of one MSP, or of all with msps/-).
-  policy.Allow(kList, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  for (const auto& method : {kCreateKnox, kLookupKnox, kTransition, kRecordEvent}) {
-    policy.Allow(method, {PrincipalKind::kService});
-  }
+  policy.Allow(kCreate, {MspAdmin()})
+      .Allow(kGet, {MspAdmin(), Service(identity::kServiceAssignment)})
+      .Allow(kList, {MspAdmin(), Service(identity::kReportingRebuild, TenantScope::kAll)})
+      .Allow(kUpdate, {MspAdmin()})
+      .Allow(kUpgrade, {MspAdmin()})
+      .Allow(kListEvents, {MspAdmin()})
+      .Allow(kCreateKnox, {Service(identity::kKnoxAccounts)})
+      .Allow(kLookupKnox, {Service(identity::kOnboardingInvitation)})
+      // Invitations and delinks: asked by an MSP admin, answered by the customer's admin.
+      .Allow(
+          kTransition,
+          {Service(identity::kOnboardingInvitation).ActingFor({K::kMspAdmin, K::kCustomerAdmin})})
+      // The assignment service's own audit events, which it verified when they happened.
+      .Allow(kRecordEvent, {Service(identity::kServiceAssignment)});
   return policy;
 }
 
@@ -158,8 +164,8 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request),
                         services};
         pending->with_id = [request, services](NewCustomer& c) {
-          c.assignment_payload = AssignmentPayload(c.customer, services,
-                                                   request->knox_manage_tenant_prefix(), c.actor);
+          c.assignment_payload =
+              AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
           c.account_setup_payload =
               c.customer.management_type() == v1::JOINTLY_MANAGED
                   ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
@@ -492,6 +498,7 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
                                                      v1::Customer* response) {
   return runtime_->Handle(context, kTransition, [&](const auth::Principal& principal) {
     ValidateTransitionRequest(*request);
+    RequireActingFor(principal, {request->msp_id(), request->customer_id()});
     *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
       auto& conn = tx.conn();
       auto current = store_.FindById(conn, request->customer_id(), /*for_update=*/true);
@@ -509,8 +516,7 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       auto updated =
           store_.ApplyLink(conn, request->customer_id(), plan.next, plan.set_msp_link_time);
       store_.AppendEvent(conn, request->msp_id(), request->customer_id(), plan.event_action,
-                         auth::RelayedActor(request->actor(), principal.Actor()), {},
-                         request->link_id());
+                         principal.Actor(), {}, request->link_id());
       tx.Commit();
       return updated.customer;
     });

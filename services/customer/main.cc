@@ -8,6 +8,7 @@
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
@@ -68,7 +69,8 @@ int main(int argc, char** argv) {
         "customer, public"};
     writer_options.group_commit = true;
     msp::pg::StatementPipeline writer(writer_options);
-    const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "customer");
+    const msp::auth::ServiceToken service_token =
+        msp::ServiceTokenFromConfig(config, msp::identity::kCustomer);
     msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
     // Change events for read models go onto the Redis change stream.

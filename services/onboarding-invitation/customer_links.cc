@@ -10,9 +10,10 @@ CustomerLinks::CustomerLinks(std::shared_ptr<grpc::Channel> channel,
       token_(token),
       timeout_(timeout) {}
 
-void CustomerLinks::Prepare(grpc::ClientContext& context) const {
+void CustomerLinks::Prepare(grpc::ClientContext& context,
+                            const std::optional<auth::OnBehalfOf>& on_behalf_of) const {
   context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  context.AddMetadata("authorization", token_->AuthorizationHeader(on_behalf_of));
 }
 
 std::optional<customer::v1::KnoxCustomer> CustomerLinks::Lookup(const std::string& customer_id) {
@@ -29,9 +30,9 @@ std::optional<customer::v1::KnoxCustomer> CustomerLinks::Lookup(const std::strin
 }
 
 customer::v1::Customer CustomerLinks::Transition(
-    const customer::v1::TransitionCustomerRequest& request) {
+    const customer::v1::TransitionCustomerRequest& request, const std::string& actor) {
   grpc::ClientContext context;
-  Prepare(context);
+  Prepare(context, auth::OnBehalfOfActor(actor, request.msp_id(), request.customer_id()));
   customer::v1::Customer out;
   const auto status = stub_->TransitionCustomer(&context, request, &out);
   if (status.ok()) return out;

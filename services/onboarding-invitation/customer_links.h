@@ -21,10 +21,14 @@ class CustomerLinks {
   std::optional<customer::v1::KnoxCustomer> Lookup(const std::string& customer_id);
   // Moves the customer's link. A refusal (FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND)
   // is rethrown as the same ApiError; anything else as UNAVAILABLE.
-  customer::v1::Customer Transition(const customer::v1::TransitionCustomerRequest& request);
+  // `actor`: whom onboarding acts for (Principal::Actor() of the call that made the change);
+  // empty for its own work (an expiry).
+  customer::v1::Customer Transition(const customer::v1::TransitionCustomerRequest& request,
+                                    const std::string& actor);
 
  private:
-  void Prepare(grpc::ClientContext& context) const;
+  void Prepare(grpc::ClientContext& context,
+               const std::optional<auth::OnBehalfOf>& on_behalf_of = std::nullopt) const;
 
   std::unique_ptr<customer::v1::CustomerService::Stub> stub_;
   const auth::ServiceToken* token_;

@@ -56,6 +56,17 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
   };
 }
 
+namespace {
+
+// Whom a delivery about `customer` (its name) is for: the customer's admin who answered.
+std::optional<auth::OnBehalfOf> OnBehalfOfMessage(const outbox::Message& message,
+                                                  const std::string& customer) {
+  return auth::OnBehalfOfActor(message.on_behalf_of, message.msp_id,
+                               customer.substr(customer.rfind('/') + 1));
+}
+
+}  // namespace
+
 outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
   return [client](const outbox::Message& message) {
     assignment::v1::AssignServicesRequest request;
@@ -63,7 +74,8 @@ outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
       throw std::runtime_error("unreadable assign-services payload");
     }
     assignment::v1::AssignServicesResponse response;
-    const grpc::Status status = client->AssignServices(request, &response);
+    const grpc::Status status =
+        client->AssignServices(request, OnBehalfOfMessage(message, request.parent()), &response);
     if (status.ok()) return;
     if (IsPermanentRefusal(status.error_code())) {
       log::Warn("services of an accepted invitation refused",
@@ -84,7 +96,8 @@ outbox::Handler EndDelinkedServicesHandler(AssignmentClient* client) {
       throw std::runtime_error("unreadable end-services payload");
     }
     assignment::v1::EndCustomerServicesResponse response;
-    const grpc::Status status = client->EndCustomerServices(request, &response);
+    const grpc::Status status = client->EndCustomerServices(
+        request, OnBehalfOfMessage(message, request.parent()), &response);
     if (!status.ok()) {
       throw std::runtime_error(absl::StrCat("EndCustomerServices: code ", status.error_code(), ": ",
                                             status.error_message()));

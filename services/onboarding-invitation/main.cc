@@ -3,6 +3,7 @@
 #include "invitation_relay.h"
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
+#include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
                         config.db_statement_timeout_ms, "onboarding, public"});
     msp::auth::TokenVerifier verifier(config.jwt);
     const msp::auth::ServiceToken service_token =
-        msp::ServiceTokenFromConfig(config, "onboarding-invitation");
+        msp::ServiceTokenFromConfig(config, msp::identity::kOnboardingInvitation);
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
     msp::onboarding::LinkTokens tokens(&redis, {});
 

@@ -5,6 +5,7 @@
 #include "msp/common/consent.h"
 #include "msp/common/failpoint.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
@@ -85,7 +86,7 @@ bool LinkEnded(cv1::State state) {
          state == cv1::DELINKED;
 }
 
-std::string AssignPayload(const StoredLinkRequest& stored, const std::string& actor) {
+std::string AssignPayload(const StoredLinkRequest& stored) {
   assignment::v1::AssignServicesRequest request;
   request.set_parent(stored.invitation.customer());
   for (int s : stored.invitation.services()) {
@@ -93,15 +94,13 @@ std::string AssignPayload(const StoredLinkRequest& stored, const std::string& ac
   }
   request.set_knox_manage_tenant_prefix(stored.invitation.knox_manage_tenant_prefix());
   request.set_request_id(absl::StrCat("invitation-", IdOf(stored)));
-  request.set_on_behalf_of(actor);  // the customer's admin who accepted
   return request.SerializeAsString();
 }
 
-std::string EndServicesPayload(const StoredLinkRequest& stored, const std::string& actor) {
+std::string EndServicesPayload(const StoredLinkRequest& stored) {
   assignment::v1::EndCustomerServicesRequest request;
   request.set_parent(stored.invitation.customer());
   request.set_reason("DELINKED");
-  request.set_on_behalf_of(actor);  // the customer's admin who accepted the delink
   return request.SerializeAsString();
 }
 
@@ -150,21 +149,25 @@ OnboardingServiceImpl::OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime
       settings_(settings) {}
 
 auth::MethodPolicy OnboardingServiceImpl::Policy() {
+  using auth::CustomerAdmin, auth::MspAdmin, auth::Service;
   auth::MethodPolicy policy;
-  for (const auto& m :
-       {kLookup, kCreate, kResend, kCancel, kRequestDelink, kResendDelink, kRevokeDelink}) {
-    policy.Allow(m, {PrincipalKind::kMspAdmin});
-  }
-  // Reporting reads them for a customer's details.
-  for (const auto& m : {kGet, kGetDelink}) {
-    policy.Allow(m, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  }
-  // The customer's super admin answers.
-  for (const auto& m : {kAccept, kReject, kAcceptDelink, kRejectDelink}) {
-    policy.Allow(m, {PrincipalKind::kCustomerAdmin});
-  }
-  // The customer service, through its outbox.
-  policy.Allow(kStartAccountSetup, {PrincipalKind::kService});
+  policy.Allow(kLookup, {MspAdmin()})
+      .Allow(kCreate, {MspAdmin()})
+      // Reporting reads an invitation for a customer's details.
+      .Allow(kGet, {MspAdmin(), Service(identity::kReporting)})
+      .Allow(kResend, {MspAdmin()})
+      .Allow(kCancel, {MspAdmin()})
+      // The customer's super admin answers.
+      .Allow(kAccept, {CustomerAdmin()})
+      .Allow(kReject, {CustomerAdmin()})
+      .Allow(kRequestDelink, {MspAdmin()})
+      .Allow(kGetDelink, {MspAdmin()})
+      .Allow(kResendDelink, {MspAdmin()})
+      .Allow(kRevokeDelink, {MspAdmin()})
+      .Allow(kAcceptDelink, {CustomerAdmin()})
+      .Allow(kRejectDelink, {CustomerAdmin()})
+      // The customer service, through its outbox, for a new jointly managed customer.
+      .Allow(kStartAccountSetup, {Service(identity::kCustomer)});
   return policy;
 }
 
@@ -221,11 +224,9 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
                                                                   : cv1::REQUEST_DELINK);
   transition.set_link_id(id);
   transition.set_management_type(opening.invitation.management_type());
-  // The admin who asked (rows from before requested_by name the MSP only).
-  transition.set_actor(opening.requested_by.empty() ? absl::StrCat("msp:", opening.msp_id)
-                                                    : opening.requested_by);
   try {
-    customers_->Transition(transition);
+    // For the admin who asked (rows from before requested_by name nobody: onboarding's own).
+    customers_->Transition(transition, opening.requested_by);
   } catch (const ApiError& e) {
     if (e.code() != grpc::StatusCode::UNAVAILABLE) {
       pg::Lease conn = pool_->Acquire();
@@ -399,8 +400,7 @@ StoredLinkRequest OnboardingServiceImpl::Close(const StoredLinkRequest& link,
   request.set_transition(transition);
   request.set_link_id(id);
   request.set_management_type(link.invitation.management_type());
-  request.set_actor(actor);
-  customers_->Transition(request);  // idempotent: a retry after a crash passes again
+  customers_->Transition(request, actor);  // idempotent: a retry after a crash passes again
   // Crash tests kill the process here: the customer moved, the request not yet.
   failpoint::CrashIfEnabled("onboarding.close.after_customer_transition");
   auto closed = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
@@ -409,12 +409,12 @@ StoredLinkRequest OnboardingServiceImpl::Close(const StoredLinkRequest& link,
     if (current->raw_state != 1) return *current;  // answered meanwhile: keep that answer
     auto updated = store_.SetState(tx.conn(), id, state, reason);
     if (link.kind == LinkKind::kInvitation && state == v1::Invitation::ACCEPTED) {
-      outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id,
-                      AssignPayload(updated, actor));
+      outbox::Enqueue(tx.conn(), link.msp_id, kAssignServicesTopic, id, AssignPayload(updated),
+                      actor);
     }
     if (link.kind == LinkKind::kDelink && state == v1::Invitation::ACCEPTED) {
-      outbox::Enqueue(tx.conn(), link.msp_id, kEndServicesTopic, id,
-                      EndServicesPayload(updated, actor));
+      outbox::Enqueue(tx.conn(), link.msp_id, kEndServicesTopic, id, EndServicesPayload(updated),
+                      actor);
       outbox::Enqueue(tx.conn(), link.msp_id, kDelinkNoticeTopic, id, "accepted");
     }
     if (link.kind == LinkKind::kDelink && state == v1::Invitation::REJECTED) {

@@ -7,6 +7,7 @@
 #include "invitation_directory.h"
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
+#include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
                         config.db_statement_timeout_ms, "reporting, public"});
     msp::auth::TokenVerifier verifier(config.jwt);
-    const msp::auth::ServiceToken service_token = msp::ServiceTokenFromConfig(config, "reporting");
+    const msp::auth::ServiceToken service_token =
+        msp::ServiceTokenFromConfig(config, msp::identity::kReporting);
     msp::reporting::GrpcInvitationDirectory invitations(
         msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
 

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
+#include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/server.h"
 #include "msp/common/startup.h"
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
                           msp::reporting::ReportingSchemaMigrations(), std::chrono::seconds(60));
     msp::pg::Pool pool(
         {config.database_url, 1, std::chrono::milliseconds(2000), 600000, "reporting, public"});
-    const msp::auth::ServiceToken token = msp::ServiceTokenFromConfig(config, "reporting");
+    const msp::auth::ServiceToken token =
+        msp::ServiceTokenFromConfig(config, msp::identity::kReportingRebuild);
     msp::reporting::Rebuilder rebuilder(
         &pool, msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)),
         msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)), &token);

@@ -66,11 +66,14 @@ ReportingServiceImpl::ReportingServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
       exports_(export_settings.limits) {}
 
 auth::MethodPolicy ReportingServiceImpl::Policy() {
+  using auth::MspAdmin;
   auth::MethodPolicy policy;
   // The Customers screen is the MSP admin's: no other principal reads it.
-  for (const auto& m : {kQuery, kGetPrefs, kUpdatePrefs, kDetails, kExport}) {
-    policy.Allow(m, {PrincipalKind::kMspAdmin});
-  }
+  policy.Allow(kQuery, {MspAdmin()})
+      .Allow(kGetPrefs, {MspAdmin()})
+      .Allow(kUpdatePrefs, {MspAdmin()})
+      .Allow(kDetails, {MspAdmin()})
+      .Allow(kExport, {MspAdmin()});
   return policy;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "domain/device_counts.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/strings.h"
@@ -46,18 +47,6 @@ void CheckAssignable(const customer::v1::Customer& customer) {
   }
 }
 
-// Only an internal service acts on someone's behalf; for an admin the token says who acts.
-void CheckOnBehalfOf(const auth::Principal& principal, const std::string& on_behalf_of) {
-  if (on_behalf_of.empty()) return;
-  if (principal.kind != auth::PrincipalKind::kService) {
-    throw ApiError::InvalidArgument(
-        {{"on_behalf_of", "only internal services act on someone's behalf"}});
-  }
-  if (on_behalf_of.size() > 200 || UnsafeTextProblem(on_behalf_of)) {
-    throw ApiError::InvalidArgument({{"on_behalf_of", "at most 200 characters of text"}});
-  }
-}
-
 }  // namespace
 
 ServiceAssignmentImpl::ServiceAssignmentImpl(pg::Pool* pool, RpcRuntime* runtime,
@@ -74,15 +63,28 @@ void ServiceAssignmentImpl::ChangeCommitted() {
 }
 
 auth::MethodPolicy ServiceAssignmentImpl::Policy() {
+  using auth::MspAdmin, auth::Service, auth::TenantScope;
+  using K = PrincipalKind;
   auth::MethodPolicy policy;
-  policy.Allow(kAssign, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  policy.Allow(kList, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  policy.Allow(kBatchGet, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  policy.Allow(kCheckTenant, {PrincipalKind::kMspAdmin, PrincipalKind::kService});
-  policy.Allow(kLaunch, {PrincipalKind::kMspAdmin});
-  // Knox service backends report counts; onboarding ends services on delink.
-  policy.Allow(kReport, {PrincipalKind::kService});
-  policy.Allow(kEnd, {PrincipalKind::kService});
+  // The customer service assigns a new customer's services for the admin who created it;
+  // onboarding assigns an accepted invitation's for the customer's admin who accepted.
+  policy
+      .Allow(kAssign, {MspAdmin(), Service(identity::kCustomer).ActingFor({K::kMspAdmin}),
+                       Service(identity::kOnboardingInvitation).ActingFor({K::kCustomerAdmin})})
+      .Allow(kList, {MspAdmin()})
+      // The customer service reads services for FULL views; the rebuild for every MSP.
+      .Allow(kBatchGet, {MspAdmin(), Service(identity::kCustomer),
+                         Service(identity::kReportingRebuild, TenantScope::kAll)})
+      .Allow(kCheckTenant, {MspAdmin(), Service(identity::kOnboardingInvitation)})
+      .Allow(kLaunch, {MspAdmin()})
+      // Onboarding ends a delinked customer's services for the customer's admin who accepted.
+      .Allow(kEnd, {Service(identity::kOnboardingInvitation).ActingFor({K::kCustomerAdmin})});
+  // Each Knox backend reports its own service's counts (the handler checks the service).
+  std::vector<auth::Grant> backends;
+  for (auto service : knox::AllServices()) {
+    backends.push_back(Service(identity::KnoxBackend(service)));
+  }
+  policy.Allow(kReport, std::move(backends));
   return policy;
 }
 
@@ -106,7 +108,6 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
     idempotency::CheckRequestId(request->request_id());
     const auto services = knox::ParseServiceList("services", request->services());
     if (services.empty()) throw ApiError::InvalidArgument({{"services", "at least one service"}});
-    CheckOnBehalfOf(principal, request->on_behalf_of());
     const bool with_manage =
         std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
     if (!request->knox_manage_tenant_prefix().empty() && !with_manage) {
@@ -155,8 +156,7 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
       for (auto service : added) answer.add_added_services(service);
       if (!added.empty()) {
         store_.QueueCustomerEvent(conn, ref.msp_id, ref.customer_id, "SERVICES_ADDED",
-                                  auth::RelayedActor(request->on_behalf_of(), principal.Actor()),
-                                  added, request->request_id());
+                                  principal.Actor(), added, request->request_id());
       }
       for (auto& s : store_.List(conn, ref.msp_id, ref.customer_id)) {
         *answer.add_services() = std::move(s);
@@ -230,8 +230,10 @@ grpc::Status ServiceAssignmentImpl::BatchGetCustomerServices(
 grpc::Status ServiceAssignmentImpl::ReportDeviceCounts(grpc::ServerContext* context,
                                                        const v1::ReportDeviceCountsRequest* request,
                                                        v1::ReportDeviceCountsResponse* response) {
-  return runtime_->Handle(context, kReport, [&](const auth::Principal&) {
+  return runtime_->Handle(context, kReport, [&](const auth::Principal& principal) {
     ValidateDeviceCountReports(*request, std::chrono::system_clock::now());
+    // The policy admits Knox backends only.
+    CheckReportsAreFor(*request, *identity::KnoxBackendService(principal.subject));
     const auto latest = LatestReportIndex(*request);
     std::vector<bool> apply(latest.size());
     for (size_t i = 0; i < latest.size(); ++i) apply[i] = latest[i] == static_cast<int>(i);
@@ -338,15 +340,13 @@ grpc::Status ServiceAssignmentImpl::EndCustomerServices(
     if (request->reason().size() > 200) {
       throw ApiError::InvalidArgument({{"reason", "at most 200 characters"}});
     }
-    CheckOnBehalfOf(principal, request->on_behalf_of());
     const std::string reason = request->reason().empty() ? "DELINKED" : request->reason();
     auto services = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
       std::vector<knox::KnoxService> ended;
       auto after = store_.EndAll(tx.conn(), ref.msp_id, ref.customer_id, reason, &ended);
       if (!ended.empty()) {
         store_.QueueCustomerEvent(tx.conn(), ref.msp_id, ref.customer_id, "SERVICES_ENDED",
-                                  auth::RelayedActor(request->on_behalf_of(), principal.Actor()),
-                                  ended, "");
+                                  principal.Actor(), ended, "");
       }
       tx.Commit();
       return after;

@@ -6,6 +6,7 @@
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/periodic.h"
 #include "msp/common/server.h"
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
                         config.db_statement_timeout_ms, "assignment, public"});
     msp::auth::TokenVerifier verifier(config.jwt);
     const msp::auth::ServiceToken service_token =
-        msp::ServiceTokenFromConfig(config, "service-assignment");
+        msp::ServiceTokenFromConfig(config, msp::identity::kServiceAssignment);
 
     std::map<std::string, std::string> console_overrides;
     for (absl::string_view entry :

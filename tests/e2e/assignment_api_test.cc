@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/auth.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "stack.h"
@@ -318,7 +319,7 @@ TEST(AssignmentApi, ConcurrentRequestsForOneTenantIdLetExactlyOneWin) {
             1);
 }
 
-TEST(AssignmentApi, DeviceCountsComeOnlyFromServicesAndNeverGoBackInTime) {
+TEST(AssignmentApi, DeviceCountsComeOnlyFromTheirOwnBackendAndNeverGoBackInTime) {
   const auto customer = CreateCustomer("acme", {av1::KNOX_MOBILE_ENROLLMENT, av1::KNOX_MANAGE});
   ASSERT_TRUE(WaitForServiceStates("acme", customer.name(), 2, AssignedService::ACTIVE));
   auto stub = AssignmentStub();
@@ -346,14 +347,29 @@ TEST(AssignmentApi, DeviceCountsComeOnlyFromServicesAndNeverGoBackInTime) {
                  stack->MspToken("acme"), request, &out)
                 .error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  // A backend reports its own service's devices only: Knox Mobile Enrollment's token with
+  // Knox Manage's and Knox Guard's reports is refused whole.
   const std::string knox = stack->ServiceToken("knox-mobile-enrollment");
-  ASSERT_TRUE(
-      Call(&av1::ServiceAssignmentService::Stub::ReportDeviceCounts, *stub, knox, request, &out)
-          .ok());
-  ASSERT_EQ(out.results_size(), 3);
-  EXPECT_EQ(out.results(0), av1::ReportDeviceCountsResponse::APPLIED);
-  EXPECT_EQ(out.results(1), av1::ReportDeviceCountsResponse::APPLIED);
-  EXPECT_EQ(out.results(2), av1::ReportDeviceCountsResponse::UNKNOWN_SERVICE);
+  const auto mixed =
+      Call(&av1::ServiceAssignmentService::Stub::ReportDeviceCounts, *stub, knox, request, &out);
+  EXPECT_EQ(mixed.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(DetailsOf(mixed).reason, "REPORT_FOR_ANOTHER_SERVICE");
+  for (const auto& s : Services("acme", customer.name())) EXPECT_EQ(s.device_count(), 0);
+  // Each from its own backend.
+  std::vector<av1::ReportDeviceCountsResponse::Result> results;
+  for (const auto& report : request.reports()) {
+    av1::ReportDeviceCountsRequest own;
+    *own.add_reports() = report;
+    const auto status =
+        Call(&av1::ServiceAssignmentService::Stub::ReportDeviceCounts, *stub,
+             stack->ServiceToken(std::string(identity::KnoxBackend(report.service()))), own, &out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    results.push_back(out.results(0));
+  }
+  EXPECT_EQ(results,
+            (std::vector<av1::ReportDeviceCountsResponse::Result>{
+                av1::ReportDeviceCountsResponse::APPLIED, av1::ReportDeviceCountsResponse::APPLIED,
+                av1::ReportDeviceCountsResponse::UNKNOWN_SERVICE}));
 
   // An older report, and a replay of the same one, change nothing.
   av1::ReportDeviceCountsRequest late;
@@ -486,21 +502,24 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
     std::string name;
     Rpc rpc;
     bool msp_admins_allowed = true;
-    bool services_allowed = true;
+    // The service identity the method admits; empty: none (tried as knox-manage).
+    std::string service_identity;
   };
   const std::vector<Method> methods = {
       {"AssignServices",
        [&](const std::string& t) {
          av1::AssignServicesResponse out;
          return Assign(t, customer.name(), {av1::KNOX_MANAGE}, &out);
-       }},
+       },
+       true, identity::kCustomer},
       {"ListCustomerServices",
        [&](const std::string& t) {
          av1::ListCustomerServicesRequest r;
          r.set_parent(customer.name());
          av1::ListCustomerServicesResponse out;
          return Call(&S::ListCustomerServices, *stub, t, r, &out);
-       }},
+       },
+       true, ""},
       {"BatchGetCustomerServices",
        [&](const std::string& t) {
          av1::BatchGetCustomerServicesRequest r;
@@ -508,7 +527,8 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          r.add_customers(customer.name());
          av1::BatchGetCustomerServicesResponse out;
          return Call(&S::BatchGetCustomerServices, *stub, t, r, &out);
-       }},
+       },
+       true, identity::kCustomer},
       {"ReportDeviceCounts",
        [&](const std::string& t) {
          av1::ReportDeviceCountsRequest r;
@@ -520,7 +540,7 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          av1::ReportDeviceCountsResponse out;
          return Call(&S::ReportDeviceCounts, *stub, t, r, &out);
        },
-       false, true},
+       false, "knox-manage"},
       {"CheckKnoxManageTenantId",
        [&](const std::string& t) {
          av1::CheckKnoxManageTenantIdRequest r;
@@ -528,7 +548,8 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          r.set_work_email("x@isolated.example");
          av1::CheckKnoxManageTenantIdResponse out;
          return Call(&S::CheckKnoxManageTenantId, *stub, t, r, &out);
-       }},
+       },
+       true, identity::kOnboardingInvitation},
       {"LaunchServiceConsole",
        [&](const std::string& t) {
          av1::LaunchServiceConsoleRequest r;
@@ -537,7 +558,7 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          av1::LaunchServiceConsoleResponse out;
          return Call(&S::LaunchServiceConsole, *stub, t, r, &out);
        },
-       true, false},
+       true, ""},
       {"EndCustomerServices",
        [&](const std::string& t) {
          av1::EndCustomerServicesRequest r;
@@ -545,7 +566,7 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          av1::EndCustomerServicesResponse out;
          return Call(&S::EndCustomerServices, *stub, t, r, &out);
        },
-       false, true},
+       false, identity::kOnboardingInvitation},
   };
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
       "msp.assignment.v1.ServiceAssignmentService");
@@ -575,8 +596,9 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
                                    stack->issuer().Mint(expired), std::string("not.a.jwt")}) {
       EXPECT_EQ(m.rpc(bad).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m.name;
     }
-    const auto as_service = m.rpc(stack->ServiceToken("knox-manage"));
-    if (!m.services_allowed) {
+    const auto as_service =
+        m.rpc(stack->ServiceToken(m.service_identity.empty() ? "knox-manage" : m.service_identity));
+    if (m.service_identity.empty()) {
       EXPECT_EQ(as_service.error_code(), grpc::StatusCode::PERMISSION_DENIED) << m.name;
     }
     const auto as_owner = m.rpc(stack->MspToken("owner"));

@@ -20,6 +20,7 @@
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "metrics_scrape.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/common/server.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -180,7 +181,11 @@ TEST(CustomerApi, EveryMspAtOnceIsForInternalServicesOnly) {
   EXPECT_EQ(a.List(request, &out).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Client(stack->MspToken("-")).List(request, &out).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  Client service(stack->ServiceToken("reporting"));
+  // Only the rebuild reads every MSP at once; another service is refused `msps/-`.
+  EXPECT_EQ(
+      Client(stack->ServiceToken(identity::kServiceAssignment)).List(request, &out).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  Client service(stack->ServiceToken(identity::kReportingRebuild));
   request.set_order_by("customer_id");
   std::set<std::string> names;
   while (true) {
@@ -367,10 +372,15 @@ TEST(CustomerApi, TenantIsolationMatrix) {
        grpc::StatusCode::PERMISSION_DENIED},
       // Internal services read customers (the assignment service checks state and email,
       // reporting's rebuild lists them) but change nothing.
-      {"service token",
-       stack->ServiceToken("reporting"),
+      {"assignment service",
+       stack->ServiceToken(identity::kServiceAssignment),
        grpc::StatusCode::PERMISSION_DENIED,
-       {"GetCustomer", "ListCustomers"}},
+       {"GetCustomer"}},
+      {"reporting rebuild",
+       stack->ServiceToken(identity::kReportingRebuild),
+       grpc::StatusCode::PERMISSION_DENIED,
+       {"ListCustomers"}},
+      {"reporting", stack->ServiceToken(identity::kReporting), grpc::StatusCode::PERMISSION_DENIED},
       {"no token", "", grpc::StatusCode::UNAUTHENTICATED},
       {"expired", expired, grpc::StatusCode::UNAUTHENTICATED},
       {"alg none", alg_none, grpc::StatusCode::UNAUTHENTICATED},
@@ -898,11 +908,11 @@ TEST(CustomerApiZOutage, SigtermDrainsInFlightCalls) {
 // repeat with the same link id is answered, not applied twice.
 TEST(CustomerApi, TransitionsFollowTheLinkRules) {
   auto stub = v1::CustomerService::NewStub(stack->Channel("customer"));
-  const std::string service = stack->ServiceToken("onboarding-invitation");
+  const std::string service = stack->ServiceToken(identity::kOnboardingInvitation);
   v1::Customer knox;
   {
     grpc::ClientContext context;
-    Authorize(context, service);
+    Authorize(context, stack->ServiceToken(identity::kKnoxAccounts));
     v1::CreateKnoxCustomerRequest r;
     *r.mutable_customer() = NewCustomer("Existing Knox AG", "admin@existing.example");
     r.set_request_id("knox-seed-1");
@@ -923,7 +933,6 @@ TEST(CustomerApi, TransitionsFollowTheLinkRules) {
     r.set_transition(t);
     r.set_link_id(link);
     r.set_management_type(type);
-    r.set_actor("customer-admin:admin");
     return stub->TransitionCustomer(&context, r, out);
   };
   auto reason = [](const grpc::Status& status) { return DetailsOf(status).reason; };

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
@@ -97,7 +98,8 @@ TEST(Limits, OneMspsBurstIsThrottledWithRetryInfoAndOthersAreNot) {
   // Another MSP, and the internal services, are not held back by the busy one.
   EXPECT_TRUE(ListCustomers(stack->MspToken("limits-calm"), "limits-calm").ok());
   for (int i = 0; i < 2 * kBurst; ++i) {
-    const auto status = ListCustomers(stack->ServiceToken("reporting"), "limits-busy");
+    const auto status =
+        ListCustomers(stack->ServiceToken(identity::kReportingRebuild), "limits-busy");
     ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
   }
   // Coming back after the RetryInfo delay works.

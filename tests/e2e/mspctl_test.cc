@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/identities.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -156,7 +157,7 @@ TEST(Mspctl, InvitationsCreateListResendCancel) {
       customer::testdata::ValidCustomer("Invitee AG", "admin@invitee-cli.example");
   customer::v1::Customer knox;
   ASSERT_TRUE(testing::Call(&customer::v1::CustomerService::Stub::CreateKnoxCustomer, *customers,
-                            stack->ServiceToken("seed"), knox_request, &knox)
+                            stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
                   .ok());
   const auto invitation = Json(Mspctl({"invitations", "create", knox.customer_id(),
                                        "--services=knox-configure", "--jointly", "--json"}));

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/common/redis.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -56,7 +57,7 @@ cv1::Customer KnoxCustomer(const std::string& company) {
   ++n;
   cv1::Customer out;
   const auto status = Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *stub,
-                           stack->ServiceToken("seed"), request, &out);
+                           stack->ServiceToken(identity::kKnoxAccounts), request, &out);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return out;
 }
@@ -690,8 +691,8 @@ TEST(Onboarding, TenantIsolationMatrix) {
     EXPECT_EQ(other_customer.error_code(),
               m.for_customers ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::PERMISSION_DENIED)
         << m.name;
-    // Reporting reads invitations and delink requests for customer details; nothing else.
-    const bool service_reads = m.name == "GetInvitation" || m.name == "GetDelinkRequest";
+    // Reporting reads invitations for customer details; nothing else.
+    const bool service_reads = m.name == "GetInvitation";
     EXPECT_EQ(m.rpc(stack->ServiceToken("reporting")).error_code(),
               service_reads ? grpc::StatusCode::OK : grpc::StatusCode::PERMISSION_DENIED)
         << m.name;
@@ -836,12 +837,21 @@ TEST(Onboarding, TheTrailNamesWhoActedForServicesInvitationsAndDelinks) {
   added = WaitForTrailEvent("trail-msp", joint.name(), "SERVICES_ADDED", "services.knox-guard");
   ASSERT_TRUE(added.has_value());
   EXPECT_EQ(added->actor(), "msp-admin:alice");
-  // An admin cannot claim to act for someone else.
-  assign.set_on_behalf_of("msp-admin:bob");
-  EXPECT_EQ(Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments,
-                 stack->MspToken("trail-msp", "alice"), assign, &assigned)
-                .error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  // Whom a call is for comes from a verified token only: the customer service may relay an
+  // admin's call of this MSP; not of another MSP; and a Knox backend relays for nobody.
+  auto relayed = [&](const std::string& service, const std::string& msp) {
+    return Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments,
+                stack->ServiceToken(
+                    service, auth::OnBehalfOf{auth::PrincipalKind::kMspAdmin, "bob", msp, ""}),
+                assign, &assigned)
+        .error_code();
+  };
+  EXPECT_EQ(relayed(identity::kCustomer, "other-msp"), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(relayed("knox-manage", "trail-msp"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(relayed(identity::kOnboardingInvitation, "trail-msp"),
+            grpc::StatusCode::PERMISSION_DENIED);  // onboarding relays customer admins only
+  EXPECT_EQ(relayed(identity::kCustomer, "trail-msp"), grpc::StatusCode::OK);
+  added = WaitForTrailEvent("trail-msp", joint.name(), "SERVICES_ADDED", "services.knox-guard");
 
   // A delink asked by bob and accepted by the customer's admin; the services end.
   auto onboarding = Onboarding();

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/identities.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "stack.h"
@@ -30,7 +31,7 @@ const auto* const kEnvironment =
 cv1::Customer KnoxCustomer(const std::string& company, const std::string& email) {
   auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
   grpc::ClientContext context;
-  Authorize(context, stack->ServiceToken("seed"));
+  Authorize(context, stack->ServiceToken(identity::kKnoxAccounts));
   cv1::CreateKnoxCustomerRequest request;
   *request.mutable_customer() = customer::testdata::ValidCustomer(company, email);
   cv1::Customer out;

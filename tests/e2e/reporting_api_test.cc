@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
@@ -105,8 +106,9 @@ void ReportDevices(const cv1::Customer& customer, av1::KnoxService service, int6
   r->set_devices_needing_attention(attention);
   r->mutable_observe_time()->set_seconds(observed.fetch_add(1));
   av1::ReportDeviceCountsResponse out;
-  const auto status = Call(&av1::ServiceAssignmentService::Stub::ReportDeviceCounts, *stub,
-                           stack->ServiceToken("knox-backend"), request, &out);
+  const auto status =
+      Call(&av1::ServiceAssignmentService::Stub::ReportDeviceCounts, *stub,
+           stack->ServiceToken(std::string(identity::KnoxBackend(service))), request, &out);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(out.results(0), av1::ReportDeviceCountsResponse::APPLIED);
 }
@@ -583,7 +585,7 @@ TEST(Reporting, DetailsShowServicesConsoleLaunchesAndTheInvitation) {
       customer::testdata::ValidCustomer("Invitee AG", "admin@" + FreshDomain());
   cv1::Customer knox;
   ASSERT_TRUE(Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *customers,
-                   stack->ServiceToken("seed"), knox_request, &knox)
+                   stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
                   .ok());
   auto onboarding = ov1::OnboardingService::NewStub(stack->Channel("onboarding-invitation"));
   ov1::CreateInvitationRequest invite;
@@ -749,7 +751,7 @@ TEST(Reporting, TenantIsolationMatrix) {
       {"another MSP", {stack->MspToken("iso-intruder"), grpc::StatusCode::NOT_FOUND}},
       {"a customer admin",
        {stack->CustomerToken(owned.customer_id()), grpc::StatusCode::PERMISSION_DENIED}},
-      {"a service", {stack->ServiceToken("knox-backend"), grpc::StatusCode::PERMISSION_DENIED}},
+      {"a service", {stack->ServiceToken("knox-manage"), grpc::StatusCode::PERMISSION_DENIED}},
       {"no token", {"-", grpc::StatusCode::UNAUTHENTICATED}},
       {"expired", {stack->issuer().Mint(expired_claims), grpc::StatusCode::UNAUTHENTICATED}},
       {"garbage", {"not.a.jwt", grpc::StatusCode::UNAUTHENTICATED}},

@@ -24,13 +24,17 @@
 #include <grpcpp/impl/codegen/sync_stream.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "msp/common/identities.h"
+#include "msp/common/knox_services.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "reflection_wire.pb.h"
 #include "stack.h"
+#include "status_details.h"
 #include "testdata/sample_customers.h"
 
 namespace msp {
@@ -52,92 +56,116 @@ const auto* const kEnvironment =
 constexpr char kMspA[] = "matrix-a";
 constexpr char kMspB[] = "matrix-b";
 
-// Which principals each RPC admits, and a request naming MSP A's real resources (JSON with
-// placeholders: {customer}, {invitation}, {delink}, ...). Every admitted caller of another
-// tenant (MSP B's admin, the admin of a customer the request does not name) gets NOT_FOUND,
-// exactly as for something that does not exist.
+// Which callers each RPC admits, and a request naming MSP A's real resources (JSON with
+// placeholders: {customer}, {invitation}, {delink}, ...). A caller is "msp-admin",
+// "customer-admin" or "service:<identity>". Every admitted caller of another tenant (MSP B's
+// admin, the admin of a customer the request does not name) gets NOT_FOUND, exactly as for
+// something that does not exist. This table is the test's own: it is checked against the
+// services, not read from them.
 struct Row {
-  std::set<PrincipalKind> admits;
+  std::set<std::string> admits;
   std::string request;
 };
 
+const std::vector<std::string>& KnoxBackends() {
+  static const auto* const backends = [] {
+    auto* out = new std::vector<std::string>;
+    for (auto service : knox::AllServices()) out->emplace_back(identity::KnoxBackend(service));
+    return out;
+  }();
+  return *backends;
+}
+
+std::string AsService(const char* identity) { return absl::StrCat("service:", identity); }
+
 const std::map<std::string, Row>& PolicyTable() {
-  const std::set<PrincipalKind> msp{PrincipalKind::kMspAdmin};
-  const std::set<PrincipalKind> msp_or_service{PrincipalKind::kMspAdmin, PrincipalKind::kService};
-  const std::set<PrincipalKind> service{PrincipalKind::kService};
-  const std::set<PrincipalKind> customer{PrincipalKind::kCustomerAdmin};
+  const std::string msp = "msp-admin";
+  const std::string customer_admin = "customer-admin";
+  const std::string customer = AsService(identity::kCustomer);
+  const std::string assignment = AsService(identity::kServiceAssignment);
+  const std::string onboarding = AsService(identity::kOnboardingInvitation);
+  const std::string reporting = AsService(identity::kReporting);
+  const std::string rebuild = AsService(identity::kReportingRebuild);
+  const std::string knox_accounts = AsService(identity::kKnoxAccounts);
+  std::set<std::string> backends;
+  for (const auto& b : KnoxBackends()) backends.insert("service:" + b);
   static const auto* const table = new std::map<std::string, Row>{
       // The customer service.
       {"/msp.customer.v1.CustomerService/CreateCustomer",
-       {msp, R"({"parent":"msps/{msp}","customer":{"company":{"displayName":"Matrix New"}}})"}},
+       {{msp}, R"({"parent":"msps/{msp}","customer":{"company":{"displayName":"Matrix New"}}})"}},
       {"/msp.customer.v1.CustomerService/GetCustomer",
-       {msp_or_service, R"({"name":"{customer}"})"}},
+       {{msp, assignment}, R"({"name":"{customer}"})"}},
       {"/msp.customer.v1.CustomerService/ListCustomers",
-       {msp_or_service, R"({"parent":"msps/{msp}"})"}},
+       {{msp, rebuild}, R"({"parent":"msps/{msp}"})"}},
       {"/msp.customer.v1.CustomerService/UpdateCustomer",
-       {msp, R"({"customer":{"name":"{customer}","company":{"displayName":"Matrix Renamed"}},)"
-             R"("updateMask":"company.displayName"})"}},
+       {{msp},
+        R"({"customer":{"name":"{customer}","company":{"displayName":"Matrix Renamed"}},)"
+        R"("updateMask":"company.displayName"})"}},
       {"/msp.customer.v1.CustomerService/UpgradeToJointlyManaged",
-       {msp, R"({"name":"{customer}"})"}},
-      {"/msp.customer.v1.CustomerService/ListCustomerEvents", {msp, R"({"parent":"{customer}"})"}},
-      {"/msp.customer.v1.CustomerService/CreateKnoxCustomer", {service, R"({})"}},
+       {{msp}, R"({"name":"{customer}"})"}},
+      {"/msp.customer.v1.CustomerService/ListCustomerEvents",
+       {{msp}, R"({"parent":"{customer}"})"}},
+      {"/msp.customer.v1.CustomerService/CreateKnoxCustomer", {{knox_accounts}, R"({})"}},
       {"/msp.customer.v1.CustomerService/LookupKnoxCustomer",
-       {service, R"({"customerId":"{knox_customer_id}"})"}},
-      {"/msp.customer.v1.CustomerService/TransitionCustomer", {service, R"({})"}},
-      {"/msp.customer.v1.CustomerService/RecordCustomerEvent", {service, R"({})"}},
+       {{onboarding}, R"({"customerId":"{knox_customer_id}"})"}},
+      {"/msp.customer.v1.CustomerService/TransitionCustomer", {{onboarding}, R"({})"}},
+      {"/msp.customer.v1.CustomerService/RecordCustomerEvent", {{assignment}, R"({})"}},
       // The service-assignment service.
       {"/msp.assignment.v1.ServiceAssignmentService/AssignServices",
-       {msp_or_service, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},
+       {{msp, customer, onboarding}, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/ListCustomerServices",
-       {msp_or_service, R"({"parent":"{customer}"})"}},
+       {{msp}, R"({"parent":"{customer}"})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices",
-       {msp_or_service, R"({"parent":"msps/{msp}","customers":["{customer}"]})"}},
-      {"/msp.assignment.v1.ServiceAssignmentService/ReportDeviceCounts", {service, R"({})"}},
+       {{msp, customer, rebuild}, R"({"parent":"msps/{msp}","customers":["{customer}"]})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/ReportDeviceCounts", {backends, R"({})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/CheckKnoxManageTenantId",
-       {msp_or_service, R"({"parent":"msps/{msp}","workEmail":"a@b.example","prefix":"matrix"})"}},
+       {{msp, onboarding},
+        R"({"parent":"msps/{msp}","workEmail":"a@b.example","prefix":"matrix"})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/LaunchServiceConsole",
-       {msp,
+       {{msp},
         R"({"name":"{customer}/services/knox-mobile-enrollment","returnUri":"http://localhost:8080/customers"})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/EndCustomerServices",
-       {service, R"({"parent":"msps/{msp}/customers/NOSUCHCUSTOMER","reason":"matrix"})"}},
+       {{onboarding}, R"({"parent":"msps/{msp}/customers/NOSUCHCUSTOMER","reason":"matrix"})"}},
       // The onboarding-invitation service.
       {"/msp.onboarding.v1.OnboardingService/LookupCustomer",
-       {msp, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
+       {{msp}, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
       {"/msp.onboarding.v1.OnboardingService/CreateInvitation",
-       {msp, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
+       {{msp}, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
       {"/msp.onboarding.v1.OnboardingService/GetInvitation",
-       {msp_or_service, R"({"name":"{invitation}"})"}},
+       {{msp, reporting}, R"({"name":"{invitation}"})"}},
       {"/msp.onboarding.v1.OnboardingService/ResendInvitation",
-       {msp, R"({"name":"{invitation}"})"}},
+       {{msp}, R"({"name":"{invitation}"})"}},
       {"/msp.onboarding.v1.OnboardingService/CancelInvitation",
-       {msp, R"({"name":"{invitation}"})"}},
+       {{msp}, R"({"name":"{invitation}"})"}},
       {"/msp.onboarding.v1.OnboardingService/AcceptInvitation",
-       {customer,
+       {{customer_admin},
         R"({"name":"{invitation}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
       {"/msp.onboarding.v1.OnboardingService/RejectInvitation",
-       {customer,
+       {{customer_admin},
         R"({"name":"{invitation}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
-      {"/msp.onboarding.v1.OnboardingService/RequestDelink", {msp, R"({"customer":"{joint}"})"}},
-      {"/msp.onboarding.v1.OnboardingService/GetDelinkRequest",
-       {msp_or_service, R"({"name":"{delink}"})"}},
-      {"/msp.onboarding.v1.OnboardingService/ResendDelinkEmail", {msp, R"({"name":"{delink}"})"}},
-      {"/msp.onboarding.v1.OnboardingService/RevokeDelink", {msp, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RequestDelink", {{msp}, R"({"customer":"{joint}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/GetDelinkRequest", {{msp}, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/ResendDelinkEmail", {{msp}, R"({"name":"{delink}"})"}},
+      {"/msp.onboarding.v1.OnboardingService/RevokeDelink", {{msp}, R"({"name":"{delink}"})"}},
       {"/msp.onboarding.v1.OnboardingService/AcceptDelink",
-       {customer, R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+       {{customer_admin},
+        R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
       {"/msp.onboarding.v1.OnboardingService/RejectDelink",
-       {customer, R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
+       {{customer_admin},
+        R"({"name":"{delink}","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})"}},
       {"/msp.onboarding.v1.OnboardingService/StartAccountSetup",
-       {service, R"({"customer":"msps/{msp}/customers/NOSUCHCUSTOMER"})"}},
+       {{customer}, R"({"customer":"msps/{msp}/customers/NOSUCHCUSTOMER"})"}},
       // The reporting service.
       {"/msp.reporting.v1.ReportingService/QueryCustomerTable",
-       {msp, R"({"parent":"msps/{msp}"})"}},
+       {{msp}, R"({"parent":"msps/{msp}"})"}},
       {"/msp.reporting.v1.ReportingService/GetTablePreferences",
-       {msp, R"({"name":"msps/{msp}/admins/admin/tablePreferences"})"}},
+       {{msp}, R"({"name":"msps/{msp}/admins/admin/tablePreferences"})"}},
       {"/msp.reporting.v1.ReportingService/UpdateTablePreferences",
-       {msp, R"({"preferences":{"name":"msps/{msp}/admins/admin/tablePreferences"}})"}},
-      {"/msp.reporting.v1.ReportingService/GetCustomerDetails", {msp, R"({"name":"{customer}"})"}},
+       {{msp}, R"({"preferences":{"name":"msps/{msp}/admins/admin/tablePreferences"}})"}},
+      {"/msp.reporting.v1.ReportingService/GetCustomerDetails",
+       {{msp}, R"({"name":"{customer}"})"}},
       {"/msp.reporting.v1.ReportingService/ExportCustomersCsv",
-       {msp, R"({"parent":"msps/{msp}"})"}},
+       {{msp}, R"({"parent":"msps/{msp}"})"}},
   };
   return *table;
 }
@@ -209,8 +237,12 @@ class ReflectedContracts {
 // A caller of the matrix: how it authenticates and which cell of a row it expects.
 struct Caller {
   std::string name;
-  std::string authorization;          // the whole metadata value; empty: none sent
-  std::optional<PrincipalKind> kind;  // the kind of a valid token; nullopt: refused at the door
+  std::string authorization;  // the whole metadata value; empty: none sent
+  // As the table names callers: "msp-admin", "customer-admin", "service:<identity>". Empty:
+  // no valid token, refused at the door.
+  std::string role;
+  // Relays for someone where its identity relays for nobody: refused everywhere.
+  bool relays = false;
 };
 
 std::string Base64Url(const std::string& s) {
@@ -225,7 +257,7 @@ std::string DecodeBase64Url(const std::string& s) {
   return out;
 }
 
-std::vector<Caller> Callers() {
+std::vector<Caller> Callers(const std::string& this_customer_id) {
   const std::string secret = auth::ReadKeyFile(stack->jwt_key_file());
   auto mint = [&](const auth::TokenIssuer& issuer, auth::TokenClaims claims) {
     if (claims.subject.empty()) claims.subject = "admin";
@@ -250,32 +282,54 @@ std::vector<Caller> Callers() {
   const std::string rs_header = Base64Url(R"({"alg":"RS256","typ":"JWT"})");
   const std::string none_header = Base64Url(R"({"alg":"none","typ":"JWT"})");
 
-  return {
-      {"msp-a-admin", "Bearer " + valid_a, PrincipalKind::kMspAdmin},
-      {"msp-b-admin", "Bearer " + stack->MspToken(kMspB), PrincipalKind::kMspAdmin},
+  std::vector<Caller> callers = {
+      {"msp-a-admin", "Bearer " + valid_a, "msp-admin"},
+      {"msp-b-admin", "Bearer " + stack->MspToken(kMspB), "msp-admin"},
+      // The admin of the customer MSP A invited, and of another.
+      {"customer-admin", "Bearer " + stack->CustomerToken(this_customer_id), "customer-admin"},
       {"other-customer-admin", "Bearer " + stack->CustomerToken("NOTTHISCUSTOMER"),
-       PrincipalKind::kCustomerAdmin},
-      {"service", "Bearer " + stack->ServiceToken("matrix"), PrincipalKind::kService},
-      {"no-token", "", std::nullopt},
-      {"not-bearer", "Basic " + valid_a, std::nullopt},
-      {"expired", "Bearer " + mint(stack->issuer(), expired), std::nullopt},
-      {"not-yet-valid", "Bearer " + mint(stack->issuer(), not_yet), std::nullopt},
+       "customer-admin"},
+  };
+  for (const char* service :
+       {identity::kCustomer, identity::kServiceAssignment, identity::kOnboardingInvitation,
+        identity::kReporting, identity::kReportingRebuild, identity::kKnoxAccounts}) {
+    callers.push_back({service, "Bearer " + stack->ServiceToken(service), AsService(service)});
+  }
+  for (const auto& backend : KnoxBackends()) {
+    callers.push_back({backend, "Bearer " + stack->ServiceToken(backend), "service:" + backend});
+  }
+  // A Knox backend's token that claims to act for MSP A's admin.
+  callers.push_back(
+      {"knox-manage-for-msp-a-admin",
+       "Bearer " + stack->ServiceToken("knox-manage", auth::OnBehalfOf{PrincipalKind::kMspAdmin,
+                                                                       "admin", kMspA, ""}),
+       "service:knox-manage", true});
+  // A service nobody declared.
+  callers.push_back(
+      {"unknown-service", "Bearer " + stack->ServiceToken("matrix"), "service:matrix"});
+  const std::vector<Caller> refused = {
+      {"no-token", "", ""},
+      {"not-bearer", "Basic " + valid_a, ""},
+      {"expired", "Bearer " + mint(stack->issuer(), expired), ""},
+      {"not-yet-valid", "Bearer " + mint(stack->issuer(), not_yet), ""},
       {"wrong-issuer",
        "Bearer " + mint(auth::TokenIssuer("HS256", secret, "someone-else", "msp-customers"), msp_a),
-       std::nullopt},
+       ""},
       {"wrong-audience", "Bearer " + mint(stack->issuer().ForAudience("another-system"), msp_a),
-       std::nullopt},
+       ""},
       {"wrong-key",
        "Bearer " + mint(auth::TokenIssuer("HS256", "not-the-secret-0123456789abcdef", "msp-test",
                                           "msp-customers"),
                         msp_a),
-       std::nullopt},
-      {"alg-none", "Bearer " + none_header + "." + parts[1] + ".", std::nullopt},
-      {"hs-rs-confusion", "Bearer " + rs_header + "." + parts[1] + "." + parts[2], std::nullopt},
+       ""},
+      {"alg-none", "Bearer " + none_header + "." + parts[1] + ".", ""},
+      {"hs-rs-confusion", "Bearer " + rs_header + "." + parts[1] + "." + parts[2], ""},
       {"tampered-payload",
-       "Bearer " + b_parts[0] + "." + Base64Url(tampered_payload) + "." + b_parts[2], std::nullopt},
-      {"garbage", "Bearer not.a.jwt", std::nullopt},
+       "Bearer " + b_parts[0] + "." + Base64Url(tampered_payload) + "." + b_parts[2], ""},
+      {"garbage", "Bearer not.a.jwt", ""},
   };
+  callers.insert(callers.end(), refused.begin(), refused.end());
+  return callers;
 }
 
 // Calls one method with a JSON request; streams are read to the end. `answer` (if given) gets
@@ -345,7 +399,7 @@ Resources CreateMspAResources() {
   knox_request.add_services(av1::KNOX_MOBILE_ENROLLMENT);
   cv1::Customer knox;
   EXPECT_TRUE(Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *customers,
-                   stack->ServiceToken("seed"), knox_request, &knox)
+                   stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
                   .ok());
   ov1::CreateInvitationRequest invite;
   invite.set_parent(absl::StrCat("msps/", kMspA));
@@ -461,7 +515,7 @@ TEST(SecurityMatrix, EveryRpcAnswersEveryCallerAsItsPolicySays) {
   }
 
   const Resources resources = CreateMspAResources();
-  const std::vector<Caller> callers = Callers();
+  const std::vector<Caller> callers = Callers(resources.placeholders.at("{knox_customer_id}"));
   // New customers' own sagas (services, the account-setup email) still change them for a
   // moment: the comparison starts once two snapshots half a second apart agree.
   std::string before = SnapshotOfMspA(contracts, resources, service_address);
@@ -472,31 +526,46 @@ TEST(SecurityMatrix, EveryRpcAnswersEveryCallerAsItsPolicySays) {
     before = again;
   }
 
-  // Strangers first, so that MSP A's resources can be compared after them; then the callers
-  // entitled to change them: internal services and MSP A's own admin.
+  // Cells that must change nothing first (every refused call, every caller of another tenant),
+  // so that MSP A's resources can be compared after them; then the callers entitled to change
+  // them: the admitted services and MSP A's own admin.
   std::map<std::string, std::map<std::string, Code>> answers;  // method -> caller -> code
   int cells = 0;
-  auto run_cell = [&](const pb::MethodDescriptor* method, const Caller& caller) {
+  auto admitted = [](const Row& row, const Caller& caller) {
+    return !caller.role.empty() && !caller.relays && row.admits.count(caller.role) > 0;
+  };
+  auto entitled = [&](const Row& row, const Caller& caller) {
+    return admitted(row, caller) &&
+           (caller.name == "msp-a-admin" || caller.role.rfind("service:", 0) == 0);
+  };
+  auto run_cell = [&](const pb::MethodDescriptor* method, const Caller& caller,
+                      bool entitled_pass) {
     const std::string path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
     const auto row_it = PolicyTable().find(path);
     if (row_it == PolicyTable().end()) return;
     const Row& row = row_it->second;
+    if (entitled(row, caller) != entitled_pass) return;
     const std::string json = absl::StrReplaceAll(row.request, resources.placeholders);
     const grpc::Status status =
         CallMethod(contracts, method_address.at(path), method, json, caller.authorization);
     answers[method->name()][caller.name] = status.error_code();
     ++cells;
+    const std::string reason = testing::DetailsOf(status).reason;
     std::string cell = absl::StrCat(path, " as ", caller.name, ": ", CodeName(status.error_code()),
-                                    " ", status.error_message());
-    if (!caller.kind) {
+                                    " ", reason, " ", status.error_message());
+    const bool policy_refusal =
+        reason == "PRINCIPAL_NOT_ALLOWED" || reason == "DELEGATION_NOT_ALLOWED";
+    if (caller.role.empty()) {
       EXPECT_EQ(status.error_code(), Code::UNAUTHENTICATED) << cell;
       return;
     }
-    if (!row.admits.count(*caller.kind)) {
+    if (!admitted(row, caller)) {
       EXPECT_EQ(status.error_code(), Code::PERMISSION_DENIED) << cell;
+      EXPECT_TRUE(policy_refusal) << cell;
       return;
     }
-    // Admitted: the answer is about the request, never a failure of the server.
+    // Admitted: the answer is about the request, never a failure of the server or the policy.
+    EXPECT_FALSE(policy_refusal) << cell;
     for (Code bad : {Code::UNAUTHENTICATED, Code::UNIMPLEMENTED, Code::INTERNAL, Code::UNKNOWN,
                      Code::UNAVAILABLE, Code::DEADLINE_EXCEEDED}) {
       EXPECT_NE(status.error_code(), bad) << cell;
@@ -508,22 +577,17 @@ TEST(SecurityMatrix, EveryRpcAnswersEveryCallerAsItsPolicySays) {
       EXPECT_NE(status.error_code(), Code::NOT_FOUND) << cell;
     }
     // Nothing of MSP A's resources shows through another tenant's error.
-    if (caller.name != "msp-a-admin" && caller.kind != PrincipalKind::kService) {
+    if (caller.name != "msp-a-admin" && caller.role.rfind("service:", 0) != 0) {
       EXPECT_EQ(status.error_message().find("Matrix"), std::string::npos) << cell;
     }
   };
-  auto entitled = [](const Caller& caller) {
-    return caller.name == "msp-a-admin" || caller.kind == PrincipalKind::kService;
-  };
   for (const auto& caller : callers) {
-    if (entitled(caller)) continue;
-    for (const auto* method : methods) run_cell(method, caller);
+    for (const auto* method : methods) run_cell(method, caller, false);
   }
   EXPECT_EQ(SnapshotOfMspA(contracts, resources, service_address), before)
-      << "a caller of another tenant, or one without a valid token, changed MSP A's resources";
+      << "a refused caller, or one of another tenant, changed MSP A's resources";
   for (const auto& caller : callers) {
-    if (!entitled(caller)) continue;
-    for (const auto* method : methods) run_cell(method, caller);
+    for (const auto* method : methods) run_cell(method, caller, true);
   }
 
   // The matrix as a table: one line per RPC, one column per caller.
@@ -542,6 +606,59 @@ TEST(SecurityMatrix, EveryRpcAnswersEveryCallerAsItsPolicySays) {
     }
     std::cout << line << "\n";
   }
+}
+
+// AIP-159's `msps/-` reads every MSP at once: only the reporting rebuild may name it, and only
+// where it lists customers and their services. Every other caller, on every RPC whose request
+// names an MSP, is refused.
+TEST(SecurityMatrix, EveryMspAtOnceIsTheRebuildsAlone) {
+  ReflectedContracts contracts;
+  std::map<std::string, std::pair<std::string, const pb::MethodDescriptor*>> methods;
+  for (const std::string name :
+       {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
+    const ReflectedServer server = contracts.Load(stack->address(name));
+    for (const auto& service_name : server.services) {
+      if (IsInfrastructure(service_name)) continue;
+      const auto* service = contracts.Service(service_name);
+      for (int i = 0; i < service->method_count(); ++i) {
+        methods[absl::StrCat("/", service_name, "/", service->method(i)->name())] = {
+            server.address, service->method(i)};
+      }
+    }
+  }
+  const std::set<std::string> rebuild_reads = {
+      "/msp.customer.v1.CustomerService/ListCustomers",
+      "/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices"};
+  int wildcard_rows = 0;
+  for (const auto& [path, row] : PolicyTable()) {
+    if (row.request.find("msps/{msp}") == std::string::npos) continue;
+    ++wildcard_rows;
+    std::string json =
+        absl::StrReplaceAll(row.request, {{"msps/{msp}\"", "msps/-\""},
+                                          {"{customer}", "msps/-/customers/0000000000"},
+                                          {"{msp}", "-"}});
+    // Every MSP at once is listed in customer id order only.
+    if (absl::EndsWith(path, "/ListCustomers")) {
+      json = absl::StrReplaceAll(json, {{"}", R"(,"orderBy":"customer_id"})"}});
+    }
+    for (const auto& caller : Callers("0000000000")) {
+      if (caller.role.empty()) continue;
+      const auto& [address, method] = methods.at(path);
+      const grpc::Status status =
+          CallMethod(contracts, address, method, json, caller.authorization);
+      const bool rebuild = caller.name == identity::kReportingRebuild && rebuild_reads.count(path);
+      if (rebuild) {
+        EXPECT_TRUE(status.ok()) << path << " as " << caller.name << ": " << status.error_message();
+      } else {
+        EXPECT_TRUE(status.error_code() == Code::NOT_FOUND ||
+                    status.error_code() == Code::PERMISSION_DENIED ||
+                    status.error_code() == Code::INVALID_ARGUMENT)
+            << path << " as " << caller.name << " with " << json << ": "
+            << CodeName(status.error_code()) << " " << status.error_message();
+      }
+    }
+  }
+  EXPECT_GE(wildcard_rows, 10);
 }
 
 }  // namespace

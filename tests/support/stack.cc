@@ -180,10 +180,12 @@ std::string Stack::CustomerToken(const std::string& customer_id) const {
   return issuer_.Mint(claims);
 }
 
-std::string Stack::ServiceToken(const std::string& service) const {
+std::string Stack::ServiceToken(const std::string& service,
+                                std::optional<auth::OnBehalfOf> on_behalf_of) const {
   auth::TokenClaims claims;
   claims.kind = auth::PrincipalKind::kService;
   claims.subject = service;
+  claims.on_behalf_of = std::move(on_behalf_of);
   return issuer_.Mint(claims);
 }
 

@@ -53,7 +53,9 @@ class Stack {
 
   std::string MspToken(const std::string& msp_id, const std::string& admin = "admin") const;
   std::string CustomerToken(const std::string& customer_id) const;
-  std::string ServiceToken(const std::string& service) const;
+  // A service identity's token (identities.h); with `on_behalf_of`, relaying for that person.
+  std::string ServiceToken(const std::string& service,
+                           std::optional<auth::OnBehalfOf> on_behalf_of = std::nullopt) const;
   const auth::TokenIssuer& issuer() const { return issuer_; }
   // The file holding the HS256 secret the services verify (and sign service tokens) with.
   const std::string& jwt_key_file() const { return secret_file_; }

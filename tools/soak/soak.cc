@@ -35,6 +35,7 @@
 #include "fault_proxy.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/identities.h"
 #include "msp/common/metrics.h"
 #include "msp/common/timestamps.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -238,7 +239,9 @@ class Workload {
   Workload(Suite& suite, std::string msp, int workers)
       : suite_(suite), msp_(std::move(msp)), records_(workers) {
     token_ = suite_.stack().MspToken(msp_);
-    service_token_ = suite_.stack().ServiceToken("soak-device-reports");
+    device_reports_token_ = suite_.stack().ServiceToken(
+        std::string(identity::KnoxBackend(av1::KNOX_MOBILE_ENROLLMENT)));
+    knox_accounts_token_ = suite_.stack().ServiceToken(identity::kKnoxAccounts);
     for (int w = 0; w < workers; ++w) {
       threads_.emplace_back([this, w] { Run(w); });
     }
@@ -440,7 +443,7 @@ class Workload {
     av1::ReportDeviceCountsResponse out;
     const auto status = WithRetries(stats_, [&] {
       grpc::ClientContext context;
-      Authorize(context, service_token_);
+      Authorize(context, device_reports_token_);
       return stub.ReportDeviceCounts(&context, request, &out);
     });
     if (status.ok()) {
@@ -469,7 +472,7 @@ class Workload {
     cv1::Customer knox;
     if (!WithRetries(stats_, [&] {
            grpc::ClientContext context;
-           Authorize(context, service_token_);
+           Authorize(context, knox_accounts_token_);
            return customers.CreateKnoxCustomer(&context, knox_request, &knox);
          }).ok()) {
       return;  // no invitation without the customer; nothing of the MSP's to check
@@ -590,7 +593,8 @@ class Workload {
   Suite& suite_;
   std::string msp_;
   std::string token_;
-  std::string service_token_;
+  std::string device_reports_token_;
+  std::string knox_accounts_token_;
   std::vector<std::vector<CustomerRecord>> records_;  // one per worker
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};

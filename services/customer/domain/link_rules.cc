@@ -65,7 +65,6 @@ void ValidateTransitionRequest(const v1::TransitionCustomerRequest& request) {
       request.management_type() != v1::JOINTLY_MANAGED) {
     violations.push_back({"management_type", "FULLY_MANAGED or JOINTLY_MANAGED"});
   }
-  if (request.actor().size() > 200) violations.push_back({"actor", "at most 200 characters"});
   if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));
 }
 

@@ -119,7 +119,8 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 
 const std::vector<Migration>& CustomerSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7)});
+      CustomerMigrations(),
+      {outbox::TableMigration(2), outbox::TopicIndexMigration(7), outbox::OnBehalfOfMigration(10)});
   return kAll;
 }
 
@@ -247,9 +248,9 @@ pg::Statement CustomerStore::CreateStatement(const NewCustomer& created) {
       "e AS (INSERT INTO customer_events (msp_id, customer_id, action, actor, request_id, "
       "create_time) SELECT $2, customer_id, 'CUSTOMER_CREATED', $21, $22, create_time FROM c), "
       // The assignment of the requested services, delivered by the outbox relay.
-      "o AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
+      "o AS (INSERT INTO outbox (msp_id, topic, message_key, payload, on_behalf_of) SELECT $2, '" +
       std::string(kAssignServicesTopic) + "', customer_id, " + payload_param +
-      "::bytea FROM c WHERE cardinality(" + requested_param +
+      "::bytea, $21 FROM c WHERE cardinality(" + requested_param +
       "::smallint[]) > 0), "
       // A jointly managed customer's account-set-up email, sent by the onboarding service.
       "o2 AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +

@@ -6,11 +6,23 @@
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
 #include "msp/common/knox_services.h"
+#include "msp/common/strings.h"
 #include "msp/common/tenancy.h"
 #include "msp/common/timestamps.h"
 
 namespace msp::assignment {
 namespace {}  // namespace
+
+void CheckReportsAreFor(const v1::ReportDeviceCountsRequest& request, v1::KnoxService own) {
+  for (int i = 0; i < request.reports_size(); ++i) {
+    if (request.reports(i).service() != own) {
+      throw ApiError::PermissionDenied(
+          "REPORT_FOR_ANOTHER_SERVICE",
+          absl::StrCat("reports[", i, "].service: the ", AbslView(knox::ServiceId(own)),
+                       " backend reports ", AbslView(knox::DisplayName(own)), " devices only"));
+    }
+  }
+}
 
 void ValidateDeviceCountReports(const v1::ReportDeviceCountsRequest& request,
                                 std::chrono::system_clock::time_point now,

@@ -14,6 +14,10 @@ void ValidateDeviceCountReports(const v1::ReportDeviceCountsRequest& request,
                                 std::chrono::system_clock::time_point now,
                                 std::chrono::seconds clock_skew = std::chrono::minutes(5));
 
+// A Knox backend reports its own service's devices only. Throws PERMISSION_DENIED
+// REPORT_FOR_ANOTHER_SERVICE naming the first report of another service.
+void CheckReportsAreFor(const v1::ReportDeviceCountsRequest& request, v1::KnoxService own);
+
 // Of several reports for one (customer, service) in a batch, the index of the one observed
 // last for each report, so only that one is applied and the others count as stale.
 std::vector<int> LatestReportIndex(const v1::ReportDeviceCountsRequest& request);

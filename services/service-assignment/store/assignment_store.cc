@@ -52,8 +52,8 @@ v1::AssignedService RowToService(const pg::Result& r, int row) {
 
 const std::vector<Migration>& AssignmentSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      AssignmentMigrations(),
-      {idempotency::TableMigration(2), outbox::TableMigration(3), outbox::TopicIndexMigration(5)});
+      AssignmentMigrations(), {idempotency::TableMigration(2), outbox::TableMigration(3),
+                               outbox::TopicIndexMigration(5), outbox::OnBehalfOfMigration(6)});
   return kAll;
 }
 

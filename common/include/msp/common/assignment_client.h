@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,12 @@ class AssignmentClient {
   void BatchGetAsync(const std::string& msp_id, const std::vector<std::string>& ids,
                      std::function<void(ServicesByCustomer, std::exception_ptr)> done);
 
+  // For `on_behalf_of` (nullopt: the service's own work), named in the call's token.
   grpc::Status AssignServices(const assignment::v1::AssignServicesRequest& request,
+                              const std::optional<auth::OnBehalfOf>& on_behalf_of,
                               assignment::v1::AssignServicesResponse* response);
   grpc::Status EndCustomerServices(const assignment::v1::EndCustomerServicesRequest& request,
+                                   const std::optional<auth::OnBehalfOf>& on_behalf_of,
                                    assignment::v1::EndCustomerServicesResponse* response);
   // The Knox Manage tenant a prefix makes for a customer, and the tenant its account has
   // already. Throws ApiError UNAVAILABLE when the service cannot answer, and the service's own
@@ -42,7 +46,8 @@ class AssignmentClient {
       const assignment::v1::CheckKnoxManageTenantIdRequest& request);
 
  private:
-  void Prepare(grpc::ClientContext& context) const;
+  void Prepare(grpc::ClientContext& context,
+               const std::optional<auth::OnBehalfOf>& on_behalf_of = std::nullopt) const;
 
   std::unique_ptr<assignment::v1::ServiceAssignmentService::Stub> stub_;
   const auth::ServiceToken* token_;

@@ -26,6 +26,8 @@ Migration TableMigration(int version);
 // The due-message index by topic, and vacuum settings for a queue table; follows
 // TableMigration in every service's list.
 Migration TopicIndexMigration(int version);
+// The on_behalf_of column; follows TopicIndexMigration.
+Migration OnBehalfOfMigration(int version);
 
 struct Message {
   int64_t id = 0;
@@ -33,13 +35,17 @@ struct Message {
   std::string topic;  // which handler delivers it: "assign-services", "email", ...
   std::string key;    // the receiver's idempotency key
   std::string payload;
+  // Whom the delivery is for, as the enqueuing service verified it (Principal::Actor()); the
+  // relay names them in its token (auth::OnBehalfOf). Empty: the service's own work.
+  std::string on_behalf_of;
   int attempts = 0;                                   // failed deliveries so far
   std::chrono::system_clock::time_point create_time;  // when the change it belongs to committed
 };
 
 // Writes a message inside the caller's transaction: it exists exactly if the change commits.
 void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
-             const std::string& key, const std::string& payload);
+             const std::string& key, const std::string& payload,
+             const std::string& on_behalf_of = "");
 
 // Delivers one message; throws to have it retried later (with backoff and jitter).
 using Handler = std::function<void(const Message&)>;

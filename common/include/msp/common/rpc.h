@@ -14,6 +14,7 @@
 #include "msp/common/errors.h"
 #include "msp/common/log.h"
 #include "msp/common/metrics.h"
+#include "msp/common/policy.h"
 #include "msp/common/tenant_limiter.h"
 
 namespace msp {

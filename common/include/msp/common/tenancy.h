@@ -6,11 +6,12 @@
 
 // Which MSP a call acts for. An MSP admin acts only for the MSP in its verified token: a name
 // under another MSP answers NOT_FOUND, so nothing about that MSP is revealed. An internal
-// service (a service token) acts for the MSP the resource name names.
+// service (a service token) acts for the MSP the resource name names, except when it relays a
+// person's call: then only for that person's MSP, or that customer admin's own customer.
 namespace msp {
 
-// AIP-159's wildcard parent, `msps/-`: every MSP at once. Only internal services may use it,
-// and only where a method says so.
+// AIP-159's wildcard parent, `msps/-`: every MSP at once. Only a service whose grant for the
+// method says TenantScope::kAll may use it.
 inline constexpr char kAnyMsp[] = "-";
 
 struct CustomerRef {
@@ -28,5 +29,7 @@ std::string RequireMspParent(const std::string& field, const std::string& parent
 // `msps/{msp}/customers/{customer}` the principal may act for.
 CustomerRef RequireCustomerName(const std::string& field, const std::string& name,
                                 const auth::Principal& principal);
+// The same check for a customer a request names by its fields. Throws NOT_FOUND.
+void RequireActingFor(const auth::Principal& principal, const CustomerRef& customer);
 
 }  // namespace msp

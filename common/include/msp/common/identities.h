@@ -1,0 +1,27 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "msp/common/knox_services.h"
+
+// The service identities: the `sub` of a service token (and, with mutual TLS, the name in the
+// calling service's certificate). Declared once; every policy table and token names them here.
+namespace msp::identity {
+
+inline constexpr char kCustomer[] = "customer";
+inline constexpr char kServiceAssignment[] = "service-assignment";
+inline constexpr char kOnboardingInvitation[] = "onboarding-invitation";
+inline constexpr char kReporting[] = "reporting";
+// The read model's rebuild job: the one caller that reads every MSP's customers at once.
+inline constexpr char kReportingRebuild[] = "reporting-rebuild";
+// Knox's account system, which registers the customers that signed up with Knox directly.
+inline constexpr char kKnoxAccounts[] = "knox-accounts";
+
+// A Knox service backend is named as its service: `knox-manage` reports Knox Manage's device
+// counts and nothing else.
+std::string_view KnoxBackend(knox::KnoxService service);
+// The service whose backend `identity` is; nullopt when it is no Knox backend.
+std::optional<knox::KnoxService> KnoxBackendService(std::string_view identity);
+
+}  // namespace msp::identity
