@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "jwt/jwt.hpp"
 #include "msp/common/jwks.h"
+#include "msp/common/log.h"
 #include "msp/common/strings.h"
+#include "msp/common/watched_file.h"
 
 namespace msp::auth {
 namespace {
@@ -290,7 +292,11 @@ TokenIssuer::TokenIssuer(std::string algorithm, std::string key, std::string iss
       key_(std::move(key)),
       issuer_(std::move(issuer)),
       audience_(std::move(audience)) {
-  if (algorithm_ == "RS256" || algorithm_ == "ES256") kid_ = KeyThumbprint(key_);
+  // An asymmetric key says its own algorithm: a rotation may move from RSA to P-256.
+  if (algorithm_ == "RS256" || algorithm_ == "ES256") {
+    algorithm_ = KeyAlgorithm(key_);
+    kid_ = KeyThumbprint(key_);
+  }
 }
 
 std::string TokenIssuer::Mint(const TokenClaims& claims) const {
@@ -324,9 +330,41 @@ std::string TokenIssuer::Mint(const TokenClaims& claims) const {
 ServiceToken::ServiceToken(TokenIssuer issuer, std::string service_name, std::chrono::seconds ttl)
     : issuer_(std::move(issuer)), service_name_(std::move(service_name)), ttl_(ttl) {}
 
+ServiceToken::ServiceToken(TokenIssuer issuer, std::string service_name, std::string key_file,
+                           std::chrono::seconds ttl)
+    : issuer_(std::move(issuer)),
+      service_name_(std::move(service_name)),
+      ttl_(ttl),
+      key_file_(std::make_unique<WatchedFile>(std::move(key_file))) {
+  key_file_->ReadIfChanged();  // the issuer holds this content already
+}
+
+ServiceToken::~ServiceToken() = default;
+
+void ServiceToken::ReloadKeyIfDue() const {
+  if (!key_file_) return;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (now < next_key_check_ns_.load(std::memory_order_relaxed)) return;
+  std::unique_lock lock(mu_);
+  next_key_check_ns_.store(
+      now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1))
+                .count(),
+      std::memory_order_relaxed);
+  auto key = key_file_->ReadIfChanged();
+  if (!key) return;
+  try {
+    issuer_ = issuer_.WithKey(*key);
+    minted_.clear();  // every token from now on names the new key
+    log::Info("service token signing key loaded", {{"kid", issuer_.kid()}});
+  } catch (const std::exception& e) {
+    log::Error("signing key not loaded; keeping the last good one", {{"error", e.what()}});
+  }
+}
+
 std::string ServiceToken::AuthorizationHeader() const { return AuthorizationHeader(std::nullopt); }
 
 std::string ServiceToken::AuthorizationHeader(const std::optional<OnBehalfOf>& on_behalf_of) const {
+  ReloadKeyIfDue();
   const auto now = std::chrono::steady_clock::now();
   const std::string key = on_behalf_of
                               ? absl::StrCat(on_behalf_of->Actor(), "/", on_behalf_of->msp_id, "/",

@@ -270,6 +270,12 @@ std::string KeyThumbprint(const std::string& pem) {
   return Thumbprint(CanonicalJwk(key.get()));
 }
 
+std::string KeyAlgorithm(const std::string& pem) {
+  Pkey key = ReadKey(pem);
+  CanonicalJwk(key.get());  // RSA or P-256, or throws
+  return EVP_PKEY_is_a(key.get(), "RSA") ? "RS256" : "ES256";
+}
+
 std::string PublicJwk(const std::string& pem) {
   Pkey key = ReadKey(pem);
   nlohmann::json jwk = CanonicalJwk(key.get());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.pb.h"
+#include "msp/common/jwks.h"
 #include "msp/common/log.h"
 #include "msp/common/malformed_requests.h"
 #include "msp/common/page_tokens.h"
@@ -36,8 +37,11 @@ ABSL_FLAG(std::string, jwt_algorithm, "HS256", "JWT algorithm: HS256, RS256 or E
 ABSL_FLAG(std::string, jwt_secret, "", "HS256 shared secret (dev only; prefer jwt_key_file)");
 ABSL_FLAG(std::string, jwt_key_file, "", "HS256 secret or RS256/ES256 public key PEM file");
 ABSL_FLAG(std::string, jwt_signing_key_file, "",
-          "RS256/ES256 private key PEM this service signs its service tokens with (HS256: the "
-          "shared secret is used)");
+          "RS256/ES256 private key PEM this service signs its service tokens with, read again "
+          "when it changes (HS256: the shared secret is used)");
+ABSL_FLAG(std::string, jwt_jwks_file, "",
+          "JWKS file of the RS256/ES256 keys tokens are verified with, by their kid; read again "
+          "when it changes. Replaces --jwt_key_file");
 ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
 ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
@@ -66,14 +70,31 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   config.jwt.algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
   config.jwt.issuer = absl::GetFlag(FLAGS_jwt_issuer);
   config.jwt.audience = absl::GetFlag(FLAGS_jwt_audience);
-  const std::string key_file = absl::GetFlag(FLAGS_jwt_key_file);
-  config.jwt.key = key_file.empty() ? absl::GetFlag(FLAGS_jwt_secret) : auth::ReadKeyFile(key_file);
-  if (config.jwt.key.empty()) {
-    throw std::runtime_error("no JWT key: set --jwt_key_file (or --jwt_secret for local dev)");
+  const std::string jwks_file = absl::GetFlag(FLAGS_jwt_jwks_file);
+  if (!jwks_file.empty()) {
+    if (config.jwt.algorithm != "RS256" && config.jwt.algorithm != "ES256") {
+      throw std::runtime_error(
+          "a key set holds RS256/ES256 keys: --jwt_algorithm names the one this service signs "
+          "with");
+    }
+    try {
+      config.jwt.key_set = std::make_shared<auth::KeySetFile>(jwks_file);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(absl::StrCat("--jwt_jwks_file: ", e.what()));
+    }
+  } else {
+    const std::string key_file = absl::GetFlag(FLAGS_jwt_key_file);
+    config.jwt.key =
+        key_file.empty() ? absl::GetFlag(FLAGS_jwt_secret) : auth::ReadKeyFile(key_file);
+    if (config.jwt.key.empty()) {
+      throw std::runtime_error(
+          "no JWT key: set --jwt_jwks_file or --jwt_key_file (or --jwt_secret for local dev)");
+    }
   }
   const std::string signing_key_file = absl::GetFlag(FLAGS_jwt_signing_key_file);
   if (!signing_key_file.empty()) {
     config.jwt_signing_key = auth::ReadKeyFile(signing_key_file);
+    config.jwt_signing_key_file = signing_key_file;
   } else if (config.jwt.algorithm == "HS256") {
     config.jwt_signing_key = config.jwt.key;
   }
@@ -100,9 +121,10 @@ auth::ServiceToken ServiceTokenFromConfig(const CommonConfig& config,
   if (config.jwt_signing_key.empty()) {
     throw std::runtime_error("no key to sign service tokens: set --jwt_signing_key_file");
   }
-  return auth::ServiceToken(auth::TokenIssuer(config.jwt.algorithm, config.jwt_signing_key,
-                                              config.jwt.issuer, config.jwt.audience),
-                            service_name);
+  auth::TokenIssuer issuer(config.jwt.algorithm, config.jwt_signing_key, config.jwt.issuer,
+                           config.jwt.audience);
+  if (config.jwt_signing_key_file.empty()) return auth::ServiceToken(issuer, service_name);
+  return auth::ServiceToken(issuer, service_name, config.jwt_signing_key_file);
 }
 
 void BlockTerminationSignals() {

@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "jwt/jwt.hpp"
+#include "key_pair.h"
 #include "processes.h"
 
 namespace msp::auth {
@@ -42,19 +43,7 @@ std::string B64(const std::string& s) {
 }
 
 // A key pair made by the openssl command, as a production identity provider would hold.
-struct KeyPair {
-  msp::testing::TempDir dir;
-  std::string private_pem, public_pem;
-  explicit KeyPair(const std::string& genpkey_args) {
-    const std::string priv = dir.path() + "/key.pem", pub = dir.path() + "/pub.pem";
-    const std::string cmd = "openssl genpkey " + genpkey_args + " -out " + priv +
-                            " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub +
-                            " 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl failed");
-    private_pem = ReadKeyFile(priv);
-    public_pem = ReadKeyFile(pub);
-  }
-};
+using msp::testing::KeyPair;
 
 TEST(TokenVerifierTest, AcceptsAValidMspAdminToken) {
   TokenIssuer issuer("HS256", kSecret, "iss-a", "aud-a");

@@ -1,11 +1,14 @@
 // Mints a bearer token for local development and tests (HS256 with the dev secret, or RS256/ES256
-// with a private key). Production tokens come from the identity provider, never from this tool.
+// with a private key, named by its kid). Production tokens come from the identity provider,
+// never from this tool. `--print_jwks key.pem...` prints the JWKS the services verify with.
 #include <iostream>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "msp/common/auth.h"
+#include "msp/common/jwks.h"
 
 ABSL_FLAG(std::string, role, "msp_admin", "msp_admin, customer_admin or service");
 ABSL_FLAG(std::string, msp, "", "MSP id (msp_admin)");
@@ -16,11 +19,25 @@ ABSL_FLAG(std::string, key_file, "", "HS256 secret file or private key PEM");
 ABSL_FLAG(std::string, issuer, "msp-dev", "iss claim");
 ABSL_FLAG(std::string, audience, "msp-customers", "aud claim");
 ABSL_FLAG(int, ttl_seconds, 12 * 3600, "lifetime");
+ABSL_FLAG(bool, print_jwks, false,
+          "print a JWKS of the public keys of the PEM files given as arguments (each kid its RFC "
+          "7638 thumbprint) instead of a token");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("msp_token --msp <id> --key_file <secret> [--admin <id>]");
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage(
+      "msp_token --msp <id> --key_file <secret> [--admin <id>] | --print_jwks <pem>...");
+  const std::vector<char*> files = absl::ParseCommandLine(argc, argv);
   try {
+    if (absl::GetFlag(FLAGS_print_jwks)) {
+      std::string keys;
+      for (size_t i = 1; i < files.size(); ++i) {
+        if (!keys.empty()) keys += ",";
+        keys += msp::auth::PublicJwk(msp::auth::ReadKeyFile(files[i]));
+      }
+      if (keys.empty()) throw std::runtime_error("--print_jwks takes PEM key files");
+      std::cout << "{\"keys\":[" << keys << "]}\n";
+      return 0;
+    }
     const std::string key = msp::auth::ReadKeyFile(absl::GetFlag(FLAGS_key_file));
     msp::auth::TokenIssuer issuer(absl::GetFlag(FLAGS_algorithm), key, absl::GetFlag(FLAGS_issuer),
                                   absl::GetFlag(FLAGS_audience));

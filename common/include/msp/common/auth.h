@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <initializer_list>
 #include <map>
@@ -57,6 +58,11 @@ std::optional<OnBehalfOf> OnBehalfOfActor(std::string_view actor, const std::str
 std::string ServiceActor(std::string_view identity, const std::optional<OnBehalfOf>& on_behalf_of);
 
 class KeySetFile;
+}  // namespace msp::auth
+namespace msp {
+class WatchedFile;
+}  // namespace msp
+namespace msp::auth {
 
 // How tokens are verified. With a key set (production), a token names its key (`kid`) and is
 // checked with that key's own algorithm, RS256 or ES256: a key removed from the set stops
@@ -114,14 +120,18 @@ struct TokenClaims {
 
 class TokenIssuer {
  public:
-  // key: HS256 secret, or a private key PEM for RS256/ES256, whose tokens name it by its
-  // RFC 7638 thumbprint (`kid`, jwks.h).
+  // key: HS256 secret, or a private key PEM for RS256/ES256 (the key's type decides which),
+  // whose tokens name it by its RFC 7638 thumbprint (`kid`, jwks.h).
   TokenIssuer(std::string algorithm, std::string key, std::string issuer, std::string audience);
   const std::string& kid() const { return kid_; }
   std::string Mint(const TokenClaims& claims) const;
   // The same key and issuer for another audience (tokens meant for another system).
   TokenIssuer ForAudience(std::string audience) const {
     return TokenIssuer(algorithm_, key_, issuer_, std::move(audience));
+  }
+  // Another key of the same algorithm (a rotation). Throws std::invalid_argument.
+  TokenIssuer WithKey(std::string key) const {
+    return TokenIssuer(algorithm_, std::move(key), issuer_, audience_);
   }
 
  private:
@@ -134,15 +144,24 @@ class ServiceToken {
  public:
   ServiceToken(TokenIssuer issuer, std::string service_name,
                std::chrono::seconds ttl = std::chrono::minutes(10));
+  // Signs with the key in `key_file`, read again when the file changes (a rotated Secret):
+  // from then on tokens are minted with the new key and name it.
+  ServiceToken(TokenIssuer issuer, std::string service_name, std::string key_file,
+               std::chrono::seconds ttl = std::chrono::minutes(10));
+  ~ServiceToken();
   // "Bearer <jwt>", for the `authorization` metadata of an outgoing call; with `on_behalf_of`,
   // a token that names whom the service relays the call for.
   std::string AuthorizationHeader() const;
   std::string AuthorizationHeader(const std::optional<OnBehalfOf>& on_behalf_of) const;
 
  private:
-  TokenIssuer issuer_;
+  void ReloadKeyIfDue() const;
+
+  mutable TokenIssuer issuer_;
   std::string service_name_;
   std::chrono::seconds ttl_;
+  mutable std::unique_ptr<WatchedFile> key_file_;
+  mutable std::atomic<int64_t> next_key_check_ns_{0};
   mutable std::shared_mutex mu_;
   struct Minted {
     std::string header;

@@ -59,6 +59,8 @@ class KeySetFile {
 // RFC 7638: the base64url SHA-256 of the public key's canonical JWK members. Takes a PEM
 // public or private key (RSA or P-256). Throws std::invalid_argument.
 std::string KeyThumbprint(const std::string& pem);
+// "RS256" for an RSA key, "ES256" for a P-256 one (PEM, public or private).
+std::string KeyAlgorithm(const std::string& pem);
 // The public key of a PEM key pair as a JWK object with its thumbprint as kid (JSON text).
 std::string PublicJwk(const std::string& pem);
 

@@ -47,6 +47,8 @@ struct CommonConfig {
   // The key this service signs its own service tokens with (HS256: the shared secret;
   // RS256/ES256: a private key PEM). Empty when none is configured.
   std::string jwt_signing_key;
+  // Where it came from, to read again when it changes; empty for HS256's shared secret.
+  std::string jwt_signing_key_file;
 };
 
 // The token this service presents to the others. Throws std::runtime_error without a key.
