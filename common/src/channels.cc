@@ -4,13 +4,34 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <mutex>
+
 namespace msp {
+
+namespace {
+
+std::mutex settings_mu;
+tls::Settings* settings = nullptr;  // set once at startup
+
+}  // namespace
+
+void ConfigureInternalChannels(const tls::Settings& tls_settings) {
+  std::lock_guard lock(settings_mu);
+  delete settings;
+  settings = new tls::Settings(tls_settings);
+}
 
 std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  {
+    std::lock_guard lock(settings_mu);
+    credentials = settings != nullptr ? tls::ChannelCredentials(*settings)
+                                      : grpc::InsecureChannelCredentials();
+  }
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 }  // namespace msp

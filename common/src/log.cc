@@ -1,11 +1,14 @@
 #include "msp/common/log.h"
 
+#include <grpc/support/log.h>
+
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <regex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -139,6 +142,25 @@ void Write(Level level, std::string_view message, nlohmann::json fields) {
   std::string line = FormatLine(level, message, std::move(fields));
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+namespace {
+
+void GrpcLogLine(gpr_log_func_args* args) {
+  // gRPC's errors are about one connection or call (a bad handshake from some client), not
+  // about this service: warnings.
+  const Level level = args->severity == GPR_LOG_SEVERITY_DEBUG  ? Level::kDebug
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? Level::kInfo
+                                                                : Level::kWarn;
+  Write(level, args->message != nullptr ? args->message : "",
+        {{"source", "grpc"}, {"at", absl::StrCat(args->file, ":", args->line)}});
+}
+
+}  // namespace
+
+void RouteGrpcLogs() {
+  static std::once_flag once;
+  std::call_once(once, [] { gpr_set_log_function(&GrpcLogLine); });
 }
 
 }  // namespace msp::log

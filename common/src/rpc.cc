@@ -2,15 +2,32 @@
 
 #include "msp/common/pg.h"
 #include "msp/common/redis.h"
+#include "msp/common/tls.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 
 namespace msp {
 
 auth::Principal RpcRuntime::Authenticate(const grpc::ServerContextBase& context) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) return verifier_->VerifyAuthorizationHeader(std::nullopt);
-  return verifier_->VerifyAuthorizationHeader(
-      std::string_view(it->second.data(), it->second.size()));
+  auth::Principal principal = it == metadata.end()
+                                  ? verifier_->VerifyAuthorizationHeader(std::nullopt)
+                                  : verifier_->VerifyAuthorizationHeader(
+                                        std::string_view(it->second.data(), it->second.size()));
+  if (principal.kind == auth::PrincipalKind::kService &&
+      verifier_->config().service_tokens_need_certificates) {
+    const auto identities = tls::ClientIdentities(context);
+    if (std::find(identities.begin(), identities.end(), principal.subject) == identities.end()) {
+      throw ApiError::Unauthenticated(
+          "SERVICE_CERTIFICATE_MISMATCH",
+          absl::StrCat("a token of service ", principal.subject,
+                       " counts only over mutual TLS with a client certificate naming it"));
+    }
+  }
+  return principal;
 }
 
 auth::Principal RpcRuntime::Admit(const grpc::ServerContextBase& context,

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.pb.h"
+#include "msp/common/channels.h"
 #include "msp/common/jwks.h"
 #include "msp/common/log.h"
 #include "msp/common/malformed_requests.h"
@@ -45,6 +46,20 @@ ABSL_FLAG(std::string, jwt_jwks_file, "",
 ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
 ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "this service's TLS certificate chain (PEM): the listener serves TLS, and with mutual "
+          "TLS it is this service's client identity; read again when it changes");
+ABSL_FLAG(std::string, tls_key_file, "", "the private key of --tls_cert_file (PEM)");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "CA bundle (PEM) that verifies the services this one calls (their calls then use "
+          "TLS) and the client certificates it is presented");
+ABSL_FLAG(std::string, tls_client_certs, "none",
+          "client certificates: none; services (mutual TLS between services: a service token "
+          "counts only with a certificate naming its identity); all (every caller presents one)");
+ABSL_FLAG(int, tls_reload_interval_s, 30, "how often certificate files are looked at for changes");
+ABSL_FLAG(int, health_port, 0,
+          "a plaintext port serving only the gRPC health service, for probes that do not speak "
+          "TLS (0: none)");
 ABSL_FLAG(std::string, page_token_key_file, "",
           "secret that signs page tokens, the same for every replica (default: derived from "
           "the service-token signing key)");
@@ -67,6 +82,29 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   config.server.max_pollers = absl::GetFlag(FLAGS_grpc_max_pollers);
   config.server.max_connection_age =
       std::chrono::seconds(absl::GetFlag(FLAGS_max_connection_age_s));
+  config.server.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.server.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.server.tls.ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  config.server.tls.reload_interval =
+      std::chrono::seconds(std::max(1, absl::GetFlag(FLAGS_tls_reload_interval_s)));
+  config.server.health_port = absl::GetFlag(FLAGS_health_port);
+  try {
+    config.server.tls.client_certificates =
+        tls::ParseClientCertificates(absl::GetFlag(FLAGS_tls_client_certs));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(absl::StrCat("--tls_client_certs: ", e.what()));
+  }
+  if (config.server.tls.serves_tls() != !config.server.tls.key_file.empty()) {
+    throw std::runtime_error("--tls_cert_file and --tls_key_file go together");
+  }
+  if (config.server.tls.client_certificates != tls::ClientCertificates::kNone &&
+      (!config.server.tls.serves_tls() || !config.server.tls.calls_with_tls())) {
+    throw std::runtime_error(
+        "--tls_client_certs needs --tls_cert_file, --tls_key_file and --tls_ca_file");
+  }
+  config.jwt.service_tokens_need_certificates =
+      config.server.tls.client_certificates != tls::ClientCertificates::kNone;
+  ConfigureInternalChannels(config.server.tls);
   config.jwt.algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
   config.jwt.issuer = absl::GetFlag(FLAGS_jwt_issuer);
   config.jwt.audience = absl::GetFlag(FLAGS_jwt_audience);
@@ -102,6 +140,7 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
+  log::RouteGrpcLogs();
   const std::string page_token_key_file = absl::GetFlag(FLAGS_page_token_key_file);
   if (!page_token_key_file.empty()) {
     SetPageTokenKey(auth::ReadKeyFile(page_token_key_file));
@@ -158,11 +197,15 @@ void ServiceHost::UpdateHealth(bool serving) {
               {{"ready", serving}, {"draining", draining_.load()}});
     last_health_ = ok;
   }
-  health->SetServingStatus("", ok);
-  // For liveness probes: the process answers, whatever its database does (a restart would not
-  // bring PostgreSQL back) and while it drains.
-  health->SetServingStatus(kLivenessHealthService, true);
-  for (const auto& name : options_.health_services) health->SetServingStatus(name, ok);
+  for (auto* service :
+       {health, health_server_ ? health_server_->GetHealthCheckService() : nullptr}) {
+    if (service == nullptr) continue;
+    service->SetServingStatus("", ok);
+    // For liveness probes: the process answers, whatever its database does (a restart would
+    // not bring PostgreSQL back) and while it drains.
+    service->SetServingStatus(kLivenessHealthService, true);
+    for (const auto& name : options_.health_services) service->SetServingStatus(name, ok);
+  }
   metrics_.serving().Set(ok ? 1 : 0);
 }
 
@@ -171,8 +214,8 @@ int ServiceHost::Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.server.listen_address, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options_.server.listen_address,
+                           tls::ServerCredentials(options_.server.tls), &port);
   grpc::ResourceQuota quota(absl::StrCat(options_.service_name, "-quota"));
   quota.SetMaxThreads(options_.server.max_threads);
   builder.SetResourceQuota(quota);
@@ -205,6 +248,21 @@ int ServiceHost::Run() {
     log::Error("cannot listen", {{"address", options_.server.listen_address}});
     return 1;
   }
+  if (options_.server.health_port > 0) {
+    // Its own server: the port answers health checks and nothing else.
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    const std::string host =
+        options_.server.listen_address.substr(0, options_.server.listen_address.rfind(':'));
+    health_builder.AddListeningPort(absl::StrCat(host, ":", options_.server.health_port),
+                                    grpc::InsecureServerCredentials(), &health_port);
+    health_server_ = health_builder.BuildAndStart();
+    if (health_server_ == nullptr || health_port == 0) {
+      log::Error("cannot listen for health checks", {{"port", options_.server.health_port}});
+      server_->Shutdown();
+      return 1;
+    }
+  }
   try {
     metrics_.Serve(options_.server.metrics_bind, options_.server.metrics_port);
   } catch (const std::exception& e) {
@@ -228,6 +286,8 @@ int ServiceHost::Run() {
   });
   log::Info("serving", {{"address", options_.server.listen_address},
                         {"port", port},
+                        {"tls", options_.server.tls.serves_tls()},
+                        {"health_port", options_.server.health_port},
                         {"metrics_port", options_.server.metrics_port}});
 
   sigset_t set;
@@ -250,8 +310,13 @@ int ServiceHost::Run() {
   std::this_thread::sleep_for(options_.server.shutdown_delay);
   // Health answers NOT_SERVING from here on; in-flight calls get until the deadline.
   server_->GetHealthCheckService()->Shutdown();
+  if (health_server_) health_server_->GetHealthCheckService()->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + options_.server.drain_timeout);
   server_->Wait();
+  if (health_server_) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+  }
   log::Info("stopped");
   return 0;
 }

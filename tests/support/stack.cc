@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/tls.h"
 #include "nlohmann/json.hpp"
 
 namespace msp::testing {
@@ -30,9 +31,10 @@ std::string HealthNameFor(const std::string& service) {
 }  // namespace
 
 Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_flags,
-             bool durable_postgres)
+             bool durable_postgres, std::optional<StackTls> tls)
     : extra_flags_(std::move(extra_flags)),
-      issuer_("HS256", kTestJwtSecret, kTestIssuer, kTestAudience) {
+      issuer_("HS256", kTestJwtSecret, kTestIssuer, kTestAudience),
+      tls_(std::move(tls)) {
   postgres_ = std::make_unique<PostgresServer>(durable_postgres);
   postgres_->CreateDatabase("msp");
   redis_ = std::make_unique<RedisServer>();
@@ -44,7 +46,12 @@ Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_f
     instance.name = name;
     instance.address = absl::StrCat("127.0.0.1:", FreePort());
     instance.metrics_port = FreePort();
+    if (tls_) instance.health_port = FreePort();
     services_[name] = std::move(instance);
+  }
+  if (tls_) {
+    tls_dir_ = logs_.path() + "/tls";
+    for (const auto& name : services) MakeCertificate(name, {"localhost", "IP:127.0.0.1"});
   }
   for (const auto& name : services) StartService(name);
 }
@@ -142,12 +149,22 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
   // stacks that set them (extra flags come later and win).
   argv.push_back("--tenant_rate_limit_qps=0");
   argv.push_back("--tenant_max_concurrent_calls=0");
+  if (tls_) {
+    argv.push_back(absl::StrCat("--tls_cert_file=", tls_dir_, "/", name, ".pem"));
+    argv.push_back(absl::StrCat("--tls_key_file=", tls_dir_, "/", name, "-key.pem"));
+    argv.push_back(absl::StrCat("--tls_ca_file=", tls_dir_, "/ca.pem"));
+    argv.push_back("--tls_client_certs=" + tls_->client_certs);
+    argv.push_back("--tls_reload_interval_s=1");
+    argv.push_back(absl::StrCat("--health_port=", instance.health_port));
+  }
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);
   const auto start = std::chrono::steady_clock::now();
   instance.process =
       std::make_unique<ChildProcess>(argv, env, absl::StrCat(logs_.path(), "/", name, ".log"));
-  if (!WaitForServing(instance.address, std::chrono::seconds(30), HealthNameFor(name))) {
+  const std::string health_address =
+      tls_ ? absl::StrCat("127.0.0.1:", instance.health_port) : instance.address;
+  if (!WaitForServing(health_address, std::chrono::seconds(30), HealthNameFor(name))) {
     throw std::runtime_error(
         absl::StrCat(name, " did not become SERVING: ", instance.process->ReadLog()));
   }
@@ -190,7 +207,31 @@ std::string Stack::ServiceToken(const std::string& service,
 }
 
 std::shared_ptr<grpc::Channel> Stack::Channel(const std::string& name) const {
-  return grpc::CreateChannel(address(name), grpc::InsecureChannelCredentials());
+  if (!tls_) return grpc::CreateChannel(address(name), grpc::InsecureChannelCredentials());
+  tls::Settings settings;
+  settings.ca_file = tls_dir_ + "/ca.pem";
+  return grpc::CreateChannel(address(name), tls::ChannelCredentials(settings));
+}
+
+void Stack::MakeCertificate(const std::string& name, const std::vector<std::string>& sans) const {
+  std::vector<std::string> argv = {std::string(MSP_SOURCE_DIR) + "/tools/dev-ca", tls_dir_, name};
+  argv.insert(argv.end(), sans.begin(), sans.end());
+  if (RunCommand(argv, logs_.path() + "/dev-ca.log") != 0) {
+    throw std::runtime_error("tools/dev-ca failed for " + name);
+  }
+}
+
+std::shared_ptr<grpc::Channel> Stack::ChannelAs(const std::string& name,
+                                                const std::string& identity) const {
+  const std::string cert = absl::StrCat(tls_dir_, "/", identity, ".pem");
+  if (!std::filesystem::exists(cert)) MakeCertificate(identity, {});
+  tls::Settings settings;
+  settings.ca_file = tls_dir_ + "/ca.pem";
+  settings.cert_file = cert;
+  settings.key_file = absl::StrCat(tls_dir_, "/", identity, "-key.pem");
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection, its own identity
+  return grpc::CreateCustomChannel(address(name), tls::ChannelCredentials(settings), args);
 }
 
 void Authorize(grpc::ClientContext& context, const std::string& token) {

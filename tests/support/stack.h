@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,14 @@ struct ServiceInstance {
   std::string name;  // customer, service-assignment, ...
   std::string address;
   int metrics_port = 0;
+  int health_port = 0;  // with TLS: the plaintext health-only port
   std::unique_ptr<ChildProcess> process;
+};
+
+// A stack whose services serve TLS with certificates of a CA made for it (tools/dev-ca): each
+// service's names its identity, localhost and 127.0.0.1.
+struct StackTls {
+  std::string client_certs = "services";  // --tls_client_certs
 };
 
 class Stack {
@@ -29,7 +37,8 @@ class Stack {
   // `durable_postgres`: PostgreSQL with fsync and synchronous commit (for crashing it).
   explicit Stack(std::vector<std::string> services = {"customer", "service-assignment",
                                                       "onboarding-invitation", "reporting"},
-                 std::vector<std::string> extra_flags = {}, bool durable_postgres = false);
+                 std::vector<std::string> extra_flags = {}, bool durable_postgres = false,
+                 std::optional<StackTls> tls = std::nullopt);
   ~Stack();
 
   const ServiceInstance& service(const std::string& name) const;
@@ -61,7 +70,17 @@ class Stack {
   const std::string& jwt_key_file() const { return secret_file_; }
   const std::string& log_dir() const { return logs_.path(); }
 
+  // A channel to a service: plaintext, or with TLS verifying it against the stack's CA.
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
+  // With TLS: the directory of the CA (ca.pem) and the certificates (<name>.pem,
+  // <name>-key.pem); empty without.
+  const std::string& tls_dir() const { return tls_dir_; }
+  // With TLS: a certificate of the stack's CA for `identity` (made once), as the client
+  // identity of a TLS channel to service `name`.
+  std::shared_ptr<grpc::Channel> ChannelAs(const std::string& name,
+                                           const std::string& identity) const;
+  // tools/dev-ca: a certificate of the stack's CA for `name` with these names.
+  void MakeCertificate(const std::string& name, const std::vector<std::string>& sans) const;
 
   // Lines of any service's log (everything the stack's processes wrote so far) that are not a
   // JSON object, or that hold an email address, the test contact's phone number, a JWT or a
@@ -77,6 +96,8 @@ class Stack {
   std::vector<std::string> extra_flags_;
   std::string secret_file_;
   auth::TokenIssuer issuer_;
+  std::optional<StackTls> tls_;
+  std::string tls_dir_;
 };
 
 // Starts a stack before a test binary's first test and stops it after its last (servers start
@@ -88,9 +109,13 @@ class StackEnvironment : public ::testing::Environment {
                             std::vector<std::string> services = {"customer", "service-assignment",
                                                                  "onboarding-invitation",
                                                                  "reporting"},
-                            std::vector<std::string> extra_flags = {})
-      : slot_(slot), services_(std::move(services)), extra_flags_(std::move(extra_flags)) {}
-  void SetUp() override { *slot_ = new Stack(services_, extra_flags_); }
+                            std::vector<std::string> extra_flags = {},
+                            std::optional<StackTls> tls = std::nullopt)
+      : slot_(slot),
+        services_(std::move(services)),
+        extra_flags_(std::move(extra_flags)),
+        tls_(std::move(tls)) {}
+  void SetUp() override { *slot_ = new Stack(services_, extra_flags_, false, tls_); }
   // Every log line every service wrote during the whole test binary is checked here.
   void TearDown() override {
     if (*slot_ != nullptr) {
@@ -104,6 +129,7 @@ class StackEnvironment : public ::testing::Environment {
   Stack** slot_;
   std::vector<std::string> services_;
   std::vector<std::string> extra_flags_;
+  std::optional<StackTls> tls_;
 };
 
 // Adds `authorization: Bearer <token>` to a client context.

@@ -1,8 +1,11 @@
 // Calls one unary or server-streaming method of this project's contracts, the grpcurl way, with
 // the contracts compiled in (grpcurl itself is not packaged for Debian):
 //
-//   msp_call [-plaintext] [-H 'name: value']... [-d '<request JSON>'] host:port pkg.Service/Method
+//   msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] [-authority NAME]
+//            [-H 'name: value']... [-d '<request JSON>'] host:port pkg.Service/Method
 //
+// As with grpcurl, a call uses TLS (verified with the system's roots, or -cacert's) unless
+// -plaintext says otherwise.
 // The request is proto3 JSON; the answer is printed as proto3 JSON (as grpcurl prints it), an
 // error as its code, message and google.rpc.Status details. Exit status: 0 OK, 1 an error
 // answer, 2 a usage error.
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "connection.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.pb.h"
@@ -37,8 +41,8 @@ const char kCodeNames[][20] = {
     "DataLoss", "Unauthenticated"};
 
 int Usage() {
-  std::cerr << "usage: msp_call [-plaintext] [-H 'name: value']... [-d JSON] host:port "
-               "pkg.Service/Method\n";
+  std::cerr << "usage: msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] "
+               "[-authority NAME] [-H 'name: value']... [-d JSON] host:port pkg.Service/Method\n";
   return 2;
 }
 
@@ -56,9 +60,22 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string data = "{}";
   std::vector<std::string> positional;
+  msp::cli::Connection connection;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "-plaintext") continue;
+    if (arg == "-plaintext" || arg == "-insecure") {
+      (arg == "-plaintext" ? connection.plaintext : connection.insecure) = true;
+      continue;
+    }
+    if ((arg == "-cacert" || arg == "-cert" || arg == "-key" || arg == "-authority") &&
+        i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (arg == "-cacert") connection.cacert = value;
+      if (arg == "-cert") connection.cert = value;
+      if (arg == "-key") connection.key = value;
+      if (arg == "-authority") connection.authority = value;
+      continue;
+    }
     if ((arg == "-H" || arg == "-d") && i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "-d") {
@@ -99,7 +116,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto channel = grpc::CreateChannel(positional[0], grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel;
+  try {
+    channel = msp::cli::Dial(positional[0], connection, /*tls_by_default=*/true);
+  } catch (const std::exception& e) {
+    std::cerr << "msp_call: " << e.what() << "\n";
+    return 2;
+  }
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   for (const auto& [name, value] : headers) context.AddMetadata(name, value);

@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "connection.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
@@ -45,6 +46,15 @@ ABSL_FLAG(std::string, token, "", "bearer token of an MSP admin (MSP_TOKEN)");
 ABSL_FLAG(std::string, msp, "", "the MSP (default: the token's)");
 ABSL_FLAG(bool, json, false, "print answers as proto3 JSON");
 ABSL_FLAG(int, timeout_s, 30, "deadline of each call");
+// grpcurl's connection flags (mspctl speaks plaintext to the local suite unless one of the TLS
+// flags is given).
+ABSL_FLAG(bool, plaintext, false, "plaintext, no TLS");
+ABSL_FLAG(bool, insecure, false, "TLS without checking the server's certificate");
+ABSL_FLAG(std::string, cacert, "", "CA bundle (PEM) that verifies the servers: TLS");
+ABSL_FLAG(std::string, cert, "", "client certificate (PEM), for mutual TLS");
+ABSL_FLAG(std::string, key, "", "the client certificate's private key (PEM)");
+ABSL_FLAG(std::string, authority, "",
+          "the :authority of the calls, and the name the server's certificate must have");
 // Command options.
 ABSL_FLAG(std::string, name, "", "company name");
 ABSL_FLAG(std::string, size, "COMPANY_SIZE_20_99", "company size (CompanySize enum)");
@@ -145,7 +155,14 @@ class Cli {
 
  private:
   static std::shared_ptr<grpc::Channel> Channel(const std::string& flag, int port) {
-    return grpc::CreateChannel(Address(flag, port), grpc::InsecureChannelCredentials());
+    msp::cli::Connection connection;
+    connection.plaintext = absl::GetFlag(FLAGS_plaintext);
+    connection.insecure = absl::GetFlag(FLAGS_insecure);
+    connection.cacert = absl::GetFlag(FLAGS_cacert);
+    connection.cert = absl::GetFlag(FLAGS_cert);
+    connection.key = absl::GetFlag(FLAGS_key);
+    connection.authority = absl::GetFlag(FLAGS_authority);
+    return msp::cli::Dial(Address(flag, port), connection, /*tls_by_default=*/false);
   }
   void Prepare(grpc::ClientContext& context) const {
     context.set_deadline(std::chrono::system_clock::now() +

@@ -76,6 +76,10 @@ struct VerifierConfig {
   std::string audience;
   std::chrono::seconds leeway{30};
   std::shared_ptr<const KeySetFile> key_set;  // a JWKS file, reloaded when it changes
+  // Mutual TLS between services: a service token counts only when the call's client
+  // certificate names the token's identity (rpc.cc checks it), so a stolen token alone is
+  // not enough.
+  bool service_tokens_need_certificates = false;
 };
 
 class TokenVerifier {
@@ -87,6 +91,7 @@ class TokenVerifier {
   Principal Verify(std::string_view token) const;
   // Reads the `authorization` metadata value ("Bearer <jwt>"). Throws UNAUTHENTICATED.
   Principal VerifyAuthorizationHeader(std::optional<std::string_view> header) const;
+  const VerifierConfig& config() const { return config_; }
 
  private:
   Principal VerifyUncached(std::string_view token, int64_t* expires_at) const;

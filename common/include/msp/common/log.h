@@ -28,6 +28,10 @@ inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object(
   Write(Level::kError, m, std::move(f));
 }
 
+// gRPC's own log lines (a failed TLS handshake, a dropped connection) as JSON lines of ours;
+// they were raw "E1129 ..." lines on stderr. Idempotent.
+void RouteGrpcLogs();
+
 // "alice.smith@example.com" -> "a***@example.com".
 std::string MaskEmail(std::string_view email);
 // "+49 170 1234567" -> "+49*******67".

@@ -12,6 +12,7 @@
 #include "msp/common/auth.h"
 #include "msp/common/metrics.h"
 #include "msp/common/pg.h"
+#include "msp/common/tls.h"
 
 namespace msp {
 
@@ -28,6 +29,10 @@ struct ServerSettings {
   int min_pollers = 4;
   int max_pollers = 8;
   std::chrono::seconds max_connection_age{300};
+  tls::Settings tls;
+  // A plaintext port that serves the health service only (Kubernetes' gRPC probes do not
+  // speak TLS); 0: none.
+  int health_port = 0;
 };
 
 // Settings every service binary shares, read from flags (server.cc has their names; each
@@ -93,6 +98,7 @@ class ServiceHost {
   ServerMetrics metrics_;
   std::vector<grpc::Service*> services_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // the plaintext health-only port
   std::atomic<bool> draining_{false};
   int last_health_ = -1;  // readiness thread only
 };
