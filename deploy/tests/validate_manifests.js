@@ -13,6 +13,7 @@ const { execFileSync } = require("child_process");
 const path = require("path");
 const yaml = require("js-yaml");
 const k8s = require("@kubernetes/client-node");
+const { certManagerFindings } = require("./cert_manager_schema");
 
 const root = path.resolve(__dirname, "../..");
 const overlays = process.argv.length > 2
@@ -69,6 +70,8 @@ function schemaFindings(object) {
 
 function check(object) {
   const label = `${object.kind}/${object.metadata && object.metadata.name}`;
+  const custom = certManagerFindings(object);
+  if (custom) return custom.map((f) => `${label}: ${f}`);
   const findings = schemaFindings(object);
   const unknown = [];
   const type = modelName(object.apiVersion, object.kind);
@@ -95,6 +98,7 @@ function render(overlay) {
 
 let failed = false;
 let firstDeployment = null;
+let firstCertificate = null;
 for (const overlay of overlays) {
   let objects;
   try {
@@ -112,6 +116,7 @@ for (const overlay of overlays) {
   console.log(`${findings.length ? "FAIL" : "ok  "} ${overlay}: ${objects.length} objects (` +
               Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ") + ")");
   firstDeployment = firstDeployment || objects.find((o) => o.kind === "Deployment");
+  firstCertificate = firstCertificate || objects.find((o) => o.kind === "Certificate");
 }
 
 // The checks themselves must be able to fail.
@@ -130,6 +135,20 @@ if (firstDeployment) {
   failed = failed || !caughtMisspelling || !caughtType;
 } else {
   console.log("FAIL no Deployment rendered to self-check with");
+  failed = true;
+}
+if (firstCertificate) {
+  const misspelt = JSON.parse(JSON.stringify(firstCertificate));
+  misspelt.spec.dnsName = misspelt.spec.dnsNames;
+  delete misspelt.spec.dnsNames;
+  const badUsage = JSON.parse(JSON.stringify(firstCertificate));
+  badUsage.spec.usages = ["server-auth"];
+  const caught = check(misspelt).some((f) => f.includes("dnsName")) && check(badUsage).length > 0;
+  console.log(`${caught ? "ok  " : "FAIL"} self-check: a Certificate's misspelt dnsName and a ` +
+              `bad usage ${caught ? "are" : "are NOT"} caught`);
+  failed = failed || !caught;
+} else {
+  console.log("FAIL no Certificate rendered to self-check with");
   failed = true;
 }
 process.exit(failed ? 1 : 0);

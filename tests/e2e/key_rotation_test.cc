@@ -29,12 +29,19 @@ void Publish(const std::string& path, const std::string& content) {
   ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);  // one step, as a Secret is swapped
 }
 
+// The key set as docs/deploy.md makes it: `msp_token --print_jwks key.pem...`.
 std::string Jwks(const std::vector<const KeyPair*>& keys) {
-  std::string out = R"({"keys":[)";
-  for (size_t i = 0; i < keys.size(); ++i) {
-    out += (i ? "," : "") + auth::PublicJwk(keys[i]->private_pem);
+  testing::TempDir dir;
+  std::vector<std::string> argv = {testing::BinaryPath("tools/msp_token"), "--print_jwks"};
+  for (const auto* key : keys) argv.push_back(key->private_file);
+  const std::string out = dir.path() + "/jwks.json";
+  EXPECT_EQ(testing::RunCommand(argv, out), 0);
+  const std::string jwks = auth::ReadKeyFile(out);
+  // Each key by its thumbprint.
+  for (const auto* key : keys) {
+    EXPECT_NE(jwks.find(auth::KeyThumbprint(key->private_pem)), std::string::npos) << jwks;
   }
-  return out + "]}";
+  return jwks;
 }
 
 class KeyRotation : public ::testing::Test {
