@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "msp/common/tls.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/bench/v1/echo.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -37,6 +38,7 @@ ABSL_FLAG(std::string, token, "", "bearer token (get, create)");
 ABSL_FLAG(std::string, msp, "bench", "the token's MSP");
 ABSL_FLAG(std::string, ids_file, "", "customer ids, one a line (get, report-counts)");
 ABSL_FLAG(int, channels, 4, "gRPC connections to spread the callers over");
+ABSL_FLAG(std::string, cacert, "", "CA bundle (PEM): call over TLS, verifying the server with it");
 ABSL_FLAG(int, threads, 2, "client threads, each with its own completion queue");
 ABSL_FLAG(double, rate, 0,
           "calls a second in all, evenly spaced (an open, steady load while below what the "
@@ -109,8 +111,10 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("msp.bench.channel", i);  // distinct args: a connection of its own
     args.SetInt("grpc.use_local_subchannel_pool", 1);
+    msp::tls::Settings tls;
+    tls.ca_file = absl::GetFlag(FLAGS_cacert);
     channels.push_back(grpc::CreateCustomChannel(absl::GetFlag(FLAGS_addr),
-                                                 grpc::InsecureChannelCredentials(), args));
+                                                 msp::tls::ChannelCredentials(tls), args));
   }
   const auto start = Clock::now();
   const auto measure_from =
