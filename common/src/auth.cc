@@ -66,6 +66,17 @@ OnBehalfOf OnBehalfOfClaim(const nlohmann::json& claim) {
   if (out.subject.empty() || out.subject.size() > 200 || UnsafeTextProblem(out.subject)) {
     throw Unauthenticated("obo claim has no valid subject");
   }
+  if (claim.contains("via")) {
+    const auto& via = claim["via"];
+    if (!via.is_array() || via.size() > 4) throw Unauthenticated("obo via is not a short list");
+    for (const auto& service : via) {
+      const std::string name = service.is_string() ? service.get<std::string>() : "";
+      if (name.empty() || name.size() > 63 || UnsafeTextProblem(name)) {
+        throw Unauthenticated("obo via names no service");
+      }
+      out.via.push_back(name);
+    }
+  }
   return out;
 }
 
@@ -79,6 +90,7 @@ nlohmann::json OnBehalfOfJson(const OnBehalfOf& obo) {
     claim["role"] = std::string(kRoleCustomerAdmin);
     claim["customer_id"] = obo.customer_id;
   }
+  if (!obo.via.empty()) claim["via"] = obo.via;
   return claim;
 }
 
@@ -97,7 +109,9 @@ std::string_view PrincipalKindName(PrincipalKind kind) {
 }
 
 std::string OnBehalfOf::Actor() const {
-  return absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject);
+  std::string out = absl::StrCat(AbslView(PrincipalKindName(kind)), ":", subject);
+  for (const auto& service : via) absl::StrAppend(&out, " via service:", service);
+  return out;
 }
 
 std::string Principal::Actor() const {
@@ -116,13 +130,23 @@ std::string ServiceActor(std::string_view identity, const std::optional<OnBehalf
 
 std::optional<OnBehalfOf> OnBehalfOfActor(std::string_view actor, const std::string& msp_id,
                                           const std::string& customer_id) {
-  // A relayed actor's first part is whom it was for ("msp-admin:alice via service:customer").
+  // "msp-admin:alice via service:customer": the person, then the services it passed through.
+  constexpr std::string_view kVia = " via service:";
+  std::vector<std::string> via;
+  for (size_t at = actor.find(kVia); at != std::string_view::npos;) {
+    const size_t start = at + kVia.size();
+    const size_t next = actor.find(kVia, start);
+    via.emplace_back(
+        actor.substr(start, next == std::string_view::npos ? actor.size() - start : next - start));
+    at = next;
+  }
   actor = actor.substr(0, actor.find(" via "));
   const size_t colon = actor.find(':');
   if (colon == std::string_view::npos || colon + 1 == actor.size()) return std::nullopt;
   const std::string_view kind = actor.substr(0, colon);
   OnBehalfOf out;
   out.subject = std::string(actor.substr(colon + 1));
+  out.via = std::move(via);
   if (kind == PrincipalKindName(PrincipalKind::kMspAdmin)) {
     out.kind = PrincipalKind::kMspAdmin;
     out.msp_id = msp_id;

@@ -141,6 +141,12 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
   log::RouteGrpcLogs();
+  if (config.jwt.algorithm == "HS256" && !config.jwt.key_set) {
+    // One shared secret both verifies and signs: anyone who can verify can mint.
+    log::Warn(
+        "HS256 tokens: for development only; production verifies RS256/ES256 keys of a "
+        "key set (--jwt_jwks_file)");
+  }
   const std::string page_token_key_file = absl::GetFlag(FLAGS_page_token_key_file);
   if (!page_token_key_file.empty()) {
     SetPageTokenKey(auth::ReadKeyFile(page_token_key_file));

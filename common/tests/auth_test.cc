@@ -216,6 +216,13 @@ TEST(TokenVerifierTest, AServiceTokenCarriesWhomItActsFor) {
   ASSERT_TRUE(relayed.on_behalf_of.has_value());
   EXPECT_EQ(relayed.on_behalf_of->customer_id, "c0ffee0000");
   EXPECT_EQ(relayed.Actor(), "customer-admin:bob via service:onboarding-invitation");
+  // The services the call passed through before travel in the claim too.
+  claims.subject = "service-assignment";
+  claims.on_behalf_of = OnBehalfOf{PrincipalKind::kMspAdmin, "alice", "acme", "", {"customer"}};
+  const Principal chained = verifier.Verify(issuer.Mint(claims));
+  ASSERT_TRUE(chained.on_behalf_of.has_value());
+  EXPECT_EQ(chained.on_behalf_of->Actor(), "msp-admin:alice via service:customer");
+  EXPECT_EQ(chained.Actor(), "msp-admin:alice via service:customer via service:service-assignment");
   // Only a service relays: an admin's token that names someone is not one this suite mints,
   // and the claim is ignored for it.
   TokenClaims admin = Admin();
@@ -233,6 +240,13 @@ TEST(OnBehalfOfActorTest, ReadsThePersonARecordedActorNames) {
   ASSERT_TRUE(relayed.has_value());
   EXPECT_EQ(relayed->subject, "bob");
   EXPECT_EQ(relayed->customer_id, "c0ffee0000");
+  EXPECT_EQ(relayed->via, std::vector<std::string>{"x"});
+  EXPECT_EQ(relayed->Actor(), "customer-admin:bob via service:x");
+  auto chain = OnBehalfOfActor("msp-admin:alice via service:customer via service:y", "acme", "c");
+  ASSERT_TRUE(chain.has_value());
+  EXPECT_EQ(chain->via, (std::vector<std::string>{"customer", "y"}));
+  EXPECT_EQ(ServiceActor("service-assignment", chain),
+            "msp-admin:alice via service:customer via service:y via service:service-assignment");
   EXPECT_FALSE(OnBehalfOfActor("service:onboarding-invitation", "acme", "c").has_value());
   EXPECT_FALSE(OnBehalfOfActor("msp:acme", "acme", "c").has_value());
   EXPECT_FALSE(OnBehalfOfActor("", "acme", "c").has_value());

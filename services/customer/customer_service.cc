@@ -138,8 +138,9 @@ auth::MethodPolicy CustomerServiceImpl::Policy() {
       .Allow(
           kTransition,
           {Service(identity::kOnboardingInvitation).ActingFor({K::kMspAdmin, K::kCustomerAdmin})})
-      // The assignment service's own audit events, which it verified when they happened.
-      .Allow(kRecordEvent, {Service(identity::kServiceAssignment)});
+      // The assignment service's audit events, for the person who acted.
+      .Allow(kRecordEvent,
+             {Service(identity::kServiceAssignment).ActingFor({K::kMspAdmin, K::kCustomerAdmin})});
   return policy;
 }
 
@@ -530,12 +531,16 @@ grpc::Status CustomerServiceImpl::RecordCustomerEvent(grpc::ServerContext* conte
   return runtime_->Handle(context, kRecordEvent, [&](const auth::Principal& principal) {
     const CustomerRef ref = RequireCustomerName("parent", request->parent(), principal);
     ValidateRecordedEvent(*request);
+    // The event is the recording service's own record of what the person did: the person (and
+    // the services their call passed through), without the recorder.
+    const std::string actor =
+        principal.on_behalf_of ? principal.on_behalf_of->Actor() : principal.Actor();
     pg::Lease conn = pool_->Acquire();
-    if (!store_.RecordEvent(*conn, ref.msp_id, ref.customer_id, *request)) {
+    if (!store_.RecordEvent(*conn, ref.msp_id, ref.customer_id, *request, actor)) {
       throw ApiError::NotFound("customer", request->parent());
     }
     response->set_action(request->action());
-    response->set_actor(request->actor());
+    response->set_actor(actor);
     *response->mutable_changed_fields() = request->changed_fields();
     *response->mutable_create_time() = request->event_time();
     response->set_request_id(request->request_id());

@@ -33,7 +33,7 @@ outbox::Handler CustomerEventHandler(CustomerDirectory* customers) {
       log::Error("unreadable audit event dropped", {{"outbox_id", message.id}});
       return;
     }
-    if (!customers->RecordEvent(event)) {
+    if (!customers->RecordEvent(event, message.on_behalf_of)) {
       log::Warn("audit event for a customer the MSP no longer has dropped",
                 {{"customer", event.parent()}, {"action", event.action()}});
     }

@@ -1,6 +1,7 @@
 #include "customer_directory.h"
 
 #include "msp/common/errors.h"
+#include "msp/common/resource_names.h"
 
 namespace msp::assignment {
 
@@ -26,10 +27,15 @@ std::optional<customer::v1::Customer> GrpcCustomerDirectory::Find(const Customer
       .WithMetadata("code", std::to_string(status.error_code()));
 }
 
-bool GrpcCustomerDirectory::RecordEvent(const customer::v1::RecordCustomerEventRequest& event) {
+bool GrpcCustomerDirectory::RecordEvent(const customer::v1::RecordCustomerEventRequest& event,
+                                        const std::string& actor) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  const auto vars = ParseResourceName("msps/{msp}/customers/{customer}", event.parent());
+  context.AddMetadata(
+      "authorization",
+      token_->AuthorizationHeader(vars ? auth::OnBehalfOfActor(actor, (*vars)[0], (*vars)[1])
+                                       : std::nullopt));
   customer::v1::CustomerEvent recorded;
   const grpc::Status status = stub_->RecordCustomerEvent(&context, event, &recorded);
   if (status.ok()) return true;

@@ -22,7 +22,10 @@ class CustomerDirectory {
   virtual std::optional<customer::v1::Customer> Find(const CustomerRef& ref) = 0;
   // Records an entry of the customer's audit trail (once per event_key). False when the
   // customer is not the MSP's (nothing recorded); throws ApiError UNAVAILABLE otherwise.
-  virtual bool RecordEvent(const customer::v1::RecordCustomerEventRequest& event) = 0;
+  // `actor`: who acted, as this service verified it (Principal::Actor()); the call names that
+  // person in its token.
+  virtual bool RecordEvent(const customer::v1::RecordCustomerEventRequest& event,
+                           const std::string& actor) = 0;
 };
 
 // Asks the customer service's GetCustomer with this service's own token.
@@ -31,7 +34,8 @@ class GrpcCustomerDirectory final : public CustomerDirectory {
   GrpcCustomerDirectory(std::shared_ptr<grpc::Channel> channel, const auth::ServiceToken* token,
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   std::optional<customer::v1::Customer> Find(const CustomerRef& ref) override;
-  bool RecordEvent(const customer::v1::RecordCustomerEventRequest& event) override;
+  bool RecordEvent(const customer::v1::RecordCustomerEventRequest& event,
+                   const std::string& actor) override;
 
  private:
   std::unique_ptr<customer::v1::CustomerService::Stub> stub_;

@@ -320,7 +320,6 @@ TEST(CustomerApi, TenantIsolationMatrix) {
       v1::RecordCustomerEventRequest r;
       r.set_parent(customer.name());
       r.set_action("SERVICES_ADDED");
-      r.set_actor("msp-admin:forged");
       r.set_event_key("matrix-forged");
       r.mutable_event_time()->set_seconds(1);
       v1::CustomerEvent out;

@@ -23,10 +23,6 @@ void ValidateRecordedEvent(const v1::RecordCustomerEventRequest& request) {
   if (!IsUpperSnake(request.action())) {
     violations.push_back({"action", "UPPER_SNAKE, at most 64 characters"});
   }
-  if (request.actor().empty() || request.actor().size() > 300 ||
-      UnsafeTextProblem(request.actor())) {
-    violations.push_back({"actor", "required: who acted, at most 300 characters of text"});
-  }
   if (request.event_key().empty() || request.event_key().size() > 200 ||
       UnsafeTextProblem(request.event_key())) {
     violations.push_back({"event_key", "required: 1-200 characters"});

@@ -399,7 +399,8 @@ CustomerPage CustomerStore::List(pg::Connection& conn, const std::string& msp_id
 
 bool CustomerStore::RecordEvent(pg::Connection& conn, const std::string& msp_id,
                                 const std::string& customer_id,
-                                const v1::RecordCustomerEventRequest& event) const {
+                                const v1::RecordCustomerEventRequest& event,
+                                const std::string& actor) const {
   // Only for a customer the MSP has: the trail is the MSP's.
   auto r = conn.Exec(
       "INSERT INTO customer_events (msp_id, customer_id, action, actor, changed_fields, "
@@ -407,7 +408,7 @@ bool CustomerStore::RecordEvent(pg::Connection& conn, const std::string& msp_id,
       "'epoch'::timestamptz + $7::bigint * interval '1 microsecond', $8 "
       "WHERE EXISTS (SELECT 1 FROM customers WHERE customer_id = $2 AND msp_id = $1) "
       "ON CONFLICT (event_key) WHERE event_key IS NOT NULL DO NOTHING RETURNING event_id",
-      {msp_id, customer_id, event.action(), event.actor(),
+      {msp_id, customer_id, event.action(), actor,
        pg::TextArrayLiteral(
            std::vector<std::string>(event.changed_fields().begin(), event.changed_fields().end())),
        event.request_id(), std::to_string(TimestampMicros(event.event_time())), event.event_key()});

@@ -114,7 +114,7 @@ class CustomerStore {
   // Records another service's event once per event_key. False when the customer is not the
   // MSP's (nothing recorded).
   bool RecordEvent(pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
-                   const v1::RecordCustomerEventRequest& event) const;
+                   const v1::RecordCustomerEventRequest& event, const std::string& actor) const;
 
   CustomerPage List(pg::Connection& conn, const std::string& msp_id, const ListQuery& query) const;
   // The keyset query List runs (exposed so that tests can check its plan).

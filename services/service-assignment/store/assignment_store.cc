@@ -228,7 +228,6 @@ void AssignmentStore::QueueCustomerEvent(pg::Connection& conn, const std::string
   customer::v1::RecordCustomerEventRequest event;
   event.set_parent(absl::StrCat("msps/", msp_id, "/customers/", customer_id));
   event.set_action(action);
-  event.set_actor(actor);
   std::vector<knox::KnoxService> sorted = services;
   std::sort(sorted.begin(), sorted.end());
   for (auto s : sorted)
@@ -245,7 +244,9 @@ void AssignmentStore::QueueCustomerEvent(pg::Connection& conn, const std::string
   const std::string key = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
   event.set_event_key(absl::StrCat("assignment:", key));
-  outbox::Enqueue(conn, msp_id, kCustomerEventsTopic, key, event.SerializeAsString());
+  // Whom it was for travels in the outbox row, and reaches the customer service in the relay's
+  // signed token, never in the request.
+  outbox::Enqueue(conn, msp_id, kCustomerEventsTopic, key, event.SerializeAsString(), actor);
 }
 
 }  // namespace msp::assignment

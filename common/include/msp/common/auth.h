@@ -29,9 +29,14 @@ enum class TenantScope { kOwn, kNamed, kAll };
 struct OnBehalfOf {
   PrincipalKind kind = PrincipalKind::kMspAdmin;
   std::string subject;
-  std::string msp_id;         // kMspAdmin
-  std::string customer_id;    // kCustomerAdmin
-  std::string Actor() const;  // "customer-admin:bob"
+  std::string msp_id;       // kMspAdmin
+  std::string customer_id;  // kCustomerAdmin
+  // The services the person's call passed through before the relaying one, in order (the
+  // customer service, when the assignment service records the services it assigned for an
+  // admin's create).
+  std::vector<std::string> via;
+  // "customer-admin:bob", "msp-admin:alice via service:customer"
+  std::string Actor() const;
 };
 
 struct Principal {
