@@ -83,8 +83,14 @@ TEST_F(OutboxTest, AMessageKeepsWhomItIsFor) {
     tx.Commit();
     return 0;
   });
+  std::mutex mu;  // a batch's deliveries run in parallel
   std::map<std::string, std::string> seen;
-  Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen[m.key] = m.on_behalf_of; }}},
+  Relay relay(pool_.get(),
+              {{"t",
+                [&](const Message& m) {
+                  std::lock_guard lock(mu);
+                  seen[m.key] = m.on_behalf_of;
+                }}},
               Fast());
   EXPECT_EQ(relay.RunOnce(), 2);
   EXPECT_EQ(seen, (std::map<std::string, std::string>{{"for-alice", "msp-admin:alice"},
