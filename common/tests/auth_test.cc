@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
+#include "api_error_code.h"
 #include "jwt/jwt.hpp"
 #include "key_pair.h"
 #include "processes.h"
@@ -27,14 +28,7 @@ TokenClaims Admin(const std::string& msp = "acme") {
   return claims;
 }
 
-grpc::StatusCode CodeOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ApiError& e) {
-    return e.code();
-  }
-  return grpc::StatusCode::OK;
-}
+using testing::CodeOf;
 
 std::string B64(const std::string& s) {
   std::string out;

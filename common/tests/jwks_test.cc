@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "api_error_code.h"
 #include "jwt/jwt.hpp"
 #include "key_pair.h"
 #include "msp/common/auth.h"
@@ -17,14 +18,7 @@ namespace {
 
 using testing::KeyPair;
 
-grpc::StatusCode CodeOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ApiError& e) {
-    return e.code();
-  }
-  return grpc::StatusCode::OK;
-}
+using testing::CodeOf;
 
 void WriteFile(const std::string& path, const std::string& content) {
   // Replaced in one step, as Kubernetes swaps a Secret's files.

@@ -2,20 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "api_error_code.h"
 #include "msp/common/errors.h"
 #include "msp/common/tenancy.h"
 
 namespace msp::auth {
 namespace {
 
-grpc::StatusCode CodeOf(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ApiError& e) {
-    return e.code();
-  }
-  return grpc::StatusCode::OK;
-}
+using testing::CodeOf;
 
 Principal Service(const std::string& identity, std::optional<OnBehalfOf> obo = std::nullopt) {
   Principal p{PrincipalKind::kService, identity, "", ""};
