@@ -12,7 +12,8 @@ std::string EnvVarForFlag(std::string_view flag_name);
 
 // Parses absl flags. A flag that is not on the command line takes its value from its
 // environment variable when that is set; the command line always wins. Exits with a clear
-// message on a malformed value. Returns the positional arguments.
+// message on a malformed value. --help (-h) prints every flag of the suite's with its
+// environment variable, default and help, and exits 0. Returns the positional arguments.
 std::vector<char*> ParseFlagsWithEnvFallback(int argc, char** argv);
 
 }  // namespace msp
