@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -209,6 +211,33 @@ TEST(Tls, MspCallTakesGrpcurlsConnectionFlags) {
   EXPECT_EQ(without.exit, 1);
   EXPECT_NE(without.output.find("SERVICE_CERTIFICATE_MISMATCH"), std::string::npos)
       << without.output;
+}
+
+// grpcurl's -d @ (the request on standard input), -v and -format json.
+TEST(Tls, MspCallReadsStdinAndTellsWhatItSentAndGot) {
+  testing::TempDir dir;
+  const std::string log = dir.path() + "/out.txt";
+  const std::string command = absl::StrCat(
+      "echo '{\"parent\":\"msps/tls\"}' | ", testing::BinaryPath("tools/msp_call"), " -cacert ",
+      stack->tls_dir(), "/ca.pem -v -format json -d @ -H 'authorization: Bearer ",
+      stack->MspToken("tls"), "' ", stack->address("customer"),
+      " msp.customer.v1.CustomerService/ListCustomers");
+  ASSERT_EQ(testing::RunCommand({"bash", "-c", command}, log), 0);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string out = text.str();
+  for (const char* part :
+       {"Resolved method descriptor:\nrpc ListCustomers(",
+        "Request metadata to send:\nauthorization: Bearer ", "Response headers received:\n",
+        "Response trailers received:\n", "Sent 1 request and received 1 response\n"}) {
+    EXPECT_NE(out.find(part), std::string::npos) << part << " not in:\n" << out;
+  }
+  EXPECT_EQ(RunTool("msp_call", {"-format", "text", stack->address("customer"),
+                                 "msp.customer.v1.CustomerService/ListCustomers"})
+                .exit,
+            2)
+      << "only json is offered";
 }
 
 TEST(Tls, MspctlTakesGrpcurlsConnectionFlags) {

@@ -2,7 +2,11 @@
 // the contracts compiled in (grpcurl itself is not packaged for Debian):
 //
 //   msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] [-authority NAME]
-//            [-H 'name: value']... [-d '<request JSON>'] host:port pkg.Service/Method
+//            [-H 'name: value']... [-d '<request JSON>' | -d @] [-v] [-format json]
+//            host:port pkg.Service/Method
+//
+// `-d @` reads the request from standard input; `-v` also prints the method, the request
+// metadata, the response headers and trailers and the message counts, as grpcurl does.
 //
 // As with grpcurl, a call uses TLS (verified with the system's roots, or -cacert's) unless
 // -plaintext says otherwise.
@@ -19,6 +23,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,7 +48,8 @@ const char kCodeNames[][20] = {
 
 int Usage() {
   std::cerr << "usage: msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] "
-               "[-authority NAME] [-H 'name: value']... [-d JSON] host:port pkg.Service/Method\n";
+               "[-authority NAME] [-H 'name: value']... [-d JSON | -d @] [-v] [-format json] "
+               "host:port pkg.Service/Method\n";
   return 2;
 }
 
@@ -61,8 +68,18 @@ int main(int argc, char** argv) {
   std::string data = "{}";
   std::vector<std::string> positional;
   msp::cli::Connection connection;
+  bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "-v") {
+      verbose = true;
+      continue;
+    }
+    if (arg == "-format" && i + 1 < argc) {
+      // grpcurl's default; its `text` format is not offered here.
+      if (std::string(argv[++i]) != "json") return Usage();
+      continue;
+    }
     if (arg == "-plaintext" || arg == "-insecure") {
       (arg == "-plaintext" ? connection.plaintext : connection.insecure) = true;
       continue;
@@ -79,7 +96,13 @@ int main(int argc, char** argv) {
     if ((arg == "-H" || arg == "-d") && i + 1 < argc) {
       const std::string value = argv[++i];
       if (arg == "-d") {
-        data = value;
+        if (value == "@") {
+          std::stringstream in;
+          in << std::cin.rdbuf();
+          data = in.str();
+        } else {
+          data = value;
+        }
         continue;
       }
       const auto colon = value.find(':');
@@ -127,6 +150,29 @@ int main(int argc, char** argv) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   for (const auto& [name, value] : headers) context.AddMetadata(name, value);
   const std::string path = "/" + method->service()->full_name() + "/" + method->name();
+  if (verbose) {
+    std::cout << "\nResolved method descriptor:\n"
+              << method->DebugString() << "\nRequest metadata to send:\n";
+    for (const auto& [name, value] : headers) std::cout << name << ": " << value << "\n";
+    if (headers.empty()) std::cout << "(empty)\n";
+  }
+  int received = 0;
+  auto print_answer_metadata = [&] {
+    if (!verbose) return;
+    auto print = [](const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+      if (metadata.empty()) std::cout << "(empty)\n";
+      for (const auto& [name, value] : metadata) {
+        std::cout << std::string(name.data(), name.size()) << ": "
+                  << std::string(value.data(), value.size()) << "\n";
+      }
+    };
+    std::cout << "\nResponse headers received:\n";
+    print(context.GetServerInitialMetadata());
+    std::cout << "\nResponse trailers received:\n";
+    print(context.GetServerTrailingMetadata());
+    std::cout << "Sent 1 request and received " << received << " response"
+              << (received == 1 ? "" : "s") << "\n";
+  };
   grpc::Status status;
   if (method->server_streaming()) {
     // Like grpcurl: one JSON document per streamed message.
@@ -135,15 +181,24 @@ int main(int argc, char** argv) {
     std::unique_ptr<grpc::ClientReader<google::protobuf::Message>> reader(
         grpc::internal::ClientReaderFactory<google::protobuf::Message>::Create(channel.get(), rpc,
                                                                                &context, *request));
-    while (reader->Read(response.get())) std::cout << ProtoJson(*response);
+    if (verbose) std::cout << "\nResponse contents:\n";
+    while (reader->Read(response.get())) {
+      ++received;
+      std::cout << ProtoJson(*response);
+    }
     status = reader->Finish();
   } else {
     grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, channel);
     status =
         grpc::internal::BlockingUnaryCall<google::protobuf::Message, google::protobuf::Message>(
             channel.get(), rpc, &context, *request, response.get());
-    if (status.ok()) std::cout << ProtoJson(*response);
+    if (status.ok()) {
+      received = 1;
+      if (verbose) std::cout << "\nResponse contents:\n";
+      std::cout << ProtoJson(*response);
+    }
   }
+  print_answer_metadata();
   if (status.ok()) return 0;
   std::cout << "ERROR:\n  Code: " << kCodeNames[std::min(16, static_cast<int>(status.error_code()))]
             << "\n  Message: " << status.error_message() << "\n";
