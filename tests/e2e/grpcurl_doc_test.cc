@@ -1,9 +1,9 @@
 // docs/grpcurl.md is a session: every ```sh block, in order, against a real stack. This test runs
 // exactly those blocks with bash, with the stack's addresses in place of 127.0.0.1:5005x, its
 // token minting in place of `./tools/dev token`, its maildir in place of .local/mail, and
-// `grpcurl` standing for build/tools/msp_call (calls) and the Node.js reflection client (list,
-// describe). Every call must answer OK. It also checks that the page names every RPC of every
-// service, so a new RPC without a line fails here.
+// `grpcurl` standing for build/tools/msp_call (calls, list and describe; reflection_e2e_test
+// proves the same reflection path with the Node.js client). Every call must answer OK. It also
+// checks that the page names every RPC of every service, so a new RPC without a line fails here.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -86,20 +86,10 @@ TEST(GrpcurlDoc, ThePageRunsTopToBottomAgainstTheSuite) {
                                         {".local/mail/new", maildir + "/new"}});
   const std::string prologue = absl::StrCat(
       "set -euo pipefail\n",
-      // grpcurl's calls through msp_call (same arguments); list and describe through the
-      // third-party reflection client.
+      // grpcurl is msp_call: the same arguments, list and describe included.
       "grpcurl() {\n"
-      "  local args=() a\n"
-      "  for a in \"$@\"; do [ \"$a\" = -plaintext ] || args+=(\"$a\"); done\n"
-      "  if [ \"${#args[@]}\" -ge 2 ] && { [ \"${args[1]}\" = list ] || [ \"${args[1]}\" = "
-      "describe ]; }; then\n"
-      "    node '",
-      MSP_SOURCE_DIR, "/tests/reflection/grpcurl_reflect.js' \"${args[@]}\"\n",
-      "  else\n"
-      "    '",
-      testing::BinaryPath("tools/msp_call"), "' \"$@\"\n",
-      "  fi\n"
-      "}\n",
+      "  '",
+      testing::BinaryPath("tools/msp_call"), "' \"$@\"\n", "}\n",
       // ./tools/dev token, with the stack's secret and issuer.
       "mint() {\n"
       "  local args=(--key_file '",

@@ -185,7 +185,7 @@ class ReflectedContracts {
  public:
   // Lists the server's services and loads the files that define them (and their imports).
   ReflectedServer Load(const std::string& address) {
-    namespace rv = msp::testing::reflection;
+    namespace rv = msp::reflection_wire;
     auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));

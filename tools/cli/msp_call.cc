@@ -5,7 +5,11 @@
 //            [-H 'name: value']... [-d '<request JSON>' | -d @] [-v] [-format json]
 //            host:port pkg.Service/Method
 //
-// `-d @` reads the request from standard input; `-v` also prints the method, the request
+//   msp_call [connection flags] host:port list [SERVICE]
+//   msp_call [connection flags] host:port describe [SYMBOL]
+//
+// list and describe read the server's own contracts through server reflection. `-d @` reads
+// the request from standard input; `-v` also prints the method, the request
 // metadata, the response headers and trailers and the message counts, as grpcurl does.
 //
 // As with grpcurl, a call uses TLS (verified with the system's roots, or -cacert's) unless
@@ -37,6 +41,7 @@
 #include "msp/onboarding/v1/onboarding.pb.h"
 #include "msp/reporting/v1/reporting.pb.h"
 #include "proto_json.h"
+#include "server_contracts.h"
 
 namespace {
 
@@ -116,6 +121,35 @@ int main(int argc, char** argv) {
     }
     if (!arg.empty() && arg[0] == '-') return Usage();
     positional.push_back(arg);
+  }
+  if (positional.size() >= 2 && (positional[1] == "list" || positional[1] == "describe")) {
+    if (positional.size() > 3) return Usage();
+    try {
+      msp::cli::ServerContracts contracts(
+          msp::cli::Dial(positional[0], connection, /*tls_by_default=*/true));
+      const std::vector<std::string> services = contracts.Services();
+      if (positional[1] == "list" && positional.size() == 2) {
+        for (const auto& service : services) std::cout << service << "\n";
+      } else if (positional[1] == "list") {
+        // grpcurl's `list SERVICE`: its methods.
+        const std::string described = contracts.Describe(positional[2]);
+        std::istringstream lines(described);
+        for (std::string line; std::getline(lines, line);) {
+          const auto rpc = line.find("rpc ");
+          if (rpc == std::string::npos) continue;
+          const auto open = line.find('(', rpc);
+          std::cout << positional[2] << "." << line.substr(rpc + 4, open - rpc - 4) << "\n";
+        }
+      } else if (positional.size() == 3) {
+        std::cout << contracts.Describe(positional[2]);
+      } else {
+        for (const auto& service : services) std::cout << contracts.Describe(service) << "\n";
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "Failed: " << e.what() << "\n";
+      return 1;
+    }
+    return 0;
   }
   if (positional.size() != 2) return Usage();
   std::string method_name = positional[1];
