@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "assignment_service.h"
 #include "customer_service.h"
+#include "msp/common/identities.h"
 #include "onboarding_service.h"
 #include "reporting_service.h"
 
@@ -64,6 +66,21 @@ std::string DocumentedTable() {
   const size_t e = doc.find(end);
   if (b == std::string::npos || e == std::string::npos) return "";
   return doc.substr(b + begin.size(), e - b - begin.size());
+}
+
+// An identity nobody grants anything is a caller the policies forgot (or one to remove).
+TEST(PolicyTableDoc, EveryIdentityHasAGrant) {
+  std::set<std::string> granted;
+  for (const auto& policy :
+       {customer::CustomerServiceImpl::Policy(), assignment::ServiceAssignmentImpl::Policy(),
+        onboarding::OnboardingServiceImpl::Policy(), reporting::ReportingServiceImpl::Policy()}) {
+    for (const auto& [method, grants] : policy.grants()) {
+      for (const auto& grant : grants) granted.insert(grant.service);
+    }
+  }
+  for (const auto& identity : identity::AllIdentities()) {
+    EXPECT_TRUE(granted.count(identity)) << identity << " has no grant in any policy";
+  }
 }
 
 TEST(PolicyTableDoc, ArchitectureMdShowsThePoliciesAsBuilt) {

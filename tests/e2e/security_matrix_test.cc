@@ -4,6 +4,7 @@
 // a row whose RPC no longer exists.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -290,13 +291,9 @@ std::vector<Caller> Callers(const std::string& this_customer_id) {
       {"other-customer-admin", "Bearer " + stack->CustomerToken("NOTTHISCUSTOMER"),
        "customer-admin"},
   };
-  for (const char* service :
-       {identity::kCustomer, identity::kServiceAssignment, identity::kOnboardingInvitation,
-        identity::kReporting, identity::kReportingRebuild, identity::kKnoxAccounts}) {
-    callers.push_back({service, "Bearer " + stack->ServiceToken(service), AsService(service)});
-  }
-  for (const auto& backend : KnoxBackends()) {
-    callers.push_back({backend, "Bearer " + stack->ServiceToken(backend), "service:" + backend});
+  // Every identity the suite declares (a new one is called here the day it is added).
+  for (const auto& identity : identity::AllIdentities()) {
+    callers.push_back({identity, "Bearer " + stack->ServiceToken(identity), "service:" + identity});
   }
   // A Knox backend's token that claims to act for MSP A's admin.
   callers.push_back(

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "msp/common/knox_services.h"
 
@@ -23,5 +25,9 @@ inline constexpr char kKnoxAccounts[] = "knox-accounts";
 std::string_view KnoxBackend(knox::KnoxService service);
 // The service whose backend `identity` is; nullopt when it is no Knox backend.
 std::optional<knox::KnoxService> KnoxBackendService(std::string_view identity);
+
+// Every identity above and every Knox backend's: each one must have a grant somewhere and a
+// column in the security matrix (both tests check).
+std::vector<std::string> AllIdentities();
 
 }  // namespace msp::identity
