@@ -129,7 +129,17 @@ std::string FormatLine(Level level, std::string_view message, nlohmann::json fie
   line["msg"] = Scrub(message);
   if (fields.is_object()) {
     ScrubJson(fields);
-    for (auto& [key, value] : fields.items()) line[key] = std::move(value);
+    for (auto& [key, value] : fields.items()) {
+      // One message key a line, and no field over the line's own keys: another message (an
+      // error's) is the detail.
+      std::string name = key;
+      if (name == "message" || name == "msg") {
+        name = "detail";
+      } else if (name == "ts" || name == "level" || name == "service") {
+        name = "field_" + name;
+      }
+      line[name] = std::move(value);
+    }
   }
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

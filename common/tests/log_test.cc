@@ -28,6 +28,23 @@ TEST(LogTest, LeavesAddressesPortsAndIdsAlone) {
   EXPECT_EQ(Scrub("customer 7hq2m4xk9d version 12"), "customer 7hq2m4xk9d version 12");
 }
 
+// One message key a line: a field called message (an error's) is the detail, and no field
+// replaces the line's own keys.
+TEST(LogTest, ALineHasOneMessageKey) {
+  auto parsed = nlohmann::json::parse(
+      FormatLine(Level::kWarn, "service assignment refused",
+                 {{"message", "the tenant id is taken"}, {"level", "x"}, {"service", "y"}}));
+  EXPECT_EQ(parsed["msg"], "service assignment refused");
+  EXPECT_FALSE(parsed.contains("message"));
+  EXPECT_EQ(parsed["detail"], "the tenant id is taken");
+  EXPECT_EQ(parsed["level"], "warn");
+  EXPECT_EQ(parsed["field_level"], "x");
+  EXPECT_EQ(parsed["field_service"], "y");
+  parsed = nlohmann::json::parse(FormatLine(Level::kInfo, "a", {{"msg", "b"}}));
+  EXPECT_EQ(parsed["msg"], "a");
+  EXPECT_EQ(parsed["detail"], "b");
+}
+
 TEST(LogTest, FormatsOneJsonObjectAndScrubsFields) {
   const std::string line = FormatLine(
       Level::kWarn, "created for bob@corp.com",

@@ -26,7 +26,7 @@ outbox::Handler AccountSetupHandler(std::shared_ptr<grpc::Channel> onboarding,
     if (IsPermanentRefusal(code) || code == grpc::StatusCode::NOT_FOUND) {
       log::Warn("account-set-up email refused", {{"customer", request.customer()},
                                                  {"reason", ErrorReasonOf(status)},
-                                                 {"message", status.error_message()}});
+                                                 {"detail", status.error_message()}});
       return;
     }
     throw std::runtime_error(

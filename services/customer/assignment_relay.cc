@@ -57,7 +57,7 @@ outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool) 
     }
     log::Warn(
         "service assignment refused",
-        {{"customer", request.parent()}, {"reason", reason}, {"message", status.error_message()}});
+        {{"customer", request.parent()}, {"reason", reason}, {"detail", status.error_message()}});
     // message_key is the customer id; msp_id is the customer's MSP. The failure is in the
     // customer's trail too, with whom the assignment was for.
     pg::WithTransaction(*pool, [&](pg::Transaction& tx) {

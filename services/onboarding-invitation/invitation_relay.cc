@@ -81,7 +81,7 @@ outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
       log::Warn("services of an accepted invitation refused",
                 {{"customer", request.parent()},
                  {"reason", ErrorReasonOf(status)},
-                 {"message", status.error_message()}});
+                 {"detail", status.error_message()}});
       return;
     }
     throw std::runtime_error(
