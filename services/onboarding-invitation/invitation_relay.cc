@@ -78,10 +78,9 @@ outbox::Handler AssignInvitedServicesHandler(AssignmentClient* client) {
         client->AssignServices(request, OnBehalfOfMessage(message, request.parent()), &response);
     if (status.ok()) return;
     if (IsPermanentRefusal(status.error_code())) {
-      log::Warn("services of an accepted invitation refused",
-                {{"customer", request.parent()},
-                 {"reason", ErrorReasonOf(status)},
-                 {"detail", status.error_message()}});
+      log::Warn("services of an accepted invitation refused", {{"customer", request.parent()},
+                                                               {"reason", ErrorReasonOf(status)},
+                                                               {"detail", status.error_message()}});
       return;
     }
     throw std::runtime_error(

@@ -20,9 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "msp/common/tls.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/bench/v1/echo.grpc.pb.h"
+#include "msp/common/tls.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "testdata/sample_customers.h"
 
