@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "key_pair.h"
+#include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/jwks.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "stack.h"
@@ -116,6 +117,17 @@ class KeyRotation : public ::testing::Test {
         .error_code();
   }
 
+  // Whether the assignment service accepts the token (the customer does not exist: NOT_FOUND).
+  static bool AssignmentAccepts(const std::string& token) {
+    auto stub = av1::ServiceAssignmentService::NewStub(stack_->Channel("service-assignment"));
+    av1::ListCustomerServicesRequest request;
+    request.set_parent("msps/rotation/customers/0000000000");
+    av1::ListCustomerServicesResponse out;
+    return Call(&av1::ServiceAssignmentService::Stub::ListCustomerServices, *stub, token, request,
+                &out)
+               .error_code() != grpc::StatusCode::UNAUTHENTICATED;
+  }
+
   // Polls: the services look at their key files once a second.
   static bool Eventually(const std::function<bool()>& condition) {
     for (int i = 0; i < 100; ++i) {
@@ -150,6 +162,9 @@ TEST_F(KeyRotation, OldTokensWorkUntilTheirKeyIsRemovedAndNothingRestarts) {
   Publish(jwks_file_, Jwks({first_, second_}));
   EXPECT_TRUE(Eventually([&] { return ListWith(new_token) == grpc::StatusCode::OK; }))
       << "a published key verifies its tokens without a restart";
+  // Step (2) waits until step (1) has reached every service: the assignment service must know
+  // the key before the customer service signs its calls with it.
+  EXPECT_TRUE(Eventually([&] { return AssignmentAccepts(new_token); }));
   Publish(signing_file_, second_->private_pem);
   EXPECT_EQ(ListWith(old_token), grpc::StatusCode::OK) << "the old key is still published";
   EXPECT_EQ(CreateWithServices(new_token, "During Rotation GmbH"), grpc::StatusCode::OK);
