@@ -187,22 +187,11 @@ int64_t NowSeconds() {
 
 Principal TokenVerifier::Verify(std::string_view token) const {
   const std::string key(token);
-  if (config_.key_set) {
-    // A reloaded key set may have dropped a key: nothing verified before it counts.
-    const uint64_t generation = config_.key_set->Generation();
-    std::shared_lock<std::shared_mutex> lock(cache_mu_);
-    if (generation != cache_generation_) {
-      lock.unlock();
-      std::unique_lock<std::shared_mutex> write(cache_mu_);
-      if (generation != cache_generation_) {
-        cache_.clear();
-        cache_generation_ = generation;
-      }
-    }
-  }
+  // A reloaded key set may have dropped a key: nothing verified with an older set counts.
+  const uint64_t generation = config_.key_set ? config_.key_set->Generation() : 0;
   {
     std::shared_lock<std::shared_mutex> lock(cache_mu_);
-    auto it = cache_.find(key);
+    auto it = generation == cache_generation_ ? cache_.find(key) : cache_.end();
     if (it != cache_.end() && it->second.expires_at + config_.leeway.count() >= NowSeconds()) {
       return it->second.principal;
     }
@@ -210,7 +199,12 @@ Principal TokenVerifier::Verify(std::string_view token) const {
   int64_t expires_at = 0;
   Principal principal = VerifyUncached(token, &expires_at);
   std::unique_lock<std::shared_mutex> lock(cache_mu_);
-  if (cache_.size() >= kTokenCacheSize) cache_.clear();  // bounded; refills with live tokens
+  if (generation > cache_generation_) {
+    cache_.clear();
+    cache_generation_ = generation;
+  }
+  if (generation != cache_generation_) return principal;  // verified with a set since replaced
+  if (cache_.size() >= kTokenCacheSize) cache_.clear();   // bounded; refills with live tokens
   cache_[key] = CachedPrincipal{principal, expires_at};
   return principal;
 }
@@ -366,14 +360,8 @@ ServiceToken::ServiceToken(TokenIssuer issuer, std::string service_name, std::st
 ServiceToken::~ServiceToken() = default;
 
 void ServiceToken::ReloadKeyIfDue() const {
-  if (!key_file_) return;
-  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  if (now < next_key_check_ns_.load(std::memory_order_relaxed)) return;
+  if (!key_file_ || !key_file_->Due()) return;
   std::unique_lock lock(mu_);
-  next_key_check_ns_.store(
-      now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1))
-                .count(),
-      std::memory_order_relaxed);
   auto key = key_file_->ReadIfChanged();
   if (!key) return;
   try {

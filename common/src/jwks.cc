@@ -228,7 +228,7 @@ const VerificationKey* KeySet::Find(std::string_view kid) const {
 }
 
 KeySetFile::KeySetFile(std::string path, std::chrono::milliseconds check_interval)
-    : file_(std::move(path), check_interval), check_interval_(check_interval) {
+    : file_(std::move(path), check_interval) {
   ReloadIfDue();
   if (!set_) throw std::invalid_argument("cannot read the key set " + file_.path());
 }
@@ -245,13 +245,8 @@ uint64_t KeySetFile::Generation() const {
 }
 
 void KeySetFile::ReloadIfDue() const {
-  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  if (now < next_check_ns_.load(std::memory_order_relaxed)) return;
+  if (!file_.Due()) return;
   std::lock_guard lock(mu_);
-  next_check_ns_.store(
-      now +
-          std::chrono::duration_cast<std::chrono::steady_clock::duration>(check_interval_).count(),
-      std::memory_order_relaxed);
   auto content = file_.ReadIfChanged();
   if (!content) return;
   try {

@@ -12,10 +12,15 @@ namespace msp {
 WatchedFile::WatchedFile(std::string path, std::chrono::milliseconds check_interval)
     : path_(std::move(path)), check_interval_(check_interval) {}
 
+bool WatchedFile::Due() const {
+  return std::chrono::steady_clock::now().time_since_epoch().count() >=
+         next_check_.load(std::memory_order_relaxed);
+}
+
 std::optional<std::string> WatchedFile::ReadIfChanged() {
-  const auto now = std::chrono::steady_clock::now();
-  if (now < next_check_) return std::nullopt;
-  next_check_ = now + check_interval_;
+  if (!Due()) return std::nullopt;
+  next_check_.store((std::chrono::steady_clock::now() + check_interval_).time_since_epoch().count(),
+                    std::memory_order_relaxed);
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) return std::nullopt;
   const std::string fingerprint =

@@ -171,7 +171,6 @@ class ServiceToken {
   std::string service_name_;
   std::chrono::seconds ttl_;
   mutable std::unique_ptr<WatchedFile> key_file_;
-  mutable std::atomic<int64_t> next_key_check_ns_{0};
   mutable std::shared_mutex mu_;
   struct Minted {
     std::string header;

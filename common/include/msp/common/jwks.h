@@ -52,8 +52,6 @@ class KeySetFile {
   mutable WatchedFile file_;
   mutable std::shared_ptr<const KeySet> set_;
   mutable std::atomic<uint64_t> generation_{0};
-  mutable std::atomic<int64_t> next_check_ns_{0};
-  std::chrono::milliseconds check_interval_;
 };
 
 // RFC 7638: the base64url SHA-256 of the public key's canonical JWK members. Takes a PEM
