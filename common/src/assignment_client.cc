@@ -93,6 +93,39 @@ void AssignmentClient::BatchGetAsync(
                                            });
 }
 
+grpc::Status AssignmentClient::BatchAssignServices(
+    const assignment::v1::BatchAssignServicesRequest& request,
+    const std::optional<auth::OnBehalfOf>& on_behalf_of,
+    assignment::v1::BatchAssignServicesResponse* response) {
+  grpc::ClientContext context;
+  Prepare(context, on_behalf_of);
+  // A batch writes many customers in one transaction.
+  context.set_deadline(std::chrono::system_clock::now() + 5 * timeout_);
+  return stub_->BatchAssignServices(&context, request, response);
+}
+
+grpc::Status StatusOf(const google::rpc::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message(),
+                      status.SerializeAsString());
+}
+
+assignment::v1::AssignableCustomer AssignableCustomerOf(const customer::v1::Customer& customer) {
+  assignment::v1::AssignableCustomer assignable;
+  switch (customer.state()) {
+    case customer::v1::ACTIVE:
+      assignable.set_state(assignment::v1::AssignableCustomer::ACTIVE);
+      break;
+    case customer::v1::DELINK_REQUESTED:
+      assignable.set_state(assignment::v1::AssignableCustomer::DELINK_REQUESTED);
+      break;
+    default:
+      assignable.set_state(assignment::v1::AssignableCustomer::NOT_ACTIVE);
+  }
+  assignable.set_work_email(customer.contact().work_email());
+  assignable.set_company_name(customer.company().display_name());
+  return assignable;
+}
+
 grpc::Status AssignmentClient::AssignServices(const assignment::v1::AssignServicesRequest& request,
                                               const std::optional<auth::OnBehalfOf>& on_behalf_of,
                                               assignment::v1::AssignServicesResponse* response) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -60,16 +61,51 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
       {msp_id, topic, key, pg::ToHex(payload), on_behalf_of});
 }
 
-Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
-    : pool_(pool), handlers_(std::move(handlers)), options_(options) {
-  for (const auto& [topic, handler] : handlers_) topics_.push_back(topic);
+Migration LeaseMigration(int version) {
+  // Neither column is indexed and pages keep room, so that a claim updates its rows in place
+  // (heap-only tuples): no new index entries for the claims walk past.
+  static const char* kSql = R"sql(
+ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz;
+ALTER TABLE outbox SET (fillfactor = 70);
+)sql";
+  return Migration{version, "outbox_lease", kSql};
 }
+
+namespace {
+
+std::map<std::string, TopicHandler> OneByOne(std::map<std::string, Handler> handlers) {
+  std::map<std::string, TopicHandler> topics;
+  for (auto& [topic, handler] : handlers) topics[topic].one = std::move(handler);
+  return topics;
+}
+
+std::map<std::string, TopicHandler> Batched(std::map<std::string, BatchHandler> handlers) {
+  std::map<std::string, TopicHandler> topics;
+  for (auto& [topic, handler] : handlers) topics[topic].batch = std::move(handler);
+  return topics;
+}
+
+std::string RandomId() {
+  std::random_device device;
+  return absl::StrCat(absl::Hex(device(), absl::kZeroPad8), absl::Hex(device(), absl::kZeroPad8));
+}
+
+std::string ErrorOf(const std::exception& e) {
+  std::string error = e.what();
+  return error.empty() ? "delivery failed" : error;
+}
+
+}  // namespace
+
+Relay::Relay(pg::Pool* pool, std::map<std::string, TopicHandler> topics, RelayOptions options)
+    : pool_(pool), topics_(std::move(topics)), options_(options), relay_id_(RandomId()) {}
+
+Relay::Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options)
+    : Relay(pool, OneByOne(std::move(handlers)), options) {}
 
 Relay::Relay(pg::Pool* pool, std::map<std::string, BatchHandler> batch_handlers,
              RelayOptions options)
-    : pool_(pool), batch_handlers_(std::move(batch_handlers)), options_(options) {
-  for (const auto& [topic, handler] : batch_handlers_) topics_.push_back(topic);
-}
+    : Relay(pool, Batched(std::move(batch_handlers)), options) {}
 
 Relay::~Relay() { Stop(); }
 
@@ -84,129 +120,172 @@ std::chrono::milliseconds Relay::Backoff(int attempts) const {
   return std::chrono::milliseconds(static_cast<int64_t>(ceiling * jitter(rng)));
 }
 
-int Relay::RunOnce() {
-  int delivered = 0;
-  pg::Lease conn = pool_->Acquire();
-  pg::Transaction tx(*conn);
-  // Recording a delivery need not wait for the disk: if a crash loses the record, the message
-  // is delivered again, which receivers absorb (idempotent by key). One fsync fewer per pass,
-  // and the passes follow the service's own commits one for one at low load.
-  tx.Exec("SET LOCAL synchronous_commit = off");
-  // Topic by topic, each claim an index range scan of outbox_due_by_topic.
-  std::vector<pg::Result> claimed;
-  int rows = 0;
-  for (const auto& topic : topics_) {
-    if (rows >= options_.batch_size) break;
-    claimed.push_back(
-        tx.Exec("SELECT id, msp_id, topic, message_key, payload, attempts, "
-                "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of FROM outbox "
-                "WHERE delivered_at IS NULL AND topic = $2 AND next_attempt_at <= now() "
-                "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                {std::to_string(options_.batch_size - rows), topic}));
-    rows += claimed.back().rows();
-  }
+std::vector<Relay::Delivery> Relay::Claim(pg::Connection& conn, int limit) {
+  const std::string claim = absl::StrCat(relay_id_, ":", ++claims_);
   std::vector<Message> messages;
-  messages.reserve(static_cast<size_t>(rows));
-  for (const auto& due : claimed) {
-    for (int i = 0; i < due.rows(); ++i) {
-      Message& message = messages.emplace_back();
-      message.id = due.Int64(i, 0);
-      message.msp_id = due.String(i, 1);
-      message.topic = due.String(i, 2);
-      message.key = due.String(i, 3);
-      message.payload = due.Bytes(i, 4);
-      message.attempts = static_cast<int>(due.Int64(i, 5));
-      message.create_time =
-          std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
-      message.on_behalf_of = due.String(i, 7);
+  {
+    pg::Transaction tx(conn);
+    // A lost claim only makes its messages due again: no need to wait for the disk. A queue
+    // table's statistics lag behind it (empty an hour ago, a backlog now), and a plan made
+    // from them can be a scan of every delivered row: the claim goes by index.
+    tx.Exec(
+        "SELECT set_config('synchronous_commit', 'off', true), "
+        "set_config('enable_seqscan', 'off', true)");
+    // Topic by topic, each claim an index range scan of outbox_due_by_topic. A message nobody
+    // records an outcome for is due again when its lease ends.
+    for (const auto& [topic, handler] : topics_) {
+      const int wanted = limit - static_cast<int>(messages.size());
+      if (wanted <= 0) break;
+      const pg::Result due = tx.Exec(
+          // id = ANY(ARRAY(...)): the claimed rows by primary key (a join with the subquery
+          // can be planned as a scan of the whole table).
+          "UPDATE outbox SET claimed_by = $3, "
+          "lease_until = now() + $4::bigint * interval '1 millisecond' "
+          "WHERE id = ANY(ARRAY(SELECT id FROM outbox WHERE delivered_at IS NULL AND topic = $2 "
+          "AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now()) "
+          "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+          "RETURNING id, msp_id, topic, message_key, payload, attempts, "
+          "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of",
+          {std::to_string(wanted), topic, claim, std::to_string(options_.lease.count())});
+      for (int i = 0; i < due.rows(); ++i) {
+        Message& message = messages.emplace_back();
+        message.id = due.Int64(i, 0);
+        message.msp_id = due.String(i, 1);
+        message.topic = due.String(i, 2);
+        message.key = due.String(i, 3);
+        message.payload = due.Bytes(i, 4);
+        message.attempts = static_cast<int>(due.Int64(i, 5));
+        message.create_time =
+            std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
+        message.on_behalf_of = due.String(i, 7);
+      }
     }
+    tx.Commit();
   }
-  std::vector<std::string> errors(messages.size());
-  // Batch topics: one call per topic with all its messages; the others one by one.
-  std::map<std::string, std::vector<size_t>> by_batch_topic;
-  std::vector<size_t> one_by_one;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    if (batch_handlers_.count(messages[i].topic) > 0) {
-      by_batch_topic[messages[i].topic].push_back(i);
-    } else {
-      one_by_one.push_back(i);
-    }
-  }
-  for (const auto& [topic, indexes] : by_batch_topic) {
-    std::vector<Message> batch;
-    for (size_t i : indexes) batch.push_back(messages[i]);
-    std::string error;
-    try {
-      batch_handlers_.at(topic)(batch);
-    } catch (const std::exception& e) {
-      error = e.what();
-      if (error.empty()) error = "delivery failed";
-    }
-    for (size_t i : indexes) errors[i] = error;
-  }
-  // Deliveries are calls to other services: a batch goes out in parallel, so one slow
-  // receiver does not hold up the rest by a whole timeout each.
-  auto deliver = [&](size_t i) {
-    const Message& message = messages[i];
-    auto handler = handlers_.find(message.topic);
-    if (handler == handlers_.end()) {
-      errors[i] = "no handler for topic " + message.topic;
-      return;
-    }
-    try {
-      handler->second(message);
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
-      if (errors[i].empty()) errors[i] = "delivery failed";
-    }
-  };
-  const size_t workers =
-      std::min(one_by_one.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      for (size_t k = w; k < one_by_one.size(); k += workers) deliver(one_by_one[k]);
-    });
-  }
-  for (size_t k = 0; k < one_by_one.size(); k += std::max<size_t>(workers, 1)) {
-    deliver(one_by_one[k]);
-  }
-  for (auto& t : threads) t.join();
-
-  std::vector<std::string> done_ids;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const Message& message = messages[i];
-    const std::string& error = errors[i];
-    if (error.empty()) {
-      done_ids.push_back(std::to_string(message.id));
-      ++delivered;
+  // Commit order within a topic (UPDATE ... RETURNING keeps none).
+  std::stable_sort(messages.begin(), messages.end(), [](const Message& a, const Message& b) {
+    return std::tie(a.topic, a.id) < std::tie(b.topic, b.id);
+  });
+  std::vector<Delivery> deliveries;
+  std::map<std::tuple<std::string, std::string, std::string>, size_t> batch_of;
+  for (auto& message : messages) {
+    const TopicHandler& handler = topics_.at(message.topic);
+    if (!handler.batch) {
+      deliveries.push_back({&handler, {std::move(message)}, claim});
       continue;
     }
-    const auto wait = Backoff(message.attempts + 1);
-    tx.Exec(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + "
-        "$3::bigint * interval '1 millisecond' WHERE id = $1",
-        {std::to_string(message.id), error.substr(0, 500), std::to_string(wait.count())});
-    log::Warn("outbox delivery failed; will retry", {{"topic", message.topic},
-                                                     {"id", message.id},
-                                                     {"attempts", message.attempts + 1},
-                                                     {"retry_in_ms", wait.count()},
-                                                     {"error", error}});
+    auto key = handler.batch_per_actor
+                   ? std::make_tuple(message.topic, message.msp_id, message.on_behalf_of)
+                   : std::make_tuple(message.topic, std::string(), std::string());
+    auto [it, added] = batch_of.emplace(std::move(key), deliveries.size());
+    if (added) deliveries.push_back({&handler, {}, claim});
+    deliveries[it->second].messages.push_back(std::move(message));
   }
+  return deliveries;
+}
+
+void Relay::Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes) {
+  std::vector<std::string> errors(delivery.messages.size());
+  try {
+    if (delivery.handler->batch) {
+      delivery.handler->batch(delivery.messages, &errors);
+      errors.resize(delivery.messages.size());
+    } else {
+      delivery.handler->one(delivery.messages.front());
+    }
+  } catch (const std::exception& e) {
+    std::fill(errors.begin(), errors.end(), ErrorOf(e));
+  }
+  for (size_t i = 0; i < delivery.messages.size(); ++i) {
+    const Message& message = delivery.messages[i];
+    outcomes->push_back(
+        {message.id, delivery.claim, std::move(errors[i]), message.attempts, message.topic});
+  }
+}
+
+void Relay::Record(pg::Connection& conn, const std::vector<Outcome>& outcomes) {
+  std::vector<std::string> done_ids, done_claims;
+  std::vector<std::string> failed_ids, failed_claims, failed_errors, failed_waits;
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.error.empty()) {
+      done_ids.push_back(std::to_string(outcome.id));
+      done_claims.push_back(outcome.claim);
+      continue;
+    }
+    const auto wait = Backoff(outcome.attempts + 1);
+    failed_ids.push_back(std::to_string(outcome.id));
+    failed_claims.push_back(outcome.claim);
+    failed_errors.push_back(outcome.error.substr(0, 500));
+    failed_waits.push_back(std::to_string(wait.count()));
+    log::Warn("outbox delivery failed; will retry", {{"topic", outcome.topic},
+                                                     {"id", outcome.id},
+                                                     {"attempts", outcome.attempts + 1},
+                                                     {"retry_in_ms", wait.count()},
+                                                     {"error", outcome.error}});
+  }
+  pg::Transaction tx(conn);
+  // A lost record only makes its messages due again, which receivers absorb (idempotent by
+  // key): no need to wait for the disk.
+  tx.Exec("SET LOCAL synchronous_commit = off");
+  // Only while the lease is still this claim's: after it ended, another relay may hold the
+  // message, and its outcome is the one that counts.
   if (!done_ids.empty()) {
     tx.Exec(
-        absl::StrCat("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 "
-                     "WHERE id = ANY('{",
-                     absl::StrJoin(done_ids, ","), "}'::bigint[])"));
+        "UPDATE outbox o SET delivered_at = now(), attempts = o.attempts + 1, claimed_by = NULL, "
+        "lease_until = NULL "
+        "FROM unnest($1::bigint[], $2::text[]) AS d(id, claim) "
+        "WHERE o.id = d.id AND o.claimed_by = d.claim",
+        {pg::ArrayLiteral(done_ids), pg::TextArrayLiteral(done_claims)});
+  }
+  if (!failed_ids.empty()) {
+    tx.Exec(
+        "UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error, claimed_by = NULL, "
+        "lease_until = NULL, "
+        "next_attempt_at = now() + f.wait_ms * interval '1 millisecond' "
+        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
+        "AS f(id, claim, error, wait_ms) WHERE o.id = f.id AND o.claimed_by = f.claim",
+        {pg::ArrayLiteral(failed_ids), pg::TextArrayLiteral(failed_claims),
+         pg::TextArrayLiteral(failed_errors), pg::ArrayLiteral(failed_waits)});
   }
   tx.Commit();
   const auto now = std::chrono::steady_clock::now();
   if (now - last_cleanup_ > std::chrono::minutes(10)) {
     last_cleanup_ = now;
-    conn->Exec("DELETE FROM outbox WHERE delivered_at < now() - $1::bigint * interval '1 hour'",
-               {std::to_string(options_.keep_delivered.count())});
+    conn.Exec("DELETE FROM outbox WHERE delivered_at < now() - $1::bigint * interval '1 hour'",
+              {std::to_string(options_.keep_delivered.count())});
   }
-  return delivered;
+}
+
+int Relay::RunOnce() {
+  std::vector<Delivery> deliveries;
+  {
+    pg::Lease conn = pool_->Acquire();
+    deliveries = Claim(*conn, options_.batch_size);
+  }
+  // No connection or transaction is held while the receivers answer. The deliveries go out in
+  // parallel, so one slow receiver does not hold up the rest by a whole timeout each.
+  std::vector<std::vector<Outcome>> outcomes(deliveries.size());
+  const size_t workers =
+      std::min(deliveries.size(), static_cast<size_t>(std::max(1, options_.parallelism)));
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      for (size_t k = w; k < deliveries.size(); k += workers) Deliver(deliveries[k], &outcomes[k]);
+    });
+  }
+  for (size_t k = 0; k < deliveries.size(); k += std::max<size_t>(workers, 1)) {
+    Deliver(deliveries[k], &outcomes[k]);
+  }
+  for (auto& t : threads) t.join();
+  std::vector<Outcome> all;
+  for (auto& o : outcomes) std::move(o.begin(), o.end(), std::back_inserter(all));
+  if (all.empty()) return 0;
+  {
+    pg::Lease conn = pool_->Acquire();
+    Record(*conn, all);
+  }
+  return static_cast<int>(
+      std::count_if(all.begin(), all.end(), [](const Outcome& o) { return o.error.empty(); }));
 }
 
 Relay::Backlog Relay::CurrentBacklog() {
@@ -219,42 +298,115 @@ Relay::Backlog Relay::CurrentBacklog() {
 
 void Relay::Start() {
   if (running_.exchange(true)) return;
-  thread_ = std::thread([this] {
-    while (running_.load()) {
-      int delivered = 0;
-      try {
-        delivered = RunOnce();
-      } catch (const std::exception& e) {
-        log::Warn("outbox relay pass failed", {{"error", e.what()}});
+  stopping_ = false;
+  for (int w = 0; w < std::max(1, options_.parallelism); ++w) {
+    workers_.emplace_back([this] { Work(); });
+  }
+  dispatcher_ = std::thread([this] { Dispatch(); });
+}
+
+void Relay::Work() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    ++idle_workers_;
+    dispatcher_cv_.notify_one();
+    worker_cv_.wait(lock, [this] { return !queued_.empty() || stopping_; });
+    --idle_workers_;
+    // Stopping: what was claimed is still delivered, then the worker ends.
+    if (queued_.empty()) return;
+    Delivery delivery = std::move(queued_.front());
+    queued_.pop_front();
+    lock.unlock();
+    std::vector<Outcome> outcomes;
+    Deliver(delivery, &outcomes);
+    lock.lock();
+    std::move(outcomes.begin(), outcomes.end(), std::back_inserter(outcomes_));
+  }
+}
+
+void Relay::Dispatch() {
+  bool more_due = false;  // the last claim was full
+  auto next_poll = std::chrono::steady_clock::now();
+  while (true) {
+    std::vector<Outcome> done;
+    bool claim = false;
+    bool last = false;
+    {
+      std::unique_lock lock(mu_);
+      // A claim waits for a free worker: claimed messages wait for nobody, and other relays
+      // take what this one cannot deliver yet.
+      auto can_claim = [this] { return !stopping_ && idle_workers_ > 0 && queued_.empty(); };
+      dispatcher_cv_.wait_until(lock, next_poll, [&] {
+        return workers_stopped_ || !outcomes_.empty() || (can_claim() && (woken_ || more_due));
+      });
+      if (can_claim() && woken_ && options_.wake_linger.count() > 0) {
+        // Woken by a commit: the commits right behind it join the same claim.
+        dispatcher_cv_.wait_for(lock, options_.wake_linger, [this] { return stopping_; });
       }
-      // A full batch means more may be due: go again at once. Otherwise wait for the poll
-      // interval or a Wake (a commit in this process that enqueued something).
-      if (delivered < options_.batch_size) {
-        std::unique_lock lock(wake_mu_);
-        const bool woken = wake_cv_.wait_for(lock, options_.poll_interval,
-                                             [this] { return woken_ || !running_.load(); });
-        // Woken by a commit: let the commits right behind it join the same pass.
-        if (woken && options_.wake_linger.count() > 0) {
-          wake_cv_.wait_for(lock, options_.wake_linger, [this] { return !running_.load(); });
-        }
-        woken_ = false;
-      }
+      done.swap(outcomes_);
+      claim = can_claim() && (woken_ || more_due || std::chrono::steady_clock::now() >= next_poll);
+      if (claim) woken_ = false;
+      last = workers_stopped_;
     }
-  });
+    try {
+      if (!done.empty()) {
+        pg::Lease conn = pool_->Acquire();
+        Record(*conn, done);
+      }
+      if (claim) {
+        std::vector<Delivery> deliveries;
+        {
+          pg::Lease conn = pool_->Acquire();
+          deliveries = Claim(*conn, options_.batch_size);
+        }
+        size_t claimed = 0;
+        for (const auto& d : deliveries) claimed += d.messages.size();
+        more_due = claimed >= static_cast<size_t>(options_.batch_size);
+        if (!deliveries.empty()) {
+          std::lock_guard lock(mu_);
+          std::move(deliveries.begin(), deliveries.end(), std::back_inserter(queued_));
+        }
+        worker_cv_.notify_all();
+        next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+      } else if (std::chrono::steady_clock::now() >= next_poll) {
+        next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+      }
+    } catch (const std::exception& e) {
+      // Outcomes not recorded: their leases end and the messages are delivered again.
+      log::Warn("outbox relay pass failed", {{"error", e.what()}});
+      more_due = false;
+      next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+    }
+    if (last) return;
+  }
 }
 
 void Relay::Wake() {
   {
-    std::lock_guard lock(wake_mu_);
+    std::lock_guard lock(mu_);
     woken_ = true;
   }
-  wake_cv_.notify_one();
+  dispatcher_cv_.notify_one();
 }
 
 void Relay::Stop() {
   if (!running_.exchange(false)) return;
-  Wake();
-  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  worker_cv_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+  {
+    std::lock_guard lock(mu_);
+    workers_stopped_ = true;
+    idle_workers_ = 0;
+  }
+  dispatcher_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  std::lock_guard lock(mu_);
+  workers_stopped_ = false;
 }
 
 }  // namespace msp::outbox

@@ -6,12 +6,15 @@
 
 namespace msp::customer {
 
-// Delivers kAssignServicesTopic outbox messages: AssignServices with the message's own request
-// id (so a repeat after a crash is answered, not applied twice), retried by the relay until it
-// succeeds. A refusal that no retry can change (a taken Knox Manage tenant id, a customer that
-// is no longer active) is recorded on the customer, whose services then show
-// PROVISIONING_FAILED, and the message is done.
-outbox::Handler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool);
+// Delivers kAssignServicesTopic outbox messages, a batch at a time (one MSP's, for one admin:
+// outbox::TopicHandler::batch_per_actor): one BatchAssignServices call with each message's own
+// request id (so a repeat after a crash is answered, not applied twice), and each customer as
+// this service has it now (no call back for it). Each customer's outcome is its own: added
+// services go into its trail here, in one statement for the batch; a refusal no retry can
+// change (a taken Knox Manage tenant id, a customer that is no longer active) is recorded on
+// the customer, whose services then show PROVISIONING_FAILED, and its message is done; any
+// other failure retries that message.
+outbox::TopicHandler AssignServicesHandler(AssignmentClient* client, pg::Pool* pool);
 
 // Whether AssignServices' refusal is final for the services a new customer asked for. A delink
 // awaiting the customer's answer is not: if the customer accepts, the services are refused for

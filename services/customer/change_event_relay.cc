@@ -11,7 +11,7 @@
 namespace msp::customer {
 
 outbox::BatchHandler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis) {
-  return [pool, redis](const std::vector<outbox::Message>& messages) {
+  return [pool, redis](const std::vector<outbox::Message>& messages, std::vector<std::string>*) {
     std::vector<std::string> ids;
     for (const auto& message : messages) ids.push_back(message.payload);
     std::vector<StoredCustomer> found;

@@ -82,14 +82,19 @@ int main(int argc, char** argv) {
     relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
     // Two relays on the one outbox: change events (a read and an XADD each) do not queue
     // behind service assignments (a gRPC call each).
-    msp::outbox::Relay relay(
-        &pool,
-        {{msp::customer::kAssignServicesTopic,
-          msp::customer::AssignServicesHandler(&assignments, &pool)},
-         {msp::customer::kAccountSetupTopic,
-          msp::customer::AccountSetupHandler(
-              msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token)}},
-        relay_options);
+    msp::outbox::RelayOptions assign_options = relay_options;
+    // New customers' services go out a batch per MSP and admin (BatchAssignServices): a claim
+    // takes whatever is due, and the batches grow with the backlog.
+    assign_options.batch_size = std::max(assign_options.batch_size, 256);
+    msp::outbox::TopicHandler account_setup;
+    account_setup.one = msp::customer::AccountSetupHandler(
+        msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
+    msp::outbox::Relay relay(&pool,
+                             std::map<std::string, msp::outbox::TopicHandler>{
+                                 {msp::customer::kAssignServicesTopic,
+                                  msp::customer::AssignServicesHandler(&assignments, &pool)},
+                                 {msp::customer::kAccountSetupTopic, account_setup}},
+                             assign_options);
     // Change events feed read models, where a few milliseconds do not matter: passes gather
     // the commits of a few milliseconds (tools/bench: ~1.2 relay passes a create without).
     msp::outbox::RelayOptions events_options = relay_options;

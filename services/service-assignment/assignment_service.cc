@@ -1,10 +1,12 @@
 #include "assignment_service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "domain/device_counts.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
@@ -19,6 +21,7 @@ using auth::PrincipalKind;
 
 constexpr char kService[] = "/msp.assignment.v1.ServiceAssignmentService/";
 const std::string kAssign = absl::StrCat(kService, "AssignServices");
+const std::string kBatchAssign = absl::StrCat(kService, "BatchAssignServices");
 const std::string kList = absl::StrCat(kService, "ListCustomerServices");
 const std::string kBatchGet = absl::StrCat(kService, "BatchGetCustomerServices");
 const std::string kReport = absl::StrCat(kService, "ReportDeviceCounts");
@@ -35,15 +38,14 @@ void CheckTenantPrefix(const std::string& field, const std::string& prefix) {
 }
 
 // Services can be added while the MSP manages the customer, and not while a delink is asked.
-void CheckAssignable(const customer::v1::Customer& customer) {
-  if (customer.state() == customer::v1::DELINK_REQUESTED) {
-    throw ApiError::FailedPrecondition("CUSTOMER_DELINK_REQUESTED",
-                                       "no services can be added while a delink is requested",
-                                       customer.name());
-  }
-  if (customer.state() != customer::v1::ACTIVE) {
+void CheckAssignable(const v1::AssignableCustomer& customer, const std::string& name) {
+  if (customer.state() == v1::AssignableCustomer::DELINK_REQUESTED) {
     throw ApiError::FailedPrecondition(
-        "CUSTOMER_NOT_ACTIVE", "services can be added to active customers only", customer.name());
+        "CUSTOMER_DELINK_REQUESTED", "no services can be added while a delink is requested", name);
+  }
+  if (customer.state() != v1::AssignableCustomer::ACTIVE) {
+    throw ApiError::FailedPrecondition("CUSTOMER_NOT_ACTIVE",
+                                       "services can be added to active customers only", name);
   }
 }
 
@@ -71,6 +73,8 @@ auth::MethodPolicy ServiceAssignmentImpl::Policy() {
   policy
       .Allow(kAssign, {MspAdmin(), Service(identity::kCustomer).ActingFor({K::kMspAdmin}),
                        Service(identity::kOnboardingInvitation).ActingFor({K::kCustomerAdmin})})
+      // Only the customers' system of record sends customers as they are.
+      .Allow(kBatchAssign, {Service(identity::kCustomer).ActingFor({K::kMspAdmin})})
       .Allow(kList, {MspAdmin()})
       // The customer service reads services for FULL views; the rebuild for every MSP.
       .Allow(kBatchGet, {MspAdmin(), Service(identity::kCustomer),
@@ -88,82 +92,88 @@ auth::MethodPolicy ServiceAssignmentImpl::Policy() {
   return policy;
 }
 
-std::vector<std::string> ServiceAssignmentImpl::SuggestTenantIds(
-    pg::Connection& conn, const std::string& prefix, const std::string& domain,
-    const std::string& company_name) const {
-  const auto candidates = knox::TenantIdCandidates(prefix, domain, company_name);
-  const auto taken = store_.TakenTenantIds(conn, candidates);
-  std::vector<std::string> free;
-  for (const auto& id : candidates) {
-    if (!taken.contains(id) && free.size() < 3) free.push_back(id);
+ServiceAssignmentImpl::Assignment ServiceAssignmentImpl::CheckAssignment(
+    const std::string& field, const v1::AssignServicesRequest& request,
+    const auth::Principal& principal) const {
+  Assignment assignment;
+  assignment.ref = RequireCustomerName(field + "parent", request.parent(), principal);
+  idempotency::CheckRequestId(request.request_id(), field + "request_id");
+  assignment.services = knox::ParseServiceList(field + "services", request.services());
+  if (assignment.services.empty()) {
+    throw ApiError::InvalidArgument({{field + "services", "at least one service"}});
   }
-  return free;
+  assignment.with_manage = std::find(assignment.services.begin(), assignment.services.end(),
+                                     assignment::v1::KNOX_MANAGE) != assignment.services.end();
+  if (!request.knox_manage_tenant_prefix().empty() && !assignment.with_manage) {
+    throw ApiError::InvalidArgument(
+        {{field + "knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"}});
+  }
+  CheckTenantPrefix(field + "knox_manage_tenant_prefix", request.knox_manage_tenant_prefix());
+  assignment.hash = request.request_id().empty() ? "" : idempotency::RequestHash(request);
+  // The relays' ids ("create-<customer>") are theirs alone, whatever an MSP sends.
+  assignment.request_key =
+      idempotency::KeyOf(principal.kind == auth::PrincipalKind::kService, request.request_id());
+  return assignment;
+}
+
+v1::AssignServicesResponse ServiceAssignmentImpl::Assign(pg::Connection& conn,
+                                                         const Assignment& assignment,
+                                                         const v1::AssignServicesRequest& request,
+                                                         const v1::AssignableCustomer& customer,
+                                                         const std::string& event_actor) const {
+  const CustomerRef& ref = assignment.ref;
+  v1::AssignServicesResponse answer;
+  if (!assignment.request_key.empty()) {
+    if (auto prior = idempotency::Claim(conn, ref.msp_id, assignment.request_key, "AssignServices",
+                                        assignment.hash)) {
+      answer.ParseFromString(*prior);
+      return answer;
+    }
+  }
+  const auto existing_tenant = assignment.with_manage ? store_.TenantOf(conn, ref.customer_id)
+                                                      : std::optional<std::string>();
+  const std::string domain = knox::EmailDomain(customer.work_email());
+  const std::string tenant_id = knox::TenantId(request.knox_manage_tenant_prefix(), domain);
+  if (existing_tenant) {
+    knox::CheckTenantKept(*existing_tenant, request.knox_manage_tenant_prefix(), tenant_id,
+                          request.parent());
+  } else if (assignment.with_manage) {
+    if (!store_.CreateTenant(conn, tenant_id, ref.customer_id, ref.msp_id)) {
+      const auto suggestions = store_.SuggestTenantIds(conn, request.knox_manage_tenant_prefix(),
+                                                       domain, customer.company_name());
+      throw ApiError(
+          grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
+          absl::StrCat("the Knox Manage tenant id ", tenant_id, " is taken: choose a prefix"))
+          .WithMetadata("tenant_id", tenant_id)
+          .WithMetadata("suggestions", absl::StrJoin(suggestions, ","));
+    }
+  }
+  const auto added = store_.Assign(conn, ref.msp_id, ref.customer_id, assignment.services);
+  for (auto service : added) answer.add_added_services(service);
+  if (!added.empty() && !event_actor.empty()) {
+    store_.QueueCustomerEvent(conn, ref.msp_id, ref.customer_id, "SERVICES_ADDED", event_actor,
+                              added, request.request_id());
+  }
+  for (auto& s : store_.List(conn, ref.msp_id, ref.customer_id)) {
+    *answer.add_services() = std::move(s);
+  }
+  if (!assignment.request_key.empty()) {
+    idempotency::SaveResponse(conn, ref.msp_id, assignment.request_key, answer.SerializeAsString());
+  }
+  return answer;
 }
 
 grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
                                                    const v1::AssignServicesRequest* request,
                                                    v1::AssignServicesResponse* response) {
   return runtime_->Handle(context, kAssign, [&](const auth::Principal& principal) {
-    const CustomerRef ref = RequireCustomerName("parent", request->parent(), principal);
-    idempotency::CheckRequestId(request->request_id());
-    const auto services = knox::ParseServiceList("services", request->services());
-    if (services.empty()) throw ApiError::InvalidArgument({{"services", "at least one service"}});
-    const bool with_manage =
-        std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
-    if (!request->knox_manage_tenant_prefix().empty() && !with_manage) {
-      throw ApiError::InvalidArgument(
-          {{"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"}});
-    }
-    CheckTenantPrefix("knox_manage_tenant_prefix", request->knox_manage_tenant_prefix());
-
-    const auto customer = customers_->Find(ref);
+    const Assignment assignment = CheckAssignment("", *request, principal);
+    const auto customer = customers_->Find(assignment.ref);
     if (!customer) throw ApiError::NotFound("customer", request->parent());
-    CheckAssignable(*customer);
-
-    const std::string hash =
-        request->request_id().empty() ? "" : idempotency::RequestHash(*request);
-    // The relays' ids ("create-<customer>") are theirs alone, whatever an MSP sends.
-    const std::string request_id =
-        idempotency::KeyOf(principal.kind == auth::PrincipalKind::kService, request->request_id());
+    const v1::AssignableCustomer assignable = AssignableCustomerOf(*customer);
+    CheckAssignable(assignable, customer->name());
     *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto& conn = tx.conn();
-      v1::AssignServicesResponse answer;
-      if (!request_id.empty()) {
-        if (auto prior = idempotency::Claim(conn, ref.msp_id, request_id, "AssignServices", hash)) {
-          answer.ParseFromString(*prior);
-          return answer;
-        }
-      }
-      const auto existing_tenant =
-          with_manage ? store_.TenantOf(conn, ref.customer_id) : std::optional<std::string>();
-      const std::string domain = knox::EmailDomain(customer->contact().work_email());
-      const std::string tenant_id = knox::TenantId(request->knox_manage_tenant_prefix(), domain);
-      if (existing_tenant) {
-        knox::CheckTenantKept(*existing_tenant, request->knox_manage_tenant_prefix(), tenant_id,
-                              request->parent());
-      } else if (with_manage) {
-        if (!store_.CreateTenant(conn, tenant_id, ref.customer_id, ref.msp_id)) {
-          const auto suggestions = SuggestTenantIds(conn, request->knox_manage_tenant_prefix(),
-                                                    domain, customer->company().display_name());
-          throw ApiError(
-              grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
-              absl::StrCat("the Knox Manage tenant id ", tenant_id, " is taken: choose a prefix"))
-              .WithMetadata("tenant_id", tenant_id)
-              .WithMetadata("suggestions", absl::StrJoin(suggestions, ","));
-        }
-      }
-      const auto added = store_.Assign(conn, ref.msp_id, ref.customer_id, services);
-      for (auto service : added) answer.add_added_services(service);
-      if (!added.empty()) {
-        store_.QueueCustomerEvent(conn, ref.msp_id, ref.customer_id, "SERVICES_ADDED",
-                                  principal.Actor(), added, request->request_id());
-      }
-      for (auto& s : store_.List(conn, ref.msp_id, ref.customer_id)) {
-        *answer.add_services() = std::move(s);
-      }
-      if (!request_id.empty()) {
-        idempotency::SaveResponse(conn, ref.msp_id, request_id, answer.SerializeAsString());
-      }
+      auto answer = Assign(tx.conn(), assignment, *request, assignable, principal.Actor());
       tx.Commit();
       return answer;
     });
@@ -171,6 +181,89 @@ grpc::Status ServiceAssignmentImpl::AssignServices(grpc::ServerContext* context,
     log::Debug("services assigned", {{"customer", request->parent()},
                                      {"added", std::to_string(response->added_services_size())},
                                      {"actor", principal.Actor()}});
+  });
+}
+
+grpc::Status ServiceAssignmentImpl::BatchAssignServices(
+    grpc::ServerContext* context, const v1::BatchAssignServicesRequest* request,
+    v1::BatchAssignServicesResponse* response) {
+  return runtime_->Handle(context, kBatchAssign, [&](const auth::Principal& principal) {
+    const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
+    if (request->requests_size() > kMaxBatchCustomers) {
+      throw ApiError::InvalidArgument(
+          {{"requests", absl::StrCat("at most ", kMaxBatchCustomers, " a call")}});
+    }
+    if (request->customers_size() != request->requests_size()) {
+      throw ApiError::InvalidArgument({{"customers", "one per request, in their order"}});
+    }
+    // Each request's own errors are its result; the others go on.
+    const int n = request->requests_size();
+    std::vector<std::optional<Assignment>> assignments(static_cast<size_t>(n));
+    std::vector<std::optional<ApiError>> errors(static_cast<size_t>(n));
+    std::set<std::string> customers;
+    for (int i = 0; i < n; ++i) {
+      const auto& one = request->requests(i);
+      const std::string field = absl::StrCat("requests[", i, "].");
+      try {
+        Assignment assignment = CheckAssignment(field, one, principal);
+        if (assignment.ref.msp_id != msp_id) {
+          throw ApiError::InvalidArgument(
+              {{field + "parent", "a customer of " + request->parent()}});
+        }
+        if (one.request_id().empty()) {
+          throw ApiError::InvalidArgument({{field + "request_id", "required in a batch"}});
+        }
+        if (!customers.insert(assignment.ref.customer_id).second) {
+          throw ApiError::InvalidArgument({{field + "parent", "a customer once per batch"}});
+        }
+        CheckAssignable(request->customers(i), one.parent());
+        assignments[static_cast<size_t>(i)] = std::move(assignment);
+      } catch (const ApiError& e) {
+        errors[static_cast<size_t>(i)] = e;
+      }
+    }
+    std::vector<AssignmentStore::BatchAssignment> batch;
+    std::vector<int> batched;  // request index of each batch item
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<size_t>(i);
+      if (!assignments[k]) continue;
+      const auto& one = request->requests(i);
+      batch.push_back({assignments[k]->ref.customer_id, assignments[k]->services,
+                       one.knox_manage_tenant_prefix(), request->customers(i).work_email(),
+                       request->customers(i).company_name(), assignments[k]->request_key,
+                       assignments[k]->hash, one.parent()});
+      batched.push_back(i);
+    }
+    std::vector<v1::AssignServicesResponse> answers(static_cast<size_t>(n));
+    if (!batch.empty()) {
+      pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
+        auto outcomes = store_.AssignBatch(tx.conn(), msp_id, batch);
+        tx.Commit();
+        for (size_t b = 0; b < outcomes.size(); ++b) {
+          const auto k = static_cast<size_t>(batched[b]);
+          if (outcomes[b].error) {
+            errors[k] = std::move(outcomes[b].error);
+          } else {
+            answers[k] = std::move(outcomes[b].response);
+          }
+        }
+        return 0;
+      });
+    }
+    ChangeCommitted();
+    for (int i = 0; i < n; ++i) {
+      const auto k = static_cast<size_t>(i);
+      auto* result = response->add_results();
+      if (errors[k]) {
+        const grpc::Status status = errors[k]->ToStatus(runtime_->domain());
+        if (!result->mutable_error()->ParseFromString(status.error_details())) {
+          result->mutable_error()->set_code(status.error_code());
+          result->mutable_error()->set_message(status.error_message());
+        }
+      } else {
+        *result->mutable_response() = std::move(answers[k]);
+      }
+    }
   });
 }
 
@@ -274,7 +367,7 @@ grpc::Status ServiceAssignmentImpl::CheckKnoxManageTenantId(
     }
     response->set_available(store_.TakenTenantIds(*conn, {tenant_id}).empty());
     if (!response->available()) {
-      for (auto& s : SuggestTenantIds(*conn, request->prefix(), domain, "")) {
+      for (auto& s : store_.SuggestTenantIds(*conn, request->prefix(), domain, "")) {
         response->add_suggestions(std::move(s));
       }
     }

@@ -33,6 +33,9 @@ class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service
   grpc::Status AssignServices(grpc::ServerContext* context,
                               const v1::AssignServicesRequest* request,
                               v1::AssignServicesResponse* response) override;
+  grpc::Status BatchAssignServices(grpc::ServerContext* context,
+                                   const v1::BatchAssignServicesRequest* request,
+                                   v1::BatchAssignServicesResponse* response) override;
   grpc::Status ListCustomerServices(grpc::ServerContext* context,
                                     const v1::ListCustomerServicesRequest* request,
                                     v1::ListCustomerServicesResponse* response) override;
@@ -53,11 +56,25 @@ class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service
                                    v1::EndCustomerServicesResponse* response) override;
 
  private:
-  // Free tenant ids to offer instead of `tenant_id`.
-  std::vector<std::string> SuggestTenantIds(pg::Connection& conn, const std::string& prefix,
-                                            const std::string& domain,
-                                            const std::string& company_name) const;
-
+  // An assignment request, checked.
+  struct Assignment {
+    CustomerRef ref;
+    std::vector<knox::KnoxService> services;
+    bool with_manage = false;
+    std::string hash;         // of the request, for its request id
+    std::string request_key;  // the request id as kept (idempotency::KeyOf); empty: none
+  };
+  // Throws INVALID_ARGUMENT naming `field` + the request's field.
+  Assignment CheckAssignment(const std::string& field, const v1::AssignServicesRequest& request,
+                             const auth::Principal& principal) const;
+  // In the caller's transaction: the request id's saved answer, or the tenant, the services
+  // and the saved answer. Queues the customer's SERVICES_ADDED trail entry for `event_actor`
+  // (empty: the caller records it). Throws ApiError, having written nothing of its own
+  // only if the caller rolls back.
+  v1::AssignServicesResponse Assign(pg::Connection& conn, const Assignment& assignment,
+                                    const v1::AssignServicesRequest& request,
+                                    const v1::AssignableCustomer& customer,
+                                    const std::string& event_actor) const;
   // After a commit that may have queued change events.
   void ChangeCommitted();
 

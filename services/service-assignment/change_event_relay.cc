@@ -1,5 +1,7 @@
 #include "change_event_relay.h"
 
+#include <map>
+
 #include "msp/common/change_stream.h"
 #include "msp/common/log.h"
 #include "msp/common/timestamps.h"
@@ -8,21 +10,32 @@
 
 namespace msp::assignment {
 
-outbox::Handler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis) {
-  return [pool, redis](const outbox::Message& message) {
-    std::optional<AssignmentStore::ServicesSnapshot> snapshot;
+outbox::BatchHandler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis) {
+  return [pool, redis](const std::vector<outbox::Message>& messages, std::vector<std::string>*) {
+    std::vector<std::string> ids;
+    for (const auto& message : messages) ids.push_back(message.payload);
+    std::map<std::string, AssignmentStore::ServicesSnapshot> snapshots;
     {
       pg::Lease conn = pool->Acquire();
-      snapshot = AssignmentStore().Snapshot(*conn, message.payload);
+      snapshots = AssignmentStore().Snapshots(*conn, ids);
     }
-    if (!snapshot) return;  // service rows are never deleted
-    events::v1::CustomerServicesChanged event;
-    event.set_customer_id(message.payload);
-    event.set_msp_id(snapshot->msp_id);
-    event.set_version(snapshot->version);
-    for (auto& service : snapshot->services) *event.add_services() = std::move(service);
-    SetTimestamp(event.mutable_change_time(), message.create_time);
-    change_stream::Publish(*redis, event);
+    // One event per message, each with the services as they are now; service rows are never
+    // deleted, so a customer without any has nothing to tell.
+    std::vector<events::v1::CustomerServicesChanged> events;
+    events.reserve(messages.size());
+    for (const auto& message : messages) {
+      auto it = snapshots.find(message.payload);
+      if (it == snapshots.end()) continue;
+      auto& event = events.emplace_back();
+      event.set_customer_id(message.payload);
+      event.set_msp_id(it->second.msp_id);
+      event.set_version(it->second.version);
+      for (const auto& service : it->second.services) *event.add_services() = service;
+      SetTimestamp(event.mutable_change_time(), message.create_time);
+    }
+    std::vector<const google::protobuf::Message*> to_publish;
+    for (const auto& event : events) to_publish.push_back(&event);
+    change_stream::PublishAll(*redis, to_publish);
   };
 }
 

@@ -70,11 +70,15 @@ int main(int argc, char** argv) {
     msp::outbox::RelayOptions relay_options;
     relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
     relay_options.parallelism = 4;
+    msp::outbox::TopicHandler services_changed;
+    services_changed.batch = msp::assignment::ServicesChangedHandler(&pool, &redis);
+    msp::outbox::TopicHandler customer_events;
+    customer_events.one = msp::assignment::CustomerEventHandler(&customers);
+    relay_options.batch_size = 256;  // change events go out a batch a claim
     msp::outbox::Relay relay(&pool,
-                             {{msp::assignment::kServicesChangedTopic,
-                               msp::assignment::ServicesChangedHandler(&pool, &redis)},
-                              {msp::assignment::kCustomerEventsTopic,
-                               msp::assignment::CustomerEventHandler(&customers)}},
+                             std::map<std::string, msp::outbox::TopicHandler>{
+                                 {msp::assignment::kServicesChangedTopic, services_changed},
+                                 {msp::assignment::kCustomerEventsTopic, customer_events}},
                              relay_options);
     relay.Start();
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {

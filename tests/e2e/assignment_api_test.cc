@@ -11,8 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/auth.h"
 #include "msp/common/identities.h"
+#include "msp/common/knox_services.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "stack.h"
@@ -512,6 +514,21 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          return Assign(t, customer.name(), {av1::KNOX_MANAGE}, &out);
        },
        true, identity::kCustomer},
+      {"BatchAssignServices",
+       [&](const std::string& t) {
+         av1::BatchAssignServicesRequest r;
+         r.set_parent("msps/owner");
+         auto* one = r.add_requests();
+         one->set_parent(customer.name());
+         one->add_services(av1::KNOX_MANAGE);
+         one->set_request_id("matrix-batch");
+         auto* c = r.add_customers();
+         c->set_state(av1::AssignableCustomer::ACTIVE);
+         c->set_work_email(customer.contact().work_email());
+         av1::BatchAssignServicesResponse out;
+         return Call(&S::BatchAssignServices, *stub, t, r, &out);
+       },
+       false, identity::kCustomer},
       {"ListCustomerServices",
        [&](const std::string& t) {
          av1::ListCustomerServicesRequest r;
@@ -609,6 +626,119 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
       EXPECT_TRUE(as_service.ok()) << m.name << ": " << as_service.error_message();
     }
   }
+}
+
+av1::AssignServicesRequest BatchItem(const cv1::Customer& customer, const std::string& request_id,
+                                     const std::vector<av1::KnoxService>& services) {
+  av1::AssignServicesRequest one;
+  one.set_parent(customer.name());
+  for (auto s : services) one.add_services(s);
+  one.set_request_id(request_id);
+  return one;
+}
+
+av1::AssignableCustomer Assignable(const cv1::Customer& customer,
+                                   av1::AssignableCustomer::State state) {
+  av1::AssignableCustomer assignable;
+  assignable.set_state(state);
+  assignable.set_work_email(customer.contact().work_email());
+  assignable.set_company_name(customer.company().display_name());
+  return assignable;
+}
+
+// The customer service's batch: each customer's outcome is its own, a repeat is answered from
+// the first, and the trail entries are left to the caller.
+TEST(AssignmentApi, ABatchAssignsEachCustomerOnItsOwn) {
+  const auto ready = CreateCustomer("batcher", {});
+  const auto pending = CreateCustomer("batcher", {});
+  const auto gone = CreateCustomer("batcher", {});
+  av1::BatchAssignServicesRequest request;
+  request.set_parent("msps/batcher");
+  *request.add_requests() = BatchItem(ready, "batch-ready", {av1::KNOX_MANAGE, av1::KNOX_GUARD});
+  *request.add_customers() = Assignable(ready, av1::AssignableCustomer::ACTIVE);
+  *request.add_requests() = BatchItem(pending, "batch-pending", {av1::KNOX_GUARD});
+  *request.add_customers() = Assignable(pending, av1::AssignableCustomer::DELINK_REQUESTED);
+  *request.add_requests() = BatchItem(gone, "batch-bad", {});
+  *request.add_customers() = Assignable(gone, av1::AssignableCustomer::ACTIVE);
+  const std::string token = stack->ServiceToken(
+      identity::kCustomer,
+      auth::OnBehalfOf{auth::PrincipalKind::kMspAdmin, "alice", "batcher", "", {}});
+  auto stub = AssignmentStub();
+  av1::BatchAssignServicesResponse first;
+  auto status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub, token,
+                     request, &first);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(first.results_size(), 3);
+  ASSERT_TRUE(first.results(0).has_response());
+  EXPECT_EQ(first.results(0).response().added_services_size(), 2);
+  EXPECT_EQ(first.results(0).response().services(0).knox_manage_tenant_id(),
+            knox::EmailDomain(ready.contact().work_email()));
+  ASSERT_TRUE(first.results(1).has_error());
+  EXPECT_EQ(first.results(1).error().code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(DetailsOf(StatusOf(first.results(1).error())).reason, "CUSTOMER_DELINK_REQUESTED");
+  ASSERT_TRUE(first.results(2).has_error());
+  EXPECT_EQ(first.results(2).error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(DetailsOf(StatusOf(first.results(2).error())).fields,
+            std::vector<std::string>{"requests[2].services"});
+  EXPECT_EQ(Services("batcher", pending.name()).size(), 0u);  // nothing of a refused request
+
+  // The same batch again: the first answer, nothing added twice.
+  av1::BatchAssignServicesResponse again;
+  status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub, token, request,
+                &again);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(again.results(0).response().SerializeAsString(),
+            first.results(0).response().SerializeAsString());
+  EXPECT_EQ(Services("batcher", ready.name()).size(), 2u);
+  // The caller records the trail entry: no SERVICES_ADDED from the assignment service.
+  pg::Connection db(stack->database_url(), 5000);
+  EXPECT_EQ(db.Exec("SELECT count(*) FROM customer.customer_events WHERE customer_id = $1 AND "
+                    "action = 'SERVICES_ADDED'",
+                    {ready.customer_id()})
+                .Int64(0, 0),
+            0);
+
+  // Another MSP's customer in the batch is refused on its own; an MSP admin may not batch.
+  av1::BatchAssignServicesRequest foreign;
+  foreign.set_parent("msps/batcher");
+  *foreign.add_requests() =
+      BatchItem(CreateCustomer("rival", {}), "batch-foreign", {av1::KNOX_GUARD});
+  foreign.add_customers()->set_state(av1::AssignableCustomer::ACTIVE);
+  av1::BatchAssignServicesResponse foreign_out;
+  status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub, token, foreign,
+                &foreign_out);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(foreign_out.results(0).has_error());
+  EXPECT_NE(foreign_out.results(0).error().code(), grpc::StatusCode::OK);
+  status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub,
+                stack->MspToken("batcher"), request, &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A batch carries the customer as it was a moment before. One whose delink ended its services
+// in between gets none: the services a delink ended stay ended.
+TEST(AssignmentApi, ABatchAfterTheDelinkEndedTheServicesAddsNone) {
+  const auto customer = CreateCustomer("fenced", {});
+  auto stub = AssignmentStub();
+  av1::EndCustomerServicesRequest end;
+  end.set_parent(customer.name());
+  end.set_reason("DELINKED");
+  av1::EndCustomerServicesResponse ended;
+  auto status = Call(&av1::ServiceAssignmentService::Stub::EndCustomerServices, *stub,
+                     stack->ServiceToken(identity::kOnboardingInvitation), end, &ended);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  av1::BatchAssignServicesRequest request;
+  request.set_parent("msps/fenced");
+  *request.add_requests() = BatchItem(customer, "late-batch", {av1::KNOX_GUARD});
+  // As the customer service saw it before the delink.
+  *request.add_customers() = Assignable(customer, av1::AssignableCustomer::ACTIVE);
+  av1::BatchAssignServicesResponse out;
+  status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub,
+                stack->ServiceToken(identity::kCustomer), request, &out);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(out.results(0).has_error());
+  EXPECT_EQ(DetailsOf(StatusOf(out.results(0).error())).reason, "CUSTOMER_NOT_ACTIVE");
+  EXPECT_EQ(Services("fenced", customer.name()).size(), 0u);
 }
 
 // Sixty long names of another MSP's customers made trailers past the C++ client's metadata

@@ -114,6 +114,10 @@ const std::map<std::string, Row>& PolicyTable() {
       // The service-assignment service.
       {"/msp.assignment.v1.ServiceAssignmentService/AssignServices",
        {{msp, customer, onboarding}, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/BatchAssignServices",
+       {{customer},
+        R"({"parent":"msps/{msp}","requests":[{"parent":"{customer}","services":["KNOX_GUARD"],)"
+        R"("requestId":"matrix-batch"}],"customers":[{"state":"ACTIVE","workEmail":"a@b.example"}]})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/ListCustomerServices",
        {{msp}, R"({"parent":"{customer}"})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices",

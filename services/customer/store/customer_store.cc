@@ -119,8 +119,8 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 
 const std::vector<Migration>& CustomerSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      CustomerMigrations(),
-      {outbox::TableMigration(2), outbox::TopicIndexMigration(7), outbox::OnBehalfOfMigration(10)});
+      CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7),
+                             outbox::OnBehalfOfMigration(10), outbox::LeaseMigration(11)});
   return kAll;
 }
 
@@ -417,6 +417,30 @@ bool CustomerStore::RecordEvent(pg::Connection& conn, const std::string& msp_id,
   return !conn.Exec("SELECT 1 FROM customer_events WHERE event_key = $1 AND msp_id = $2",
                     {event.event_key(), msp_id})
               .empty();
+}
+
+void CustomerStore::RecordServicesAdded(pg::Connection& conn, const std::string& msp_id,
+                                        const std::vector<ServicesAdded>& added,
+                                        const std::string& actor) const {
+  std::vector<std::string> ids, fields, request_ids;
+  for (const auto& entry : added) {
+    std::vector<knox::KnoxService> sorted = entry.services;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::string> names;
+    for (auto s : sorted) names.push_back(absl::StrCat("services.", AbslView(knox::ServiceId(s))));
+    ids.push_back(entry.customer_id);
+    fields.push_back(pg::TextArrayLiteral(names));
+    request_ids.push_back(entry.request_id);
+  }
+  conn.Exec(
+      "INSERT INTO customer_events (msp_id, customer_id, action, actor, changed_fields, "
+      "request_id, event_key) SELECT $1, a.customer_id, 'SERVICES_ADDED', $2, a.fields::text[], "
+      "a.request_id, 'services-added:' || a.customer_id || ':' || a.request_id "
+      "FROM unnest($3::text[], $4::text[], $5::text[]) AS a(customer_id, fields, request_id) "
+      "WHERE EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = a.customer_id "
+      "AND c.msp_id = $1) ON CONFLICT (event_key) WHERE event_key IS NOT NULL DO NOTHING",
+      {msp_id, actor, pg::TextArrayLiteral(ids), pg::TextArrayLiteral(fields),
+       pg::TextArrayLiteral(request_ids)});
 }
 
 EventPage CustomerStore::ListEvents(pg::Connection& conn, const std::string& msp_id,

@@ -29,6 +29,13 @@ struct StoredCustomer {
   std::vector<knox::KnoxService> own_services;       // an existing Knox customer's own services
 };
 
+// Services a customer's assignment added, for its trail.
+struct ServicesAdded {
+  std::string customer_id;
+  std::vector<knox::KnoxService> services;
+  std::string request_id;  // the assignment's
+};
+
 // The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
 inline constexpr char kAssignServicesTopic[] = "assign-services";
 // The outbox topic of a change event (payload: the customer id), written by a trigger on every
@@ -115,6 +122,11 @@ class CustomerStore {
   // MSP's (nothing recorded).
   bool RecordEvent(pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
                    const v1::RecordCustomerEventRequest& event, const std::string& actor) const;
+
+  // Records SERVICES_ADDED in the trails of these customers of the MSP, in one statement, once
+  // per customer and request id (a redelivered batch adds nothing).
+  void RecordServicesAdded(pg::Connection& conn, const std::string& msp_id,
+                           const std::vector<ServicesAdded>& added, const std::string& actor) const;
 
   CustomerPage List(pg::Connection& conn, const std::string& msp_id, const ListQuery& query) const;
   // The keyset query List runs (exposed so that tests can check its plan).

@@ -79,8 +79,9 @@ std::vector<StoredLinkRequest> Rows(const pg::Result& r) {
 
 const std::vector<Migration>& OnboardingSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      OnboardingMigrations(), {idempotency::TableMigration(2), outbox::TableMigration(3),
-                               outbox::TopicIndexMigration(8), outbox::OnBehalfOfMigration(12)});
+      OnboardingMigrations(),
+      {idempotency::TableMigration(2), outbox::TableMigration(3), outbox::TopicIndexMigration(8),
+       outbox::OnBehalfOfMigration(12), outbox::LeaseMigration(13)});
   return kAll;
 }
 

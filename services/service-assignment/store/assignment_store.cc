@@ -52,8 +52,9 @@ v1::AssignedService RowToService(const pg::Result& r, int row) {
 
 const std::vector<Migration>& AssignmentSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      AssignmentMigrations(), {idempotency::TableMigration(2), outbox::TableMigration(3),
-                               outbox::TopicIndexMigration(5), outbox::OnBehalfOfMigration(6)});
+      AssignmentMigrations(),
+      {idempotency::TableMigration(2), outbox::TableMigration(3), outbox::TopicIndexMigration(5),
+       outbox::OnBehalfOfMigration(6), outbox::LeaseMigration(7)});
   return kAll;
 }
 
@@ -94,25 +95,27 @@ std::map<std::string, AssignmentStore::VersionedServices> AssignmentStore::ListM
   return out;
 }
 
-std::optional<AssignmentStore::ServicesSnapshot> AssignmentStore::Snapshot(
-    pg::Connection& conn, const std::string& customer_id) const {
+std::map<std::string, AssignmentStore::ServicesSnapshot> AssignmentStore::Snapshots(
+    pg::Connection& conn, const std::vector<std::string>& customer_ids) const {
   static const std::string kSql =
       absl::StrCat("SELECT ", kColumns, ", v.version FROM ", kFrom,
                    " JOIN service_versions v ON v.customer_id = s.customer_id"
-                   " WHERE s.customer_id = $1 ORDER BY s.service");
-  auto r = conn.Exec(kSql, {customer_id});
-  if (r.empty()) return std::nullopt;
-  ServicesSnapshot snapshot;
-  int64_t latest = INT64_MIN;
+                   " WHERE s.customer_id = ANY($1::text[]) ORDER BY s.customer_id, s.service");
+  auto r = conn.Exec(kSql, {pg::TextArrayLiteral(customer_ids)});
+  std::map<std::string, ServicesSnapshot> snapshots;
+  std::map<std::string, int64_t> latest;
   for (int i = 0; i < r.rows(); ++i) {
+    const std::string customer_id = r.String(i, 0);
+    ServicesSnapshot& snapshot = snapshots[customer_id];
     snapshot.version = r.Int64(i, 11);
-    if (r.Int64(i, 9) > latest) {
-      latest = r.Int64(i, 9);
+    auto [it, added] = latest.emplace(customer_id, INT64_MIN);
+    if (r.Int64(i, 9) > it->second) {
+      it->second = r.Int64(i, 9);
       snapshot.msp_id = r.String(i, 2);
     }
     snapshot.services.push_back(RowToService(r, i));
   }
-  return snapshot;
+  return snapshots;
 }
 
 std::vector<knox::KnoxService> AssignmentStore::Assign(
@@ -130,6 +133,171 @@ std::vector<knox::KnoxService> AssignmentStore::Assign(
   std::vector<knox::KnoxService> added;
   for (int i = 0; i < r.rows(); ++i) added.push_back(static_cast<knox::KnoxService>(r.Int64(i, 0)));
   return added;
+}
+
+std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
+    pg::Connection& conn, const std::string& msp_id,
+    const std::vector<BatchAssignment>& items) const {
+  std::vector<BatchOutcome> out(items.size());
+  std::vector<size_t> live;  // the items still going
+  std::vector<std::string> customer_ids;
+  for (const auto& item : items) customer_ids.push_back(item.customer_id);
+  const auto ended = LockAndFindEnded(conn, msp_id, customer_ids);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (ended.contains(items[i].customer_id)) {
+      out[i].error = ApiError::FailedPrecondition(
+          "CUSTOMER_NOT_ACTIVE", "services can be added to active customers only", items[i].parent);
+    } else {
+      live.push_back(i);
+    }
+  }
+
+  // Request ids: a repeat is answered from its first answer.
+  std::vector<std::string> keys, hashes;
+  for (size_t i : live) {
+    keys.push_back(items[i].request_key);
+    hashes.push_back(items[i].request_hash);
+  }
+  const auto claims = idempotency::ClaimMany(conn, msp_id, keys, "AssignServices", hashes);
+  std::vector<size_t> claimed;
+  for (size_t k = 0; k < live.size(); ++k) {
+    const size_t i = live[k];
+    if (claims[k].error) {
+      out[i].error = claims[k].error;
+    } else if (claims[k].prior) {
+      out[i].response.ParseFromString(*claims[k].prior);
+    } else {
+      claimed.push_back(i);
+    }
+  }
+  live = claimed;
+
+  // Knox Manage tenants: the one a customer has must be the one asked for; a new one is created
+  // unless taken (the unique key decides, between requests of the batch too).
+  std::vector<std::string> with_manage;
+  for (size_t i : live) {
+    if (std::find(items[i].services.begin(), items[i].services.end(), v1::KNOX_MANAGE) !=
+        items[i].services.end()) {
+      with_manage.push_back(items[i].customer_id);
+    }
+  }
+  if (!with_manage.empty()) {
+    auto existing = conn.Exec(
+        "SELECT customer_id, tenant_id FROM knox_manage_tenants WHERE customer_id = "
+        "ANY($1::text[])",
+        {pg::TextArrayLiteral(with_manage)});
+    std::map<std::string, std::string> tenant_of;
+    for (int r = 0; r < existing.rows(); ++r)
+      tenant_of[existing.String(r, 0)] = existing.String(r, 1);
+    std::vector<std::string> new_ids, new_customers;
+    std::map<std::string, size_t> wants;  // customer -> item asking for a new tenant
+    for (size_t i : live) {
+      const auto& item = items[i];
+      if (std::find(with_manage.begin(), with_manage.end(), item.customer_id) ==
+          with_manage.end()) {
+        continue;
+      }
+      const std::string tenant_id =
+          knox::TenantId(item.tenant_prefix, knox::EmailDomain(item.work_email));
+      auto it = tenant_of.find(item.customer_id);
+      if (it != tenant_of.end()) {
+        try {
+          knox::CheckTenantKept(it->second, item.tenant_prefix, tenant_id, item.parent);
+        } catch (const ApiError& e) {
+          out[i].error = e;
+        }
+        continue;
+      }
+      new_ids.push_back(tenant_id);
+      new_customers.push_back(item.customer_id);
+      wants[item.customer_id] = i;
+    }
+    if (!new_ids.empty()) {
+      auto created = conn.Exec(
+          "INSERT INTO knox_manage_tenants (tenant_id, customer_id, msp_id) "
+          "SELECT t, c, $3 FROM unnest($1::text[], $2::text[]) AS u(t, c) "
+          "ON CONFLICT DO NOTHING RETURNING customer_id",
+          {pg::TextArrayLiteral(new_ids), pg::TextArrayLiteral(new_customers), msp_id});
+      std::set<std::string> got;
+      for (int r = 0; r < created.rows(); ++r) got.insert(created.String(r, 0));
+      for (const auto& [customer_id, i] : wants) {
+        if (got.contains(customer_id)) continue;
+        const auto& item = items[i];
+        const std::string domain = knox::EmailDomain(item.work_email);
+        const std::string tenant_id = knox::TenantId(item.tenant_prefix, domain);
+        out[i].error = ApiError(grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
+                                absl::StrCat("the Knox Manage tenant id ", tenant_id,
+                                             " is taken: choose a prefix"))
+                           .WithMetadata("tenant_id", tenant_id)
+                           .WithMetadata("suggestions",
+                                         absl::StrJoin(SuggestTenantIds(conn, item.tenant_prefix,
+                                                                        domain, item.company_name),
+                                                       ","));
+      }
+    }
+  }
+  // A refused request keeps no claim on its id: a retry is decided again.
+  std::vector<std::string> released;
+  for (size_t i : live) {
+    if (out[i].error) released.push_back(items[i].request_key);
+  }
+  idempotency::Release(conn, msp_id, released);
+  std::erase_if(live, [&](size_t i) { return out[i].error.has_value(); });
+  if (live.empty()) return out;
+
+  // The services, and every service of the customers after.
+  std::vector<std::string> pair_customers;
+  std::vector<int> pair_services;
+  std::vector<std::string> ids;
+  for (size_t i : live) {
+    ids.push_back(items[i].customer_id);
+    for (auto service : items[i].services) {
+      pair_customers.push_back(items[i].customer_id);
+      pair_services.push_back(service);
+    }
+  }
+  auto added = conn.Exec(
+      "INSERT INTO customer_services (customer_id, service, msp_id, state) "
+      "SELECT c, s, $1, $2 FROM unnest($3::text[], $4::smallint[]) AS u(c, s) "
+      "ON CONFLICT (customer_id, service) DO UPDATE SET state = EXCLUDED.state, "
+      "msp_id = EXCLUDED.msp_id, state_reason = '', add_time = now(), update_time = now() "
+      "WHERE customer_services.state = $5 RETURNING customer_id, service",
+      {msp_id, std::to_string(v1::AssignedService::ACTIVE), pg::TextArrayLiteral(pair_customers),
+       pg::ArrayLiteral(pair_services), std::to_string(v1::AssignedService::ENDED)});
+  std::map<std::string, std::vector<int>> added_of;
+  for (int r = 0; r < added.rows(); ++r) {
+    added_of[added.String(r, 0)].push_back(static_cast<int>(added.Int64(r, 1)));
+  }
+  auto after = ListMany(conn, msp_id, ids);
+  std::vector<std::string> saved_keys, saved_answers;
+  for (size_t i : live) {
+    auto& response = out[i].response;
+    auto services_added = added_of[items[i].customer_id];
+    std::sort(services_added.begin(), services_added.end());
+    for (int service : services_added) {
+      response.add_added_services(static_cast<knox::KnoxService>(service));
+    }
+    for (auto& service : after[items[i].customer_id].services) {
+      *response.add_services() = std::move(service);
+    }
+    saved_keys.push_back(items[i].request_key);
+    saved_answers.push_back(response.SerializeAsString());
+  }
+  idempotency::SaveResponses(conn, msp_id, saved_keys, saved_answers);
+  return out;
+}
+
+std::vector<std::string> AssignmentStore::SuggestTenantIds(pg::Connection& conn,
+                                                           const std::string& prefix,
+                                                           const std::string& domain,
+                                                           const std::string& company_name) const {
+  const auto candidates = knox::TenantIdCandidates(prefix, domain, company_name);
+  const auto taken = TakenTenantIds(conn, candidates);
+  std::vector<std::string> free;
+  for (const auto& id : candidates) {
+    if (!taken.contains(id) && free.size() < 3) free.push_back(id);
+  }
+  return free;
 }
 
 std::optional<std::string> AssignmentStore::TenantOf(pg::Connection& conn,
@@ -205,9 +373,27 @@ std::vector<v1::ReportDeviceCountsResponse::Result> AssignmentStore::ApplyDevice
   return out;
 }
 
+std::set<std::string> AssignmentStore::LockAndFindEnded(
+    pg::Connection& conn, const std::string& msp_id,
+    const std::vector<std::string>& customer_ids) const {
+  conn.Exec(
+      "SELECT pg_advisory_xact_lock(hashtext(c)) FROM "
+      "(SELECT DISTINCT c FROM unnest($1::text[]) AS c ORDER BY c) ordered",
+      {pg::TextArrayLiteral(customer_ids)});
+  auto r = conn.Exec(
+      "SELECT customer_id FROM ended_links WHERE msp_id = $1 AND customer_id = ANY($2::text[])",
+      {msp_id, pg::TextArrayLiteral(customer_ids)});
+  std::set<std::string> ended;
+  for (int i = 0; i < r.rows(); ++i) ended.insert(r.String(i, 0));
+  return ended;
+}
+
 std::vector<v1::AssignedService> AssignmentStore::EndAll(
     pg::Connection& conn, const std::string& msp_id, const std::string& customer_id,
     const std::string& reason, std::vector<knox::KnoxService>* ended) const {
+  conn.Exec("SELECT pg_advisory_xact_lock(hashtext($1))", {customer_id});
+  conn.Exec("INSERT INTO ended_links (customer_id, msp_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            {customer_id, msp_id});
   auto r = conn.Exec(
       "UPDATE customer_services SET state = $3, state_reason = $4, update_time = now() "
       "WHERE msp_id = $1 AND customer_id = $2 AND state <> $3 RETURNING service",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/common/errors.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/migrations.h"
 #include "msp/common/pg.h"
@@ -30,21 +31,50 @@ class AssignmentStore {
       pg::Connection& conn, const std::string& msp_id,
       const std::vector<std::string>& customer_ids) const;
 
-  // Every service row of the customer (under any MSP) with its services version, for the
-  // change event; nullopt when it has none. `msp_id` is that of the latest changed row.
+  // Every service row of these customers (under any MSP) with their services versions, for
+  // change events, in one statement; customers with none are absent. `msp_id` is that of the
+  // latest changed row.
   struct ServicesSnapshot {
     std::string msp_id;
     int64_t version = 0;
     std::vector<v1::AssignedService> services;
   };
-  std::optional<ServicesSnapshot> Snapshot(pg::Connection& conn,
-                                           const std::string& customer_id) const;
+  std::map<std::string, ServicesSnapshot> Snapshots(
+      pg::Connection& conn, const std::vector<std::string>& customer_ids) const;
 
   // Adds the services the customer does not have (an ENDED one comes back ACTIVE). Returns the
   // ones added. Concurrent calls add each service once (the primary key decides).
   std::vector<knox::KnoxService> Assign(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& customer_id,
                                         const std::vector<knox::KnoxService>& services) const;
+
+  // One request of a batch, checked, with its customer as the caller has it.
+  struct BatchAssignment {
+    std::string customer_id;
+    std::vector<knox::KnoxService> services;  // no repeats
+    std::string tenant_prefix;                // with KNOX_MANAGE among the services
+    std::string work_email;                   // the contact's: the tenant id's domain
+    std::string company_name;                 // for tenant id suggestions
+    std::string request_key;                  // as kept (idempotency::KeyOf)
+    std::string request_hash;
+    std::string parent;  // msps/{msp}/customers/{customer}, for errors
+  };
+  // Each request's answer, or its error (nothing of its own written).
+  struct BatchOutcome {
+    v1::AssignServicesResponse response;
+    std::optional<ApiError> error;
+  };
+  // Assigns a batch of one MSP's customers in the caller's transaction, in a few statements
+  // whatever its size: the customers' locks and ended links (LockAndFindEnded: a customer a
+  // delink ended gets nothing), the request ids (a repeat gets its first answer), the tenants
+  // (a taken id refuses that request alone), the services, the answers. Readers of the
+  // outcomes get one per item, in order.
+  std::vector<BatchOutcome> AssignBatch(pg::Connection& conn, const std::string& msp_id,
+                                        const std::vector<BatchAssignment>& items) const;
+  // Up to three free tenant ids like the one a prefix and domain make.
+  std::vector<std::string> SuggestTenantIds(pg::Connection& conn, const std::string& prefix,
+                                            const std::string& domain,
+                                            const std::string& company_name) const;
 
   // The customer's Knox Manage tenant id, if it has one.
   std::optional<std::string> TenantOf(pg::Connection& conn, const std::string& customer_id) const;
@@ -62,7 +92,13 @@ class AssignmentStore {
       pg::Connection& conn, const v1::ReportDeviceCountsRequest& request,
       const std::vector<bool>& apply) const;
 
-  // Ends every service of the customer under this MSP. Returns the services after; `ended`
+  // Takes the customers' advisory locks (in one order, for the caller's transaction), which
+  // EndAll takes too; returns the ones whose services a delink of this MSP ended.
+  std::set<std::string> LockAndFindEnded(pg::Connection& conn, const std::string& msp_id,
+                                         const std::vector<std::string>& customer_ids) const;
+
+  // Ends every service of the customer under this MSP, and records that its link ended (under
+  // the customer's advisory lock). Returns the services after; `ended`
   // gets the ones this call ended.
   std::vector<v1::AssignedService> EndAll(pg::Connection& conn, const std::string& msp_id,
                                           const std::string& customer_id, const std::string& reason,

@@ -134,11 +134,12 @@ TEST_F(AssignmentStoreTest, EveryChangeOfServicesBumpsTheVersionAndQueuesAChange
   // One statement adding two services: one version, one event.
   store_.Assign(*conn, "m1", "fffffffff1", {v1::KNOX_MANAGE, v1::KNOX_GUARD});
   EXPECT_EQ(events(), 1);
-  auto snapshot = store_.Snapshot(*conn, "fffffffff1");
-  ASSERT_TRUE(snapshot.has_value());
-  EXPECT_EQ(snapshot->version, 1);
-  EXPECT_EQ(snapshot->msp_id, "m1");
-  EXPECT_EQ(snapshot->services.size(), 2u);
+  auto snapshots = store_.Snapshots(*conn, {"fffffffff1", "nosuchcust"});
+  ASSERT_EQ(snapshots.size(), 1u);  // a customer without services has no snapshot
+  const auto& snapshot = snapshots.at("fffffffff1");
+  EXPECT_EQ(snapshot.version, 1);
+  EXPECT_EQ(snapshot.msp_id, "m1");
+  EXPECT_EQ(snapshot.services.size(), 2u);
   // Nothing added: no change, no event.
   store_.Assign(*conn, "m1", "fffffffff1", {v1::KNOX_GUARD});
   EXPECT_EQ(events(), 1);
@@ -150,9 +151,8 @@ TEST_F(AssignmentStoreTest, EveryChangeOfServicesBumpsTheVersionAndQueuesAChange
   *r->mutable_observe_time() = At(5000);
   store_.ApplyDeviceCounts(*conn, request, {true});
   EXPECT_EQ(events(), 2);
-  EXPECT_EQ(store_.Snapshot(*conn, "fffffffff1")->version, 2);
+  EXPECT_EQ(store_.Snapshots(*conn, {"fffffffff1"}).at("fffffffff1").version, 2);
   EXPECT_EQ(store_.ListMany(*conn, "m1", {"fffffffff1"}).at("fffffffff1").version, 2);
-  EXPECT_FALSE(store_.Snapshot(*conn, "nosuchcust").has_value());
 }
 
 }  // namespace

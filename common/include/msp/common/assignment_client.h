@@ -13,12 +13,18 @@
 
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/auth.h"
+#include "msp/customer/v1/customer.pb.h"
 
 namespace msp {
 
 using ServicesByCustomer = std::map<std::string, std::vector<assignment::v1::AssignedService>>;
 
 // Calls to the service-assignment service with this service's own token.
+// A batch result's error as the grpc::Status a single call would have answered.
+grpc::Status StatusOf(const google::rpc::Status& status);
+// What assigning services needs to know of a customer (its state, contact and company).
+assignment::v1::AssignableCustomer AssignableCustomerOf(const customer::v1::Customer& customer);
+
 class AssignmentClient {
  public:
   AssignmentClient(std::shared_ptr<grpc::Channel> channel, const auth::ServiceToken* token,
@@ -36,6 +42,10 @@ class AssignmentClient {
   grpc::Status AssignServices(const assignment::v1::AssignServicesRequest& request,
                               const std::optional<auth::OnBehalfOf>& on_behalf_of,
                               assignment::v1::AssignServicesResponse* response);
+  // Many customers of one MSP, all for `on_behalf_of`: one result per request.
+  grpc::Status BatchAssignServices(const assignment::v1::BatchAssignServicesRequest& request,
+                                   const std::optional<auth::OnBehalfOf>& on_behalf_of,
+                                   assignment::v1::BatchAssignServicesResponse* response);
   grpc::Status EndCustomerServices(const assignment::v1::EndCustomerServicesRequest& request,
                                    const std::optional<auth::OnBehalfOf>& on_behalf_of,
                                    assignment::v1::EndCustomerServicesResponse* response);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,37 +48,62 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
              const std::string& key, const std::string& payload,
              const std::string& on_behalf_of = "");
 
+// Claimed messages carry a lease: the relay that claimed them, until when. Follows
+// OnBehalfOfMigration.
+Migration LeaseMigration(int version);
+
 // Delivers one message; throws to have it retried later (with backoff and jitter).
 using Handler = std::function<void(const Message&)>;
-// Delivers all of a pass's messages of one topic at once (fewer round trips than one by one);
-// throws to have them all retried.
-using BatchHandler = std::function<void(const std::vector<Message>&)>;
+// Delivers a batch of one topic's messages in one go (fewer calls and commits than one by
+// one). `errors` comes sized to the batch, all empty: the handler sets errors[i] to have
+// message i retried, or throws to have them all retried.
+using BatchHandler =
+    std::function<void(const std::vector<Message>& batch, std::vector<std::string>* errors)>;
+
+struct TopicHandler {
+  Handler one;         // delivers message by message, or
+  BatchHandler batch;  // batch by batch
+  // A batch holds messages for one MSP and one person (Message::on_behalf_of) only: a
+  // receiver authorises a call by whom its token says it is for.
+  bool batch_per_actor = false;
+};
 
 struct RelayOptions {
+  // Messages one claim takes, at most.
   int batch_size = 32;
-  // Deliveries of one batch in flight at once.
+  // Deliveries in flight at once (a message, or a batch of a batch topic), each on a worker
+  // thread of the relay's own.
   int parallelism = 8;
   std::chrono::milliseconds poll_interval{200};
-  // How long a pass woken by a commit waits for more commits to join it: a few milliseconds of
-  // delivery latency for far fewer passes (each a claim and a commit) under a steady load.
+  // How long a relay woken by a commit waits for more commits to join its claim: a few
+  // milliseconds of delivery latency for far fewer claims and deliveries under a steady load.
   std::chrono::milliseconds wake_linger{0};
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{60000};
+  // How long a claimed message is the claimer's: longer than a delivery can take (its calls'
+  // deadlines). When it ends without an outcome (the relay died) the message is due again.
+  std::chrono::milliseconds lease{15000};
   std::chrono::hours keep_delivered{24};
 };
 
+// Delivers an outbox's messages at least once. Messages are claimed in a short transaction
+// (FOR UPDATE SKIP LOCKED: relays sharing an outbox never take the same message at once),
+// delivered outside any transaction, and their outcomes recorded together in another short
+// one; a claim is a lease, so messages a dead relay held become due again when it ends.
+// Relays with different topics on one outbox do not wait for each other (quick change
+// events beside slow service calls).
 class Relay {
  public:
+  Relay(pg::Pool* pool, std::map<std::string, TopicHandler> topics, RelayOptions options = {});
+  // Every topic delivered message by message.
   Relay(pg::Pool* pool, std::map<std::string, Handler> handlers, RelayOptions options = {});
-  // A relay whose topics are delivered batch by batch.
+  // Every topic delivered batch by batch.
   Relay(pg::Pool* pool, std::map<std::string, BatchHandler> batch_handlers,
         RelayOptions options = {});
   ~Relay();
 
-  // Claims due messages of its handlers' topics (FOR UPDATE SKIP LOCKED, so several relays
-  // share the work without delivering one message twice at the same time), delivers them,
-  // records the outcome. Returns how many were delivered. Relays with different topics on one
-  // outbox do not wait for each other (quick change events beside slow service calls).
+  // One claim, its deliveries (on the calling thread), their outcomes. Returns how many were
+  // delivered. For tests and tools; Start runs the relay for a service.
   int RunOnce();
   // Undelivered messages of the whole outbox (every topic, whichever relay delivers it, or
   // none) and the age of the oldest, in one query (gauges for metrics).
@@ -87,25 +113,53 @@ class Relay {
   };
   Backlog CurrentBacklog();
 
-  // Runs RunOnce on a thread of its own until Stop (or destruction).
+  // Claims and records on a thread of its own, delivers on `parallelism` workers, until Stop
+  // (or destruction). Stop waits for the deliveries in flight and records their outcomes.
   void Start();
   void Stop();
-  // Runs a pass now rather than at the next poll (call after committing a message).
+  // Claims now rather than at the next poll (call after committing a message).
   void Wake();
 
  private:
+  // A delivery: one message, or a batch of a batch topic.
+  struct Delivery {
+    const TopicHandler* handler = nullptr;
+    std::vector<Message> messages;
+    std::string claim;  // the lease's holder
+  };
+  struct Outcome {
+    int64_t id = 0;
+    std::string claim;
+    std::string error;  // empty: delivered
+    int attempts = 0;
+    std::string topic;
+  };
+
+  std::vector<Delivery> Claim(pg::Connection& conn, int limit);
+  static void Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes);
+  void Record(pg::Connection& conn, const std::vector<Outcome>& outcomes);
+  void Dispatch();
+  void Work();
   std::chrono::milliseconds Backoff(int attempts) const;
 
   pg::Pool* pool_;
-  std::map<std::string, Handler> handlers_;
-  std::map<std::string, BatchHandler> batch_handlers_;
-  std::vector<std::string> topics_;  // of both kinds
+  std::map<std::string, TopicHandler> topics_;
   RelayOptions options_;
+  std::string relay_id_;  // random, per relay object
+  std::atomic<uint64_t> claims_{0};
   std::atomic<bool> running_{false};
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
+
+  std::mutex mu_;
+  std::condition_variable dispatcher_cv_;  // woken, outcomes, a free worker
+  std::condition_variable worker_cv_;      // deliveries queued, stopping
   bool woken_ = false;
-  std::thread thread_;
+  bool stopping_ = false;
+  bool workers_stopped_ = false;
+  std::deque<Delivery> queued_;
+  int idle_workers_ = 0;
+  std::vector<Outcome> outcomes_;
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
   std::chrono::steady_clock::time_point last_cleanup_{};
 };
 
