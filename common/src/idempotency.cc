@@ -108,69 +108,49 @@ void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::st
       {msp_id, request_id, pg::ToHex(response)});
 }
 
-std::vector<ManyClaim> ClaimMany(pg::Connection& conn, const std::string& msp_id,
-                                 const std::vector<std::string>& request_ids,
-                                 const std::string& method,
-                                 const std::vector<std::string>& request_hashes) {
-  std::vector<ManyClaim> out(request_ids.size());
+std::vector<PriorAnswer> FindResponses(pg::Connection& conn, const std::string& msp_id,
+                                       const std::vector<std::string>& request_ids,
+                                       const std::string& method,
+                                       const std::vector<std::string>& request_hashes) {
+  std::vector<PriorAnswer> out(request_ids.size());
   if (request_ids.empty()) return out;
-  std::vector<std::string> hashes;
-  for (const auto& hash : request_hashes) hashes.push_back(pg::ToHex(hash));
-  // Concurrent twins block on the primary keys until the first commits or rolls back.
-  auto claimed = conn.Exec(
-      "INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, response) "
-      "SELECT $1, r, $3, h::bytea, ''::bytea FROM unnest($2::text[], $4::text[]) AS u(r, h) "
-      "ON CONFLICT DO NOTHING RETURNING request_id",
-      {msp_id, pg::TextArrayLiteral(request_ids), method, pg::TextArrayLiteral(hashes)});
-  std::set<std::string> mine;
-  for (int i = 0; i < claimed.rows(); ++i) mine.insert(claimed.String(i, 0));
-  std::vector<std::string> others;
-  for (size_t i = 0; i < request_ids.size(); ++i) {
-    out[i].claimed = mine.contains(request_ids[i]);
-    if (!out[i].claimed) others.push_back(request_ids[i]);
-  }
-  if (others.empty()) return out;
+  // Each by its whole key (LATERAL): never a scan of the MSP's keys, which a planner whose
+  // statistics have the MSP as new takes for a few rows.
   auto prior = conn.Exec(
-      "SELECT request_id, method, request_hash, response FROM idempotency_keys "
-      "WHERE msp_id = $1 AND request_id = ANY($2::text[])",
-      {msp_id, pg::TextArrayLiteral(others)});
+      "SELECT k.request_id, k.method, k.request_hash, k.response FROM unnest($2::text[]) AS r(id) "
+      "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE msp_id = $1 AND request_id = r.id) "
+      "k",
+      {msp_id, pg::TextArrayLiteral(request_ids)});
   std::map<std::string, int> row_of;
   for (int i = 0; i < prior.rows(); ++i) row_of[prior.String(i, 0)] = i;
   for (size_t i = 0; i < request_ids.size(); ++i) {
-    if (out[i].claimed) continue;
     auto it = row_of.find(request_ids[i]);
-    if (it == row_of.end()) {
-      out[i].error = ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-    } else if (prior.String(it->second, 1) != method ||
-               prior.Bytes(it->second, 2) != request_hashes[i]) {
+    if (it == row_of.end()) continue;
+    if (prior.String(it->second, 1) != method || prior.Bytes(it->second, 2) != request_hashes[i]) {
       out[i].error = ApiError::InvalidArgument(
           {{"request_id", "already used for a different request; use a new request_id"}},
           "REQUEST_ID_REUSED");
     } else {
-      out[i].prior = prior.Bytes(it->second, 3);
+      out[i].response = prior.Bytes(it->second, 3);
     }
   }
   return out;
 }
 
-void SaveResponses(pg::Connection& conn, const std::string& msp_id,
-                   const std::vector<std::string>& request_ids,
-                   const std::vector<std::string>& responses) {
+void SaveNewResponses(pg::Connection& conn, const std::string& msp_id,
+                      const std::vector<std::string>& request_ids, const std::string& method,
+                      const std::vector<std::string>& request_hashes,
+                      const std::vector<std::string>& responses) {
   if (request_ids.empty()) return;
-  std::vector<std::string> hex;
-  for (const auto& response : responses) hex.push_back(pg::ToHex(response));
+  std::vector<std::string> hashes, answers;
+  for (const auto& hash : request_hashes) hashes.push_back(pg::ToHex(hash));
+  for (const auto& response : responses) answers.push_back(pg::ToHex(response));
   conn.Exec(
-      "UPDATE idempotency_keys k SET response = u.response::bytea "
-      "FROM unnest($2::text[], $3::text[]) AS u(request_id, response) "
-      "WHERE k.msp_id = $1 AND k.request_id = u.request_id",
-      {msp_id, pg::TextArrayLiteral(request_ids), pg::TextArrayLiteral(hex)});
-}
-
-void Release(pg::Connection& conn, const std::string& msp_id,
-             const std::vector<std::string>& request_ids) {
-  if (request_ids.empty()) return;
-  conn.Exec("DELETE FROM idempotency_keys WHERE msp_id = $1 AND request_id = ANY($2::text[])",
-            {msp_id, pg::TextArrayLiteral(request_ids)});
+      "INSERT INTO idempotency_keys (msp_id, request_id, method, request_hash, response) "
+      "SELECT $1, r, $3, h::bytea, a::bytea FROM unnest($2::text[], $4::text[], $5::text[]) "
+      "AS u(r, h, a) ON CONFLICT DO NOTHING",
+      {msp_id, pg::TextArrayLiteral(request_ids), method, pg::TextArrayLiteral(hashes),
+       pg::TextArrayLiteral(answers)});
 }
 
 int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch) {

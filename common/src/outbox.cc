@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "msp/common/log.h"
@@ -53,12 +55,25 @@ ALTER TABLE outbox ADD COLUMN on_behalf_of text NOT NULL DEFAULT '';
   return Migration{version, "outbox_on_behalf_of", kSql};
 }
 
+std::string InsertRows(std::string_view rows) {
+  return "INSERT INTO outbox (msp_id, topic, message_key, payload, on_behalf_of) " +
+         std::string(rows);
+}
+
+std::string TopicLiteral(std::string_view topic) {
+  // Topics are declared constants of letters and '-': nothing to escape, which is checked.
+  for (char c : topic) {
+    if (!(absl::ascii_islower(c) || c == '-')) {
+      throw std::invalid_argument("not a topic name: " + std::string(topic));
+    }
+  }
+  return "'" + std::string(topic) + "'";
+}
+
 void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
              const std::string& key, const std::string& payload, const std::string& on_behalf_of) {
-  conn.Exec(
-      "INSERT INTO outbox (msp_id, topic, message_key, payload, on_behalf_of) "
-      "VALUES ($1, $2, $3, $4::bytea, $5)",
-      {msp_id, topic, key, pg::ToHex(payload), on_behalf_of});
+  static const std::string kSql = InsertRows("VALUES ($1, $2, $3, $4::bytea, $5)");
+  conn.Exec(kSql, {msp_id, topic, key, pg::ToHex(payload), on_behalf_of});
 }
 
 Migration LeaseMigration(int version) {
@@ -120,17 +135,10 @@ std::chrono::milliseconds Relay::Backoff(int attempts) const {
   return std::chrono::milliseconds(static_cast<int64_t>(ceiling * jitter(rng)));
 }
 
-std::vector<Relay::Delivery> Relay::Claim(pg::Connection& conn, int limit) {
+std::vector<Relay::Delivery> Relay::Claim(pg::Transaction& tx, int limit) {
   const std::string claim = absl::StrCat(relay_id_, ":", ++claims_);
   std::vector<Message> messages;
   {
-    pg::Transaction tx(conn);
-    // A lost claim only makes its messages due again: no need to wait for the disk. A queue
-    // table's statistics lag behind it (empty an hour ago, a backlog now), and a plan made
-    // from them can be a scan of every delivered row: the claim goes by index.
-    tx.Exec(
-        "SELECT set_config('synchronous_commit', 'off', true), "
-        "set_config('enable_seqscan', 'off', true)");
     // Topic by topic, each claim an index range scan of outbox_due_by_topic. A message nobody
     // records an outcome for is due again when its lease ends.
     for (const auto& [topic, handler] : topics_) {
@@ -160,7 +168,6 @@ std::vector<Relay::Delivery> Relay::Claim(pg::Connection& conn, int limit) {
         message.on_behalf_of = due.String(i, 7);
       }
     }
-    tx.Commit();
   }
   // Commit order within a topic (UPDATE ... RETURNING keeps none).
   std::stable_sort(messages.begin(), messages.end(), [](const Message& a, const Message& b) {
@@ -203,7 +210,7 @@ void Relay::Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes) {
   }
 }
 
-void Relay::Record(pg::Connection& conn, const std::vector<Outcome>& outcomes) {
+void Relay::Record(pg::Transaction& tx, const std::vector<Outcome>& outcomes) {
   std::vector<std::string> done_ids, done_claims;
   std::vector<std::string> failed_ids, failed_claims, failed_errors, failed_waits;
   for (const Outcome& outcome : outcomes) {
@@ -223,10 +230,6 @@ void Relay::Record(pg::Connection& conn, const std::vector<Outcome>& outcomes) {
                                                      {"retry_in_ms", wait.count()},
                                                      {"error", outcome.error}});
   }
-  pg::Transaction tx(conn);
-  // A lost record only makes its messages due again, which receivers absorb (idempotent by
-  // key): no need to wait for the disk.
-  tx.Exec("SET LOCAL synchronous_commit = off");
   // Only while the lease is still this claim's: after it ended, another relay may hold the
   // message, and its outcome is the one that counts.
   if (!done_ids.empty()) {
@@ -247,21 +250,35 @@ void Relay::Record(pg::Connection& conn, const std::vector<Outcome>& outcomes) {
         {pg::ArrayLiteral(failed_ids), pg::TextArrayLiteral(failed_claims),
          pg::TextArrayLiteral(failed_errors), pg::ArrayLiteral(failed_waits)});
   }
-  tx.Commit();
+}
+
+std::vector<Relay::Delivery> Relay::Pass(const std::vector<Outcome>& outcomes, int claim_limit) {
+  pg::Lease conn = pool_->Acquire();
+  std::vector<Delivery> deliveries;
+  {
+    pg::Transaction tx(*conn);
+    // A lost claim or record only makes its messages due again, which receivers absorb
+    // (idempotent by key): no need to wait for the disk. A queue table's statistics lag
+    // behind it (empty an hour ago, a backlog now), and a plan made from them can be a scan of
+    // every delivered row: claims and records go by index.
+    tx.Exec(
+        "SELECT set_config('synchronous_commit', 'off', true), "
+        "set_config('enable_seqscan', 'off', true)");
+    if (!outcomes.empty()) Record(tx, outcomes);
+    if (claim_limit > 0) deliveries = Claim(tx, claim_limit);
+    tx.Commit();
+  }
   const auto now = std::chrono::steady_clock::now();
   if (now - last_cleanup_ > std::chrono::minutes(10)) {
     last_cleanup_ = now;
-    conn.Exec("DELETE FROM outbox WHERE delivered_at < now() - $1::bigint * interval '1 hour'",
-              {std::to_string(options_.keep_delivered.count())});
+    conn->Exec("DELETE FROM outbox WHERE delivered_at < now() - $1::bigint * interval '1 hour'",
+               {std::to_string(options_.keep_delivered.count())});
   }
+  return deliveries;
 }
 
 int Relay::RunOnce() {
-  std::vector<Delivery> deliveries;
-  {
-    pg::Lease conn = pool_->Acquire();
-    deliveries = Claim(*conn, options_.batch_size);
-  }
+  std::vector<Delivery> deliveries = Pass({}, options_.batch_size);
   // No connection or transaction is held while the receivers answer. The deliveries go out in
   // parallel, so one slow receiver does not hold up the rest by a whole timeout each.
   std::vector<std::vector<Outcome>> outcomes(deliveries.size());
@@ -280,10 +297,7 @@ int Relay::RunOnce() {
   std::vector<Outcome> all;
   for (auto& o : outcomes) std::move(o.begin(), o.end(), std::back_inserter(all));
   if (all.empty()) return 0;
-  {
-    pg::Lease conn = pool_->Acquire();
-    Record(*conn, all);
-  }
+  Pass(all, 0);
   return static_cast<int>(
       std::count_if(all.begin(), all.end(), [](const Outcome& o) { return o.error.empty(); }));
 }
@@ -339,8 +353,10 @@ void Relay::Dispatch() {
       dispatcher_cv_.wait_until(lock, next_poll, [&] {
         return workers_stopped_ || !outcomes_.empty() || (can_claim() && (woken_ || more_due));
       });
-      if (can_claim() && woken_ && options_.wake_linger.count() > 0) {
-        // Woken by a commit: the commits right behind it join the same claim.
+      if (!stopping_ && options_.wake_linger.count() > 0 && !more_due &&
+          (woken_ || !outcomes_.empty())) {
+        // Woken by a commit or a delivery: the ones right behind it join the same pass (one
+        // transaction records them all and claims what is due).
         dispatcher_cv_.wait_for(lock, options_.wake_linger, [this] { return stopping_; });
       }
       done.swap(outcomes_);
@@ -349,16 +365,10 @@ void Relay::Dispatch() {
       last = workers_stopped_;
     }
     try {
-      if (!done.empty()) {
-        pg::Lease conn = pool_->Acquire();
-        Record(*conn, done);
-      }
+      // The outcomes and the next claim in one short transaction.
+      std::vector<Delivery> deliveries;
+      if (!done.empty() || claim) deliveries = Pass(done, claim ? options_.batch_size : 0);
       if (claim) {
-        std::vector<Delivery> deliveries;
-        {
-          pg::Lease conn = pool_->Acquire();
-          deliveries = Claim(*conn, options_.batch_size);
-        }
         size_t claimed = 0;
         for (const auto& d : deliveries) claimed += d.messages.size();
         more_due = claimed >= static_cast<size_t>(options_.batch_size);

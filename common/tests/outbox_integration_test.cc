@@ -318,6 +318,23 @@ TEST_F(OutboxTest, BatchesPerActorHoldOneMspAndOnePerson) {
 namespace msp::outbox {
 namespace {
 
+// A step of a bigger statement writes its messages the same way Enqueue does.
+TEST_F(OutboxTest, RowsWrittenInAStatementOfTheChangeAreMessagesLikeAnyOther) {
+  auto conn = pool_->Acquire();
+  conn->Exec(
+      "WITH changed AS (SELECT 'acme' AS msp, 'k' || g AS key FROM generate_series(1, 2) g) " +
+      InsertRows("SELECT msp, " + TopicLiteral("t") +
+                 ", key, 'p'::bytea, 'msp-admin:alice' FROM changed"));
+  std::vector<Message> seen;
+  Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen.push_back(m); }}}, Fast());
+  EXPECT_EQ(relay.RunOnce(), 2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].on_behalf_of, "msp-admin:alice");
+  EXPECT_EQ(seen[0].payload, "p");
+  EXPECT_EQ(TopicLiteral("assign-services"), "'assign-services'");
+  EXPECT_THROW(TopicLiteral("t'; DROP TABLE outbox; --"), std::invalid_argument);
+}
+
 TEST_F(OutboxTest, RelaysOnOneOutboxDeliverOnlyTheirOwnTopics) {
   EnqueueCommitted("slow-1", "slow");
   EnqueueCommitted("quick-1", "quick");

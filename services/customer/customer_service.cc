@@ -1,7 +1,5 @@
 #include "customer_service.h"
 
-#include <future>
-
 #include "absl/strings/str_cat.h"
 #include "domain/audit_events.h"
 #include "domain/services_view.h"
@@ -31,7 +29,6 @@ const std::string kTransition = absl::StrCat(kService, "TransitionCustomer");
 const std::string kRecordEvent = absl::StrCat(kService, "RecordCustomerEvent");
 
 // A clash of random 50-bit ids is rare; five in a row means something else is wrong.
-constexpr int kCustomerIdAttempts = 5;
 
 // The services of a CreateCustomerRequest, checked.
 std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRequest& request) {
@@ -96,19 +93,24 @@ void CheckEtag(const std::string& sent, const StoredCustomer& current) {
   }
 }
 
+// What a new customer's id names: its services' names and the outbox payloads (assigning its
+// services, a jointly managed account's set-up email).
+CustomerCreator::WithId WithIdParts(std::vector<knox::KnoxService> services,
+                                    std::string tenant_prefix) {
+  return [services = std::move(services),
+          tenant_prefix = std::move(tenant_prefix)](NewCustomer& c) {
+    c.assignment_payload = AssignmentPayload(c.customer, services, tenant_prefix);
+    c.account_setup_payload = c.customer.management_type() == v1::JOINTLY_MANAGED
+                                  ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
+                                  : "";
+    c.customer.clear_services();
+    for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
+      *c.customer.add_services() = std::move(s);
+    }
+  };
+}
+
 }  // namespace
-
-struct CustomerServiceImpl::PendingInsert {
-  NewCustomer created;
-  std::function<void(NewCustomer&)> with_id;
-  int64_t now_micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-  int attempts = 0;
-  std::function<void(v1::Customer, std::exception_ptr)> done;
-
-  void Fail(std::exception_ptr error) { done(v1::Customer(), std::move(error)); }
-};
 
 CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* reader,
                                          pg::StatementPipeline* writer, RpcRuntime* runtime,
@@ -116,11 +118,11 @@ CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* 
                                          RelayWakers wakers)
     : pool_(pool),
       reader_(reader),
-      writer_(writer),
       assignments_(assignments),
       wakers_(std::move(wakers)),
       runtime_(runtime),
-      free_mail_(std::move(free_mail)) {}
+      free_mail_(std::move(free_mail)),
+      creator_(writer, reader) {}
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
   using auth::MspAdmin, auth::Service, auth::TenantScope;
@@ -156,42 +158,30 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
         Normalize(input);
         ValidateNewCustomer(input, free_mail_);
         const auto services = ParseRequestedServices(*request);
-        auto pending = std::make_shared<PendingInsert>();
-        pending->created =
-            NewCustomer{principal.msp_id,
-                        std::move(input),
-                        principal.Actor(),
-                        request->request_id(),
-                        request->request_id().empty() ? "" : idempotency::RequestHash(*request),
-                        services};
-        pending->with_id = [request, services](NewCustomer& c) {
-          c.assignment_payload =
-              AssignmentPayload(c.customer, services, request->knox_manage_tenant_prefix());
-          c.account_setup_payload =
-              c.customer.management_type() == v1::JOINTLY_MANAGED
-                  ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
-                  : "";
-          c.customer.clear_services();
-          for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
-            *c.customer.add_services() = std::move(s);
-          }
-        };
-        pending->done = [this, request, response, finish, actor = principal.Actor()](
-                            v1::Customer answer, std::exception_ptr error) {
-          if (error) {
-            finish(runtime_->StatusFromException(error, kCreate));
-            return;
-          }
-          *response = std::move(answer);
-          // Crash tests kill the process here: committed, not answered.
-          failpoint::CrashIfEnabled("customer.create.after_commit");
-          // Every create has a change event; services and a jointly managed account's email too.
-          WakeRelays(!request->services().empty() ||
-                     response->management_type() == v1::JOINTLY_MANAGED);
-          log::Debug("customer created", {{"customer", response->name()}, {"actor", actor}});
-          finish(grpc::Status::OK);
-        };
-        TryInsert(std::move(pending));
+        NewCustomer created{principal.msp_id,
+                            std::move(input),
+                            principal.Actor(),
+                            request->request_id(),
+                            request->request_id().empty() ? "" : idempotency::RequestHash(*request),
+                            services};
+        creator_.Create(
+            std::move(created), WithIdParts(services, request->knox_manage_tenant_prefix()),
+            [this, request, response, finish, actor = principal.Actor()](v1::Customer answer,
+                                                                         std::exception_ptr error) {
+              if (error) {
+                finish(runtime_->StatusFromException(error, kCreate));
+                return;
+              }
+              *response = std::move(answer);
+              // Crash tests kill the process here: committed, not answered.
+              failpoint::CrashIfEnabled("customer.create.after_commit");
+              // Every create has a change event; services and a jointly managed account's email
+              // too.
+              WakeRelays(!request->services().empty() ||
+                         response->management_type() == v1::JOINTLY_MANAGED);
+              log::Debug("customer created", {{"customer", response->name()}, {"actor", actor}});
+              finish(grpc::Status::OK);
+            });
       });
 }
 
@@ -279,83 +269,6 @@ grpc::Status CustomerServiceImpl::ListCustomers(grpc::ServerContext* context,
           *request, msp_id, page.next_after->first, page.next_after->second));
     }
   });
-}
-
-void CustomerServiceImpl::TryInsert(std::shared_ptr<PendingInsert> pending) {
-  if (pending->attempts++ == kCustomerIdAttempts) {
-    pending->Fail(std::make_exception_ptr(ApiError::Internal("could not allocate a customer id")));
-    return;
-  }
-  PrepareNewCustomer(pending->created.customer, pending->created.msp_id, NewCustomerId(),
-                     pending->now_micros);
-  if (pending->with_id) pending->with_id(pending->created);
-  pg::Statement create = CustomerStore::CreateStatement(pending->created);
-  writer_->Submit(
-      std::move(create.sql), std::move(create.params), [this, pending](pg::Outcome outcome) {
-        try {
-          if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
-          switch (CustomerStore::CreateOutcomeOf(std::get<pg::Result>(outcome), pending->created)) {
-            case CreateOutcome::kCreated:
-              pending->done(pending->created.customer, nullptr);
-              return;
-            case CreateOutcome::kCustomerIdTaken:
-              TryInsert(pending);
-              return;
-            case CreateOutcome::kClaimedWithoutCustomer: {
-              pg::Statement release = CustomerStore::ReleaseRequestIdStatement(pending->created);
-              writer_->Submit(std::move(release.sql), std::move(release.params),
-                              [this, pending](pg::Outcome released) {
-                                if (auto* error = std::get_if<pg::PgError>(&released)) {
-                                  pending->Fail(std::make_exception_ptr(*error));
-                                  return;
-                                }
-                                TryInsert(pending);
-                              });
-              return;
-            }
-            case CreateOutcome::kRequestSeen: {
-              // Answered before (or by a twin in the same transaction): that answer, read after
-              // the commit that saved it.
-              pg::Statement find = idempotency::FindResponseStatement(pending->created.msp_id,
-                                                                      pending->created.request_id);
-              reader_->Submit(
-                  std::move(find.sql), std::move(find.params), [pending](pg::Outcome found) {
-                    try {
-                      if (auto* error = std::get_if<pg::PgError>(&found)) throw *error;
-                      auto prior = idempotency::ResponseFromResult(std::get<pg::Result>(found),
-                                                                   "CreateCustomer",
-                                                                   pending->created.request_hash);
-                      if (!prior) throw ApiError::Aborted("REQUEST_IN_FLIGHT", "retry the request");
-                      v1::Customer answer;
-                      answer.ParseFromString(*prior);
-                      pending->done(std::move(answer), nullptr);
-                    } catch (...) {
-                      pending->Fail(std::current_exception());
-                    }
-                  });
-              return;
-            }
-          }
-        } catch (...) {
-          pending->Fail(std::current_exception());
-        }
-      });
-}
-
-v1::Customer CustomerServiceImpl::InsertWithNewId(NewCustomer created) {
-  auto pending = std::make_shared<PendingInsert>();
-  pending->created = std::move(created);
-  auto answer = std::make_shared<std::promise<v1::Customer>>();
-  std::future<v1::Customer> answered = answer->get_future();
-  pending->done = [answer](v1::Customer customer, std::exception_ptr error) {
-    if (error) {
-      answer->set_exception(std::move(error));
-    } else {
-      answer->set_value(std::move(customer));
-    }
-  };
-  TryInsert(std::move(pending));
-  return answered.get();
 }
 
 v1::Customer CustomerServiceImpl::IdempotentWrite(
@@ -473,7 +386,7 @@ grpc::Status CustomerServiceImpl::CreateKnoxCustomer(grpc::ServerContext* contex
     NewCustomer created{"", std::move(input), principal.Actor(), request->request_id(),
                         request->request_id().empty() ? "" : idempotency::RequestHash(*request)};
     created.own_services = own_services;
-    *response = InsertWithNewId(std::move(created));
+    *response = creator_.CreateAndWait(std::move(created));
   });
 }
 

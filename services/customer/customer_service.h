@@ -10,6 +10,7 @@
 #include "msp/common/pg_pipeline.h"
 #include "msp/common/rpc.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
+#include "store/customer_creator.h"
 #include "store/customer_store.h"
 
 namespace msp::customer {
@@ -75,20 +76,8 @@ class CustomerServiceImpl final
                                const std::string& method, const google::protobuf::Message& request,
                                const std::function<v1::Customer(pg::Connection&)>& write);
 
-  // One atomic statement, no BEGIN/COMMIT round trips, through the group-commit writer (many
-  // creates share one transaction and one WAL flush): inserts a new customer under a fresh
-  // random id (50 bits make a clash rare; on one nothing was written and another id is drawn),
-  // or answers a request id seen before with its first answer. The pending insert's `with_id`
-  // fills in what depends on the id (names, outbox payloads); its `done` runs once, on a
-  // database thread, with the answer or the error. No thread waits.
-  struct PendingInsert;
-  void TryInsert(std::shared_ptr<PendingInsert> pending);
-  // The same for sync handlers (CreateKnoxCustomer): waits for `done`.
-  v1::Customer InsertWithNewId(NewCustomer created);
-
   pg::Pool* pool_;
   pg::StatementPipeline* reader_;
-  pg::StatementPipeline* writer_;
   AssignmentClient* assignments_;
   // After a commit: wakes the change-event relay, and the delivery relay if asked.
   void WakeRelays(bool deliveries) const;
@@ -97,6 +86,7 @@ class CustomerServiceImpl final
   RpcRuntime* runtime_;
   FreeMailDomains free_mail_;
   CustomerStore store_;
+  CustomerCreator creator_;
 };
 
 }  // namespace msp::customer

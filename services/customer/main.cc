@@ -20,16 +20,12 @@ ABSL_FLAG(int, db_read_threads, 1,
 ABSL_FLAG(int, db_write_threads, 2,
           "database threads that group-commit the inserts of callback handlers (CreateCustomer): "
           "each round trip's inserts in one transaction");
-ABSL_FLAG(int, change_event_linger_ms, 5,
-          "how long the change-event relay, woken by a commit, waits for more to join its pass");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
           "the service-assignment service host:port");
 ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
           "the onboarding-invitation service host:port (account-set-up emails)");
-ABSL_FLAG(int, outbox_poll_ms, 500,
-          "how often the outbox relay looks for due messages (it is also woken by commits)");
 ABSL_FLAG(int, outbox_parallelism, 16,
           "outbox deliveries (AssignServices calls, change events) in flight at once");
 ABSL_FLAG(std::string, free_mail_domains, "",
@@ -75,17 +71,13 @@ int main(int argc, char** argv) {
                                       &service_token);
     // Change events for read models go onto the Redis change stream.
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
-    // New customers' services are assigned through the outbox, retried until done.
-    msp::outbox::RelayOptions relay_options;
-    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    // Two relays on the one outbox: change events (a read and an XADD a batch) do not queue
+    // behind service assignments (a call a batch, retried until done). A claim takes whatever is
+    // due, up to 256: batches grow with the backlog (new customers' services go out a batch per
+    // MSP and admin, BatchAssignServices).
+    msp::outbox::RelayOptions relay_options = msp::outbox::RelayOptionsFromFlags();
     relay_options.parallelism = absl::GetFlag(FLAGS_outbox_parallelism);
-    relay_options.batch_size = std::max(relay_options.batch_size, relay_options.parallelism);
-    // Two relays on the one outbox: change events (a read and an XADD each) do not queue
-    // behind service assignments (a gRPC call each).
-    msp::outbox::RelayOptions assign_options = relay_options;
-    // New customers' services go out a batch per MSP and admin (BatchAssignServices): a claim
-    // takes whatever is due, and the batches grow with the backlog.
-    assign_options.batch_size = std::max(assign_options.batch_size, 256);
+    relay_options.batch_size = 256;
     msp::outbox::TopicHandler account_setup;
     account_setup.one = msp::customer::AccountSetupHandler(
         msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
@@ -94,16 +86,11 @@ int main(int argc, char** argv) {
                                  {msp::customer::kAssignServicesTopic,
                                   msp::customer::AssignServicesHandler(&assignments, &pool)},
                                  {msp::customer::kAccountSetupTopic, account_setup}},
-                             assign_options);
-    // Change events feed read models, where a few milliseconds do not matter: passes gather
-    // the commits of a few milliseconds (tools/bench: ~1.2 relay passes a create without).
-    msp::outbox::RelayOptions events_options = relay_options;
-    events_options.wake_linger =
-        std::chrono::milliseconds(absl::GetFlag(FLAGS_change_event_linger_ms));
+                             relay_options);
     msp::outbox::Relay events_relay(&pool,
                                     {{msp::customer::kCustomerChangedTopic,
                                       msp::customer::CustomerChangedHandler(&pool, &redis)}},
-                                    events_options);
+                                    relay_options);
     relay.Start();
     events_relay.Start();
     msp::customer::CustomerServiceImpl service(

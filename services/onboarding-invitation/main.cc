@@ -37,7 +37,6 @@ ABSL_FLAG(int, recipient_emails_per_day, 10,
           "delink requests together");
 ABSL_FLAG(int, remind_before_hours, 24, "the reminder email goes this long before expiry");
 ABSL_FLAG(int, sweep_interval_s, 30, "how often expiry and half-made invitations are handled");
-ABSL_FLAG(int, outbox_poll_ms, 500, "how often the outbox relay looks for due messages");
 
 int main(int argc, char** argv) {
   msp::BlockTerminationSignals();
@@ -69,8 +68,7 @@ int main(int argc, char** argv) {
         msp::InternalChannel(absl::GetFlag(FLAGS_customer_address)), &service_token);
     msp::AssignmentClient assignments(msp::InternalChannel(absl::GetFlag(FLAGS_assignment_address)),
                                       &service_token);
-    msp::outbox::RelayOptions relay_options;
-    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    msp::outbox::RelayOptions relay_options = msp::outbox::RelayOptionsFromFlags();
     msp::outbox::Relay relay(
         &pool,
         {{msp::onboarding::kInvitationEmailTopic,

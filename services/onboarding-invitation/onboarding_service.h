@@ -13,17 +13,9 @@
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "store/link_request_store.h"
 #include "store/link_tokens.h"
+#include "store/outbox_topics.h"
 
 namespace msp::onboarding {
-
-// The outbox topic of the services an accepted invitation assigns (payload:
-// AssignServicesRequest).
-inline constexpr char kAssignServicesTopic[] = "assign-services";
-// Ends a delinked customer's services (payload: EndCustomerServicesRequest).
-inline constexpr char kEndServicesTopic[] = "end-services";
-// Tells the customer and the MSP how a delink request ended (key: its id; payload "accepted"
-// or "rejected").
-inline constexpr char kDelinkNoticeTopic[] = "delink-notice";
 
 struct OnboardingSettings {
   std::chrono::seconds invitation_ttl{7 * 24 * 3600};

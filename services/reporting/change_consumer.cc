@@ -1,5 +1,7 @@
 #include "change_consumer.h"
 
+#include <algorithm>
+
 #include "msp/common/log.h"
 
 namespace msp::reporting {
@@ -33,6 +35,13 @@ ChangeConsumer::ChangeConsumer(pg::Pool* pool, const redis::Options& redis, Opti
   applied_ = &events.Add({{"outcome", "applied"}});
   stale_ = &events.Add({{"outcome", "stale"}});
   unreadable_ = &events.Add({{"outcome", "unreadable"}});
+  batch_sizes_ =
+      &prometheus::BuildHistogram()
+           .Name("reporting_change_batch_events")
+           .Help("Change events a transaction of the read model applied")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{1, 4, 16, 64, 256, 1024, 4096, 16384});
+  read_count_ = std::max(1, options_.batch_size);
   backlog_ = &prometheus::BuildGauge()
                   .Name("reporting_change_stream_backlog")
                   .Help("Change events published but not yet applied (unread + unacknowledged)")
@@ -80,13 +89,23 @@ int ChangeConsumer::RunOnce() {
     last_claim_ = now;
     handled += Handle(group_.ClaimStale(options_.claim_idle, options_.batch_size));
   }
-  handled += Handle(group_.Read(options_.batch_size, options_.block));
+  const int asked = read_count_;
+  const int got = Handle(group_.Read(asked, options_.block));
+  read_count_ = NextReadCount(options_, asked, got);
+  handled += got;
   if (now - last_backlog_ >= std::chrono::seconds(1)) {
     last_backlog_ = now;
     const auto backlog = group_.CurrentBacklog();
     backlog_->Set(static_cast<double>(std::max<int64_t>(backlog.undelivered, 0) + backlog.pending));
   }
   return handled;
+}
+
+int ChangeConsumer::NextReadCount(const Options& options, int asked, int got) {
+  const int floor = std::max(1, options.batch_size);
+  const int ceiling = std::max(floor, options.max_batch_size);
+  if (got >= asked) return std::min(ceiling, asked * 2);
+  return std::max(floor, asked / 2);
 }
 
 int ChangeConsumer::Handle(const std::vector<change_stream::Entry>& entries) {
@@ -113,6 +132,7 @@ int ChangeConsumer::Handle(const std::vector<change_stream::Entry>& entries) {
     return o;
   });
   group_.Ack(ids);
+  batch_sizes_->Observe(static_cast<double>(entries.size()));
   applied_->Increment(outcome.applied);
   stale_->Increment(outcome.stale);
   const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(

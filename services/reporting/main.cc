@@ -19,7 +19,11 @@ ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
 ABSL_FLAG(std::string, consumer_name, "",
           "this replica's name in the change stream's consumer group (default: the host name, "
           "which is the pod name on Kubernetes)");
-ABSL_FLAG(int, consumer_batch, 500, "change events applied per transaction");
+ABSL_FLAG(int, consumer_batch, 500,
+          "change events applied per transaction while the consumer keeps up");
+ABSL_FLAG(int, consumer_max_batch, 8000,
+          "change events applied per transaction at most, while a backlog lasts (batches double "
+          "while reads come back full)");
 ABSL_FLAG(int, export_page_rows, 5000, "rows an export reads per keyset page");
 ABSL_FLAG(int, max_concurrent_exports, 4, "CSV exports running at once on this replica");
 ABSL_FLAG(int, max_concurrent_exports_per_msp, 1,
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
     msp::reporting::ChangeConsumer::Options consumer_options;
     consumer_options.consumer = ConsumerName();
     consumer_options.batch_size = absl::GetFlag(FLAGS_consumer_batch);
+    consumer_options.max_batch_size = absl::GetFlag(FLAGS_consumer_max_batch);
     msp::reporting::ChangeConsumer consumer(&pool,
                                             msp::redis::OptionsFromAddress(config.redis_address),
                                             consumer_options, host.metrics().registry());

@@ -19,8 +19,6 @@ ABSL_FLAG(std::string, console_return_origins, "https://msp.samsungknox.com,http
 ABSL_FLAG(std::string, console_uris, "",
           "comma-separated service-id=URL console overrides (knox-manage=https://...)");
 ABSL_FLAG(int, launch_token_ttl_s, 120, "how long a console launch token is valid");
-ABSL_FLAG(int, outbox_poll_ms, 500,
-          "how often the outbox relay looks for due change events (it is also woken by commits)");
 ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
           "how long a request_id's first answer is kept for retries");
 
@@ -67,8 +65,7 @@ int main(int argc, char** argv) {
     // Change events for read models: written by a trigger with every change of services,
     // published onto the Redis change stream by the relay.
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
-    msp::outbox::RelayOptions relay_options;
-    relay_options.poll_interval = std::chrono::milliseconds(absl::GetFlag(FLAGS_outbox_poll_ms));
+    msp::outbox::RelayOptions relay_options = msp::outbox::RelayOptionsFromFlags();
     relay_options.parallelism = 4;
     msp::outbox::TopicHandler services_changed;
     services_changed.batch = msp::assignment::ServicesChangedHandler(&pool, &redis);

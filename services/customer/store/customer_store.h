@@ -12,6 +12,7 @@
 #include "msp/common/migrations.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.pb.h"
+#include "outbox_topics.h"
 
 // SQL for the customer schema. Stateless: every call runs on the connection (and so the
 // transaction) it is given.
@@ -35,15 +36,6 @@ struct ServicesAdded {
   std::vector<knox::KnoxService> services;
   std::string request_id;  // the assignment's
 };
-
-// The outbox topic of a new customer's service assignment (payload: AssignServicesRequest).
-inline constexpr char kAssignServicesTopic[] = "assign-services";
-// The outbox topic of a change event (payload: the customer id), written by a trigger on every
-// change of an MSP's customer (migrations/0006) and published onto the change stream.
-inline constexpr char kCustomerChangedTopic[] = "customer-changed";
-// The outbox topic of a jointly managed customer's account-set-up email (payload:
-// onboarding StartAccountSetupRequest).
-inline constexpr char kAccountSetupTopic[] = "account-setup";
 
 struct CustomerPage {
   std::vector<StoredCustomer> customers;

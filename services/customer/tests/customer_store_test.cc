@@ -126,8 +126,9 @@ TEST_F(CustomerStoreTest, CreateWritesTheAssignmentToTheOutboxInTheSameStatement
   ASSERT_EQ(store_.Create(*conn, with), CreateOutcome::kCreated);
   ASSERT_EQ(store_.Create(*conn, without), CreateOutcome::kCreated);
   auto outbox = conn->Exec(
-      "SELECT message_key, topic, payload FROM outbox WHERE msp_id = 'store-o' AND topic <> "
-      "'customer-changed' ORDER BY id");
+      "SELECT message_key, topic, payload FROM outbox WHERE msp_id = 'store-o' AND topic <> $1 "
+      "ORDER BY id",
+      {kCustomerChangedTopic});
   ASSERT_EQ(outbox.rows(), 1);
   EXPECT_EQ(outbox.String(0, 0), with.customer.customer_id());
   EXPECT_EQ(outbox.String(0, 1), kAssignServicesTopic);
@@ -144,8 +145,8 @@ TEST_F(CustomerStoreTest, CreateWritesTheAssignmentToTheOutboxInTheSameStatement
   // An id clash leaves no outbox message behind.
   NewCustomer clash = with;
   EXPECT_EQ(store_.Create(*conn, clash), CreateOutcome::kCustomerIdTaken);
-  EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE msp_id = 'store-o' AND topic = "
-                       "'assign-services'")
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM outbox WHERE msp_id = 'store-o' AND topic = $1",
+                       {kAssignServicesTopic})
                 .Int64(0, 0),
             1);
 }
@@ -161,10 +162,11 @@ TEST_F(CustomerStoreTest, EveryChangeOfAnMspsCustomerBecomesAChangeEvent) {
   // Delinked: the MSP hears of it once more (the row leaves its table), then nothing.
   store_.ApplyLink(*conn, id, LinkState{"", v1::DELINKED, v1::FULLY_MANAGED, "", true}, false);
   store_.ApplyLink(*conn, id, LinkState{"", v1::ACTIVE, v1::FULLY_MANAGED, "", true}, false);
+  // The trigger's topic (migrations/0006 spells it in SQL) is the relay's.
   auto events = conn->Exec(
-      "SELECT msp_id, message_key, convert_from(payload, 'UTF8') FROM outbox WHERE topic = "
-      "'customer-changed' AND payload = convert_to($1, 'UTF8') ORDER BY id",
-      {id});
+      "SELECT msp_id, message_key, convert_from(payload, 'UTF8') FROM outbox WHERE topic = $2 "
+      "AND payload = convert_to($1, 'UTF8') ORDER BY id",
+      {id, kCustomerChangedTopic});
   ASSERT_EQ(events.rows(), 4);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(events.String(i, 0), "store-ev");

@@ -141,9 +141,11 @@ bool LinkRequestStore::InsertAccountSetup(pg::Connection& conn, const std::strin
       "contact_phone, expire_time, last_send_time, send_count, sends_window_start, "
       "sends_in_window) VALUES ($1, 3, $2, $3, $4, 1, $5, $6, $7, $8, $9, now() + $10::bigint * "
       "interval '1 second', now(), 1, now(), 1) ON CONFLICT DO NOTHING RETURNING invitation_id), "
-      "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT $2, '" +
-          std::string(kInvitationEmailTopic) +
-          "', invitation_id, 'first'::bytea FROM row) SELECT count(*) FROM row",
+      "queued AS (" +
+          outbox::InsertRows(absl::StrCat("SELECT $2, ",
+                                          outbox::TopicLiteral(kInvitationEmailTopic),
+                                          ", invitation_id, 'first'::bytea, '' FROM row")) +
+          ") SELECT count(*) FROM row",
       {id, msp_id, customer.customer_id(), idempotency::KeyOf(/*from_service=*/true, request_id),
        customer.company().display_name(), customer.contact().first_name(),
        customer.contact().last_name(), customer.contact().work_email(), customer.contact().phone(),
@@ -262,10 +264,11 @@ std::vector<std::string> LinkRequestStore::ClaimReminders(pg::Connection& conn,
       "ORDER BY expire_time LIMIT $2 FOR UPDATE SKIP LOCKED), "
       "marked AS (UPDATE link_requests i SET reminder_sent = true FROM due WHERE i.invitation_id = "
       "due.invitation_id RETURNING i.invitation_id, i.msp_id), "
-      "queued AS (INSERT INTO outbox (msp_id, topic, message_key, payload) SELECT msp_id, '" +
-          std::string(kInvitationEmailTopic) +
-          "', invitation_id, 'reminder'::bytea FROM marked) "
-          "SELECT invitation_id FROM marked",
+      "queued AS (" +
+          outbox::InsertRows(absl::StrCat("SELECT msp_id, ",
+                                          outbox::TopicLiteral(kInvitationEmailTopic),
+                                          ", invitation_id, 'reminder'::bytea, '' FROM marked")) +
+          ") SELECT invitation_id FROM marked",
       {std::to_string(within.count()), std::to_string(limit)});
   std::vector<std::string> ids;
   for (int i = 0; i < r.rows(); ++i) ids.push_back(r.String(i, 0));

@@ -10,6 +10,7 @@
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.pb.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
+#include "outbox_topics.h"
 
 // SQL for the onboarding schema. Stateless: every call runs on the connection (and so the
 // transaction) it is given.
@@ -17,10 +18,6 @@ namespace msp::onboarding {
 
 // The onboarding schema: migrations/ plus the common idempotency_keys (2) and outbox (3).
 const std::vector<Migration>& OnboardingSchemaMigrations();
-
-// The outbox topic of invitation emails (key: the invitation id; payload "invitation" or
-// "reminder").
-inline constexpr char kInvitationEmailTopic[] = "invitation-email";
 
 // Created here, the customer not yet marked PENDING (see migrations/0001).
 inline constexpr int kOpening = 0;

@@ -26,10 +26,14 @@ constexpr char kColumns[] =
     "s.customer_id, s.service, s.msp_id, s.state, s.state_reason, s.device_count, "
     "s.devices_needing_attention, (extract(epoch from s.counts_observe_time) * 1000000)::bigint, "
     "(extract(epoch from s.add_time) * 1000000)::bigint, "
-    "(extract(epoch from s.update_time) * 1000000)::bigint, t.tenant_id";
-constexpr char kFrom[] =
-    "customer_services s LEFT JOIN knox_manage_tenants t ON s.service = 2 AND "
-    "t.customer_id = s.customer_id";
+    "(extract(epoch from s.update_time) * 1000000)::bigint, "
+    "(SELECT t.tenant_id FROM knox_manage_tenants t WHERE s.service = 2 AND "
+    "t.customer_id = s.customer_id)";
+// The tenant (above) and the version (kVersion) as lookups by key for each row read: a join
+// can be planned as a scan of every tenant or version when the statistics have the MSP as new.
+constexpr char kFrom[] = "customer_services s";
+constexpr char kVersion[] =
+    "(SELECT v.version FROM service_versions v WHERE v.customer_id = s.customer_id)";
 
 v1::AssignedService RowToService(const pg::Result& r, int row) {
   v1::AssignedService s;
@@ -80,10 +84,12 @@ std::map<std::string, AssignmentStore::VersionedServices> AssignmentStore::ListM
     pg::Connection& conn, const std::string& msp_id,
     const std::vector<std::string>& customer_ids) const {
   static const std::string kSql =
-      absl::StrCat("SELECT ", kColumns, ", v.version FROM ", kFrom,
-                   " LEFT JOIN service_versions v ON v.customer_id = s.customer_id"
-                   " WHERE s.msp_id = $1 AND s.customer_id = ANY($2::text[]) "
-                   "ORDER BY s.customer_id, s.service");
+      // By customer id first (the key's leading column), the MSP checked after (OFFSET 0 keeps
+      // it out of the scan): a scan of the MSP's index looks cheaper to a planner whose
+      // statistics have the MSP as new, and reads all of its services.
+      absl::StrCat("SELECT ", kColumns, ", ", kVersion,
+                   " FROM (SELECT * FROM customer_services WHERE customer_id = ANY($2::text[]) "
+                   "OFFSET 0) s WHERE s.msp_id = $1 ORDER BY s.customer_id, s.service");
   std::map<std::string, VersionedServices> out;
   if (customer_ids.empty()) return out;
   auto r = conn.Exec(kSql, {msp_id, pg::TextArrayLiteral(customer_ids)});
@@ -98,8 +104,7 @@ std::map<std::string, AssignmentStore::VersionedServices> AssignmentStore::ListM
 std::map<std::string, AssignmentStore::ServicesSnapshot> AssignmentStore::Snapshots(
     pg::Connection& conn, const std::vector<std::string>& customer_ids) const {
   static const std::string kSql =
-      absl::StrCat("SELECT ", kColumns, ", v.version FROM ", kFrom,
-                   " JOIN service_versions v ON v.customer_id = s.customer_id"
+      absl::StrCat("SELECT ", kColumns, ", ", kVersion, " FROM ", kFrom,
                    " WHERE s.customer_id = ANY($1::text[]) ORDER BY s.customer_id, s.service");
   auto r = conn.Exec(kSql, {pg::TextArrayLiteral(customer_ids)});
   std::map<std::string, ServicesSnapshot> snapshots;
@@ -107,7 +112,7 @@ std::map<std::string, AssignmentStore::ServicesSnapshot> AssignmentStore::Snapsh
   for (int i = 0; i < r.rows(); ++i) {
     const std::string customer_id = r.String(i, 0);
     ServicesSnapshot& snapshot = snapshots[customer_id];
-    snapshot.version = r.Int64(i, 11);
+    snapshot.version = r.IsNull(i, 11) ? 0 : r.Int64(i, 11);
     auto [it, added] = latest.emplace(customer_id, INT64_MIN);
     if (r.Int64(i, 9) > it->second) {
       it->second = r.Int64(i, 9);
@@ -152,25 +157,26 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
     }
   }
 
-  // Request ids: a repeat is answered from its first answer.
+  // Request ids: a repeat is answered from its first answer (a twin of this batch waited for
+  // it on the customers' locks).
   std::vector<std::string> keys, hashes;
   for (size_t i : live) {
     keys.push_back(items[i].request_key);
     hashes.push_back(items[i].request_hash);
   }
-  const auto claims = idempotency::ClaimMany(conn, msp_id, keys, "AssignServices", hashes);
-  std::vector<size_t> claimed;
+  const auto prior = idempotency::FindResponses(conn, msp_id, keys, "AssignServices", hashes);
+  std::vector<size_t> fresh;
   for (size_t k = 0; k < live.size(); ++k) {
     const size_t i = live[k];
-    if (claims[k].error) {
-      out[i].error = claims[k].error;
-    } else if (claims[k].prior) {
-      out[i].response.ParseFromString(*claims[k].prior);
+    if (prior[k].error) {
+      out[i].error = prior[k].error;
+    } else if (prior[k].response) {
+      out[i].response.ParseFromString(*prior[k].response);
     } else {
-      claimed.push_back(i);
+      fresh.push_back(i);
     }
   }
-  live = claimed;
+  live = fresh;
 
   // Knox Manage tenants: the one a customer has must be the one asked for; a new one is created
   // unless taken (the unique key decides, between requests of the batch too).
@@ -236,12 +242,7 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
       }
     }
   }
-  // A refused request keeps no claim on its id: a retry is decided again.
-  std::vector<std::string> released;
-  for (size_t i : live) {
-    if (out[i].error) released.push_back(items[i].request_key);
-  }
-  idempotency::Release(conn, msp_id, released);
+  // A refused request keeps nothing: a retry is decided again.
   std::erase_if(live, [&](size_t i) { return out[i].error.has_value(); });
   if (live.empty()) return out;
 
@@ -269,7 +270,7 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
     added_of[added.String(r, 0)].push_back(static_cast<int>(added.Int64(r, 1)));
   }
   auto after = ListMany(conn, msp_id, ids);
-  std::vector<std::string> saved_keys, saved_answers;
+  std::vector<std::string> saved_keys, saved_hashes, saved_answers;
   for (size_t i : live) {
     auto& response = out[i].response;
     auto services_added = added_of[items[i].customer_id];
@@ -281,9 +282,11 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
       *response.add_services() = std::move(service);
     }
     saved_keys.push_back(items[i].request_key);
+    saved_hashes.push_back(items[i].request_hash);
     saved_answers.push_back(response.SerializeAsString());
   }
-  idempotency::SaveResponses(conn, msp_id, saved_keys, saved_answers);
+  idempotency::SaveNewResponses(conn, msp_id, saved_keys, "AssignServices", saved_hashes,
+                                saved_answers);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "msp/common/knox_services.h"
 #include "msp/common/migrations.h"
 #include "msp/common/pg.h"
+#include "outbox_topics.h"
 
 // SQL for the assignment schema. Stateless: every call runs on the connection (and so the
 // transaction) it is given.
@@ -66,7 +67,8 @@ class AssignmentStore {
   };
   // Assigns a batch of one MSP's customers in the caller's transaction, in a few statements
   // whatever its size: the customers' locks and ended links (LockAndFindEnded: a customer a
-  // delink ended gets nothing), the request ids (a repeat gets its first answer), the tenants
+  // delink ended gets nothing; the locks make twins of the batch wait), the request ids (a
+  // repeat gets its first answer), the tenants
   // (a taken id refuses that request alone), the services, the answers. Readers of the
   // outcomes get one per item, in order.
   std::vector<BatchOutcome> AssignBatch(pg::Connection& conn, const std::string& msp_id,
@@ -113,16 +115,9 @@ class AssignmentStore {
                           const std::string& request_id) const;
 };
 
-// The outbox topic of the audit-trail entries QueueCustomerEvent writes (payload: a
-// msp.customer.v1.RecordCustomerEventRequest), delivered to the customer service.
-inline constexpr char kCustomerEventsTopic[] = "customer-events";
-
 // The assignment schema: migrations/ plus the common idempotency_keys (version 2) and outbox
 // (version 3) tables.
 
-// The outbox topic of a change event (payload: the customer id), written by a trigger on every
-// change of customer_services (migrations/0004) and published onto the change stream.
-inline constexpr char kServicesChangedTopic[] = "services-changed";
 const std::vector<Migration>& AssignmentSchemaMigrations();
 
 // msps/{msp}/customers/{customer}/services/{service-id}

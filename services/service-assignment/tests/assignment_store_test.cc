@@ -125,10 +125,12 @@ TEST_F(AssignmentStoreTest, DeviceCountsApplyOnlyWhenNewer) {
 TEST_F(AssignmentStoreTest, EveryChangeOfServicesBumpsTheVersionAndQueuesAChangeEvent) {
   auto conn = pool_->Acquire();
   auto events = [&] {
+    // The trigger's topic (migrations/0004 spells it in SQL) is the relay's.
     return conn
         ->Exec(
-            "SELECT message_key FROM outbox WHERE topic = 'services-changed' AND "
-            "message_key LIKE 'fffffffff1:%' ORDER BY id")
+            "SELECT message_key FROM outbox WHERE topic = $1 AND message_key LIKE 'fffffffff1:%' "
+            "ORDER BY id",
+            {kServicesChangedTopic})
         .rows();
   };
   // One statement adding two services: one version, one event.

@@ -42,25 +42,21 @@ std::string RequestHash(const google::protobuf::Message& request);
 std::optional<std::string> Claim(pg::Connection& conn, const std::string& msp_id,
                                  const std::string& request_id, const std::string& method,
                                  const std::string& request_hash);
-// Claims many request ids of one MSP at once (a batch's requests, each idempotent on its
-// own), in two statements. Per id: claimed now, or the saved answer, or the error Claim would
-// throw (REQUEST_ID_REUSED, REQUEST_IN_FLIGHT).
-struct ManyClaim {
-  bool claimed = false;
-  std::optional<std::string> prior;
-  std::optional<ApiError> error;
+// A batch's request ids (each request idempotent on its own), for a caller that holds locks
+// making twins of its requests wait for each other (the batch's customers): the answers saved
+// for the ids, then the new answers, each in one statement.
+struct PriorAnswer {
+  std::optional<std::string> response;  // answered before
+  std::optional<ApiError> error;        // REQUEST_ID_REUSED: the id came with another request
 };
-std::vector<ManyClaim> ClaimMany(pg::Connection& conn, const std::string& msp_id,
-                                 const std::vector<std::string>& request_ids,
-                                 const std::string& method,
-                                 const std::vector<std::string>& request_hashes);
-// Saves many answers in one statement.
-void SaveResponses(pg::Connection& conn, const std::string& msp_id,
-                   const std::vector<std::string>& request_ids,
-                   const std::vector<std::string>& responses);
-// Gives up claims of requests that were refused (nothing kept: a retry is decided again).
-void Release(pg::Connection& conn, const std::string& msp_id,
-             const std::vector<std::string>& request_ids);
+std::vector<PriorAnswer> FindResponses(pg::Connection& conn, const std::string& msp_id,
+                                       const std::vector<std::string>& request_ids,
+                                       const std::string& method,
+                                       const std::vector<std::string>& request_hashes);
+void SaveNewResponses(pg::Connection& conn, const std::string& msp_id,
+                      const std::vector<std::string>& request_ids, const std::string& method,
+                      const std::vector<std::string>& request_hashes,
+                      const std::vector<std::string>& responses);
 // The answer saved for (msp, request_id), if any (same REQUEST_ID_REUSED check).
 std::optional<std::string> FindResponse(pg::Connection& conn, const std::string& msp_id,
                                         const std::string& request_id, const std::string& method,

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -43,6 +44,17 @@ struct Message {
   std::chrono::system_clock::time_point create_time;  // when the change it belongs to committed
 };
 
+// The one way to write outbox rows: `rows` (a VALUES list or a SELECT) gives, in order, the
+// MSP id, the topic (a service's declared constant, see TopicLiteral), the message key, the
+// payload (bytea) and whom it is for (text, '' for the service's own work). As a statement of
+// its own (Enqueue), or as a step of a bigger one (a data-modifying CTE), so that a message
+// is written by the same statement as the change it belongs to. The change-event triggers are
+// the exception: a trigger writes its rows in its own SQL, so that no write path can forget
+// them (migrations of the customer and service-assignment services).
+std::string InsertRows(std::string_view rows);
+// A topic constant as a SQL string literal, for `rows`.
+std::string TopicLiteral(std::string_view topic);
+
 // Writes a message inside the caller's transaction: it exists exactly if the change commits.
 void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
              const std::string& key, const std::string& payload,
@@ -75,9 +87,10 @@ struct RelayOptions {
   // thread of the relay's own.
   int parallelism = 8;
   std::chrono::milliseconds poll_interval{200};
-  // How long a relay woken by a commit waits for more commits to join its claim: a few
-  // milliseconds of delivery latency for far fewer claims and deliveries under a steady load.
-  std::chrono::milliseconds wake_linger{0};
+  // How long a relay woken by a commit or a finished delivery waits for more to join its pass
+  // (one transaction records outcomes and claims): a few milliseconds of delivery latency for
+  // far fewer transactions, claims and deliveries under a steady load.
+  std::chrono::milliseconds wake_linger{10};
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{60000};
   // How long a claimed message is the claimer's: longer than a delivery can take (its calls'
@@ -85,6 +98,9 @@ struct RelayOptions {
   std::chrono::milliseconds lease{15000};
   std::chrono::hours keep_delivered{24};
 };
+
+// The options --outbox_poll_ms, --outbox_linger_ms and --outbox_lease_ms say.
+RelayOptions RelayOptionsFromFlags();
 
 // Delivers an outbox's messages at least once. Messages are claimed in a short transaction
 // (FOR UPDATE SKIP LOCKED: relays sharing an outbox never take the same message at once),
@@ -135,9 +151,11 @@ class Relay {
     std::string topic;
   };
 
-  std::vector<Delivery> Claim(pg::Connection& conn, int limit);
+  // One short transaction: records `outcomes`, then claims up to `claim_limit` messages.
+  std::vector<Delivery> Pass(const std::vector<Outcome>& outcomes, int claim_limit);
+  std::vector<Delivery> Claim(pg::Transaction& tx, int limit);
+  void Record(pg::Transaction& tx, const std::vector<Outcome>& outcomes);
   static void Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes);
-  void Record(pg::Connection& conn, const std::vector<Outcome>& outcomes);
   void Dispatch();
   void Work();
   std::chrono::milliseconds Backoff(int attempts) const;
