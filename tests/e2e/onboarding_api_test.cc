@@ -1194,6 +1194,19 @@ TEST(Onboarding, ServicesAskedForWaitForAPendingDelinkAndArriveWhenItIsRejected)
 
 TEST(Onboarding, AnAcceptedDelinkEndsTheServicesAndTellsBothSides) {
   const auto joint = ManagedJointCustomer("acme", "Leaving Ltd");
+  // Services there to end: assigned before the delink is asked (one asked for later would wait
+  // for the answer, and after an acceptance never come: ServicesAskedForWait... below).
+  {
+    grpc::Status status;
+    bool active = false;
+    for (int i = 0; i < 300 && !active; ++i) {
+      const auto now = GetCustomer("acme", joint.customer_id(), &status);
+      active = status.ok() && now.services_size() == 1 &&
+               now.services(0).state() == av1::AssignedService::ACTIVE;
+      if (!active) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(active) << "the new customer's service was never assigned";
+  }
   ov1::DelinkRequest request;
   ASSERT_TRUE(RequestDelink("acme", joint.name(), &request).ok());
   const auto email = WaitForEmail(joint.contact().work_email(), 1, "MSP ");
