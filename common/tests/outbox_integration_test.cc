@@ -325,12 +325,22 @@ TEST_F(OutboxTest, RowsWrittenInAStatementOfTheChangeAreMessagesLikeAnyOther) {
       "WITH changed AS (SELECT 'acme' AS msp, 'k' || g AS key FROM generate_series(1, 2) g) " +
       InsertRows("SELECT msp, " + TopicLiteral("t") +
                  ", key, 'p'::bytea, 'msp-admin:alice' FROM changed"));
-  std::vector<Message> seen;
-  Relay relay(pool_.get(), {{"t", [&](const Message& m) { seen.push_back(m); }}}, Fast());
+  std::mutex mu;  // a claim's messages are delivered in parallel
+  std::map<std::string, Message> seen;
+  Relay relay(pool_.get(),
+              {{"t",
+                [&](const Message& m) {
+                  std::lock_guard lock(mu);
+                  seen[m.key] = m;
+                }}},
+              Fast());
   EXPECT_EQ(relay.RunOnce(), 2);
   ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0].on_behalf_of, "msp-admin:alice");
-  EXPECT_EQ(seen[0].payload, "p");
+  for (const auto& [key, message] : seen) {
+    EXPECT_EQ(message.msp_id, "acme") << key;
+    EXPECT_EQ(message.on_behalf_of, "msp-admin:alice") << key;
+    EXPECT_EQ(message.payload, "p") << key;
+  }
   EXPECT_EQ(TopicLiteral("assign-services"), "'assign-services'");
   EXPECT_THROW(TopicLiteral("t'; DROP TABLE outbox; --"), std::invalid_argument);
 }
