@@ -35,6 +35,9 @@ class ChangeConsumer {
     // behind (a customer's create and its services in one write), no waiting when not.
     int batch_size = 500;
     int max_batch_size = 8000;
+    // A short read waits until its first event is this old and takes what came meanwhile: a
+    // customer's create and its services, a moment apart, become one row write.
+    std::chrono::milliseconds gather{0};
     std::chrono::milliseconds block{1000};
     std::chrono::milliseconds claim_idle{30000};
     std::chrono::milliseconds retry_backoff{1000};

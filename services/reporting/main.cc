@@ -21,6 +21,9 @@ ABSL_FLAG(std::string, consumer_name, "",
           "which is the pod name on Kubernetes)");
 ABSL_FLAG(int, consumer_batch, 500,
           "change events applied per transaction while the consumer keeps up");
+ABSL_FLAG(int, consumer_gather_ms, 100,
+          "a short read waits until its first change event is this old and takes what came "
+          "meanwhile (a customer's create and its services become one row write)");
 ABSL_FLAG(int, consumer_max_batch, 8000,
           "change events applied per transaction at most, while a backlog lasts (batches double "
           "while reads come back full)");
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     consumer_options.consumer = ConsumerName();
     consumer_options.batch_size = absl::GetFlag(FLAGS_consumer_batch);
     consumer_options.max_batch_size = absl::GetFlag(FLAGS_consumer_max_batch);
+    consumer_options.gather = std::chrono::milliseconds(absl::GetFlag(FLAGS_consumer_gather_ms));
     msp::reporting::ChangeConsumer consumer(&pool,
                                             msp::redis::OptionsFromAddress(config.redis_address),
                                             consumer_options, host.metrics().registry());
