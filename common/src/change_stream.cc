@@ -74,6 +74,11 @@ void ConsumerGroup::Ensure() {
   }
 }
 
+std::chrono::system_clock::time_point AppendTime(const Entry& entry) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::milliseconds(std::stoll(entry.id.substr(0, entry.id.find('-')))));
+}
+
 std::vector<Entry> ConsumerGroup::Read(int count, std::chrono::milliseconds block) {
   if (!pending_drained_) {
     redis::Reply reply = client_->Command({"XREADGROUP", "GROUP", group_, consumer_, "COUNT",

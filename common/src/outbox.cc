@@ -8,7 +8,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "msp/common/log.h"
 
 namespace msp::outbox {
@@ -55,6 +54,16 @@ ALTER TABLE outbox ADD COLUMN on_behalf_of text NOT NULL DEFAULT '';
   return Migration{version, "outbox_on_behalf_of", kSql};
 }
 
+Migration LeaseMigration(int version) {
+  // Neither column is indexed and pages keep room, so that a claim updates its rows in place
+  // (heap-only tuples): no new index entries for the claims walk past.
+  static const char* kSql = R"sql(
+ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz;
+ALTER TABLE outbox SET (fillfactor = 70);
+)sql";
+  return Migration{version, "outbox_lease", kSql};
+}
+
 std::string InsertRows(std::string_view rows) {
   return "INSERT INTO outbox (msp_id, topic, message_key, payload, on_behalf_of) " +
          std::string(rows);
@@ -74,16 +83,6 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
              const std::string& key, const std::string& payload, const std::string& on_behalf_of) {
   static const std::string kSql = InsertRows("VALUES ($1, $2, $3, $4::bytea, $5)");
   conn.Exec(kSql, {msp_id, topic, key, pg::ToHex(payload), on_behalf_of});
-}
-
-Migration LeaseMigration(int version) {
-  // Neither column is indexed and pages keep room, so that a claim updates its rows in place
-  // (heap-only tuples): no new index entries for the claims walk past.
-  static const char* kSql = R"sql(
-ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until timestamptz;
-ALTER TABLE outbox SET (fillfactor = 70);
-)sql";
-  return Migration{version, "outbox_lease", kSql};
 }
 
 namespace {
@@ -138,35 +137,33 @@ std::chrono::milliseconds Relay::Backoff(int attempts) const {
 std::vector<Relay::Delivery> Relay::Claim(pg::Transaction& tx, int limit) {
   const std::string claim = absl::StrCat(relay_id_, ":", ++claims_);
   std::vector<Message> messages;
-  {
-    // Topic by topic, each claim an index range scan of outbox_due_by_topic. A message nobody
-    // records an outcome for is due again when its lease ends.
-    for (const auto& [topic, handler] : topics_) {
-      const int wanted = limit - static_cast<int>(messages.size());
-      if (wanted <= 0) break;
-      const pg::Result due = tx.Exec(
-          // id = ANY(ARRAY(...)): the claimed rows by primary key (a join with the subquery
-          // can be planned as a scan of the whole table).
-          "UPDATE outbox SET claimed_by = $3, "
-          "lease_until = now() + $4::bigint * interval '1 millisecond' "
-          "WHERE id = ANY(ARRAY(SELECT id FROM outbox WHERE delivered_at IS NULL AND topic = $2 "
-          "AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now()) "
-          "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-          "RETURNING id, msp_id, topic, message_key, payload, attempts, "
-          "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of",
-          {std::to_string(wanted), topic, claim, std::to_string(options_.lease.count())});
-      for (int i = 0; i < due.rows(); ++i) {
-        Message& message = messages.emplace_back();
-        message.id = due.Int64(i, 0);
-        message.msp_id = due.String(i, 1);
-        message.topic = due.String(i, 2);
-        message.key = due.String(i, 3);
-        message.payload = due.Bytes(i, 4);
-        message.attempts = static_cast<int>(due.Int64(i, 5));
-        message.create_time =
-            std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
-        message.on_behalf_of = due.String(i, 7);
-      }
+  // Topic by topic, each claim an index range scan of outbox_due_by_topic. A message nobody
+  // records an outcome for is due again when its lease ends.
+  for (const auto& [topic, handler] : topics_) {
+    const int wanted = limit - static_cast<int>(messages.size());
+    if (wanted <= 0) break;
+    const pg::Result due = tx.Exec(
+        // id = ANY(ARRAY(...)): the claimed rows by primary key (a join with the subquery
+        // can be planned as a scan of the whole table).
+        "UPDATE outbox SET claimed_by = $3, "
+        "lease_until = now() + $4::bigint * interval '1 millisecond' "
+        "WHERE id = ANY(ARRAY(SELECT id FROM outbox WHERE delivered_at IS NULL AND topic = $2 "
+        "AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now()) "
+        "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+        "RETURNING id, msp_id, topic, message_key, payload, attempts, "
+        "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of",
+        {std::to_string(wanted), topic, claim, std::to_string(options_.lease.count())});
+    for (int i = 0; i < due.rows(); ++i) {
+      Message& message = messages.emplace_back();
+      message.id = due.Int64(i, 0);
+      message.msp_id = due.String(i, 1);
+      message.topic = due.String(i, 2);
+      message.key = due.String(i, 3);
+      message.payload = due.Bytes(i, 4);
+      message.attempts = static_cast<int>(due.Int64(i, 5));
+      message.create_time =
+          std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
+      message.on_behalf_of = due.String(i, 7);
     }
   }
   // Commit order within a topic (UPDATE ... RETURNING keeps none).

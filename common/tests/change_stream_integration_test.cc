@@ -47,6 +47,11 @@ TEST(ChangeStreamTest, GroupReadsFromTheBeginningAndRedeliversUnacknowledged) {
   EXPECT_EQ(first[0].type, "msp.events.v1.CustomerChanged");
   EXPECT_EQ(VersionOf(first[0]), 1);
   EXPECT_EQ(VersionOf(first[1]), 2);
+  // The append time Redis put in the id: a moment ago on this machine's clock.
+  const auto age = std::chrono::system_clock::now() - AppendTime(first[1]);
+  EXPECT_GE(age, std::chrono::milliseconds(-1000));
+  EXPECT_LE(age, std::chrono::seconds(30));
+  EXPECT_LE(AppendTime(first[0]), AppendTime(first[1]));
   EXPECT_EQ(reader.CurrentBacklog().pending, 2);
   EXPECT_EQ(reader.CurrentBacklog().undelivered, 0);
 

@@ -92,14 +92,9 @@ int ChangeConsumer::RunOnce() {
   const int asked = read_count_;
   auto entries = group_.Read(asked, options_.block);
   if (options_.gather.count() > 0 && !entries.empty() && static_cast<int>(entries.size()) < asked) {
-    // Stream ids start with their append time in milliseconds.
-    const int64_t first_ms = std::stoll(entries.front().id.substr(0, entries.front().id.find('-')));
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    const int64_t wait_ms =
-        std::min<int64_t>(first_ms + options_.gather.count() - now_ms, options_.gather.count());
-    if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    const auto until = std::min(change_stream::AppendTime(entries.front()) + options_.gather,
+                                std::chrono::system_clock::now() + options_.gather);
+    std::this_thread::sleep_until(until);
     auto more = group_.Read(asked - static_cast<int>(entries.size()), std::chrono::milliseconds(1));
     std::move(more.begin(), more.end(), std::back_inserter(entries));
   }

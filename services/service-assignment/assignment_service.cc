@@ -4,7 +4,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "domain/device_counts.h"
 #include "msp/common/assignment_client.h"
 #include "msp/common/idempotency.h"
@@ -139,13 +138,8 @@ v1::AssignServicesResponse ServiceAssignmentImpl::Assign(pg::Connection& conn,
                           request.parent());
   } else if (assignment.with_manage) {
     if (!store_.CreateTenant(conn, tenant_id, ref.customer_id, ref.msp_id)) {
-      const auto suggestions = store_.SuggestTenantIds(conn, request.knox_manage_tenant_prefix(),
-                                                       domain, customer.company_name());
-      throw ApiError(
-          grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
-          absl::StrCat("the Knox Manage tenant id ", tenant_id, " is taken: choose a prefix"))
-          .WithMetadata("tenant_id", tenant_id)
-          .WithMetadata("suggestions", absl::StrJoin(suggestions, ","));
+      throw store_.TenantTaken(conn, request.knox_manage_tenant_prefix(), domain,
+                               customer.company_name());
     }
   }
   const auto added = store_.Assign(conn, ref.msp_id, ref.customer_id, assignment.services);

@@ -9,7 +9,10 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "metrics_scrape.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/assignment_client.h"
 #include "msp/common/auth.h"
@@ -709,10 +712,52 @@ TEST(AssignmentApi, ABatchAssignsEachCustomerOnItsOwn) {
                 &foreign_out);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_TRUE(foreign_out.results(0).has_error());
-  EXPECT_NE(foreign_out.results(0).error().code(), grpc::StatusCode::OK);
+  // Another MSP's customer, as for anything of another tenant: as if it did not exist.
+  EXPECT_EQ(foreign_out.results(0).error().code(), grpc::StatusCode::NOT_FOUND);
   status = Call(&av1::ServiceAssignmentService::Stub::BatchAssignServices, *stub,
                 stack->MspToken("batcher"), request, &again);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// The GetCustomer calls the customer service has answered so far (its metrics).
+double GetCustomerCalls() {
+  const std::string metrics = testing::ScrapeMetrics(stack->service("customer").metrics_port);
+  double calls = 0;
+  for (const auto line : absl::StrSplit(metrics, '\n')) {
+    if (absl::StartsWith(line, "grpc_server_handled_total{") &&
+        absl::StrContains(line, "/msp.customer.v1.CustomerService/GetCustomer\"")) {
+      calls += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
+    }
+  }
+  return calls;
+}
+
+// A new customer's services are assigned from the customer as the customer service sends it:
+// the assignment service does not ask for it again.
+TEST(AssignmentApi, ANewCustomersServicesNeedNoCallBackToTheCustomerService) {
+  const double before = GetCustomerCalls();
+  const auto created = CreateCustomer("no-call-back", {av1::KNOX_GUARD, av1::KNOX_MANAGE});
+  // Waited for in the database: the API would ask the customer service itself.
+  pg::Connection db(stack->database_url(), 5000);
+  int64_t active = 0;
+  for (int i = 0; i < 300 && active < 2; ++i) {
+    active = db.Exec(
+                   "SELECT count(*) FROM assignment.customer_services WHERE customer_id = $1 "
+                   "AND state = $2",
+                   {created.customer_id(), std::to_string(AssignedService::ACTIVE)})
+                 .Int64(0, 0);
+    if (active < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(active, 2);
+  EXPECT_EQ(GetCustomerCalls(), before);
+  // The count moves with a call: the reading above is of a live counter.
+  cv1::GetCustomerRequest get;
+  get.set_name(created.name());
+  cv1::Customer got;
+  ASSERT_TRUE(Call(&cv1::CustomerService::Stub::GetCustomer, *CustomerStub(),
+                   stack->MspToken("no-call-back"), get, &got)
+                  .ok());
+  EXPECT_EQ(GetCustomerCalls(), before + 1);
 }
 
 // A batch carries the customer as it was a moment before. One whose delink ended its services

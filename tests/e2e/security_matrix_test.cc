@@ -16,8 +16,6 @@
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/descriptor.pb.h>
-#include <google/protobuf/descriptor_database.h>
 #include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
@@ -33,7 +31,7 @@
 #include "msp/common/knox_services.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
-#include "reflection_wire.pb.h"
+#include "server_contracts.h"
 #include "stack.h"
 #include "status_details.h"
 #include "testdata/sample_customers.h"
@@ -186,57 +184,30 @@ struct ReflectedServer {
   std::vector<std::string> services;
 };
 
+// The servers' contracts as their reflection tells them (tools/cli/server_contracts), and
+// messages of their types.
 class ReflectedContracts {
  public:
-  // Lists the server's services and loads the files that define them (and their imports).
   ReflectedServer Load(const std::string& address) {
-    namespace rv = msp::reflection_wire;
-    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    const grpc::internal::RpcMethod method(
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        grpc::internal::RpcMethod::BIDI_STREAMING, channel);
-    std::unique_ptr<
-        grpc::ClientReaderWriter<rv::ServerReflectionRequest, rv::ServerReflectionResponse>>
-        stream(grpc::internal::ClientReaderWriterFactory<
-               rv::ServerReflectionRequest, rv::ServerReflectionResponse>::Create(channel.get(),
-                                                                                  method,
-                                                                                  &context));
-    ReflectedServer server{address, {}};
-    rv::ServerReflectionRequest request;
-    request.set_list_services("");
-    rv::ServerReflectionResponse response;
-    EXPECT_TRUE(stream->Write(request) && stream->Read(&response));
-    for (const auto& service : response.list_services_response().service()) {
-      server.services.push_back(service.name());
-    }
-    for (const auto& service : server.services) {
-      request.set_file_containing_symbol(service);
-      EXPECT_TRUE(stream->Write(request) && stream->Read(&response)) << service;
-      for (const auto& bytes : response.file_descriptor_response().file_descriptor_proto()) {
-        pb::FileDescriptorProto file;
-        EXPECT_TRUE(file.ParseFromString(bytes));
-        if (loaded_.insert(file.name()).second) database_.Add(file);
-      }
-    }
-    stream->WritesDone();
-    EXPECT_TRUE(stream->Finish().ok());
-    return server;
+    auto& server = servers_.emplace_back(std::make_unique<cli::ServerContracts>(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials())));
+    ReflectedServer reflected{address, server->Services()};
+    for (const auto& service : reflected.services) server_of_[service] = server.get();
+    return reflected;
   }
 
   const pb::ServiceDescriptor* Service(const std::string& name) {
-    return pool_.FindServiceByName(name);
+    auto it = server_of_.find(name);
+    return it == server_of_.end() ? nullptr : it->second->Service(name);
   }
   std::unique_ptr<pb::Message> NewMessage(const pb::Descriptor* type) {
     return std::unique_ptr<pb::Message>(factory_.GetPrototype(type)->New());
   }
 
  private:
-  std::set<std::string> loaded_;
-  pb::SimpleDescriptorDatabase database_;
-  pb::DescriptorPool pool_{&database_};
-  pb::DynamicMessageFactory factory_{&pool_};
+  std::vector<std::unique_ptr<cli::ServerContracts>> servers_;
+  std::map<std::string, cli::ServerContracts*> server_of_;
+  pb::DynamicMessageFactory factory_;  // for descriptors of any pool
 };
 
 // A caller of the matrix: how it authenticates and which cell of a row it expects.

@@ -68,6 +68,13 @@ void ServerContracts::LoadFileContaining(const std::string& symbol) {
   }
 }
 
+const google::protobuf::ServiceDescriptor* ServerContracts::Service(const std::string& name) {
+  if (const auto* loaded = pool_.FindServiceByName(name)) return loaded;
+  LoadFileContaining(name);
+  if (const auto* service = pool_.FindServiceByName(name)) return service;
+  throw std::runtime_error("service not found: " + name);
+}
+
 std::string ServerContracts::Describe(const std::string& symbol) {
   // A method is asked for by its service.
   const std::string owner = symbol.substr(0, symbol.rfind('.'));

@@ -180,29 +180,27 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
 
   // Knox Manage tenants: the one a customer has must be the one asked for; a new one is created
   // unless taken (the unique key decides, between requests of the batch too).
-  std::vector<std::string> with_manage;
+  std::vector<size_t> with_manage;
+  std::vector<std::string> with_manage_ids;
   for (size_t i : live) {
     if (std::find(items[i].services.begin(), items[i].services.end(), v1::KNOX_MANAGE) !=
         items[i].services.end()) {
-      with_manage.push_back(items[i].customer_id);
+      with_manage.push_back(i);
+      with_manage_ids.push_back(items[i].customer_id);
     }
   }
   if (!with_manage.empty()) {
     auto existing = conn.Exec(
         "SELECT customer_id, tenant_id FROM knox_manage_tenants WHERE customer_id = "
         "ANY($1::text[])",
-        {pg::TextArrayLiteral(with_manage)});
+        {pg::TextArrayLiteral(with_manage_ids)});
     std::map<std::string, std::string> tenant_of;
     for (int r = 0; r < existing.rows(); ++r)
       tenant_of[existing.String(r, 0)] = existing.String(r, 1);
     std::vector<std::string> new_ids, new_customers;
     std::map<std::string, size_t> wants;  // customer -> item asking for a new tenant
-    for (size_t i : live) {
+    for (size_t i : with_manage) {
       const auto& item = items[i];
-      if (std::find(with_manage.begin(), with_manage.end(), item.customer_id) ==
-          with_manage.end()) {
-        continue;
-      }
       const std::string tenant_id =
           knox::TenantId(item.tenant_prefix, knox::EmailDomain(item.work_email));
       auto it = tenant_of.find(item.customer_id);
@@ -229,16 +227,8 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
       for (const auto& [customer_id, i] : wants) {
         if (got.contains(customer_id)) continue;
         const auto& item = items[i];
-        const std::string domain = knox::EmailDomain(item.work_email);
-        const std::string tenant_id = knox::TenantId(item.tenant_prefix, domain);
-        out[i].error = ApiError(grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
-                                absl::StrCat("the Knox Manage tenant id ", tenant_id,
-                                             " is taken: choose a prefix"))
-                           .WithMetadata("tenant_id", tenant_id)
-                           .WithMetadata("suggestions",
-                                         absl::StrJoin(SuggestTenantIds(conn, item.tenant_prefix,
-                                                                        domain, item.company_name),
-                                                       ","));
+        out[i].error = TenantTaken(conn, item.tenant_prefix, knox::EmailDomain(item.work_email),
+                                   item.company_name);
       }
     }
   }
@@ -288,6 +278,18 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
   idempotency::SaveNewResponses(conn, msp_id, saved_keys, "AssignServices", saved_hashes,
                                 saved_answers);
   return out;
+}
+
+ApiError AssignmentStore::TenantTaken(pg::Connection& conn, const std::string& prefix,
+                                      const std::string& domain,
+                                      const std::string& company_name) const {
+  const std::string tenant_id = knox::TenantId(prefix, domain);
+  return ApiError(
+             grpc::StatusCode::ALREADY_EXISTS, "KNOX_MANAGE_TENANT_ID_TAKEN",
+             absl::StrCat("the Knox Manage tenant id ", tenant_id, " is taken: choose a prefix"))
+      .WithMetadata("tenant_id", tenant_id)
+      .WithMetadata("suggestions",
+                    absl::StrJoin(SuggestTenantIds(conn, prefix, domain, company_name), ","));
 }
 
 std::vector<std::string> AssignmentStore::SuggestTenantIds(pg::Connection& conn,

@@ -73,6 +73,10 @@ class AssignmentStore {
   // outcomes get one per item, in order.
   std::vector<BatchOutcome> AssignBatch(pg::Connection& conn, const std::string& msp_id,
                                         const std::vector<BatchAssignment>& items) const;
+  // ALREADY_EXISTS KNOX_MANAGE_TENANT_ID_TAKEN for the tenant id a prefix and domain make, with
+  // free alternatives.
+  ApiError TenantTaken(pg::Connection& conn, const std::string& prefix, const std::string& domain,
+                       const std::string& company_name) const;
   // Up to three free tenant ids like the one a prefix and domain make.
   std::vector<std::string> SuggestTenantIds(pg::Connection& conn, const std::string& prefix,
                                             const std::string& domain,

@@ -33,6 +33,9 @@ struct Entry {
   std::string data;
 };
 
+// When Redis appended the entry (a stream id starts with it, in milliseconds).
+std::chrono::system_clock::time_point AppendTime(const Entry& entry);
+
 class ConsumerGroup {
  public:
   // `client` must allow commands longer than the longest `block` given to Read.

@@ -30,6 +30,9 @@ Migration TableMigration(int version);
 Migration TopicIndexMigration(int version);
 // The on_behalf_of column; follows TopicIndexMigration.
 Migration OnBehalfOfMigration(int version);
+// Claimed messages carry a lease: the relay that claimed them, until when. Follows
+// OnBehalfOfMigration.
+Migration LeaseMigration(int version);
 
 struct Message {
   int64_t id = 0;
@@ -59,10 +62,6 @@ std::string TopicLiteral(std::string_view topic);
 void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string& topic,
              const std::string& key, const std::string& payload,
              const std::string& on_behalf_of = "");
-
-// Claimed messages carry a lease: the relay that claimed them, until when. Follows
-// OnBehalfOfMigration.
-Migration LeaseMigration(int version);
 
 // Delivers one message; throws to have it retried later (with backoff and jitter).
 using Handler = std::function<void(const Message&)>;
@@ -102,10 +101,10 @@ struct RelayOptions {
 // The options --outbox_poll_ms, --outbox_linger_ms and --outbox_lease_ms say.
 RelayOptions RelayOptionsFromFlags();
 
-// Delivers an outbox's messages at least once. Messages are claimed in a short transaction
-// (FOR UPDATE SKIP LOCKED: relays sharing an outbox never take the same message at once),
-// delivered outside any transaction, and their outcomes recorded together in another short
-// one; a claim is a lease, so messages a dead relay held become due again when it ends.
+// Delivers an outbox's messages at least once. A pass is one short transaction that records the
+// outcomes of finished deliveries and claims what is due (FOR UPDATE SKIP LOCKED: relays
+// sharing an outbox never take the same message at once); deliveries run outside any
+// transaction; a claim is a lease, so messages a dead relay held become due again when it ends.
 // Relays with different topics on one outbox do not wait for each other (quick change
 // events beside slow service calls).
 class Relay {
