@@ -114,12 +114,14 @@ std::vector<PriorAnswer> FindResponses(pg::Connection& conn, const std::string& 
                                        const std::vector<std::string>& request_hashes) {
   std::vector<PriorAnswer> out(request_ids.size());
   if (request_ids.empty()) return out;
-  // Each by its whole key (LATERAL): never a scan of the MSP's keys, which a planner whose
-  // statistics have the MSP as new takes for a few rows.
+  // One lookup by the whole key per id (LIMIT keeps the subquery from being flattened): never
+  // a scan of the MSP's keys, which a planner whose statistics have the MSP as new prefers,
+  // taking it for a few rows; both a plain LATERAL join and request_id = ANY(...) were planned
+  // as that scan, its cost growing with the MSP.
   auto prior = conn.Exec(
       "SELECT k.request_id, k.method, k.request_hash, k.response FROM unnest($2::text[]) AS r(id) "
-      "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE msp_id = $1 AND request_id = r.id) "
-      "k",
+      "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE msp_id = $1 AND request_id = r.id "
+      "LIMIT 1) k",
       {msp_id, pg::TextArrayLiteral(request_ids)});
   std::map<std::string, int> row_of;
   for (int i = 0; i < prior.rows(); ++i) row_of[prior.String(i, 0)] = i;
