@@ -1,4 +1,5 @@
 #include "msp/common/assignment_client.h"
+#include "msp/common/channels.h"
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/errors.h"
@@ -42,8 +43,7 @@ AssignmentClient::AssignmentClient(std::shared_ptr<grpc::Channel> channel,
 
 void AssignmentClient::Prepare(grpc::ClientContext& context,
                                const std::optional<auth::OnBehalfOf>& on_behalf_of) const {
-  context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader(on_behalf_of));
+  PrepareInternalCall(context, *token_, timeout_, on_behalf_of);
 }
 
 assignment::v1::CheckKnoxManageTenantIdResponse AssignmentClient::CheckTenant(

@@ -1,5 +1,7 @@
 #include "msp/common/channels.h"
 
+#include "msp/common/trace.h"
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -32,6 +34,16 @@ std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address) {
                                       : grpc::InsecureChannelCredentials();
   }
   return grpc::CreateCustomChannel(address, credentials, args);
+}
+
+void PrepareInternalCall(grpc::ClientContext& context, const auth::ServiceToken& token,
+                         std::chrono::milliseconds timeout,
+                         const std::optional<auth::OnBehalfOf>& on_behalf_of) {
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  context.AddMetadata("authorization", token.AuthorizationHeader(on_behalf_of));
+  if (const trace::Context* span = trace::Current(); span != nullptr) {
+    context.AddMetadata(trace::kTraceparentHeader, trace::Format(*span));
+  }
 }
 
 }  // namespace msp

@@ -6,9 +6,11 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "msp/common/build_version.h"
 
 extern char** environ;
 
@@ -54,6 +56,12 @@ void PrintFlags(const char* program) {
 }  // namespace
 
 std::vector<char*> ParseFlagsWithEnvFallback(int argc, char** argv) {
+  // --version: what the binary was built from (it printed abseil's "Debug build").
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return absl::StrCat(BuildVersion(), " (commit ", BuildRevision(), ")\n");
+  };
+  absl::SetFlagsUsageConfig(usage);
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-help" || arg == "-h") {

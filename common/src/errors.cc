@@ -169,6 +169,23 @@ grpc::Status ApiError::ToStatus(const std::string& domain) const {
   return out;
 }
 
+grpc::Status WithRequestInfo(grpc::Status status, const std::string& request_id,
+                             const std::string& serving_data) {
+  if (status.ok()) return status;
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) {
+    details.set_code(static_cast<int>(status.error_code()));
+    details.set_message(status.error_message());
+  }
+  google::rpc::RequestInfo info;
+  info.set_request_id(request_id);
+  info.set_serving_data(serving_data);
+  details.add_details()->PackFrom(info);
+  grpc::Status out;
+  grpc::SetErrorDetails(details, &out);
+  return out;
+}
+
 bool IsPermanentRefusal(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
          code == grpc::StatusCode::FAILED_PRECONDITION ||

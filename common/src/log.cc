@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "msp/common/trace.h"
 
 namespace msp::log {
 namespace {
@@ -19,6 +20,7 @@ struct LogState {
   std::mutex mu;
   std::string service = "msp";
   Level min_level = Level::kInfo;
+  double access_sample_rate = 1.0;
 };
 
 LogState& State() {
@@ -141,6 +143,11 @@ std::string FormatLine(Level level, std::string_view message, nlohmann::json fie
       line[name] = std::move(value);
     }
   }
+  // The span the line was written in (ids this process made or parsed: not scrubbed).
+  if (const trace::Context* span = trace::Current(); span != nullptr) {
+    if (!line.contains("trace_id")) line["trace_id"] = span->trace_id;
+    if (!line.contains("span_id")) line["span_id"] = span->span_id;
+  }
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -152,6 +159,26 @@ void Write(Level level, std::string_view message, nlohmann::json fields) {
   std::string line = FormatLine(level, message, std::move(fields));
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void ConfigureAccessLog(double ok_sample_rate) {
+  std::lock_guard<std::mutex> lock(State().mu);
+  State().access_sample_rate = ok_sample_rate;
+}
+
+bool SampleAccess(std::string_view trace_id) {
+  double rate;
+  {
+    std::lock_guard<std::mutex> lock(State().mu);
+    rate = State().access_sample_rate;
+  }
+  if (rate >= 1.0) return true;
+  if (rate <= 0.0 || trace_id.size() < 8) return false;
+  // The trace id's last 8 hex digits as a fraction: random, and the same in every service.
+  const double position = static_cast<double>(std::stoul(
+                              std::string(trace_id.substr(trace_id.size() - 8)), nullptr, 16)) /
+                          4294967296.0;
+  return position < rate;
 }
 
 namespace {

@@ -229,4 +229,14 @@ std::unique_ptr<Mailer> MailerFromUrl(const std::string& url, const std::string&
   throw std::invalid_argument("mail URL must be smtp://, smtps:// or maildir:/path: " + url);
 }
 
+void CountingMailer::Send(const Email& email) {
+  try {
+    inner_->Send(email);
+  } catch (...) {
+    failed_->Increment();
+    throw;
+  }
+  sent_->Increment();
+}
+
 }  // namespace msp::mail

@@ -2,7 +2,11 @@
 
 #include <mutex>
 
+#include <google/protobuf/descriptor.h>
+
 #include "absl/strings/str_cat.h"
+#include "msp/common/build_version.h"
+#include "msp/common/process_metrics.h"
 
 namespace msp {
 
@@ -47,19 +51,73 @@ std::string StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+std::string GrpcCodeLabel(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  const int index = static_cast<int>(code);
+  if (index < 0 || index > 16) return absl::StrCat("Code(", index, ")");
+  return kNames[index];
+}
+
+prometheus::Labels GrpcMethodLabels(const std::string& full_method) {
+  // "/package.Service/Method"
+  const auto slash = full_method.rfind('/');
+  if (full_method.empty() || full_method[0] != '/' || slash == 0 || slash == std::string::npos) {
+    return {{"grpc_service", "unknown"}, {"grpc_method", full_method}, {"grpc_type", "unary"}};
+  }
+  std::string service = full_method.substr(1, slash - 1);
+  std::string method = full_method.substr(slash + 1);
+  std::string type = "unary";
+  const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+      absl::StrCat(service, ".", method));
+  if (descriptor != nullptr) {
+    if (descriptor->client_streaming() && descriptor->server_streaming()) {
+      type = "bidi_stream";
+    } else if (descriptor->client_streaming()) {
+      type = "client_stream";
+    } else if (descriptor->server_streaming()) {
+      type = "server_stream";
+    }
+  }
+  return {{"grpc_service", std::move(service)},
+          {"grpc_method", std::move(method)},
+          {"grpc_type", std::move(type)}};
+}
+
 ServerMetrics::ServerMetrics(std::string service_name)
-    : registry_(std::make_shared<prometheus::Registry>()) {
+    : registry_(std::make_shared<prometheus::Registry>()),
+      process_(std::make_shared<ProcessCollector>()) {
   const prometheus::Labels service_label{{"service", service_name}};
+  service_labels_ = service_label;
+  started_ = &prometheus::BuildCounter()
+                  .Name("grpc_server_started_total")
+                  .Help("Total number of RPCs started on the server.")
+                  .Labels(service_label)
+                  .Register(*registry_);
   handled_ = &prometheus::BuildCounter()
                   .Name("grpc_server_handled_total")
-                  .Help("RPCs completed on the server, by method and status code")
+                  .Help(
+                      "Total number of RPCs completed on the server, regardless of success or "
+                      "failure.")
                   .Labels(service_label)
                   .Register(*registry_);
   latency_ = &prometheus::BuildHistogram()
                   .Name("grpc_server_handling_seconds")
-                  .Help("Time from receiving a request to sending its answer")
+                  .Help(
+                      "Histogram of response latency (seconds) of gRPC that had been "
+                      "application-level handled by the server.")
                   .Labels(service_label)
                   .Register(*registry_);
+  prometheus::BuildGauge()
+      .Name("msp_build_info")
+      .Help("1, labelled with the version (git describe) and commit this binary was built from")
+      .Labels(service_label)
+      .Register(*registry_)
+      .Add({{"version", BuildVersion()}, {"revision", BuildRevision()}})
+      .Set(1);
   auto& pool = prometheus::BuildGauge()
                    .Name("db_pool_connections")
                    .Help("PostgreSQL pool connections")
@@ -91,38 +149,62 @@ void ServerMetrics::Serve(const std::string& bind_address, int port) {
   if (port <= 0) return;
   exposer_ = std::make_unique<prometheus::Exposer>(absl::StrCat(bind_address, ":", port));
   exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(process_);
+}
+
+ServerMetrics::MethodSeries& ServerMetrics::SeriesOf(const std::string& full_method) {
+  {
+    std::shared_lock<std::shared_mutex> lock(series_mu_);
+    auto it = series_.find(full_method);
+    if (it != series_.end()) return *it->second;
+  }
+  std::unique_lock<std::shared_mutex> lock(series_mu_);
+  auto& slot = series_[full_method];
+  if (!slot) {
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
+    slot = std::make_unique<MethodSeries>();
+    slot->labels = GrpcMethodLabels(full_method);
+    slot->started = &started_->Add(slot->labels);
+    slot->latency = &latency_->Add(slot->labels, kBuckets);
+  }
+  return *slot;
+}
+
+void ServerMetrics::RecordStart(const std::string& full_method) {
+  SeriesOf(full_method).started->Increment();
 }
 
 void ServerMetrics::RecordRpc(const std::string& full_method, grpc::StatusCode code,
                               double seconds) {
   const int code_index = static_cast<int>(code);
   if (code_index < 0 || code_index > 16) return;
-  MethodSeries* series = nullptr;
-  {
-    std::shared_lock<std::shared_mutex> lock(series_mu_);
-    auto it = series_.find(full_method);
-    if (it != series_.end()) series = it->second.get();
-  }
-  if (series == nullptr) {
-    std::unique_lock<std::shared_mutex> lock(series_mu_);
-    auto& slot = series_[full_method];
-    if (!slot) {
-      static const prometheus::Histogram::BucketBoundaries kBuckets = {
-          0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
-      slot = std::make_unique<MethodSeries>();
-      slot->latency = &latency_->Add({{"grpc_method", full_method}}, kBuckets);
-    }
-    series = slot.get();
-  }
-  prometheus::Counter* counter = series->by_code[code_index].load(std::memory_order_acquire);
+  MethodSeries& series = SeriesOf(full_method);
+  prometheus::Counter* counter = series.by_code[code_index].load(std::memory_order_acquire);
   if (counter == nullptr) {
     // Family::Add returns the same series for the same labels, so a racing twin is harmless.
-    counter = &handled_->Add({{"grpc_method", full_method}, {"grpc_code", StatusCodeName(code)}});
-    series->by_code[code_index].store(counter, std::memory_order_release);
+    prometheus::Labels labels = series.labels;
+    labels.emplace("grpc_code", GrpcCodeLabel(code));
+    counter = &handled_->Add(labels);
+    series.by_code[code_index].store(counter, std::memory_order_release);
   }
   counter->Increment();
-  series->latency->Observe(seconds);
+  series.latency->Observe(seconds);
+}
+
+prometheus::Counter& ServerMetrics::Counter(const std::string& name, const std::string& help,
+                                            const prometheus::Labels& labels) {
+  std::unique_lock<std::shared_mutex> lock(series_mu_);
+  auto& family = counters_[name];
+  if (family == nullptr) {
+    family = &prometheus::BuildCounter()
+                  .Name(name)
+                  .Help(help)
+                  .Labels(service_labels_)
+                  .Register(*registry_);
+  }
+  return family->Add(labels);
 }
 
 }  // namespace msp

@@ -1,5 +1,7 @@
 #include "msp/common/pg_pipeline.h"
 
+#include "msp/common/trace.h"
+
 #include "absl/strings/str_cat.h"
 
 namespace msp::pg {
@@ -90,6 +92,14 @@ void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callb
   }
   Worker& w = *least;
   w.load.fetch_add(1, std::memory_order_relaxed);
+  // The callback runs in the submitter's span: its log lines and the calls it makes carry the
+  // trace of the call that submitted the statement.
+  if (const trace::Context* span = trace::Current(); span != nullptr) {
+    done = [span = *span, done = std::move(done)](Outcome outcome) {
+      trace::Scope scope(span);
+      done(std::move(outcome));
+    };
+  }
   {
     std::lock_guard<std::mutex> lock(w.mu);
     w.queue.push_back(Item{std::move(sql), std::move(params), std::move(done)});

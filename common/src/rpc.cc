@@ -5,6 +5,7 @@
 #include "msp/common/tls.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
@@ -44,12 +45,62 @@ auth::Principal RpcRuntime::Admit(const grpc::ServerContextBase& context,
   return principal;
 }
 
-void RpcRuntime::Record(const std::string& full_method, const grpc::Status& status,
-                        std::chrono::steady_clock::time_point start) const {
-  if (metrics_ == nullptr) return;
-  metrics_->RecordRpc(
-      full_method, status.error_code(),
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+TenantLimiter::Permit RpcRuntime::AdmitTenant(const auth::Principal& principal) const {
+  if (limiter_ == nullptr) return TenantLimiter::Permit();
+  try {
+    return limiter_->Admit(principal);
+  } catch (const ApiError& refusal) {
+    if (metrics_ != nullptr) {
+      metrics_
+          ->Counter(metric_names::kRateLimitRefusals,
+                    "Calls refused by a tenant's rate or concurrency limit",
+                    {{"reason", refusal.reason()}})
+          .Increment();
+    }
+    throw;
+  }
+}
+
+RpcRuntime::Call RpcRuntime::Begin(const grpc::ServerContextBase& context,
+                                   const std::string& full_method) const {
+  if (metrics_ != nullptr) metrics_->RecordStart(full_method);
+  const auto& metadata = context.client_metadata();
+  const auto header = metadata.find(trace::kTraceparentHeader);
+  std::optional<std::string_view> traceparent;
+  if (header != metadata.end()) traceparent.emplace(header->second.data(), header->second.size());
+  return Call{&full_method, std::chrono::steady_clock::now(), trace::FromHeader(traceparent), ""};
+}
+
+std::string RpcRuntime::TenantOf(const auth::Principal& principal) {
+  if (!principal.msp_id.empty()) return principal.msp_id;
+  return absl::StrCat(std::string(auth::PrincipalKindName(principal.kind)), ":", principal.subject);
+}
+
+grpc::Status RpcRuntime::Finish(const Call& call, grpc::Status status) const {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
+  if (metrics_ != nullptr) metrics_->RecordRpc(*call.method, status.error_code(), seconds);
+  if (!status.ok() || log::SampleAccess(call.span.trace_id)) {
+    nlohmann::json fields = {{"method", *call.method},
+                             {"code", StatusCodeName(status.error_code())},
+                             {"duration_ms", std::round(seconds * 1e5) / 100},
+                             {"trace_id", call.span.trace_id},
+                             {"span_id", call.span.span_id}};
+    if (!call.span.parent_span_id.empty()) fields["parent_span_id"] = call.span.parent_span_id;
+    if (!call.tenant.empty()) fields["tenant"] = call.tenant;
+    if (!status.ok()) {
+      const std::string reason = ErrorReasonOf(status);
+      if (!reason.empty()) fields["reason"] = reason;
+    }
+    const bool ours = status.error_code() == grpc::StatusCode::INTERNAL ||
+                      status.error_code() == grpc::StatusCode::UNKNOWN ||
+                      status.error_code() == grpc::StatusCode::DATA_LOSS ||
+                      status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    log::Write(ours ? log::Level::kWarn : log::Level::kInfo, "call", std::move(fields));
+  }
+  if (status.ok()) return status;
+  return WithRequestInfo(std::move(status), call.span.trace_id,
+                         absl::StrCat("span_id=", call.span.span_id));
 }
 
 grpc::Status RpcRuntime::StatusFromException(std::exception_ptr error,

@@ -46,6 +46,10 @@ ABSL_FLAG(std::string, jwt_jwks_file, "",
 ABSL_FLAG(std::string, jwt_issuer, "msp-dev", "required `iss` of tokens");
 ABSL_FLAG(std::string, jwt_audience, "msp-customers", "required `aud` of tokens");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(double, access_log_sample_rate, 1.0,
+          "The share of successful calls the access log writes a line for (0 to 1; chosen by "
+          "trace id, so a trace is whole or absent); every failed call is written. Lines are at "
+          "info level: --log_level warn writes only the failures of ours");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "this service's TLS certificate chain (PEM): the listener serves TLS, and with mutual "
           "TLS it is this service's client identity; read again when it changes");
@@ -140,6 +144,11 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
     throw std::runtime_error("--db_pool_size must be >= 1 and --max_threads >= 2");
   }
   log::Configure(service_name, log::ParseLevel(absl::GetFlag(FLAGS_log_level)));
+  const double access_rate = absl::GetFlag(FLAGS_access_log_sample_rate);
+  if (!(access_rate >= 0.0 && access_rate <= 1.0)) {
+    throw std::runtime_error("--access_log_sample_rate must be between 0 and 1");
+  }
+  log::ConfigureAccessLog(access_rate);
   log::RouteGrpcLogs();
   if (config.jwt.algorithm == "HS256" && !config.jwt.key_set) {
     // One shared secret both verifies and signs: anyone who can verify can mint.

@@ -13,7 +13,7 @@ const { execFileSync } = require("child_process");
 const path = require("path");
 const yaml = require("js-yaml");
 const k8s = require("@kubernetes/client-node");
-const { certManagerFindings } = require("./cert_manager_schema");
+const { customResourceFindings } = require("./custom_resource_schemas");
 
 const root = path.resolve(__dirname, "../..");
 const overlays = process.argv.length > 2
@@ -70,7 +70,7 @@ function schemaFindings(object) {
 
 function check(object) {
   const label = `${object.kind}/${object.metadata && object.metadata.name}`;
-  const custom = certManagerFindings(object);
+  const custom = customResourceFindings(object);
   if (custom) return custom.map((f) => `${label}: ${f}`);
   const findings = schemaFindings(object);
   const unknown = [];
@@ -99,6 +99,7 @@ function render(overlay) {
 let failed = false;
 let firstDeployment = null;
 let firstCertificate = null;
+let firstRule = null;
 for (const overlay of overlays) {
   let objects;
   try {
@@ -117,6 +118,7 @@ for (const overlay of overlays) {
               Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ") + ")");
   firstDeployment = firstDeployment || objects.find((o) => o.kind === "Deployment");
   firstCertificate = firstCertificate || objects.find((o) => o.kind === "Certificate");
+  firstRule = firstRule || objects.find((o) => o.kind === "PrometheusRule");
 }
 
 // The checks themselves must be able to fail.
@@ -149,6 +151,21 @@ if (firstCertificate) {
   failed = failed || !caught;
 } else {
   console.log("FAIL no Certificate rendered to self-check with");
+  failed = true;
+}
+if (firstRule) {
+  const misspelt = JSON.parse(JSON.stringify(firstRule));
+  const r = misspelt.spec.groups[0].rules[0];
+  r.expresion = r.expr;
+  delete r.expr;
+  const badFor = JSON.parse(JSON.stringify(firstRule));
+  badFor.spec.groups[0].rules[0].for = "5 minutes";
+  const caught = check(misspelt).length > 0 && check(badFor).length > 0;
+  console.log(`${caught ? "ok  " : "FAIL"} self-check: a PrometheusRule's misspelt expr and a ` +
+              `bad "for" ${caught ? "are" : "are NOT"} caught`);
+  failed = failed || !caught;
+} else {
+  console.log("FAIL no PrometheusRule rendered to self-check with");
   failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -1,6 +1,7 @@
 #include "account_setup_relay.h"
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/channels.h"
 #include "msp/common/errors.h"
 #include "msp/common/log.h"
 
@@ -16,8 +17,7 @@ outbox::Handler AccountSetupHandler(std::shared_ptr<grpc::Channel> onboarding,
       throw std::runtime_error("unreadable account-setup payload");
     }
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-    context.AddMetadata("authorization", token->AuthorizationHeader());
+    PrepareInternalCall(context, *token, std::chrono::seconds(3));
     onboarding::v1::StartAccountSetupResponse response;
     const grpc::Status status = stub->StartAccountSetup(&context, request, &response);
     if (status.ok()) return;

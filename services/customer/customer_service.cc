@@ -122,7 +122,13 @@ CustomerServiceImpl::CustomerServiceImpl(pg::Pool* pool, pg::StatementPipeline* 
       wakers_(std::move(wakers)),
       runtime_(runtime),
       free_mail_(std::move(free_mail)),
-      creator_(writer, reader) {}
+      creator_(writer, reader,
+               [created = runtime->metrics() == nullptr
+                              ? nullptr
+                              : &runtime->metrics()->Counter(metric_names::kCustomersCreated,
+                                                             "Customers created (not retries)")] {
+                 if (created != nullptr) created->Increment();
+               }) {}
 
 auth::MethodPolicy CustomerServiceImpl::Policy() {
   using auth::MspAdmin, auth::Service, auth::TenantScope;

@@ -1,5 +1,6 @@
 #include "customer_links.h"
 
+#include "msp/common/channels.h"
 #include "msp/common/errors.h"
 
 namespace msp::onboarding {
@@ -12,8 +13,7 @@ CustomerLinks::CustomerLinks(std::shared_ptr<grpc::Channel> channel,
 
 void CustomerLinks::Prepare(grpc::ClientContext& context,
                             const std::optional<auth::OnBehalfOf>& on_behalf_of) const {
-  context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader(on_behalf_of));
+  PrepareInternalCall(context, *token_, timeout_, on_behalf_of);
 }
 
 std::optional<customer::v1::KnoxCustomer> CustomerLinks::Lookup(const std::string& customer_id) {

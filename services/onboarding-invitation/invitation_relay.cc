@@ -9,8 +9,9 @@
 namespace msp::onboarding {
 
 outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail::Mailer* mailer,
-                                       EmailSettings settings) {
-  return [pool, tokens, mailer, settings](const outbox::Message& message) {
+                                       EmailSettings settings,
+                                       prometheus::Counter* invitations_sent) {
+  return [pool, tokens, mailer, settings, invitations_sent](const outbox::Message& message) {
     std::optional<StoredLinkRequest> found;
     {
       pg::Lease conn = pool->Acquire();
@@ -49,6 +50,7 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
                       std::chrono::duration_cast<std::chrono::seconds>(expire - now));
     mailer->Send(InvitationEmail(found->invitation, found->msp_id, token, settings,
                                  message.payload == "reminder"));
+    invitations_sent->Increment();
     // Crash tests kill the process here: sent, not yet recorded as delivered.
     failpoint::CrashIfEnabled("onboarding.email.after_send");
     log::Info("invitation email sent", {{"invitation", found->invitation.name()},

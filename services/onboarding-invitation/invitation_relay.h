@@ -1,5 +1,7 @@
 #pragma once
 
+#include <prometheus/counter.h>
+
 #include "domain/invitation_rules.h"
 #include "msp/common/assignment_client.h"
 #include "msp/common/mailer.h"
@@ -14,7 +16,8 @@ namespace msp::onboarding {
 // the invitation id and its send count, so a duplicate after a crash is recognisable. An
 // invitation no longer PENDING gets no email.
 outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail::Mailer* mailer,
-                                       EmailSettings settings);
+                                       EmailSettings settings,
+                                       prometheus::Counter* invitations_sent);
 
 // Delivers kAssignServicesTopic messages: AssignServices with the invitation's request id,
 // retried until it succeeds; a refusal no retry can change is logged and ends it.

@@ -53,11 +53,18 @@ int main(int argc, char** argv) {
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
     msp::onboarding::LinkTokens tokens(&redis, {});
 
+    msp::HostOptions options{"onboarding-invitation", config.server};
+    options.error_domain = "onboarding.msp.v1";
+    options.health_services = {"msp.onboarding.v1.OnboardingService"};
+    msp::ServiceHost host(options);
     const std::string password_file = absl::GetFlag(FLAGS_smtp_password_file);
-    auto mailer =
+    auto mailer = std::make_unique<msp::mail::CountingMailer>(
         msp::mail::MailerFromUrl(absl::GetFlag(FLAGS_mail_url), absl::GetFlag(FLAGS_smtp_username),
                                  password_file.empty() ? "" : msp::auth::ReadKeyFile(password_file),
-                                 absl::GetFlag(FLAGS_smtp_require_starttls));
+                                 absl::GetFlag(FLAGS_smtp_require_starttls)),
+        &host.metrics().Counter(msp::metric_names::kEmailsSent, "Emails sent"),
+        &host.metrics().Counter(msp::metric_names::kEmailsFailed,
+                                "Emails that failed to send (each is retried)"));
     msp::onboarding::EmailSettings email;
     email.from = absl::GetFlag(FLAGS_mail_from);
     email.portal_url = absl::GetFlag(FLAGS_portal_url);
@@ -72,7 +79,10 @@ int main(int argc, char** argv) {
     msp::outbox::Relay relay(
         &pool,
         {{msp::onboarding::kInvitationEmailTopic,
-          msp::onboarding::InvitationEmailHandler(&pool, &tokens, mailer.get(), email)},
+          msp::onboarding::InvitationEmailHandler(
+              &pool, &tokens, mailer.get(), email,
+              &host.metrics().Counter(msp::metric_names::kInvitationsSent,
+                                      "Invitation emails sent (reminders included)"))},
          {msp::onboarding::kAssignServicesTopic,
           msp::onboarding::AssignInvitedServicesHandler(&assignments)},
          {msp::onboarding::kEndServicesTopic,
@@ -92,10 +102,6 @@ int main(int argc, char** argv) {
     settings.recipient.per_day = absl::GetFlag(FLAGS_recipient_emails_per_day);
     settings.remind_before = std::chrono::hours(absl::GetFlag(FLAGS_remind_before_hours));
 
-    msp::HostOptions options{"onboarding-invitation", config.server};
-    options.error_domain = "onboarding.msp.v1";
-    options.health_services = {"msp.onboarding.v1.OnboardingService"};
-    msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take this replica's threads and connections from the others.
     msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());

@@ -1,5 +1,6 @@
 #include "invitation_directory.h"
 
+#include "msp/common/channels.h"
 #include "msp/common/errors.h"
 
 namespace msp::reporting {
@@ -13,8 +14,7 @@ GrpcInvitationDirectory::GrpcInvitationDirectory(std::shared_ptr<grpc::Channel> 
 
 std::optional<onboarding::v1::Invitation> GrpcInvitationDirectory::Find(const std::string& name) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  PrepareInternalCall(context, *token_, timeout_);
   onboarding::v1::GetInvitationRequest request;
   request.set_name(name);
   onboarding::v1::Invitation invitation;

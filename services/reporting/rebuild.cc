@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/channels.h"
 #include "msp/common/errors.h"
 #include "msp/common/log.h"
 #include "msp/common/timestamps.h"
@@ -35,8 +36,7 @@ std::string MspOfName(const std::string& name) {
 template <typename Call>
 grpc::Status WithDeadline(const auth::ServiceToken* token, Call&& call) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  context.AddMetadata("authorization", token->AuthorizationHeader());
+  PrepareInternalCall(context, *token, std::chrono::seconds(30));
   return call(context);
 }
 

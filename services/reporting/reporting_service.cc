@@ -13,6 +13,26 @@
 namespace msp::reporting {
 namespace {
 
+// An export's outcome for msp_exports_total: ok; client (the caller's request, rights or
+// limits, or a caller that went away); failed (ours: what an alert watches).
+const char* ExportOutcome(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "ok";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "client";
+    default:
+      return "failed";
+  }
+}
+
 using auth::PrincipalKind;
 
 constexpr char kService[] = "/msp.reporting.v1.ReportingService/";
@@ -184,45 +204,54 @@ grpc::Status ReportingServiceImpl::GetCustomerDetails(grpc::ServerContext* conte
 grpc::Status ReportingServiceImpl::ExportCustomersCsv(grpc::ServerContext* context,
                                                       const v1::ExportCustomersCsvRequest* request,
                                                       grpc::ServerWriter<v1::CsvChunk>* writer) {
-  return runtime_->Handle(context, kExport, [&](const auth::Principal& principal) {
-    const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
-    const TableQuery query = ParseExportQuery(*request);
-    const ExportAdmission::Ticket ticket = exports_.Admit(msp_id);
-    StalledWriteWatchdog watchdog(context, export_.write_timeout);
-    v1::CsvChunk chunk;
-    std::string& buffer = *chunk.mutable_data();
-    buffer.reserve(export_.chunk_bytes + 4096);
-    auto flush = [&] {
-      if (buffer.empty()) return;
-      watchdog.WriteStarted();
-      const bool written = writer->Write(chunk);
-      watchdog.WriteFinished();
-      if (!written) {
-        if (watchdog.fired()) {
-          throw ApiError(grpc::StatusCode::DEADLINE_EXCEEDED, "EXPORT_READER_STALLED",
-                         "the caller took no data for too long: export cancelled");
-        }
-        throw ApiError::Aborted("CLIENT_GONE", "the caller stopped reading the export");
-      }
-      buffer.clear();
-    };
-    buffer = CsvHeader();
-    pg::Lease conn = pool_->Acquire();
-    pg::Transaction tx(*conn);
-    // Every page from one snapshot: rows changing during the export neither vanish nor repeat.
-    tx.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    store_.ForEachCsvRow(*conn, msp_id, query, export_.page_rows, [&](const CsvCustomerRow& row) {
-      AppendCsvLine(buffer, row);
-      if (buffer.size() >= export_.chunk_bytes) {
-        if (context->IsCancelled()) {
-          throw ApiError::Aborted("CLIENT_GONE", "the caller canceled the export");
-        }
+  const grpc::Status status =
+      runtime_->Handle(context, kExport, [&](const auth::Principal& principal) {
+        const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
+        const TableQuery query = ParseExportQuery(*request);
+        const ExportAdmission::Ticket ticket = exports_.Admit(msp_id);
+        StalledWriteWatchdog watchdog(context, export_.write_timeout);
+        v1::CsvChunk chunk;
+        std::string& buffer = *chunk.mutable_data();
+        buffer.reserve(export_.chunk_bytes + 4096);
+        auto flush = [&] {
+          if (buffer.empty()) return;
+          watchdog.WriteStarted();
+          const bool written = writer->Write(chunk);
+          watchdog.WriteFinished();
+          if (!written) {
+            if (watchdog.fired()) {
+              throw ApiError(grpc::StatusCode::DEADLINE_EXCEEDED, "EXPORT_READER_STALLED",
+                             "the caller took no data for too long: export cancelled");
+            }
+            throw ApiError::Aborted("CLIENT_GONE", "the caller stopped reading the export");
+          }
+          buffer.clear();
+        };
+        buffer = CsvHeader();
+        pg::Lease conn = pool_->Acquire();
+        pg::Transaction tx(*conn);
+        // Every page from one snapshot: rows changing during the export neither vanish nor repeat.
+        tx.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        store_.ForEachCsvRow(
+            *conn, msp_id, query, export_.page_rows, [&](const CsvCustomerRow& row) {
+              AppendCsvLine(buffer, row);
+              if (buffer.size() >= export_.chunk_bytes) {
+                if (context->IsCancelled()) {
+                  throw ApiError::Aborted("CLIENT_GONE", "the caller canceled the export");
+                }
+                flush();
+              }
+            });
+        tx.Commit();
         flush();
-      }
-    });
-    tx.Commit();
-    flush();
-  });
+      });
+  if (runtime_->metrics() != nullptr) {
+    runtime_->metrics()
+        ->Counter(metric_names::kExports, "CSV exports, by outcome",
+                  {{"outcome", ExportOutcome(status.error_code())}})
+        .Increment();
+  }
+  return status;
 }
 
 }  // namespace msp::reporting

@@ -1,5 +1,6 @@
 #include "customer_directory.h"
 
+#include "msp/common/channels.h"
 #include "msp/common/errors.h"
 #include "msp/common/resource_names.h"
 
@@ -14,8 +15,7 @@ GrpcCustomerDirectory::GrpcCustomerDirectory(std::shared_ptr<grpc::Channel> chan
 
 std::optional<customer::v1::Customer> GrpcCustomerDirectory::Find(const CustomerRef& ref) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout_);
-  context.AddMetadata("authorization", token_->AuthorizationHeader());
+  PrepareInternalCall(context, *token_, timeout_);
   customer::v1::GetCustomerRequest request;
   request.set_name(ref.Name());
   customer::v1::Customer customer;

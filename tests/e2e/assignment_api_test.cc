@@ -725,7 +725,8 @@ double GetCustomerCalls() {
   double calls = 0;
   for (const auto line : absl::StrSplit(metrics, '\n')) {
     if (absl::StartsWith(line, "grpc_server_handled_total{") &&
-        absl::StrContains(line, "/msp.customer.v1.CustomerService/GetCustomer\"")) {
+        absl::StrContains(line, "grpc_method=\"GetCustomer\"") &&
+        absl::StrContains(line, "grpc_service=\"msp.customer.v1.CustomerService\"")) {
       calls += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
     }
   }

@@ -7,15 +7,19 @@
 
 #include <filesystem>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -674,11 +678,36 @@ TEST(CustomerApi, EveryServiceServesHealthAndMetrics) {
         << name;
   }
   const std::string metrics = testing::ScrapeMetrics(stack->service("customer").metrics_port);
-  EXPECT_NE(metrics.find(
-                "grpc_code=\"OK\",grpc_method=\"/msp.customer.v1.CustomerService/CreateCustomer\""),
-            std::string::npos)
-      << metrics.substr(0, 2000);
-  EXPECT_NE(metrics.find("grpc_code=\"UNAUTHENTICATED\""), std::string::npos);
+  // go-grpc-prometheus' names and labels, so that the usual gRPC dashboards work.
+  const auto has_series = [&](const std::string& name, std::vector<std::string> labels) {
+    for (const auto line : absl::StrSplit(metrics, '\n')) {
+      if (!absl::StartsWith(line, name + "{")) continue;
+      if (std::all_of(labels.begin(), labels.end(),
+                      [&](const std::string& l) { return absl::StrContains(line, l); })) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const std::vector<std::string> create = {"grpc_method=\"CreateCustomer\"",
+                                           "grpc_service=\"msp.customer.v1.CustomerService\"",
+                                           "grpc_type=\"unary\""};
+  auto handled_ok = create;
+  handled_ok.push_back("grpc_code=\"OK\"");
+  EXPECT_TRUE(has_series("grpc_server_handled_total", handled_ok)) << metrics.substr(0, 2000);
+  EXPECT_TRUE(has_series("grpc_server_started_total", create));
+  EXPECT_TRUE(has_series("grpc_server_handling_seconds_bucket", create));
+  EXPECT_TRUE(has_series("msp_customers_created_total", {}));
+  for (const char* name :
+       {"customer", "service-assignment", "onboarding-invitation", "reporting"}) {
+    const std::string own = testing::ScrapeMetrics(stack->service(name).metrics_port);
+    for (const char* standard :
+         {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+          "process_max_fds ", "process_start_time_seconds ", "msp_build_info{"}) {
+      EXPECT_NE(own.find(standard), std::string::npos) << name << " has no " << standard;
+    }
+  }
+  EXPECT_NE(metrics.find("grpc_code=\"Unauthenticated\""), std::string::npos);
   EXPECT_NE(metrics.find("grpc_server_handling_seconds_bucket"), std::string::npos);
   EXPECT_NE(metrics.find("db_pool_connections"), std::string::npos);
   EXPECT_NE(metrics.find("outbox_pending_messages"), std::string::npos);
@@ -728,6 +757,85 @@ bool WaitForHealth(grpc::health::v1::HealthCheckResponse::ServingStatus want) {
 
 // Two admins update the same customer from the same read: exactly one wins, the other learns
 // that the customer changed (ABORTED), and the loser's value is not silently written.
+// The access-log lines ("msg":"call") of a service that carry a trace id.
+std::vector<nlohmann::json> CallLines(const std::string& service, const std::string& trace_id) {
+  std::vector<nlohmann::json> out;
+  std::istringstream log(stack->service(service).process->ReadLog());
+  for (std::string line; std::getline(log, line);) {
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    if (!json.is_discarded() && json.value("msg", "") == "call" &&
+        json.value("trace_id", "") == trace_id) {
+      out.push_back(std::move(json));
+    }
+  }
+  return out;
+}
+
+// A caller's W3C traceparent is joined: the access log has a line per call with its trace id,
+// the internal call it makes carries the trace on, and an error names the trace in its
+// RequestInfo. Without a traceparent a call starts a trace of its own, named the same way.
+TEST(CustomerApi, ATraceIsFollowedThroughTheLogsAndNamedInErrors) {
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string traceparent = "00-" + trace_id + "-00f067aa0ba902b7-01";
+  auto stub = v1::CustomerService::NewStub(stack->Channel("customer"));
+  const std::string token = stack->MspToken("tracing");
+  Client client(token);
+  const v1::Customer created =
+      client.MustCreate("tracing", NewCustomer("Traced GmbH", "it@traced.example"));
+  ASSERT_FALSE(created.customer_id().empty());
+
+  // A list with services: the customer service asks the assignment service, in the same trace.
+  {
+    grpc::ClientContext context;
+    Authorize(context, token);
+    context.AddMetadata("traceparent", traceparent);
+    v1::ListCustomersRequest request;
+    request.set_parent("msps/tracing");
+    request.set_view(v1::FULL);
+    v1::ListCustomersResponse page;
+    ASSERT_TRUE(stub->ListCustomers(&context, request, &page).ok());
+    ASSERT_EQ(page.customers_size(), 1);
+  }
+  const auto listed = CallLines("customer", trace_id);
+  ASSERT_EQ(listed.size(), 1u) << "no access-log line with the caller's trace id";
+  EXPECT_EQ(listed[0]["method"], "/msp.customer.v1.CustomerService/ListCustomers");
+  EXPECT_EQ(listed[0]["code"], "OK");
+  EXPECT_EQ(listed[0]["tenant"], "tracing");
+  EXPECT_EQ(listed[0]["parent_span_id"], "00f067aa0ba902b7");
+  EXPECT_TRUE(listed[0].contains("duration_ms"));
+  const auto batch = CallLines("service-assignment", trace_id);
+  ASSERT_EQ(batch.size(), 1u) << "the internal call did not carry the trace";
+  EXPECT_EQ(batch[0]["method"],
+            "/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices");
+  // Its parent is the customer service's span for the list.
+  EXPECT_EQ(batch[0]["parent_span_id"], listed[0]["span_id"]);
+
+  // An error names its trace, with or without a traceparent from the caller.
+  v1::GetCustomerRequest missing;
+  missing.set_name("msps/tracing/customers/0000000000");
+  v1::Customer none;
+  {
+    grpc::ClientContext context;
+    Authorize(context, token);
+    context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    const auto status = stub->GetCustomer(&context, missing, &none);
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(testing::DetailsOf(status).request_id, "0af7651916cd43dd8448eb211c80319c");
+    const auto lines = CallLines("customer", "0af7651916cd43dd8448eb211c80319c");
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["code"], "NOT_FOUND");
+    EXPECT_EQ(lines[0]["reason"], "RESOURCE_NOT_FOUND");
+  }
+  {
+    grpc::ClientContext context;
+    Authorize(context, token);
+    const auto status = stub->GetCustomer(&context, missing, &none);
+    const std::string own = testing::DetailsOf(status).request_id;
+    ASSERT_EQ(own.size(), 32u);
+    EXPECT_EQ(CallLines("customer", own).size(), 1u);
+  }
+}
+
 TEST(CustomerApi, ConcurrentUpdatesWithTheSameEtagLetOneWin) {
   Client client(stack->MspToken("etag"));
   auto customer = client.MustCreate("etag", NewCustomer("Etag Race"));

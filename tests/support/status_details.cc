@@ -16,6 +16,7 @@ Details DetailsOf(const grpc::Status& status) {
     google::rpc::BadRequest bad;
     google::rpc::PreconditionFailure pre;
     google::rpc::RetryInfo retry;
+    google::rpc::RequestInfo request;
     if (any.UnpackTo(&info)) {
       out.reason = info.reason();
       out.domain = info.domain();
@@ -24,6 +25,8 @@ Details DetailsOf(const grpc::Status& status) {
       for (const auto& v : bad.field_violations()) out.fields.push_back(v.field());
     } else if (any.UnpackTo(&pre)) {
       for (const auto& v : pre.violations()) out.preconditions.push_back(v.type());
+    } else if (any.UnpackTo(&request)) {
+      out.request_id = request.request_id();
     } else if (any.UnpackTo(&retry)) {
       out.retry_delay_ms =
           retry.retry_delay().seconds() * 1000 + retry.retry_delay().nanos() / 1000000;

@@ -16,6 +16,7 @@ struct Details {
   std::vector<std::string> fields;         // BadRequest field violations
   std::vector<std::string> preconditions;  // PreconditionFailure types
   int64_t retry_delay_ms = -1;             // RetryInfo, -1 when absent
+  std::string request_id;                  // RequestInfo (the call's trace id), empty when absent
 };
 
 Details DetailsOf(const grpc::Status& status);

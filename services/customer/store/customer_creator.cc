@@ -63,6 +63,7 @@ void CustomerCreator::Try(std::shared_ptr<Pending> pending) {
           if (auto* error = std::get_if<pg::PgError>(&outcome)) throw *error;
           switch (CustomerStore::CreateOutcomeOf(std::get<pg::Result>(outcome), pending->created)) {
             case CreateOutcome::kCreated:
+              if (on_new_customer_) on_new_customer_();
               pending->done(pending->created.customer, nullptr);
               return;
             case CreateOutcome::kCustomerIdTaken:

@@ -19,8 +19,11 @@ namespace msp::customer {
 // waits.
 class CustomerCreator {
  public:
-  CustomerCreator(pg::StatementPipeline* writer, pg::StatementPipeline* reader)
-      : writer_(writer), reader_(reader) {}
+  // `on_new_customer` (optional) runs once for each customer inserted, never for an answer
+  // replayed to a retry (msp_customers_created_total).
+  CustomerCreator(pg::StatementPipeline* writer, pg::StatementPipeline* reader,
+                  std::function<void()> on_new_customer = nullptr)
+      : writer_(writer), reader_(reader), on_new_customer_(std::move(on_new_customer)) {}
 
   // Fills in what depends on the customer's id (names, outbox payloads), once per id drawn.
   using WithId = std::function<void(NewCustomer&)>;
@@ -37,6 +40,7 @@ class CustomerCreator {
 
   pg::StatementPipeline* writer_;
   pg::StatementPipeline* reader_;
+  std::function<void()> on_new_customer_;
 };
 
 }  // namespace msp::customer

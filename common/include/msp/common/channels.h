@@ -1,10 +1,14 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
+#include "msp/common/auth.h"
 #include "msp/common/tls.h"
 
 namespace msp {
@@ -17,5 +21,12 @@ namespace msp {
 // certificate.
 std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address);
 void ConfigureInternalChannels(const tls::Settings& settings);
+
+// What every call one service makes to another carries: a deadline, this service's token
+// (naming the person it relays for, if any), and the traceparent of the span the calling thread
+// works in (trace::Current()), so that the callee's log lines share the trace id.
+void PrepareInternalCall(grpc::ClientContext& context, const auth::ServiceToken& token,
+                         std::chrono::milliseconds timeout,
+                         const std::optional<auth::OnBehalfOf>& on_behalf_of = std::nullopt);
 
 }  // namespace msp

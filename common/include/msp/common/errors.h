@@ -75,6 +75,11 @@ class ApiError : public std::exception {
 // retrying such a delivery.
 bool IsPermanentRefusal(grpc::StatusCode code);
 
+// The error with a google.rpc.RequestInfo added to its details (request_id: the call's trace id),
+// so that a caller can quote it and an operator find the call's log lines.
+grpc::Status WithRequestInfo(grpc::Status status, const std::string& request_id,
+                             const std::string& serving_data);
+
 // The ErrorInfo reason of a status another service answered ("" when it carries none).
 std::string ErrorReasonOf(const grpc::Status& status);
 

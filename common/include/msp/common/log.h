@@ -28,6 +28,13 @@ inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object(
   Write(Level::kError, m, std::move(f));
 }
 
+// The access log: one line a call ("msg":"call"). OK calls are written at this rate (0: none,
+// 1: every one; a call is kept or not by its trace id, so a trace is logged whole or not at
+// all); every error is written. Default 1.
+void ConfigureAccessLog(double ok_sample_rate);
+// Whether an OK call of this trace is written.
+bool SampleAccess(std::string_view trace_id);
+
 // gRPC's own log lines (a failed TLS handshake, a dropped connection) as JSON lines of ours;
 // they were raw "E1129 ..." lines on stderr. Idempotent.
 void RouteGrpcLogs();

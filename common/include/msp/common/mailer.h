@@ -3,6 +3,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+
+#include <prometheus/counter.h>
 #include <vector>
 
 // Sending email: an SMTP client on libcurl (STARTTLS and login optional), and a maildir writer
@@ -59,6 +61,21 @@ class MaildirMailer final : public Mailer {
 
  private:
   std::string directory_;
+};
+
+// Counts what another mailer sends and fails to send (msp_emails_sent_total,
+// msp_emails_failed_total); a failure still throws, for the relay to retry.
+class CountingMailer : public Mailer {
+ public:
+  CountingMailer(std::unique_ptr<Mailer> inner, prometheus::Counter* sent,
+                 prometheus::Counter* failed)
+      : inner_(std::move(inner)), sent_(sent), failed_(failed) {}
+  void Send(const Email& email) override;
+
+ private:
+  std::unique_ptr<Mailer> inner_;
+  prometheus::Counter* sent_;
+  prometheus::Counter* failed_;
 };
 
 // "smtp://..." / "smtps://..." -> SmtpMailer, "maildir:/path" -> MaildirMailer.

@@ -16,6 +16,7 @@
 #include "msp/common/metrics.h"
 #include "msp/common/policy.h"
 #include "msp/common/tenant_limiter.h"
+#include "msp/common/trace.h"
 
 namespace msp {
 
@@ -36,21 +37,24 @@ class RpcRuntime {
 
   const auth::MethodPolicy& policy() const { return policy_; }
   const std::string& domain() const { return domain_; }
+  // The server's metrics, for business counters (null in tests that run without).
+  ServerMetrics* metrics() const { return metrics_; }
 
   // Sync handlers: fn(const auth::Principal&) -> void. Fills nothing in the response on error.
   template <typename Fn>
   grpc::Status Handle(grpc::ServerContext* context, const std::string& full_method, Fn&& fn) {
-    const auto start = std::chrono::steady_clock::now();
+    Call call = Begin(*context, full_method);
+    trace::Scope span(call.span);
     grpc::Status status;
     try {
       const auth::Principal principal = Admit(*context, full_method);
+      call.tenant = TenantOf(principal);
       const TenantLimiter::Permit permit = AdmitTenant(principal);
       fn(principal);
     } catch (...) {
       status = StatusFromException(std::current_exception(), full_method);
     }
-    Record(full_method, status, start);
-    return status;
+    return Finish(call, std::move(status));
   }
 
   // Finishes one callback RPC exactly once: records its metrics, answers the caller.
@@ -63,15 +67,16 @@ class RpcRuntime {
   grpc::ServerUnaryReactor* HandleAsync(grpc::CallbackServerContext* context,
                                         const std::string& full_method, Fn&& fn) {
     auto* reactor = context->DefaultReactor();
-    const auto start = std::chrono::steady_clock::now();
+    auto call = std::make_shared<Call>(Begin(*context, full_method));
+    trace::Scope span(call->span);
     auto permit = std::make_shared<TenantLimiter::Permit>();
-    Finisher finish = [this, reactor, start, permit, method = &full_method](grpc::Status status) {
+    Finisher finish = [this, reactor, call, permit](grpc::Status status) {
       *permit = TenantLimiter::Permit();  // the tenant's slot is free before the answer leaves
-      Record(*method, status, start);
-      reactor->Finish(status);
+      reactor->Finish(Finish(*call, std::move(status)));
     };
     try {
       auth::Principal principal = Admit(*context, full_method);
+      call->tenant = TenantOf(principal);
       *permit = AdmitTenant(principal);
       fn(principal, finish);
     } catch (...) {
@@ -91,11 +96,21 @@ class RpcRuntime {
   // Authenticates, authorises and checks the call is still wanted. Throws ApiError.
   auth::Principal Admit(const grpc::ServerContextBase& context,
                         const std::string& full_method) const;
-  TenantLimiter::Permit AdmitTenant(const auth::Principal& principal) const {
-    return limiter_ != nullptr ? limiter_->Admit(principal) : TenantLimiter::Permit();
-  }
-  void Record(const std::string& full_method, const grpc::Status& status,
-              std::chrono::steady_clock::time_point start) const;
+  // Counts refusals (msp_rate_limit_refusals_total, by reason).
+  TenantLimiter::Permit AdmitTenant(const auth::Principal& principal) const;
+  // One call from its start to its answer: for its metrics, its access-log line and the
+  // RequestInfo of an error.
+  struct Call {
+    const std::string* method;
+    std::chrono::steady_clock::time_point start;
+    trace::Context span;  // a child of the caller's traceparent, or a new trace
+    std::string tenant;   // the MSP or service the call came from, once authenticated
+  };
+  Call Begin(const grpc::ServerContextBase& context, const std::string& full_method) const;
+  // Records the call's metrics, writes its access-log line, and gives an error its
+  // RequestInfo (the trace id), so that an answer can be matched with its log lines.
+  grpc::Status Finish(const Call& call, grpc::Status status) const;
+  static std::string TenantOf(const auth::Principal& principal);
 
   std::string domain_;
   const auth::TokenVerifier* verifier_;

@@ -1,7 +1,8 @@
-// The cert-manager.io/v1 kinds the prod overlay uses (Issuer, Certificate), checked the way
-// validate_manifests.js checks Kubernetes' own: known fields only, required fields, enums and
-// formats. cert-manager's CRD schemas are not packaged for npm or Debian; this is the subset of
-// its v1 API (https://cert-manager.io/docs/reference/api-docs/) the overlay may use.
+// The custom resources the prod overlay uses, checked the way validate_manifests.js checks
+// Kubernetes' own: known fields only, required fields, enums and formats. Their CRD schemas are
+// not packaged for npm or Debian; these are the subsets the overlay may use of
+// cert-manager.io/v1 (Issuer, Certificate; https://cert-manager.io/docs/reference/api-docs/)
+// and monitoring.coreos.com/v1 (PrometheusRule; the Prometheus Operator's API reference).
 "use strict";
 
 const duration = (v) => typeof v === "string" && /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/.test(v);
@@ -31,7 +32,7 @@ const usage = oneOf("signing", "digital signature", "content commitment", "key e
                     "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing",
                     "microsoft sgc", "netscape sgc");
 
-const kinds = {
+const certManagerKinds = {
   Issuer: {
     fields: {
       apiVersion: null, kind: null, metadata: objectMeta,
@@ -63,6 +64,47 @@ const kinds = {
   },
 };
 
+// A rule's expression and a group's interval are strings Prometheus parses (promtool checks
+// them: deploy/tests/promtool_rules_test.sh).
+const labelMap = (v) => typeof v === "object" && v !== null && !Array.isArray(v) &&
+  Object.entries(v).every(([k, x]) => /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) && typeof x === "string");
+const rule = {
+  fields: { alert: string, record: string, expr: string, for: duration,
+            keep_firing_for: duration, labels: labelMap, annotations: labelMap },
+  required: ["expr"],
+};
+const monitoringKinds = {
+  PrometheusRule: {
+    fields: {
+      apiVersion: null, kind: null, metadata: objectMeta,
+      spec: {
+        fields: {
+          groups: (v) => Array.isArray(v) && v.length > 0 && v.every((g) => {
+            const found = [];
+            checkShape(g, {
+              fields: { name: string, interval: duration, limit: Number.isInteger,
+                        partial_response_strategy: string,
+                        rules: (r) => Array.isArray(r) && r.every((x) => {
+                          const inner = [];
+                          checkShape(x, rule, "rule", inner);
+                          return inner.length === 0 && (("alert" in x) !== ("record" in x));
+                        }) },
+              required: ["name", "rules"],
+            }, "group", found);
+            return found.length === 0;
+          }),
+        },
+        required: ["groups"],
+      },
+    },
+    required: ["metadata", "spec"],
+  },
+};
+const byApiVersion = {
+  "cert-manager.io/v1": certManagerKinds,
+  "monitoring.coreos.com/v1": monitoringKinds,
+};
+
 function checkShape(value, shape, at, findings) {
   if (typeof shape === "function") {
     if (!shape(value)) findings.push(`${at}: invalid value ${JSON.stringify(value)}`);
@@ -78,21 +120,22 @@ function checkShape(value, shape, at, findings) {
   }
   for (const [k, v] of Object.entries(value)) {
     if (!(k in shape.fields)) {
-      findings.push(`${at}.${k}: not a field of cert-manager's ${at.split(".")[0]}`);
+      findings.push(`${at}.${k}: not a field of ${at.split(".")[0]}`);
       continue;
     }
     checkShape(v, shape.fields[k], `${at}.${k}`, findings);
   }
 }
 
-// Findings for a cert-manager.io/v1 object; null for any other apiVersion.
-function certManagerFindings(object) {
-  if (object.apiVersion !== "cert-manager.io/v1") return null;
+// Findings for a custom resource of a known apiVersion; null for any other apiVersion.
+function customResourceFindings(object) {
+  const kinds = byApiVersion[object.apiVersion];
+  if (!kinds) return null;
   const shape = kinds[object.kind];
-  if (!shape) return [`cert-manager.io/v1 ${object.kind} is not a kind this check knows`];
+  if (!shape) return [`${object.apiVersion} ${object.kind} is not a kind this check knows`];
   const findings = [];
   checkShape(object, shape, object.kind, findings);
   return findings;
 }
 
-module.exports = { certManagerFindings };
+module.exports = { customResourceFindings };
