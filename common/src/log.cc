@@ -2,6 +2,7 @@
 
 #include <grpc/support/log.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -19,8 +20,9 @@ namespace {
 struct LogState {
   std::mutex mu;
   std::string service = "msp";
-  Level min_level = Level::kInfo;
-  double access_sample_rate = 1.0;
+  // Read on every call: atomics, not the mutex.
+  std::atomic<Level> min_level{Level::kInfo};
+  std::atomic<double> access_sample_rate{1.0};
 };
 
 LogState& State() {
@@ -55,7 +57,7 @@ void ScrubJson(nlohmann::json& value) {
 void Configure(std::string service_name, Level min_level) {
   std::lock_guard<std::mutex> lock(State().mu);
   State().service = std::move(service_name);
-  State().min_level = min_level;
+  State().min_level.store(min_level);
 }
 
 Level ParseLevel(std::string_view text) {
@@ -151,27 +153,19 @@ std::string FormatLine(Level level, std::string_view message, nlohmann::json fie
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+bool Enabled(Level level) { return level >= State().min_level.load(std::memory_order_relaxed); }
+
 void Write(Level level, std::string_view message, nlohmann::json fields) {
-  {
-    std::lock_guard<std::mutex> lock(State().mu);
-    if (level < State().min_level) return;
-  }
+  if (!Enabled(level)) return;
   std::string line = FormatLine(level, message, std::move(fields));
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-void ConfigureAccessLog(double ok_sample_rate) {
-  std::lock_guard<std::mutex> lock(State().mu);
-  State().access_sample_rate = ok_sample_rate;
-}
+void ConfigureAccessLog(double ok_sample_rate) { State().access_sample_rate.store(ok_sample_rate); }
 
 bool SampleAccess(std::string_view trace_id) {
-  double rate;
-  {
-    std::lock_guard<std::mutex> lock(State().mu);
-    rate = State().access_sample_rate;
-  }
+  const double rate = State().access_sample_rate.load(std::memory_order_relaxed);
   if (rate >= 1.0) return true;
   if (rate <= 0.0 || trace_id.size() < 8) return false;
   // The trace id's last 8 hex digits as a fraction: random, and the same in every service.

@@ -80,7 +80,12 @@ grpc::Status RpcRuntime::Finish(const Call& call, grpc::Status status) const {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
   if (metrics_ != nullptr) metrics_->RecordRpc(*call.method, status.error_code(), seconds);
-  if (!status.ok() || log::SampleAccess(call.span.trace_id)) {
+  const bool ours = status.error_code() == grpc::StatusCode::INTERNAL ||
+                    status.error_code() == grpc::StatusCode::UNKNOWN ||
+                    status.error_code() == grpc::StatusCode::DATA_LOSS ||
+                    status.error_code() == grpc::StatusCode::UNAVAILABLE;
+  const log::Level level = ours ? log::Level::kWarn : log::Level::kInfo;
+  if (log::Enabled(level) && (!status.ok() || log::SampleAccess(call.span.trace_id))) {
     nlohmann::json fields = {{"method", *call.method},
                              {"code", StatusCodeName(status.error_code())},
                              {"duration_ms", std::round(seconds * 1e5) / 100},
@@ -92,11 +97,7 @@ grpc::Status RpcRuntime::Finish(const Call& call, grpc::Status status) const {
       const std::string reason = ErrorReasonOf(status);
       if (!reason.empty()) fields["reason"] = reason;
     }
-    const bool ours = status.error_code() == grpc::StatusCode::INTERNAL ||
-                      status.error_code() == grpc::StatusCode::UNKNOWN ||
-                      status.error_code() == grpc::StatusCode::DATA_LOSS ||
-                      status.error_code() == grpc::StatusCode::UNAVAILABLE;
-    log::Write(ours ? log::Level::kWarn : log::Level::kInfo, "call", std::move(fields));
+    log::Write(level, "call", std::move(fields));
   }
   if (status.ok()) return status;
   return WithRequestInfo(std::move(status), call.span.trace_id,

@@ -14,6 +14,8 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 void Configure(std::string service_name, Level min_level);
 Level ParseLevel(std::string_view text);
 
+// Whether a line of this level is written (to skip building one that would not be).
+bool Enabled(Level level);
 void Write(Level level, std::string_view message, nlohmann::json fields = nlohmann::json::object());
 inline void Debug(std::string_view m, nlohmann::json f = nlohmann::json::object()) {
   Write(Level::kDebug, m, std::move(f));
