@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "msp/common/build_version.h"
 #include "msp/common/config.h"
 #include "processes.h"
 
@@ -48,6 +49,27 @@ TEST(ServerHelp, ListsEveryFlagWithItsEnvironmentVariable) {
     // Nothing of Abseil's or gRPC's own.
     EXPECT_EQ(help.find("--flagfile"), std::string::npos) << binary;
   }
+}
+
+// `--version` prints what the binary was built from (git describe and the commit; Abseil's own
+// printed "Debug build"), the same as the msp_build_info metric.
+TEST(ServerHelp, VersionIsTheGitVersionTheBinaryWasBuiltFrom) {
+  testing::TempDir dir;
+  const std::string expected = std::string(BuildVersion()) + " (commit " + BuildRevision() + ")\n";
+  int text_files = 0;
+  for (const std::string binary : {"services/customer/customer_server",
+                                   "services/service-assignment/service_assignment_server",
+                                   "services/onboarding-invitation/onboarding_invitation_server",
+                                   "services/reporting/reporting_server", "tools/mspctl"}) {
+    // RunCommand appends: a file of its own for each binary.
+    const std::string out = dir.path() + "/version-" + std::to_string(text_files++) + ".txt";
+    ASSERT_EQ(testing::RunCommand({testing::BinaryPath(binary), "--version"}, out), 0) << binary;
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), expected) << binary;
+  }
+  EXPECT_NE(std::string(BuildVersion()), "");
 }
 
 }  // namespace
