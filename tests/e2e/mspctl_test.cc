@@ -3,7 +3,9 @@
 // byte for byte as the API streams it (with no progress noise when not on a terminal).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +56,8 @@ std::vector<std::string> AddArgs(const std::string& name, const std::string& ema
   return {"customers",
           "add",
           "--name=" + name,
+          "--size=COMPANY_SIZE_100_249",
+          "--industries=MANUFACTURING",
           "--country=DE",
           "--address1=Hauptstr. 1",
           "--city=Berlin",
@@ -182,7 +186,8 @@ TEST(Mspctl, ErrorsAndExitCodes) {
   Result r = Mspctl(AddArgs("Bad Email Co", "not-an-email"));
   EXPECT_EQ(r.exit, 1);
   EXPECT_NE(r.output.find("error: INVALID_ARGUMENT INVALID_FIELDS"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("\n  customer.contact.work_email: "), std::string::npos) << r.output;
+  // Each violation names the flag that sets the field.
+  EXPECT_NE(r.output.find("\n  --email: "), std::string::npos) << r.output;
   r = Mspctl({"customers", "get", "0000000000"});
   EXPECT_EQ(r.exit, 1);
   EXPECT_NE(r.output.find("NOT_FOUND"), std::string::npos);
@@ -214,6 +219,84 @@ TEST(Mspctl, ErrorsAndExitCodes) {
   r = Mspctl({"customers", "list", "--msp=cli"}, "cli", {{"MSP_TOKEN", "not.a.jwt"}});
   EXPECT_EQ(r.exit, 1);
   EXPECT_NE(r.output.find("UNAUTHENTICATED"), std::string::npos) << r.output;
+}
+
+// Every flag given is applied or refused, never ignored: an update sends every field it is given,
+// and a flag a command does not send is a usage error.
+TEST(Mspctl, EveryFlagGivenIsAppliedOrRefused) {
+  auto add = AddArgs("Flags GmbH", "it@flags-cli.example");
+  add.push_back("--json");
+  const std::string id = Json(Mspctl(add)).value("customerId", "");
+  ASSERT_FALSE(id.empty());
+  const auto updated =
+      Json(Mspctl({"customers", "update", id, "--zip=20095", "--city=Hamburg", "--state=Hamburg",
+                   "--address2=Hinterhaus", "--size=COMPANY_SIZE_1000_PLUS", "--json"}));
+  EXPECT_EQ(updated["company"]["address"].value("zipCode", ""), "20095");
+  EXPECT_EQ(updated["company"]["address"].value("city", ""), "Hamburg");
+  EXPECT_EQ(updated["company"]["address"].value("addressLine2", ""), "Hinterhaus");
+  EXPECT_EQ(updated["company"].value("size", ""), "COMPANY_SIZE_1000_PLUS");
+  // A field the service does not let change is refused by it, naming the flag.
+  Result r = Mspctl({"customers", "update", id, "--country=NL"});
+  if (r.exit == 0) {
+    EXPECT_EQ(Json(Mspctl({"customers", "get", id, "--json"}))["company"].value("countryCode", ""),
+              "NL");
+  } else {
+    EXPECT_EQ(r.exit, 1) << r.output;
+    EXPECT_NE(r.output.find("--country"), std::string::npos) << r.output;
+  }
+  // Flags a command does not send: usage, exit 2, naming the flag.
+  r = Mspctl({"customers", "get", id, "--zip=1"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.output.find("--zip does not apply to customers get"), std::string::npos) << r.output;
+  r = Mspctl({"customers", "update", id, "--phone=+49 40 1234567"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.output.find("--phone does not apply to customers update"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(Mspctl({"table", "show", "--jointly"}).exit, 2);
+  EXPECT_EQ(Mspctl({"customers", "update", id}).exit, 2);  // nothing to change
+}
+
+// A customer's size and industries are the person's to give: left out, the service refuses the
+// customer (it made them up before), and the errors name the flags.
+TEST(Mspctl, NothingIsMadeUp) {
+  auto args = AddArgs("Unsized Ltd", "it@unsized-cli.example");
+  args.erase(std::remove_if(args.begin(), args.end(),
+                            [](const std::string& a) {
+                              return a.rfind("--size=", 0) == 0 || a.rfind("--industries=", 0) == 0;
+                            }),
+             args.end());
+  const Result r = Mspctl(args);
+  EXPECT_EQ(r.exit, 1) << r.output;
+  EXPECT_NE(r.output.find("\n  --size: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n  --industries: "), std::string::npos) << r.output;
+}
+
+// Every write sends a request id (a new one, shown with --verbose, or --request_id's): sending
+// it again returns the first answer, and a write that could not reach the service is retried
+// with the same id.
+TEST(Mspctl, WritesCarryARequestIdSoARetryNeverDuplicates) {
+  auto args = AddArgs("Retried Oy", "it@retried-cli.example");
+  args.insert(args.begin(), "--verbose");
+  Result first = Mspctl(args, "cli-retry");
+  ASSERT_EQ(first.exit, 0) << first.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(first.output, m, std::regex("mspctl: request id ([0-9a-f-]{36})")))
+      << first.output;
+  const std::string request_id = m[1];
+  ASSERT_TRUE(std::regex_search(first.output, m, std::regex("\n([0-9a-z]{10})  Retried Oy")))
+      << first.output;
+  const std::string customer_id = m[1];
+  args.push_back("--request_id=" + request_id);
+  const Result again = Mspctl(args, "cli-retry");
+  ASSERT_EQ(again.exit, 0) << again.output;
+  EXPECT_NE(again.output.find(customer_id + "  Retried Oy"), std::string::npos) << again.output;
+  const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-retry"));
+  EXPECT_EQ(list["customers"].size(), 1u) << list.dump();
+  // Nobody there: the write is tried 4 times with the same id, then exit 3.
+  const Result unreachable = Mspctl(args, "cli-retry", {{"MSP_CUSTOMER_ADDRESS", "127.0.0.1:1"}});
+  EXPECT_EQ(unreachable.exit, 3) << unreachable.output;
+  EXPECT_NE(unreachable.output.find("retry 3 with request id " + request_id), std::string::npos)
+      << unreachable.output;
 }
 
 }  // namespace

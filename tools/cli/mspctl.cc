@@ -12,7 +12,10 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <random>
+#include <set>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
@@ -22,6 +25,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -57,8 +61,10 @@ ABSL_FLAG(std::string, authority, "",
           "the :authority of the calls, and the name the server's certificate must have");
 // Command options.
 ABSL_FLAG(std::string, name, "", "company name");
-ABSL_FLAG(std::string, size, "COMPANY_SIZE_20_99", "company size (CompanySize enum)");
-ABSL_FLAG(std::string, industries, "OTHER", "comma-separated Industry values");
+ABSL_FLAG(std::string, size, "",
+          "company size: COMPANY_SIZE_0_19, COMPANY_SIZE_20_99, COMPANY_SIZE_100_249, "
+          "COMPANY_SIZE_250_999 or COMPANY_SIZE_1000_PLUS");
+ABSL_FLAG(std::string, industries, "", "comma-separated Industry values (e.g. MANUFACTURING)");
 ABSL_FLAG(std::string, country, "", "ISO 3166-1 alpha-2 country code");
 ABSL_FLAG(std::string, address1, "", "address line 1");
 ABSL_FLAG(std::string, address2, "", "address line 2");
@@ -75,7 +81,10 @@ ABSL_FLAG(bool, jointly, false, "jointly managed (default fully managed)");
 ABSL_FLAG(std::string, services, "",
           "comma-separated Knox services (knox-manage, KNOX_GUARD, ...)");
 ABSL_FLAG(std::string, tenant_prefix, "", "Knox Manage tenant id prefix");
-ABSL_FLAG(std::string, request_id, "", "makes a retry of a write safe");
+ABSL_FLAG(std::string, request_id, "",
+          "a write's request id (default: a new one each run); the same id makes a repeated "
+          "write return the first answer");
+ABSL_FLAG(bool, verbose, false, "print each write's request id and each retry on stderr");
 ABSL_FLAG(std::string, filter, "", "list filter, e.g. 'state = PENDING'");
 ABSL_FLAG(std::string, order_by, "", "list order, e.g. 'modified desc'");
 ABSL_FLAG(std::string, search, "", "search text");
@@ -102,18 +111,82 @@ struct Usage : std::runtime_error {
 };
 
 const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
-  customers add --name N --country CC --address1 A --city C --state S --zip Z
-                --first_name F --last_name L --email E --phone P [--jointly] [--services a,b]
+  customers add --name N --size S --industries I,.. --country CC --address1 A --city C
+                --state S --zip Z --first_name F --last_name L --email E --phone P
+                [--address2 --website --job_title --jointly --services a,b --tenant_prefix]
   customers get ID | list [--filter --order_by --search --page_size] | events ID
-  customers update ID [--name --first_name --last_name --email --website ...] | upgrade ID
+  customers update ID [--name --size --industries --country --address1 --address2 --city
+                       --state --zip --website --first_name --last_name --email] | upgrade ID
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
   invitations create CUSTOMER_ID [--jointly] --services a,b | resend NAME | cancel NAME | list
   delink request ID | resend NAME | revoke NAME
   table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
   export csv --out FILE [--filter --search]
-Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s.
+Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
+--verbose; a write sends --request_id (default: a new one) and retries with it when the service
+is unreachable or late. A flag the command does not send is refused.
 Exit status: 0 done, 1 refused by the service, 2 usage, 3 service unreachable.
 )";
+
+// The flags of the request each command sends; any other of them given is refused (exit 2),
+// never ignored. Connection and output flags (--token, --json, ...) apply to every command.
+const std::map<std::string, std::set<std::string>>& CommandFlags() {
+  static const auto* flags = new std::map<std::string, std::set<std::string>>{
+      {"customers add",
+       {"name", "size", "industries", "country", "address1", "address2", "city", "state", "zip",
+        "website", "first_name", "last_name", "email", "phone", "job_title", "jointly", "services",
+        "tenant_prefix", "request_id"}},
+      {"customers update",
+       {"name", "size", "industries", "country", "address1", "address2", "city", "state", "zip",
+        "website", "first_name", "last_name", "email", "request_id"}},
+      {"customers list", {"filter", "order_by", "search", "page_size", "page_token"}},
+      {"customers events", {"page_size"}},
+      {"customers upgrade", {"request_id"}},
+      {"services assign", {"request_id", "tenant_prefix"}},
+      {"services launch", {"return_uri"}},
+      {"invitations create", {"jointly", "services", "request_id", "tenant_prefix"}},
+      {"invitations list", {"page_size"}},
+      {"delink request", {"request_id"}},
+      {"table show", {"columns", "filter", "order_by", "search", "page_size", "page_token"}},
+      {"export csv", {"out", "filter", "search"}},
+  };
+  return *flags;
+}
+
+// A request field's path as the flag that sets it, for error messages ("company.address.zip_code"
+// -> "--zip"); the path itself when no flag sets it.
+std::string FlagOfField(const std::string& path) {
+  static const auto* flags = new std::map<std::string, std::string>{
+      {"company.display_name", "--name"},
+      {"company.size", "--size"},
+      {"company.industries", "--industries"},
+      {"company.country_code", "--country"},
+      {"company.address.address_line1", "--address1"},
+      {"company.address.address_line2", "--address2"},
+      {"company.address.city", "--city"},
+      {"company.address.state", "--state"},
+      {"company.address.zip_code", "--zip"},
+      {"company.website_uri", "--website"},
+      {"contact.first_name", "--first_name"},
+      {"contact.last_name", "--last_name"},
+      {"contact.work_email", "--email"},
+      {"contact.phone", "--phone"},
+      {"contact.job_title", "--job_title"},
+      {"services", "--services"},
+      {"knox_manage_tenant_prefix", "--tenant_prefix"},
+      {"request_id", "--request_id"},
+      {"filter", "--filter"},
+      {"order_by", "--order_by"},
+      {"page_size", "--page_size"},
+      {"page_token", "--page_token"},
+  };
+  std::string field = path;
+  for (const char* prefix : {"customer.", "invitation."}) {
+    if (absl::StartsWith(field, prefix)) field = field.substr(std::string(prefix).size());
+  }
+  const auto it = flags->find(field);
+  return it == flags->end() ? path : it->second;
+}
 
 std::string Address(const std::string& flag_value, int port) {
   return flag_value.empty() ? absl::StrCat(absl::GetFlag(FLAGS_host), ":", port) : flag_value;
@@ -133,6 +206,40 @@ std::string ClaimOfToken(const std::string& token, const std::string& claim) {
   return payload.substr(start, payload.find('"', start) - start);
 }
 
+void SetSize(const std::string& value, cv1::Company& company) {
+  if (value.empty()) return;
+  cv1::CompanySize size;
+  if (!cv1::CompanySize_Parse(value, &size) || size == cv1::COMPANY_SIZE_UNSPECIFIED) {
+    throw Usage("unknown --size " + value + " (see mspctl --helpfull)");
+  }
+  company.set_size(size);
+}
+
+void SetIndustries(const std::string& value, cv1::Company& company) {
+  for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    cv1::Industry industry;
+    if (!cv1::Industry_Parse(std::string(part), &industry)) {
+      throw Usage("unknown industry " + std::string(part));
+    }
+    company.add_industries(industry);
+  }
+}
+
+// A random UUID (version 4): a write's request id when none is given.
+std::string NewRequestId() {
+  std::random_device device;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string id;
+  for (int i = 0; i < 32; ++i) {
+    int digit = hex(device);
+    if (i == 12) digit = 4;
+    if (i == 16) digit = 8 + (digit & 3);
+    id.push_back("0123456789abcdef"[digit]);
+    if (i == 7 || i == 11 || i == 15 || i == 19) id.push_back('-');
+  }
+  return id;
+}
+
 class Cli {
  public:
   Cli()
@@ -148,10 +255,13 @@ class Cli {
             Channel(absl::GetFlag(FLAGS_reporting_address), 50054))) {
     msp_ = absl::GetFlag(FLAGS_msp);
     if (msp_.empty()) msp_ = ClaimOfToken(token_, "msp_id");
+    request_id_ = absl::GetFlag(FLAGS_request_id);
+    if (request_id_.empty()) request_id_ = NewRequestId();
     admin_ = ClaimOfToken(token_, "sub");
   }
 
-  int Run(const std::vector<std::string>& words);
+  // `given_flags`: the flags named on the command line or by an MSP_* variable.
+  int Run(const std::vector<std::string>& words, const std::set<std::string>& given_flags);
 
  private:
   static std::shared_ptr<grpc::Channel> Channel(const std::string& flag, int port) {
@@ -176,6 +286,34 @@ class Cli {
     Prepare(context);
     return (stub.*method)(&context, request, response);
   }
+  // A write: sent with the run's request id, and sent again with it (up to 4 times, backing off)
+  // when the service could not be reached or did not answer in time, which a retry with the
+  // same id makes safe: the service answers a repeat with the first answer.
+  template <typename Stub, typename Request, typename Response>
+  grpc::Status Write(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                     Stub& stub, const Request& request, Response* response) const {
+    std::chrono::milliseconds backoff(200);
+    for (int attempt = 1;; ++attempt) {
+      const grpc::Status status = Call(method, stub, request, response);
+      const bool retriable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+      if (!retriable || attempt == 4) return status;
+      if (verbose_) {
+        std::cerr << "mspctl: "
+                  << (status.error_code() == grpc::StatusCode::UNAVAILABLE ? "UNAVAILABLE"
+                                                                           : "DEADLINE_EXCEEDED")
+                  << "; retry " << attempt << " with request id " << request_id_ << "\n";
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+  }
+  // The request id of this run's write (--request_id, or a new random one), printed once with
+  // --verbose.
+  const std::string& RequestId() const {
+    if (verbose_) std::cerr << "mspctl: request id " << request_id_ << "\n";
+    return request_id_;
+  }
   std::string Parent() const {
     if (msp_.empty()) throw Usage("no MSP: pass --token (or MSP_TOKEN) of an MSP admin, or --msp");
     return "msps/" + msp_;
@@ -197,6 +335,8 @@ class Cli {
 
   std::string token_;
   bool json_;
+  bool verbose_ = absl::GetFlag(FLAGS_verbose);
+  std::string request_id_;
   std::string msp_;
   std::string admin_;
   std::unique_ptr<cv1::CustomerService::Stub> customers_;
@@ -259,7 +399,7 @@ int PrintError(const grpc::Status& status) {
       if (any.UnpackTo(&info)) reason = info.reason();
       if (any.UnpackTo(&bad)) {
         for (const auto& v : bad.field_violations()) {
-          lines.push_back(absl::StrCat("  ", v.field(), ": ", v.description()));
+          lines.push_back(absl::StrCat("  ", FlagOfField(v.field()), ": ", v.description()));
         }
       }
       if (any.UnpackTo(&precondition)) {
@@ -348,22 +488,14 @@ int Cli::Customers(const std::vector<std::string>& args) {
   if (verb == "add") {
     cv1::CreateCustomerRequest request;
     request.set_parent(Parent());
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    request.set_request_id(RequestId());
     auto* c = request.mutable_customer();
     auto* company = c->mutable_company();
     company->set_display_name(absl::GetFlag(FLAGS_name));
-    cv1::CompanySize size;
-    if (!cv1::CompanySize_Parse(absl::GetFlag(FLAGS_size), &size)) {
-      throw Usage("unknown --size " + absl::GetFlag(FLAGS_size));
-    }
-    company->set_size(size);
-    for (absl::string_view i :
-         absl::StrSplit(absl::GetFlag(FLAGS_industries), ',', absl::SkipEmpty())) {
-      cv1::Industry industry;
-      if (!cv1::Industry_Parse(std::string(i), &industry))
-        throw Usage("unknown industry " + std::string(i));
-      company->add_industries(industry);
-    }
+    // Nothing made up: a size or industry not given is left out, and the service says it is
+    // required.
+    SetSize(absl::GetFlag(FLAGS_size), *company);
+    SetIndustries(absl::GetFlag(FLAGS_industries), *company);
     company->set_country_code(absl::GetFlag(FLAGS_country));
     company->mutable_address()->set_address_line1(absl::GetFlag(FLAGS_address1));
     company->mutable_address()->set_address_line2(absl::GetFlag(FLAGS_address2));
@@ -382,7 +514,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
     for (auto s : ParseServices({absl::GetFlag(FLAGS_services)})) request.add_services(s);
     request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
     cv1::Customer out;
-    return Show(Call(&cv1::CustomerService::Stub::CreateCustomer, *customers_, request, &out), out,
+    return Show(Write(&cv1::CustomerService::Stub::CreateCustomer, *customers_, request, &out), out,
                 [&] { PrintCustomers({&out}); });
   }
   if (verb == "get") {
@@ -425,31 +557,51 @@ int Cli::Customers(const std::vector<std::string>& args) {
       request.mutable_update_mask()->add_paths(path);
     };
     auto* c = request.mutable_customer();
+    auto* company = c->mutable_company();
+    auto* address = company->mutable_address();
+    auto* contact = c->mutable_contact();
     set(absl::GetFlag(FLAGS_name), "company.display_name",
-        [&](const std::string& v) { c->mutable_company()->set_display_name(v); });
-    set(absl::GetFlag(FLAGS_website), "company.website_uri",
-        [&](const std::string& v) { c->mutable_company()->set_website_uri(v); });
-    set(absl::GetFlag(FLAGS_first_name), "contact.first_name",
-        [&](const std::string& v) { c->mutable_contact()->set_first_name(v); });
-    set(absl::GetFlag(FLAGS_last_name), "contact.last_name",
-        [&](const std::string& v) { c->mutable_contact()->set_last_name(v); });
-    set(absl::GetFlag(FLAGS_email), "contact.work_email",
-        [&](const std::string& v) { c->mutable_contact()->set_work_email(v); });
+        [&](const std::string& v) { company->set_display_name(v); });
+    set(absl::GetFlag(FLAGS_size), "company.size",
+        [&](const std::string& v) { SetSize(v, *company); });
+    set(absl::GetFlag(FLAGS_industries), "company.industries",
+        [&](const std::string& v) { SetIndustries(v, *company); });
+    set(absl::GetFlag(FLAGS_country), "company.country_code",
+        [&](const std::string& v) { company->set_country_code(v); });
+    set(absl::GetFlag(FLAGS_address1), "company.address.address_line1",
+        [&](const std::string& v) { address->set_address_line1(v); });
+    set(absl::GetFlag(FLAGS_address2), "company.address.address_line2",
+        [&](const std::string& v) { address->set_address_line2(v); });
     set(absl::GetFlag(FLAGS_city), "company.address.city",
-        [&](const std::string& v) { c->mutable_company()->mutable_address()->set_city(v); });
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+        [&](const std::string& v) { address->set_city(v); });
+    set(absl::GetFlag(FLAGS_state), "company.address.state",
+        [&](const std::string& v) { address->set_state(v); });
+    set(absl::GetFlag(FLAGS_zip), "company.address.zip_code",
+        [&](const std::string& v) { address->set_zip_code(v); });
+    set(absl::GetFlag(FLAGS_website), "company.website_uri",
+        [&](const std::string& v) { company->set_website_uri(v); });
+    set(absl::GetFlag(FLAGS_first_name), "contact.first_name",
+        [&](const std::string& v) { contact->set_first_name(v); });
+    set(absl::GetFlag(FLAGS_last_name), "contact.last_name",
+        [&](const std::string& v) { contact->set_last_name(v); });
+    set(absl::GetFlag(FLAGS_email), "contact.work_email",
+        [&](const std::string& v) { contact->set_work_email(v); });
+    if (request.update_mask().paths().empty()) {
+      throw Usage("customers update needs a field to change (--name, --zip, ...)");
+    }
+    request.set_request_id(RequestId());
     cv1::Customer out;
-    return Show(Call(&cv1::CustomerService::Stub::UpdateCustomer, *customers_, request, &out), out,
+    return Show(Write(&cv1::CustomerService::Stub::UpdateCustomer, *customers_, request, &out), out,
                 [&] { PrintCustomers({&out}); });
   }
   if (verb == "upgrade") {
     cv1::UpgradeToJointlyManagedRequest request;
     request.set_name(need_id());
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    request.set_request_id(RequestId());
     cv1::Customer out;
     return Show(
-        Call(&cv1::CustomerService::Stub::UpgradeToJointlyManaged, *customers_, request, &out), out,
-        [&] { PrintCustomers({&out}); });
+        Write(&cv1::CustomerService::Stub::UpgradeToJointlyManaged, *customers_, request, &out),
+        out, [&] { PrintCustomers({&out}); });
   }
   if (verb == "events") {
     cv1::ListCustomerEventsRequest request;
@@ -491,10 +643,10 @@ int Cli::Services(const std::vector<std::string>& args) {
     request.set_parent(customer);
     for (auto s : ParseServices({args.begin() + 2, args.end()})) request.add_services(s);
     request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    request.set_request_id(RequestId());
     av1::AssignServicesResponse out;
     return Show(
-        Call(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments_, request, &out),
+        Write(&av1::ServiceAssignmentService::Stub::AssignServices, *assignments_, request, &out),
         out, [&] { print(out.services()); });
   }
   if (verb == "list") {
@@ -538,9 +690,9 @@ int Cli::Invitations(const std::vector<std::string>& args) {
                                                              : cv1::FULLY_MANAGED);
     for (auto s : ParseServices({absl::GetFlag(FLAGS_services)})) request.add_services(s);
     request.set_knox_manage_tenant_prefix(absl::GetFlag(FLAGS_tenant_prefix));
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
+    request.set_request_id(RequestId());
     ov1::Invitation out;
-    return Show(Call(&ov1::OnboardingService::Stub::CreateInvitation, *onboarding_, request, &out),
+    return Show(Write(&ov1::OnboardingService::Stub::CreateInvitation, *onboarding_, request, &out),
                 out, [&] { print(out); });
   }
   if (verb == "resend" || verb == "cancel") {
@@ -584,8 +736,8 @@ int Cli::Delink(const std::vector<std::string>& args) {
   if (verb == "request") {
     ov1::RequestDelinkRequest request;
     request.set_customer(CustomerName(args[1]));
-    request.set_request_id(absl::GetFlag(FLAGS_request_id));
-    status = Call(&ov1::OnboardingService::Stub::RequestDelink, *onboarding_, request, &out);
+    request.set_request_id(RequestId());
+    status = Write(&ov1::OnboardingService::Stub::RequestDelink, *onboarding_, request, &out);
   } else if (verb == "resend") {
     ov1::ResendDelinkEmailRequest request;
     request.set_name(args[1]);
@@ -755,12 +907,24 @@ int Cli::Export(const std::vector<std::string>& args) {
   return 0;
 }
 
-int Cli::Run(const std::vector<std::string>& words) {
+int Cli::Run(const std::vector<std::string>& words, const std::set<std::string>& given_flags) {
   if (words.empty() || words[0] == "help") {
     std::cout << kHelp;
     return words.empty() ? kUsage : 0;
   }
   const std::vector<std::string> args(words.begin() + 1, words.end());
+  // A request flag the command does not send is refused, not ignored.
+  const std::string command = words[0] + (args.empty() ? "" : " " + args[0]);
+  std::set<std::string> request_flags;
+  for (const auto& [name, flags] : CommandFlags()) request_flags.insert(flags.begin(), flags.end());
+  const auto own = CommandFlags().find(command);
+  for (const auto& flag : given_flags) {
+    if (request_flags.count(flag) == 0) continue;
+    if (own == CommandFlags().end() || own->second.count(flag) == 0) {
+      throw Usage("--" + flag + " does not apply to " + command +
+                  (command == "customers update" ? "" : " (mspctl " + words[0] + " --help)"));
+    }
+  }
   if (words[0] == "customers") return Customers(args);
   if (words[0] == "services") return Services(args);
   if (words[0] == "invitations") return Invitations(args);
@@ -803,11 +967,29 @@ bool PrintedHelp(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (PrintedHelp(argc, argv)) return 0;
   absl::SetProgramUsageMessage(kHelp);
+  // The flags given, by name: on the command line (--name, --name=value, -name) or as MSP_*.
+  std::set<std::string> given_flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    std::string name(arg.substr(0, arg.find('=')));
+    if (name.rfind("no", 0) == 0) given_flags.insert(name.substr(2));
+    given_flags.insert(name);
+  }
+  for (char** env = environ; *env != nullptr; ++env) {
+    const std::string entry = *env;
+    if (entry.rfind("MSP_", 0) != 0) continue;
+    std::string name(entry.substr(4, entry.find('=') - 4));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    given_flags.insert(name);
+  }
   const std::vector<char*> positional = msp::ParseFlagsWithEnvFallback(argc, argv);
   std::vector<std::string> words(positional.begin() + 1, positional.end());
   try {
     Cli cli;
-    return cli.Run(words);
+    return cli.Run(words, given_flags);
   } catch (const Usage& e) {
     std::cerr << "mspctl: " << e.what() << "\n(mspctl help: every command)\n";
     return kUsage;
