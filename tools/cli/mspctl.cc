@@ -118,8 +118,8 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
   customers update ID [--name --size --industries --country --address1 --address2 --city
                        --state --zip --website --first_name --last_name --email] | upgrade ID
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
-  invitations create CUSTOMER_ID [--jointly] --services a,b | resend NAME | cancel NAME | list
-  delink request ID | resend NAME | revoke NAME
+  invitations create CUSTOMER_ID [--jointly] --services a,b | resend ID | cancel ID | list
+  delink request ID | resend ID | revoke ID
   table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
   export csv --out FILE [--filter --search]
 Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
@@ -318,9 +318,11 @@ class Cli {
     if (msp_.empty()) throw Usage("no MSP: pass --token (or MSP_TOKEN) of an MSP admin, or --msp");
     return "msps/" + msp_;
   }
-  std::string CustomerName(const std::string& id) const {
-    return id.find('/') != std::string::npos ? id : Parent() + "/customers/" + id;
+  // A resource of the MSP by its short id, or by its full name.
+  std::string NameOf(const std::string& collection, const std::string& id) const {
+    return id.find('/') != std::string::npos ? id : Parent() + "/" + collection + "/" + id;
   }
+  std::string CustomerName(const std::string& id) const { return NameOf("customers", id); }
 
   int Customers(const std::vector<std::string>& args);
   int Services(const std::vector<std::string>& args);
@@ -696,16 +698,16 @@ int Cli::Invitations(const std::vector<std::string>& args) {
                 out, [&] { print(out); });
   }
   if (verb == "resend" || verb == "cancel") {
-    if (args.size() < 2) throw Usage("invitations " + verb + " NAME");
+    if (args.size() < 2) throw Usage("invitations " + verb + " ID (or its full name)");
     ov1::Invitation out;
     grpc::Status status;
     if (verb == "resend") {
       ov1::ResendInvitationRequest request;
-      request.set_name(args[1]);
+      request.set_name(NameOf("invitations", args[1]));
       status = Call(&ov1::OnboardingService::Stub::ResendInvitation, *onboarding_, request, &out);
     } else {
       ov1::CancelInvitationRequest request;
-      request.set_name(args[1]);
+      request.set_name(NameOf("invitations", args[1]));
       status = Call(&ov1::OnboardingService::Stub::CancelInvitation, *onboarding_, request, &out);
     }
     return Show(status, out, [&] { print(out); });
@@ -740,11 +742,11 @@ int Cli::Delink(const std::vector<std::string>& args) {
     status = Write(&ov1::OnboardingService::Stub::RequestDelink, *onboarding_, request, &out);
   } else if (verb == "resend") {
     ov1::ResendDelinkEmailRequest request;
-    request.set_name(args[1]);
+    request.set_name(NameOf("delinkRequests", args[1]));
     status = Call(&ov1::OnboardingService::Stub::ResendDelinkEmail, *onboarding_, request, &out);
   } else if (verb == "revoke") {
     ov1::RevokeDelinkRequest request;
-    request.set_name(args[1]);
+    request.set_name(NameOf("delinkRequests", args[1]));
     status = Call(&ov1::OnboardingService::Stub::RevokeDelink, *onboarding_, request, &out);
   } else {
     throw Usage("delink request|resend|revoke");
