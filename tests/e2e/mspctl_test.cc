@@ -258,6 +258,14 @@ TEST(Mspctl, EveryFlagGivenIsAppliedOrRefused) {
   EXPECT_EQ(Mspctl({"customers", "update", id}).exit, 2);  // nothing to change
 }
 
+// --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).
+TEST(Mspctl, JsonOfAnEmptyListIsAnEmptyArray) {
+  const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-nobody"));
+  ASSERT_TRUE(list.contains("customers")) << list.dump();
+  EXPECT_TRUE(list["customers"].is_array());
+  EXPECT_TRUE(list["customers"].empty());
+}
+
 // A customer's size and industries are the person's to give: left out, the service refuses the
 // customer (it made them up before), and the errors name the flags.
 TEST(Mspctl, NothingIsMadeUp) {

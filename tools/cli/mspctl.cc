@@ -429,7 +429,7 @@ int Cli::Show(const grpc::Status& status, const google::protobuf::Message& answe
               const std::function<void()>& human) const {
   if (!status.ok()) return PrintError(status);
   if (json_) {
-    std::cout << ProtoJson(answer);
+    std::cout << ProtoJson(answer, /*emit_defaults=*/true);
   } else {
     human();
   }
