@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "display_width.h"
 #include "msp/common/identities.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
@@ -256,6 +258,28 @@ TEST(Mspctl, EveryFlagGivenIsAppliedOrRefused) {
       << r.output;
   EXPECT_EQ(Mspctl({"table", "show", "--jointly"}).exit, 2);
   EXPECT_EQ(Mspctl({"customers", "update", id}).exit, 2);  // nothing to change
+}
+
+// Tables align by the columns a cell takes on a terminal: a name with umlauts, or with wide
+// CJK characters, does not push the next column out of line.
+TEST(Mspctl, TablesStayAlignedWithNonAsciiNames) {
+  for (const auto& [name, email] : std::vector<std::pair<std::string, std::string>>{
+           {"Müller Straßenbau GmbH", "it@mueller-cli.example"},
+           {"東京トレーディング株式会社", "it@tokyo-cli.example"},
+           {"Plain Ltd", "it@plain-cli.example"}}) {
+    ASSERT_EQ(Mspctl(AddArgs(name, email), "cli-unicode").exit, 0) << name;
+  }
+  const Result r = Mspctl({"customers", "list"}, "cli-unicode");
+  ASSERT_EQ(r.exit, 0) << r.output;
+  // The STATE column (after COMPANY) starts at the same terminal column on every line.
+  std::istringstream lines(r.output);
+  std::set<size_t> state_columns;
+  for (std::string line; std::getline(lines, line);) {
+    const auto at = line.find(line.rfind("ID", 0) == 0 ? "STATE" : "ACTIVE");
+    if (at == std::string::npos) continue;
+    state_columns.insert(cli::DisplayWidth(std::string_view(line).substr(0, at)));
+  }
+  EXPECT_EQ(state_columns.size(), 1u) << r.output;
 }
 
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).

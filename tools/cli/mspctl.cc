@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "connection.h"
+#include "display_width.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
@@ -351,17 +352,20 @@ class Cli {
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  // By the columns a cell takes on a terminal, not its bytes: non-ASCII names stay aligned.
+  for (size_t c = 0; c < header.size(); ++c) width[c] = msp::cli::DisplayWidth(header[c]);
   for (const auto& row : rows) {
     for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
-      width[c] = std::max(width[c], row[c].size());
+      width[c] = std::max(width[c], msp::cli::DisplayWidth(row[c]));
     }
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
     for (size_t c = 0; c < cells.size(); ++c) {
       out += cells[c];
-      if (c + 1 < cells.size()) out += std::string(width[c] - cells[c].size() + 2, ' ');
+      if (c + 1 < cells.size()) {
+        out += std::string(width[c] - msp::cli::DisplayWidth(cells[c]) + 2, ' ');
+      }
     }
     std::cout << out << "\n";
   };
