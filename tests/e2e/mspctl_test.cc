@@ -257,6 +257,11 @@ TEST(Mspctl, EveryFlagGivenIsAppliedOrRefused) {
   EXPECT_NE(r.output.find("--phone does not apply to customers update"), std::string::npos)
       << r.output;
   EXPECT_EQ(Mspctl({"table", "show", "--jointly"}).exit, 2);
+  // A value the enum does not have: usage, listing the values it has.
+  r = Mspctl({"customers", "update", id, "--size=HUGE"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.output.find("one of COMPANY_SIZE_0_19, COMPANY_SIZE_20_99"), std::string::npos)
+      << r.output;
   EXPECT_EQ(Mspctl({"customers", "update", id}).exit, 2);  // nothing to change
 }
 

@@ -64,7 +64,7 @@ ABSL_FLAG(std::string, authority, "",
 ABSL_FLAG(std::string, name, "", "company name");
 ABSL_FLAG(std::string, size, "",
           "company size: COMPANY_SIZE_0_19, COMPANY_SIZE_20_99, COMPANY_SIZE_100_249, "
-          "COMPANY_SIZE_250_999 or COMPANY_SIZE_1000_PLUS");
+          "COMPANY_SIZE_250_499, COMPANY_SIZE_500_999 or COMPANY_SIZE_1000_PLUS");
 ABSL_FLAG(std::string, industries, "", "comma-separated Industry values (e.g. MANUFACTURING)");
 ABSL_FLAG(std::string, country, "", "ISO 3166-1 alpha-2 country code");
 ABSL_FLAG(std::string, address1, "", "address line 1");
@@ -207,11 +207,20 @@ std::string ClaimOfToken(const std::string& token, const std::string& claim) {
   return payload.substr(start, payload.find('"', start) - start);
 }
 
+// An enum's values but its UNSPECIFIED one, for usage errors: "A, B or C".
+std::string ValuesOf(const google::protobuf::EnumDescriptor* type) {
+  std::vector<std::string> names;
+  for (int i = 0; i < type->value_count(); ++i) {
+    if (type->value(i)->number() != 0) names.push_back(type->value(i)->name());
+  }
+  return absl::StrJoin(names, ", ");
+}
+
 void SetSize(const std::string& value, cv1::Company& company) {
   if (value.empty()) return;
   cv1::CompanySize size;
   if (!cv1::CompanySize_Parse(value, &size) || size == cv1::COMPANY_SIZE_UNSPECIFIED) {
-    throw Usage("unknown --size " + value + " (see mspctl --helpfull)");
+    throw Usage("unknown --size " + value + "; one of " + ValuesOf(cv1::CompanySize_descriptor()));
   }
   company.set_size(size);
 }
@@ -219,8 +228,10 @@ void SetSize(const std::string& value, cv1::Company& company) {
 void SetIndustries(const std::string& value, cv1::Company& company) {
   for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) {
     cv1::Industry industry;
-    if (!cv1::Industry_Parse(std::string(part), &industry)) {
-      throw Usage("unknown industry " + std::string(part));
+    if (!cv1::Industry_Parse(std::string(part), &industry) ||
+        industry == cv1::INDUSTRY_UNSPECIFIED) {
+      throw Usage("unknown industry " + std::string(part) + "; one of " +
+                  ValuesOf(cv1::Industry_descriptor()));
     }
     company.add_industries(industry);
   }
