@@ -1,6 +1,12 @@
 #include "msp/common/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
 
 namespace msp::log {
 namespace {
@@ -60,4 +66,33 @@ TEST(LogTest, FormatsOneJsonObjectAndScrubsFields) {
 }
 
 }  // namespace
+// protobuf's own complaints (here one of its log macros, as its parser uses on invalid UTF-8)
+// come out as JSON lines of ours, not "[libprotobuf ERROR ...]" text.
+TEST(LogTest, LibraryLogLinesAreJsonLines) {
+  RouteLibraryLogs();
+  char path[] = "/tmp/log-test-XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  std::fflush(stderr);
+  const int saved = dup(2);
+  dup2(file, 2);
+  GOOGLE_LOG(ERROR) << "a protobuf complaint";
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(file);
+  std::ifstream in(path);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) {
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << "not a JSON line: " << line;
+    lines.push_back(json);
+  }
+  std::remove(path);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["msg"], "a protobuf complaint");
+  EXPECT_EQ(lines[0]["source"], "protobuf");
+  EXPECT_EQ(lines[0]["level"], "warn");
+}
+
 }  // namespace msp::log
