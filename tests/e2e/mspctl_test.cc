@@ -287,6 +287,35 @@ TEST(Mspctl, TablesStayAlignedWithNonAsciiNames) {
   EXPECT_EQ(state_columns.size(), 1u) << r.output;
 }
 
+// Flags in kebab-case are the same flags; a flag mspctl does not have is a usage error naming
+// the nearest one it has; times are RFC 3339, in UTC or with --local in the local zone.
+TEST(Mspctl, KebabCaseFlagsDidYouMeanAndOneTimeFormat) {
+  auto args = AddArgs("Kebab GmbH", "it@kebab-cli.example");
+  for (auto& a : args) {
+    if (a.rfind("--first_name=", 0) == 0) a.replace(0, 13, "--first-name=");
+    if (a.rfind("--last_name=", 0) == 0) a.replace(0, 12, "--last-name=");
+  }
+  args.push_back("--json");
+  const std::string id = Json(Mspctl(args)).value("customerId", "");
+  ASSERT_FALSE(id.empty());
+  Result r = Mspctl({"customers", "list", "--page-size=1"});
+  EXPECT_EQ(r.exit, 0) << r.output;
+  r = Mspctl({"customers", "list", "--page_sise=1"});
+  EXPECT_EQ(r.exit, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown flag --page_sise; did you mean --page_size?"), std::string::npos)
+      << r.output;
+  r = Mspctl({"customers", "events", id});
+  ASSERT_EQ(r.exit, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(
+      r.output, std::regex(R"(\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  CUSTOMER_CREATED)")))
+      << r.output;
+  r = Mspctl({"customers", "events", id, "--local"}, "cli", {{"TZ", "Asia/Kolkata"}});
+  ASSERT_EQ(r.exit, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(
+      r.output, std::regex(R"(\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30  CUSTOMER_CREATED)")))
+      << r.output;
+}
+
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).
 TEST(Mspctl, JsonOfAnEmptyListIsAnEmptyArray) {
   const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-nobody"));

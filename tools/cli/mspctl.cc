@@ -23,6 +23,7 @@
 #include <grpcpp/support/error_details.h>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -85,6 +86,7 @@ ABSL_FLAG(std::string, tenant_prefix, "", "Knox Manage tenant id prefix");
 ABSL_FLAG(std::string, request_id, "",
           "a write's request id (default: a new one each run); the same id makes a repeated "
           "write return the first answer");
+ABSL_FLAG(bool, local, false, "times in the local time zone (default: UTC), RFC 3339 either way");
 ABSL_FLAG(bool, verbose, false, "print each write's request id and each retry on stderr");
 ABSL_FLAG(std::string, filter, "", "list filter, e.g. 'state = PENDING'");
 ABSL_FLAG(std::string, order_by, "", "list order, e.g. 'modified desc'");
@@ -124,8 +126,9 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
   table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
   export csv --out FILE [--filter --search]
 Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
---verbose; a write sends --request_id (default: a new one) and retries with it when the service
-is unreachable or late. A flag the command does not send is refused.
+--verbose, --local (times in the local zone; default UTC). Flags may be kebab-case. A write
+sends --request_id (default: a new one) and retries with it when the service is unreachable or
+late. A flag the command does not send is refused.
 Exit status: 0 done, 1 refused by the service, 2 usage, 3 service unreachable.
 )";
 
@@ -360,6 +363,16 @@ class Cli {
 };
 
 // Rows under a header, each column as wide as its widest cell.
+// One time format everywhere: RFC 3339, in UTC ("2026-11-30T03:57:27Z") or with --local in
+// the local time zone with its offset; "-" for no time.
+std::string TimeCell(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  const absl::Time time = absl::FromUnixSeconds(t.seconds());
+  return absl::GetFlag(FLAGS_local)
+             ? absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", time, absl::LocalTimeZone())
+             : absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
@@ -625,17 +638,15 @@ int Cli::Customers(const std::vector<std::string>& args) {
     request.set_parent(need_id());
     request.set_page_size(absl::GetFlag(FLAGS_page_size));
     cv1::ListCustomerEventsResponse out;
-    return Show(
-        Call(&cv1::CustomerService::Stub::ListCustomerEvents, *customers_, request, &out), out,
-        [&] {
-          std::vector<std::vector<std::string>> rows;
-          for (const auto& e : out.events()) {
-            rows.push_back({absl::FormatTime(absl::FromUnixSeconds(e.create_time().seconds()),
-                                             absl::UTCTimeZone()),
-                            e.action(), e.actor(), absl::StrJoin(e.changed_fields(), ",")});
-          }
-          PrintTable({"TIME", "ACTION", "ACTOR", "FIELDS"}, rows);
-        });
+    return Show(Call(&cv1::CustomerService::Stub::ListCustomerEvents, *customers_, request, &out),
+                out, [&] {
+                  std::vector<std::vector<std::string>> rows;
+                  for (const auto& e : out.events()) {
+                    rows.push_back({TimeCell(e.create_time()), e.action(), e.actor(),
+                                    absl::StrJoin(e.changed_fields(), ",")});
+                  }
+                  PrintTable({"TIME", "ACTION", "ACTOR", "FIELDS"}, rows);
+                });
   }
   throw Usage("customers add|get|list|update|upgrade|events");
 }
@@ -694,9 +705,7 @@ int Cli::Invitations(const std::vector<std::string>& args) {
   auto print = [](const ov1::Invitation& i) {
     PrintTable({"INVITATION", "CUSTOMER", "STATE", "SENT", "COUNT"},
                {{i.name(), i.customer_id(), ov1::Invitation::State_Name(i.state()),
-                 absl::FormatTime(absl::FromUnixSeconds(i.last_send_time().seconds()),
-                                  absl::UTCTimeZone()),
-                 std::to_string(i.send_count())}});
+                 TimeCell(i.last_send_time()), std::to_string(i.send_count())}});
   };
   if (verb == "create") {
     if (args.size() < 2) throw Usage("invitations create CUSTOMER_ID --services a,b [--jointly]");
@@ -791,11 +800,7 @@ std::vector<rv1::Column> ParseColumns(const std::vector<std::string>& words) {
 }
 
 std::string Cell(const rv1::TableRow& row, rv1::Column column) {
-  auto time = [](const google::protobuf::Timestamp& t) {
-    return t.seconds() == 0 ? std::string("-")
-                            : absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(t.seconds()),
-                                               absl::UTCTimeZone());
-  };
+  auto time = [](const google::protobuf::Timestamp& t) { return TimeCell(t); };
   switch (column) {
     case rv1::NAME:
       return row.company_name();
@@ -981,18 +986,88 @@ bool PrintedHelp(int argc, char** argv) {
   return true;
 }
 
+// Edits (insertions, deletions, substitutions) from a to b.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The command line with kebab-case flags as the snake_case they are (--first-name is
+// --first_name). A flag mspctl does not have is a usage error naming the nearest it has (Abseil
+// would exit 1 on it: usage is 2).
+std::vector<std::string> NormalizedArgs(int argc, char** argv) {
+  std::vector<std::string> out = {argv[0]};
+  bool value_next = false;  // the previous word was a flag waiting for its value
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (value_next || arg == "--" || arg.size() < 2 || arg[0] != '-') {
+      value_next = false;
+      out.push_back(arg);
+      if (arg == "--") out.insert(out.end(), argv + i + 1, argv + argc);
+      if (arg == "--") break;
+      continue;
+    }
+    const size_t dashes = arg[1] == '-' ? 2 : 1;
+    const size_t eq = arg.find('=');
+    std::string name = arg.substr(dashes, eq == std::string::npos ? eq : eq - dashes);
+    std::replace(name.begin(), name.end(), '-', '_');
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    const bool negated = flag == nullptr && name.rfind("no", 0) == 0 &&
+                         absl::FindCommandLineFlag(name.substr(2)) != nullptr &&
+                         absl::FindCommandLineFlag(name.substr(2))->IsOfType<bool>();
+    if (flag == nullptr && !negated) {
+      std::string nearest;
+      size_t best = 4;
+      for (const auto& [known, unused] : absl::GetAllFlags()) {
+        const size_t d = EditDistance(name, std::string(known));
+        if (d < best) {
+          best = d;
+          nearest = std::string(known);
+        }
+      }
+      throw Usage("unknown flag --" + name +
+                  (nearest.empty() ? "" : "; did you mean --" + nearest + "?"));
+    }
+    value_next = flag != nullptr && !flag->IsOfType<bool>() && eq == std::string::npos;
+    out.push_back(std::string(dashes, '-') + name +
+                  (eq == std::string::npos ? "" : arg.substr(eq)));
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   if (PrintedHelp(argc, argv)) return 0;
   absl::SetProgramUsageMessage(kHelp);
+  std::vector<std::string> args;
+  try {
+    args = NormalizedArgs(argc, argv);
+  } catch (const Usage& e) {
+    std::cerr << "mspctl: " << e.what() << "\n(mspctl --helpfull: every flag)\n";
+    return kUsage;
+  }
+  std::vector<char*> normalized;
+  for (auto& a : args) normalized.push_back(a.data());
   // The flags given, by name: on the command line (--name, --name=value, -name) or as MSP_*.
   std::set<std::string> given_flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string_view arg = args[i];
     if (arg == "--") break;
     if (arg.size() < 2 || arg[0] != '-') continue;
     arg.remove_prefix(arg[1] == '-' ? 2 : 1);
     std::string name(arg.substr(0, arg.find('=')));
-    if (name.rfind("no", 0) == 0) given_flags.insert(name.substr(2));
+    if (absl::FindCommandLineFlag(name) == nullptr && name.rfind("no", 0) == 0) {
+      name = name.substr(2);
+    }
     given_flags.insert(name);
   }
   for (char** env = environ; *env != nullptr; ++env) {
@@ -1002,7 +1077,8 @@ int main(int argc, char** argv) {
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     given_flags.insert(name);
   }
-  const std::vector<char*> positional = msp::ParseFlagsWithEnvFallback(argc, argv);
+  const std::vector<char*> positional =
+      msp::ParseFlagsWithEnvFallback(static_cast<int>(normalized.size()), normalized.data());
   std::vector<std::string> words(positional.begin() + 1, positional.end());
   try {
     Cli cli;
