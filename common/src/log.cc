@@ -1,6 +1,5 @@
 #include "msp/common/log.h"
 
-#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
 #include <atomic>
@@ -188,22 +187,11 @@ void GrpcLogLine(gpr_log_func_args* args) {
         {{"source", "grpc"}, {"at", absl::StrCat(args->file, ":", args->line)}});
 }
 
-void ProtobufLogLine(google::protobuf::LogLevel severity, const char* file, int line,
-                     const std::string& message) {
-  // protobuf's warnings and errors are about one message it parsed or wrote (invalid UTF-8 in
-  // a caller's string): warnings, as gRPC's.
-  const Level level = severity == google::protobuf::LOGLEVEL_INFO ? Level::kInfo : Level::kWarn;
-  Write(level, message, {{"source", "protobuf"}, {"at", absl::StrCat(file, ":", line)}});
-}
-
 }  // namespace
 
-void RouteLibraryLogs() {
+void RouteGrpcLogs() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    gpr_set_log_function(&GrpcLogLine);
-    google::protobuf::SetLogHandler(&ProtobufLogLine);
-  });
+  std::call_once(once, [] { gpr_set_log_function(&GrpcLogLine); });
 }
 
 }  // namespace msp::log

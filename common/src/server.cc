@@ -149,7 +149,7 @@ CommonConfig CommonConfigFromFlags(const std::string& service_name) {
     throw std::runtime_error("--access_log_sample_rate must be between 0 and 1");
   }
   log::ConfigureAccessLog(access_rate);
-  log::RouteLibraryLogs();
+  log::RouteGrpcLogs();
   if (config.jwt.algorithm == "HS256" && !config.jwt.key_set) {
     // One shared secret both verifies and signs: anyone who can verify can mint.
     log::Warn(

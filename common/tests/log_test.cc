@@ -1,5 +1,7 @@
 #include "msp/common/log.h"
 
+#include "msp/common/malformed_requests.h"
+
 #include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -66,10 +68,11 @@ TEST(LogTest, FormatsOneJsonObjectAndScrubsFields) {
 }
 
 }  // namespace
-// protobuf's own complaints (here one of its log macros, as its parser uses on invalid UTF-8)
-// come out as JSON lines of ours, not "[libprotobuf ERROR ...]" text.
-TEST(LogTest, LibraryLogLinesAreJsonLines) {
-  RouteLibraryLogs();
+// protobuf's own complaints (here one of its log macros, as its parser uses) come out as JSON
+// lines of ours through the handler every server installs (malformed_requests.h), not as
+// "[libprotobuf ERROR ...]" text.
+TEST(LogTest, ProtobufsLogLinesAreJsonLines) {
+  RouteProtobufLogs();
   char path[] = "/tmp/log-test-XXXXXX";
   const int file = mkstemp(path);
   ASSERT_GE(file, 0);
@@ -92,7 +95,7 @@ TEST(LogTest, LibraryLogLinesAreJsonLines) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0]["msg"], "a protobuf complaint");
   EXPECT_EQ(lines[0]["source"], "protobuf");
-  EXPECT_EQ(lines[0]["level"], "warn");
+  EXPECT_EQ(lines[0]["level"], "error");
 }
 
 }  // namespace msp::log

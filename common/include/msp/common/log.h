@@ -37,10 +37,9 @@ void ConfigureAccessLog(double ok_sample_rate);
 // Whether an OK call of this trace is written.
 bool SampleAccess(std::string_view trace_id);
 
-// gRPC's and protobuf's own log lines (a failed TLS handshake, a dropped connection, invalid
-// UTF-8 in a message) as JSON lines of ours; they were raw "E1129 ..." and "[libprotobuf
-// ERROR ...]" lines on stderr. Idempotent.
-void RouteLibraryLogs();
+// gRPC's own log lines (a failed TLS handshake, a dropped connection) as JSON lines of ours;
+// they were raw "E1129 ..." lines on stderr. Idempotent.
+void RouteGrpcLogs();
 
 // "alice.smith@example.com" -> "a***@example.com".
 std::string MaskEmail(std::string_view email);
