@@ -300,6 +300,11 @@ TEST(Mspctl, KebabCaseFlagsDidYouMeanAndOneTimeFormat) {
   ASSERT_FALSE(id.empty());
   Result r = Mspctl({"customers", "list", "--page-size=1"});
   EXPECT_EQ(r.exit, 0) << r.output;
+  // The table's sort words work for the list too (the example in --helpfull was refused).
+  r = Mspctl({"customers", "list", "--order_by", "modified desc", "--page_size=1"});
+  EXPECT_EQ(r.exit, 0) << r.output;
+  r = Mspctl({"customers", "list", "--order_by", "update_time desc", "--page_size=1"});
+  EXPECT_EQ(r.exit, 0) << r.output;
   r = Mspctl({"customers", "list", "--page_sise=1"});
   EXPECT_EQ(r.exit, 2) << r.output;
   EXPECT_NE(r.output.find("unknown flag --page_sise; did you mean --page_size?"), std::string::npos)

@@ -89,7 +89,10 @@ ABSL_FLAG(std::string, request_id, "",
 ABSL_FLAG(bool, local, false, "times in the local time zone (default: UTC), RFC 3339 either way");
 ABSL_FLAG(bool, verbose, false, "print each write's request id and each retry on stderr");
 ABSL_FLAG(std::string, filter, "", "list filter, e.g. 'state = PENDING'");
-ABSL_FLAG(std::string, order_by, "", "list order, e.g. 'modified desc'");
+ABSL_FLAG(std::string, order_by, "",
+          "sort key, optionally followed by desc: name, created, modified, customer_id (customers "
+          "list and table show), service_status, management_type, total_devices, msp_linked "
+          "(table show)");
 ABSL_FLAG(std::string, search, "", "search text");
 ABSL_FLAG(int, page_size, 0, "rows a page (0: the service's default)");
 ABSL_FLAG(std::string, page_token, "", "the page to show (from a previous page)");
@@ -118,12 +121,18 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
                 --state S --zip Z --first_name F --last_name L --email E --phone P
                 [--address2 --website --job_title --jointly --services a,b --tenant_prefix]
   customers get ID | list [--filter --order_by --search --page_size] | events ID
+                --order_by name|created|modified|customer_id [desc]
+                --filter 'state = ACTIVE AND management_type = JOINTLY_MANAGED'
   customers update ID [--name --size --industries --country --address1 --address2 --city
                        --state --zip --website --first_name --last_name --email] | upgrade ID
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
   invitations create CUSTOMER_ID [--jointly] --services a,b | resend ID | cancel ID | list
   delink request ID | resend ID | revoke ID
   table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
+                --order_by name|service_status|customer_id|management_type|total_devices|
+                           modified|created|msp_linked [desc]
+                --filter 'service = KNOX_MANAGE OR service = KNOX_GUARD' (state, management_type,
+                         service)
   export csv --out FILE [--filter --search]
 Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
 --verbose, --local (times in the local zone; default UTC). Flags may be kebab-case. A write
@@ -238,6 +247,19 @@ void SetIndustries(const std::string& value, cv1::Company& company) {
     }
     company.add_industries(industry);
   }
+}
+
+// One sort vocabulary for the CLI, the table's (name, created, modified): customers list takes
+// it too and sends the list API's field names (company_name, create_time, update_time). The
+// API's own names pass through.
+std::string ListOrderBy(const std::string& order_by) {
+  static const auto* names = new std::map<std::string, std::string>{
+      {"name", "company_name"}, {"created", "create_time"}, {"modified", "update_time"}};
+  const std::vector<std::string> words = absl::StrSplit(order_by, ' ', absl::SkipEmpty());
+  if (words.empty()) return order_by;
+  const auto it = names->find(words[0]);
+  if (it == names->end()) return order_by;
+  return words.size() > 1 ? it->second + " " + words[1] : it->second;
 }
 
 // A random UUID (version 4): a write's request id when none is given.
@@ -562,7 +584,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
     cv1::ListCustomersRequest request;
     request.set_parent(Parent());
     request.set_filter(absl::GetFlag(FLAGS_filter));
-    request.set_order_by(absl::GetFlag(FLAGS_order_by));
+    request.set_order_by(ListOrderBy(absl::GetFlag(FLAGS_order_by)));
     request.set_search(absl::GetFlag(FLAGS_search));
     request.set_page_size(absl::GetFlag(FLAGS_page_size));
     request.set_page_token(absl::GetFlag(FLAGS_page_token));
