@@ -25,7 +25,8 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
       if (left <= std::chrono::seconds(0)) return;
       const std::string token =
           tokens->Issue(LinkPurpose::kAccountSetup, message.key,
-                        std::chrono::duration_cast<std::chrono::seconds>(left));
+                        std::chrono::duration_cast<std::chrono::seconds>(left),
+                        std::to_string(found->invitation.send_count()));
       mailer->Send(AccountSetupEmail(found->invitation.customer(), found->msp_id,
                                      found->invitation.company_name(), found->invitation.contact(),
                                      message.key, token, settings));
@@ -33,7 +34,8 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
     }
     if (found->kind == LinkKind::kDelink) {
       const std::string token =
-          tokens->Issue(LinkPurpose::kDelink, message.key, settings.delink_link_ttl);
+          tokens->Issue(LinkPurpose::kDelink, message.key, settings.delink_link_ttl,
+                        std::to_string(found->invitation.send_count()));
       mailer->Send(
           DelinkEmail(absl::StrCat("msps/", found->msp_id, "/delinkRequests/", message.key),
                       found->msp_id, found->invitation.company_name(), found->invitation.contact(),
@@ -45,11 +47,15 @@ outbox::Handler InvitationEmailHandler(pg::Pool* pool, LinkTokens* tokens, mail:
     const auto expire = std::chrono::system_clock::time_point(
         std::chrono::seconds(found->invitation.expire_time().seconds()));
     if (expire <= now) return;
+    // Per email (as its Message-ID: the send count, and the reminder apart): a copy of this email
+    // delivered again after a crash keeps the first copy's link working; a resend or the
+    // reminder ends it.
+    const bool reminder = message.payload == "reminder";
     const std::string token =
         tokens->Issue(LinkPurpose::kInvitation, message.key,
-                      std::chrono::duration_cast<std::chrono::seconds>(expire - now));
-    mailer->Send(InvitationEmail(found->invitation, found->msp_id, token, settings,
-                                 message.payload == "reminder"));
+                      std::chrono::duration_cast<std::chrono::seconds>(expire - now),
+                      absl::StrCat(found->invitation.send_count(), reminder ? "-reminder" : ""));
+    mailer->Send(InvitationEmail(found->invitation, found->msp_id, token, settings, reminder));
     invitations_sent->Increment();
     // Crash tests kill the process here: sent, not yet recorded as delivered.
     failpoint::CrashIfEnabled("onboarding.email.after_send");

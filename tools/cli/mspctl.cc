@@ -1043,6 +1043,14 @@ std::vector<std::string> NormalizedArgs(int argc, char** argv) {
     const size_t eq = arg.find('=');
     std::string name = arg.substr(dashes, eq == std::string::npos ? eq : eq - dashes);
     std::replace(name.begin(), name.end(), '-', '_');
+    // Abseil's own (--help, --helpfull, --version, ...) are its to handle.
+    static const std::set<std::string> kAbseilFlags = {
+        "help",    "helpfull",        "helpshort", "helppackage", "helpon",     "helpmatch",
+        "version", "only_check_args", "flagfile",  "fromenv",     "tryfromenv", "undefok"};
+    if (kAbseilFlags.count(name) != 0) {
+      out.push_back(arg);
+      continue;
+    }
     const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     const bool negated = flag == nullptr && name.rfind("no", 0) == 0 &&
                          absl::FindCommandLineFlag(name.substr(2)) != nullptr &&

@@ -25,9 +25,28 @@ std::string_view PurposeName(LinkPurpose purpose) {
   return "unknown";
 }
 
+// A hash: "send" (the email its tokens are for) and one "d:<digest>" field per token.
 std::string TokenKey(LinkPurpose purpose, const std::string& link_id) {
+  return absl::StrCat("onboarding:link-tokens:", std::string(PurposeName(purpose)), ":", link_id);
+}
+
+// Where tokens issued before per-send tokens were kept (one digest, a string), still verified
+// until they expire.
+std::string LegacyTokenKey(LinkPurpose purpose, const std::string& link_id) {
   return absl::StrCat("onboarding:token:", std::string(PurposeName(purpose)), ":", link_id);
 }
+
+// Atomically: another email drops the tokens of the previous one; the token joins its email's.
+constexpr char kIssueScript[] = R"lua(
+if redis.call('HGET', KEYS[1], 'send') ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'send', ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'd:' .. ARGV[2], '1')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
+)lua";
 
 std::string FailureKey(LinkPurpose purpose, const std::string& link_id) {
   return absl::StrCat("onboarding:wrong-token:", std::string(PurposeName(purpose)), ":", link_id);
@@ -52,9 +71,10 @@ std::string NewLinkToken() {
 LinkTokens::LinkTokens(redis::Client* redis, Options options) : redis_(redis), options_(options) {}
 
 std::string LinkTokens::Issue(LinkPurpose purpose, const std::string& link_id,
-                              std::chrono::seconds ttl) {
+                              std::chrono::seconds ttl, const std::string& send) {
   const std::string token = NewLinkToken();
-  redis_->Command({"SET", TokenKey(purpose, link_id), Digest(token), "EX",
+  redis_->Command({"EVAL", kIssueScript, "2", TokenKey(purpose, link_id),
+                   LegacyTokenKey(purpose, link_id), "email:" + send, Digest(token),
                    std::to_string(std::max<int64_t>(1, ttl.count()))});
   return token;
 }
@@ -72,13 +92,20 @@ TokenCheck LinkTokens::Verify(LinkPurpose purpose, const std::string& link_id,
                                         std::chrono::seconds(wait));
     }
   }
-  auto stored = redis_->Command({"GET", TokenKey(purpose, link_id)});
-  if (stored.IsNil()) return TokenCheck::kMissing;
-  const std::string expected = stored.String();
+  // A hash lookup by the token's digest: no comparison of secrets that could leak by timing.
   const std::string presented = Digest(token);
-  if (expected.size() == presented.size() &&
-      CRYPTO_memcmp(expected.data(), presented.data(), presented.size()) == 0) {
+  const std::string key = TokenKey(purpose, link_id);
+  if (redis_->Command({"HEXISTS", key, "d:" + presented}).Integer() == 1) {
     return TokenCheck::kValid;
+  }
+  if (redis_->Command({"EXISTS", key}).Integer() == 0) {
+    auto legacy = redis_->Command({"GET", LegacyTokenKey(purpose, link_id)});
+    if (legacy.IsNil()) return TokenCheck::kMissing;
+    const std::string expected = legacy.String();
+    if (expected.size() == presented.size() &&
+        CRYPTO_memcmp(expected.data(), presented.data(), presented.size()) == 0) {
+      return TokenCheck::kValid;
+    }
   }
   for (const auto& key : failure_keys) {
     const int64_t count = redis_->Command({"INCR", key}).Integer();
@@ -90,7 +117,8 @@ TokenCheck LinkTokens::Verify(LinkPurpose purpose, const std::string& link_id,
 }
 
 void LinkTokens::Revoke(LinkPurpose purpose, const std::string& link_id) {
-  redis_->Command({"DEL", TokenKey(purpose, link_id), FailureKey(purpose, link_id)});
+  redis_->Command({"DEL", TokenKey(purpose, link_id), LegacyTokenKey(purpose, link_id),
+                   FailureKey(purpose, link_id)});
 }
 
 int64_t LinkTokens::TimeToLive(LinkPurpose purpose, const std::string& link_id) {

@@ -8,7 +8,10 @@
 // The secrets of emailed links (accept or reject an invitation, answer a delink request, set up
 // an account). A token is 256 random bits, base64url, and exists in plain text only in the
 // email: Redis keeps its SHA-256 under the link's key with a TTL equal to the link's life.
-// Issuing again replaces the digest, so the previous email's link stops working.
+// Tokens are issued for one email of the link (its send: the send count, and whether it is the
+// reminder, as in the email's Message-ID): another email replaces them, so the previous email's
+// link stops working; the same email issued again (delivered twice after a crash, with the same
+// Message-ID) adds its token beside the first, so both copies' links work.
 //
 // Single use is the caller's state machine's job, not a delete-on-read here: the caller
 // verifies, records the answer in PostgreSQL (idempotently), and only then revokes the token.
@@ -34,8 +37,10 @@ class LinkTokens {
   };
   LinkTokens(redis::Client* redis, Options options);
 
-  // Issues the link's token (replacing any earlier one); returns it for the email only.
-  std::string Issue(LinkPurpose purpose, const std::string& link_id, std::chrono::seconds ttl);
+  // Issues a token for the link's email `send` (replacing the tokens of any other email);
+  // returns it for the email only.
+  std::string Issue(LinkPurpose purpose, const std::string& link_id, std::chrono::seconds ttl,
+                    const std::string& send = "");
   // Compares in constant time. Throws ApiError RESOURCE_EXHAUSTED TOO_MANY_WRONG_TOKENS (with
   // RetryInfo) once a link, or a caller (`caller`, e.g. a customer id; "" for none), has sent
   // max_failures wrong tokens in the window; from then on even the right token waits, so

@@ -2,6 +2,7 @@
 #include "store/link_tokens.h"
 
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include <set>
 #include <thread>
@@ -59,12 +60,51 @@ TEST_F(LinkTokensTest, TheRightTokenVerifiesAWrongOneDoesNot) {
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-1", token), TokenCheck::kMissing);
 }
 
-TEST_F(LinkTokensTest, ReissuingStopsTheOldLink) {
-  const std::string first = tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1));
-  const std::string second = tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1));
+TEST_F(LinkTokensTest, ANewSendStopsTheOldLink) {
+  const std::string first =
+      tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1), /*send=*/"1");
+  const std::string second =
+      tokens_->Issue(LinkPurpose::kDelink, "d-1", std::chrono::hours(1), /*send=*/"2");
   EXPECT_NE(first, second);
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kDelink, "d-1", first), TokenCheck::kWrong);
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kDelink, "d-1", second), TokenCheck::kValid);
+}
+
+// An email delivered twice (the relay crashed after sending, before recording it) carries two
+// tokens for the same send: the first copy's link keeps working. The fault suite's PostgreSQL
+// crash found it: the customer answered from the first email and was refused
+// LINK_TOKEN_INVALID.
+TEST_F(LinkTokensTest, AnEmailDeliveredTwiceKeepsBothLinksWorking) {
+  const std::string first =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-twice", std::chrono::hours(1), /*send=*/"1");
+  const std::string again =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-twice", std::chrono::hours(1), /*send=*/"1");
+  EXPECT_NE(first, again);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", first), TokenCheck::kValid);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", again), TokenCheck::kValid);
+  // The next send ends both.
+  const std::string resent =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-twice", std::chrono::hours(1), /*send=*/"2");
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", first), TokenCheck::kWrong);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", again), TokenCheck::kWrong);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", resent), TokenCheck::kValid);
+  tokens_->Revoke(LinkPurpose::kInvitation, "inv-twice");
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-twice", resent), TokenCheck::kMissing);
+}
+
+// A token issued before tokens were kept per send (one digest under the old key) still works
+// until it expires or the link is issued again.
+TEST_F(LinkTokensTest, ATokenOfTheEarlierLayoutStillVerifies) {
+  const std::string token = NewLinkToken();
+  unsigned char digest[32];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  client_->Command({"SET", "onboarding:token:invitation:inv-old",
+                    std::string(reinterpret_cast<char*>(digest), sizeof(digest)), "EX", "3600"});
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-old", token), TokenCheck::kValid);
+  const std::string next =
+      tokens_->Issue(LinkPurpose::kInvitation, "inv-old", std::chrono::hours(1), /*send=*/"2");
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-old", token), TokenCheck::kWrong);
+  EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-old", next), TokenCheck::kValid);
 }
 
 TEST_F(LinkTokensTest, TokensExpireWithTheirLink) {
@@ -78,15 +118,22 @@ TEST_F(LinkTokensTest, TokensExpireWithTheirLink) {
 TEST_F(LinkTokensTest, OnlyTheDigestIsStored) {
   const std::string token =
       tokens_->Issue(LinkPurpose::kInvitation, "inv-digest", std::chrono::hours(1));
-  const auto value = client_->Command({"GET", "onboarding:token:invitation:inv-digest"}).String();
-  EXPECT_EQ(value.size(), 32u);
-  EXPECT_EQ(value.find(token), std::string::npos);
+  // The link's hash: the send, and the token's SHA-256 as a field name.
+  const auto fields =
+      client_->Command({"HKEYS", "onboarding:link-tokens:invitation:inv-digest"}).Strings();
+  ASSERT_EQ(fields.size(), 2u);
+  for (const auto& field : fields) {
+    if (field == "send") continue;
+    EXPECT_EQ(field.size(), 2u + 32u);  // "d:" + the digest
+    EXPECT_EQ(field.find(token), std::string::npos);
+  }
   for (const auto& key : client_->Command({"KEYS", "*"}).Strings()) {
     EXPECT_EQ(key.find(token), std::string::npos);
-    const auto v = client_->Command({"TYPE", key}).String() == "string"
-                       ? client_->Command({"GET", key}).String()
-                       : "";
-    EXPECT_EQ(v.find(token), std::string::npos);
+    const std::string type = client_->Command({"TYPE", key}).String();
+    std::vector<std::string> values;
+    if (type == "string") values.push_back(client_->Command({"GET", key}).String());
+    if (type == "hash") values = client_->Command({"HGETALL", key}).Strings();
+    for (const auto& v : values) EXPECT_EQ(v.find(token), std::string::npos);
   }
 }
 
