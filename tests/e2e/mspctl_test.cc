@@ -71,9 +71,9 @@ std::vector<std::string> AddArgs(const std::string& name, const std::string& ema
           "--phone=+49 30 1234567"};
 }
 
-bool WaitForTable(const std::string& text) {
+bool WaitForTable(const std::string& text, const std::string& msp = "cli") {
   for (int i = 0; i < 200; ++i) {
-    if (Mspctl({"table", "show"}).output.find(text) != std::string::npos) return true;
+    if (Mspctl({"table", "show", "--all"}, msp).output.find(text) != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
@@ -319,6 +319,30 @@ TEST(Mspctl, KebabCaseFlagsDidYouMeanAndOneTimeFormat) {
   EXPECT_TRUE(std::regex_search(
       r.output, std::regex(R"(\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30  CUSTOMER_CREATED)")))
       << r.output;
+}
+
+// --all follows the pages: every customer in one answer, no page token left.
+TEST(Mspctl, AllFollowsEveryPage) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Mspctl(AddArgs(absl::StrCat("Paged ", i, " Oy"),
+                             absl::StrCat("it", i, "@paged-cli.example")),
+                     "cli-pages")
+                  .exit,
+              0);
+  }
+  Result r = Mspctl({"customers", "list", "--page_size=1"}, "cli-pages");
+  EXPECT_NE(r.output.find("more: --page_token"), std::string::npos) << r.output;
+  const auto all =
+      Json(Mspctl({"customers", "list", "--page_size=1", "--all", "--json"}, "cli-pages"));
+  EXPECT_EQ(all["customers"].size(), 3u) << all.dump();
+  EXPECT_EQ(all.value("nextPageToken", ""), "");
+  ASSERT_TRUE(WaitForTable("Paged 2 Oy", "cli-pages"));
+  r = Mspctl({"table", "show", "--page_size=1", "--all"}, "cli-pages");
+  ASSERT_EQ(r.exit, 0) << r.output;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(r.output.find(absl::StrCat("Paged ", i, " Oy")), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(r.output.find("more:"), std::string::npos) << r.output;
 }
 
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).

@@ -86,6 +86,7 @@ ABSL_FLAG(std::string, tenant_prefix, "", "Knox Manage tenant id prefix");
 ABSL_FLAG(std::string, request_id, "",
           "a write's request id (default: a new one each run); the same id makes a repeated "
           "write return the first answer");
+ABSL_FLAG(bool, all, false, "list and table show: every page, not only the first");
 ABSL_FLAG(bool, local, false, "times in the local time zone (default: UTC), RFC 3339 either way");
 ABSL_FLAG(bool, verbose, false, "print each write's request id and each retry on stderr");
 ABSL_FLAG(std::string, filter, "", "list filter, e.g. 'state = PENDING'");
@@ -120,7 +121,7 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
   customers add --name N --size S --industries I,.. --country CC --address1 A --city C
                 --state S --zip Z --first_name F --last_name L --email E --phone P
                 [--address2 --website --job_title --jointly --services a,b --tenant_prefix]
-  customers get ID | list [--filter --order_by --search --page_size] | events ID
+  customers get ID | list [--filter --order_by --search --page_size --all] | events ID
                 --order_by name|created|modified|customer_id [desc]
                 --filter 'state = ACTIVE AND management_type = JOINTLY_MANAGED'
   customers update ID [--name --size --industries --country --address1 --address2 --city
@@ -128,7 +129,7 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
   invitations create CUSTOMER_ID [--jointly] --services a,b | resend ID | cancel ID | list
   delink request ID | resend ID | revoke ID
-  table show [--columns --order_by --filter --search --page_size] | table columns [COLUMN...]
+  table show [--columns --order_by --filter --search --page_size --all] | columns [COLUMN...]
                 --order_by name|service_status|customer_id|management_type|total_devices|
                            modified|created|msp_linked [desc]
                 --filter 'service = KNOX_MANAGE OR service = KNOX_GUARD' (state, management_type,
@@ -152,15 +153,15 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"customers update",
        {"name", "size", "industries", "country", "address1", "address2", "city", "state", "zip",
         "website", "first_name", "last_name", "email", "request_id"}},
-      {"customers list", {"filter", "order_by", "search", "page_size", "page_token"}},
+      {"customers list", {"filter", "order_by", "search", "page_size", "page_token", "all"}},
       {"customers events", {"page_size"}},
       {"customers upgrade", {"request_id"}},
       {"services assign", {"request_id", "tenant_prefix"}},
       {"services launch", {"return_uri"}},
       {"invitations create", {"jointly", "services", "request_id", "tenant_prefix"}},
-      {"invitations list", {"page_size"}},
+      {"invitations list", {"page_size", "all"}},
       {"delink request", {"request_id"}},
-      {"table show", {"columns", "filter", "order_by", "search", "page_size", "page_token"}},
+      {"table show", {"columns", "filter", "order_by", "search", "page_size", "page_token", "all"}},
       {"export csv", {"out", "filter", "search"}},
   };
   return *flags;
@@ -262,6 +263,10 @@ std::string ListOrderBy(const std::string& order_by) {
   return words.size() > 1 ? it->second + " " + words[1] : it->second;
 }
 
+void AppendCustomers(cv1::ListCustomersResponse& page, cv1::ListCustomersResponse& all) {
+  for (auto& c : *page.mutable_customers()) *all.add_customers() = std::move(c);
+}
+
 // A random UUID (version 4): a write's request id when none is given.
 std::string NewRequestId() {
   std::random_device device;
@@ -344,6 +349,23 @@ class Cli {
       std::this_thread::sleep_for(backoff);
       backoff *= 2;
     }
+  }
+  // A list call; with --all, the pages after the first too, appended to the first answer.
+  template <typename Stub, typename Request, typename Response, typename Append>
+  grpc::Status CallPages(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                      Response*),
+                         Stub& stub, Request request, Response* out, Append append) const {
+    grpc::Status status = Call(method, stub, request, out);
+    while (status.ok() && absl::GetFlag(FLAGS_all) && !out->next_page_token().empty()) {
+      Response page;
+      request.set_page_token(out->next_page_token());
+      status = Call(method, stub, request, &page);
+      if (status.ok()) {
+        append(page, *out);
+        out->set_next_page_token(page.next_page_token());
+      }
+    }
+    return status;
   }
   // The request id of this run's write (--request_id, or a new random one), printed once with
   // --verbose.
@@ -589,8 +611,9 @@ int Cli::Customers(const std::vector<std::string>& args) {
     request.set_page_size(absl::GetFlag(FLAGS_page_size));
     request.set_page_token(absl::GetFlag(FLAGS_page_token));
     cv1::ListCustomersResponse out;
-    return Show(Call(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out), out,
-                [&] {
+    return Show(CallPages(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out,
+                          AppendCustomers),
+                out, [&] {
                   std::vector<const cv1::Customer*> list;
                   for (const auto& c : out.customers()) list.push_back(&c);
                   PrintCustomers(list);
@@ -766,8 +789,9 @@ int Cli::Invitations(const std::vector<std::string>& args) {
         "state = PENDING OR state = REJECTED OR state = CANCELED OR state = EXPIRED");
     request.set_page_size(absl::GetFlag(FLAGS_page_size));
     cv1::ListCustomersResponse out;
-    return Show(Call(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out), out,
-                [&] {
+    return Show(CallPages(&cv1::CustomerService::Stub::ListCustomers, *customers_, request, &out,
+                          AppendCustomers),
+                out, [&] {
                   std::vector<const cv1::Customer*> list;
                   for (const auto& c : out.customers()) list.push_back(&c);
                   PrintCustomers(list);
@@ -860,23 +884,26 @@ int Cli::Table(const std::vector<std::string>& args) {
     request.set_page_size(absl::GetFlag(FLAGS_page_size));
     request.set_page_token(absl::GetFlag(FLAGS_page_token));
     rv1::QueryCustomerTableResponse out;
-    return Show(Call(&rv1::ReportingService::Stub::QueryCustomerTable, *reporting_, request, &out),
-                out, [&] {
-                  std::vector<std::string> header = {"STATE"};
-                  for (int c : out.columns())
-                    header.push_back(rv1::Column_Name(static_cast<rv1::Column>(c)));
-                  std::vector<std::vector<std::string>> rows;
-                  for (const auto& row : out.rows()) {
-                    std::vector<std::string> cells = {cv1::State_Name(row.state())};
-                    for (int c : out.columns())
-                      cells.push_back(Cell(row, static_cast<rv1::Column>(c)));
-                    rows.push_back(std::move(cells));
-                  }
-                  PrintTable(header, rows);
-                  if (!out.next_page_token().empty()) {
-                    std::cout << "more: --page_token " << out.next_page_token() << "\n";
-                  }
-                });
+    return Show(
+        CallPages(&rv1::ReportingService::Stub::QueryCustomerTable, *reporting_, request, &out,
+                  [](rv1::QueryCustomerTableResponse& page, rv1::QueryCustomerTableResponse& all) {
+                    for (auto& row : *page.mutable_rows()) *all.add_rows() = std::move(row);
+                  }),
+        out, [&] {
+          std::vector<std::string> header = {"STATE"};
+          for (int c : out.columns())
+            header.push_back(rv1::Column_Name(static_cast<rv1::Column>(c)));
+          std::vector<std::vector<std::string>> rows;
+          for (const auto& row : out.rows()) {
+            std::vector<std::string> cells = {cv1::State_Name(row.state())};
+            for (int c : out.columns()) cells.push_back(Cell(row, static_cast<rv1::Column>(c)));
+            rows.push_back(std::move(cells));
+          }
+          PrintTable(header, rows);
+          if (!out.next_page_token().empty()) {
+            std::cout << "more: --page_token " << out.next_page_token() << "\n";
+          }
+        });
   }
   if (verb == "columns") {
     rv1::TablePreferences out;
