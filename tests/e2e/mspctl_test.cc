@@ -345,6 +345,37 @@ TEST(Mspctl, AllFollowsEveryPage) {
   EXPECT_EQ(r.output.find("more:"), std::string::npos) << r.output;
 }
 
+// `mspctl completion bash` completes commands, verbs and each command's own flags in a real bash.
+TEST(Mspctl, BashCompletionCompletesCommandsVerbsAndFlags) {
+  const Result script = Mspctl({"completion", "bash"});
+  ASSERT_EQ(script.exit, 0) << script.output;
+  const std::string path = stack->log_dir() + "/mspctl-completion.bash";
+  std::ofstream(path) << script.output;
+  // COMP_WORDS as bash fills them for a command line being typed; prints COMPREPLY.
+  const auto complete = [&](const std::string& words) {
+    const std::string out = stack->log_dir() + "/completion.out";
+    std::remove(out.c_str());
+    testing::RunCommand({"bash", "-c",
+                         "source '" + path + "'; COMP_WORDS=(" + words +
+                             "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _mspctl; "
+                             "echo \"${COMPREPLY[*]}\""},
+                        out);
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  EXPECT_EQ(complete("mspctl cu"), "customers\n");
+  EXPECT_EQ(complete("mspctl customers up"), "update upgrade\n");
+  EXPECT_NE(complete("mspctl customers add --na").find("--name"), std::string::npos);
+  // Only the command's own request flags (and the global ones).
+  EXPECT_EQ(complete("mspctl customers get --zi"), "\n");
+  EXPECT_EQ(complete("mspctl table show --col"), "--columns\n");
+  EXPECT_EQ(Mspctl({"completion", "fish"}).exit, 2);
+  const Result zsh = Mspctl({"completion", "zsh"});
+  EXPECT_NE(zsh.output.find("bashcompinit"), std::string::npos);
+}
+
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).
 TEST(Mspctl, JsonOfAnEmptyListIsAnEmptyArray) {
   const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-nobody"));

@@ -135,6 +135,7 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
                 --filter 'service = KNOX_MANAGE OR service = KNOX_GUARD' (state, management_type,
                          service)
   export csv --out FILE [--filter --search]
+  completion bash|zsh   (source <(mspctl completion bash), or in ~/.zshrc for zsh)
 Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
 --verbose, --local (times in the local zone; default UTC). Flags may be kebab-case. A write
 sends --request_id (default: a new one) and retries with it when the service is unreachable or
@@ -165,6 +166,72 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"export csv", {"out", "filter", "search"}},
   };
   return *flags;
+}
+
+// The commands and their verbs, for completion.
+const std::vector<std::pair<std::string, std::vector<std::string>>>& Commands() {
+  static const auto* commands = new std::vector<std::pair<std::string, std::vector<std::string>>>{
+      {"customers", {"add", "get", "list", "update", "upgrade", "events"}},
+      {"services", {"assign", "list", "launch"}},
+      {"invitations", {"create", "resend", "cancel", "list"}},
+      {"delink", {"request", "resend", "revoke"}},
+      {"table", {"show", "columns"}},
+      {"export", {"csv"}},
+      {"completion", {"bash", "zsh"}},
+      {"help", {}},
+  };
+  return *commands;
+}
+
+// `mspctl completion bash|zsh`: a completion script made from the command and flag tables, so
+// it cannot fall behind them. zsh runs the bash function through bashcompinit.
+std::string CompletionScript(const std::string& shell) {
+  static const char* kGlobal =
+      "--token --msp --host --customer_address --assignment_address --onboarding_address "
+      "--reporting_address --json --timeout_s --verbose --local --plaintext --insecure --cacert "
+      "--cert --key --authority --help --version";
+  std::string out;
+  if (shell == "zsh") out += "autoload -U +X bashcompinit && bashcompinit\n";
+  out +=
+      "_mspctl() {\n"
+      "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" cmd=\"\" sub=\"\" i w words=\"\"\n"
+      "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+      "    w=\"${COMP_WORDS[i]}\"\n"
+      "    [[ $w == -* ]] && continue\n"
+      "    if [[ -z $cmd ]]; then cmd=$w; elif [[ -z $sub ]]; then sub=$w; fi\n"
+      "  done\n"
+      "  if [[ $cur == -* ]]; then\n"
+      "    case \"$cmd $sub\" in\n";
+  for (const auto& [command, flags] : CommandFlags()) {
+    std::vector<std::string> names;
+    for (const auto& f : flags) names.push_back("--" + f);
+    out += "      \"" + command + "\") words=\"" + absl::StrJoin(names, " ") + "\" ;;\n";
+  }
+  out +=
+      "    esac\n"
+      "    COMPREPLY=($(compgen -W \"$words " +
+      std::string(kGlobal) +
+      "\" -- \"$cur\"))\n"
+      "    return\n"
+      "  fi\n"
+      "  if [[ -z $cmd ]]; then\n";
+  std::vector<std::string> names;
+  for (const auto& [command, verbs] : Commands()) names.push_back(command);
+  out += "    COMPREPLY=($(compgen -W \"" + absl::StrJoin(names, " ") +
+         "\" -- \"$cur\"))\n"
+         "  elif [[ -z $sub ]]; then\n"
+         "    case $cmd in\n";
+  for (const auto& [command, verbs] : Commands()) {
+    if (verbs.empty()) continue;
+    out += "      " + command + ") COMPREPLY=($(compgen -W \"" + absl::StrJoin(verbs, " ") +
+           "\" -- \"$cur\")) ;;\n";
+  }
+  out +=
+      "    esac\n"
+      "  fi\n"
+      "}\n"
+      "complete -F _mspctl mspctl\n";
+  return out;
 }
 
 // A request field's path as the flag that sets it, for error messages ("company.address.zip_code"
@@ -1002,6 +1069,13 @@ int Cli::Run(const std::vector<std::string>& words, const std::set<std::string>&
   if (words[0] == "delink") return Delink(args);
   if (words[0] == "table") return Table(args);
   if (words[0] == "export") return Export(args);
+  if (words[0] == "completion") {
+    if (args.size() != 1 || (args[0] != "bash" && args[0] != "zsh")) {
+      throw Usage("completion bash|zsh");
+    }
+    std::cout << CompletionScript(args[0]);
+    return 0;
+  }
   throw Usage("unknown command " + words[0]);
 }
 
