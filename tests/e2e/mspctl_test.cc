@@ -376,6 +376,34 @@ TEST(Mspctl, BashCompletionCompletesCommandsVerbsAndFlags) {
   EXPECT_NE(zsh.output.find("bashcompinit"), std::string::npos);
 }
 
+// -o csv prints the table as CSV (RFC 4180 quoting), -o yaml the answer as YAML, and a format
+// mspctl does not have is a usage error.
+TEST(Mspctl, OutputFormats) {
+  auto add = AddArgs("Comma, Quote \"Co\"", "it@formats-cli.example");
+  add.push_back("-o");
+  add.push_back("json");
+  const std::string id = Json(Mspctl(add, "cli-formats")).value("customerId", "");
+  ASSERT_FALSE(id.empty());
+  Result r = Mspctl({"customers", "list", "-o", "csv"}, "cli-formats");
+  ASSERT_EQ(r.exit, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("ID,COMPANY,STATE,MANAGEMENT,CONTACT,LINK\r\n", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find(id + ",\"Comma, Quote \"\"Co\"\"\",ACTIVE,FULLY_MANAGED,"),
+            std::string::npos)
+      << r.output;
+  r = Mspctl({"customers", "get", id, "--output=yaml"}, "cli-formats");
+  ASSERT_EQ(r.exit, 0) << r.output;
+  EXPECT_NE(r.output.find("customerId: " + id + "\n"), std::string::npos) << r.output;
+  // Nested maps indented, a string YAML would misread quoted, a list as dashes.
+  EXPECT_NE(r.output.find("company:\n  address:\n    addressLine1: Hauptstr. 1\n"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\n  displayName: \"Comma, Quote \\\"Co\\\"\"\n"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\n    zipCode: \"10115\"\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n  industries:\n    - MANUFACTURING\n"), std::string::npos) << r.output;
+  EXPECT_EQ(Mspctl({"customers", "list", "-o", "xml"}, "cli-formats").exit, 2);
+}
+
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).
 TEST(Mspctl, JsonOfAnEmptyListIsAnEmptyArray) {
   const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-nobody"));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -41,6 +42,7 @@
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "proto_json.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "where the services run (ports 50051..50054)");
@@ -50,7 +52,10 @@ ABSL_FLAG(std::string, onboarding_address, "", "onboarding service host:port (de
 ABSL_FLAG(std::string, reporting_address, "", "reporting service host:port (default host:50054)");
 ABSL_FLAG(std::string, token, "", "bearer token of an MSP admin (MSP_TOKEN)");
 ABSL_FLAG(std::string, msp, "", "the MSP (default: the token's)");
-ABSL_FLAG(bool, json, false, "print answers as proto3 JSON");
+ABSL_FLAG(bool, json, false, "print answers as proto3 JSON (the same as -o json)");
+ABSL_FLAG(std::string, output, "table",
+          "-o: table (aligned columns), json (the API's answer, every field), yaml (the same as "
+          "YAML) or csv (the table's rows as CSV)");
 ABSL_FLAG(int, timeout_s, 30, "deadline of each call");
 // grpcurl's connection flags (mspctl speaks plaintext to the local suite unless one of the TLS
 // flags is given).
@@ -136,7 +141,8 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
                          service)
   export csv --out FILE [--filter --search]
   completion bash|zsh   (source <(mspctl completion bash), or in ~/.zshrc for zsh)
-Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, --json, --timeout_s,
+Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, -o table|json|yaml|csv,
+--timeout_s,
 --verbose, --local (times in the local zone; default UTC). Flags may be kebab-case. A write
 sends --request_id (default: a new one) and retries with it when the service is unreachable or
 late. A flag the command does not send is refused.
@@ -188,7 +194,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& Commands() 
 std::string CompletionScript(const std::string& shell) {
   static const char* kGlobal =
       "--token --msp --host --customer_address --assignment_address --onboarding_address "
-      "--reporting_address --json --timeout_s --verbose --local --plaintext --insecure --cacert "
+      "--reporting_address --json --output --timeout_s --verbose --local --plaintext --insecure "
+      "--cacert "
       "--cert --key --authority --help --version";
   std::string out;
   if (shell == "zsh") out += "autoload -U +X bashcompinit && bashcompinit\n";
@@ -474,6 +481,84 @@ class Cli {
 };
 
 // Rows under a header, each column as wide as its widest cell.
+// How answers print (-o): an aligned table, the answer as JSON or YAML, or the table as CSV.
+enum class Output { kTable, kJson, kYaml, kCsv };
+
+Output OutputMode() {
+  if (absl::GetFlag(FLAGS_json)) return Output::kJson;
+  const std::string o = absl::GetFlag(FLAGS_output);
+  if (o == "table") return Output::kTable;
+  if (o == "json") return Output::kJson;
+  if (o == "yaml") return Output::kYaml;
+  if (o == "csv") return Output::kCsv;
+  throw Usage("-o " + o + ": one of table, json, yaml, csv");
+}
+
+// A line beside a table ("more: --page_token ..."): on standard error with -o csv, so that the
+// output stays CSV.
+std::ostream& Aside() { return OutputMode() == Output::kCsv ? std::cerr : std::cout; }
+
+std::string CsvCell(const std::string& cell) {
+  if (cell.find_first_of(",\"\r\n") == std::string::npos) return cell;
+  std::string out = "\"";
+  for (char c : cell) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// A JSON value as YAML (block style; strings quoted when YAML would read them otherwise).
+void WriteYaml(const nlohmann::json& value, int indent, std::ostream& out) {
+  const std::string pad(indent, ' ');
+  auto scalar = [](const nlohmann::json& v) -> std::string {
+    if (!v.is_string()) return v.dump();
+    const std::string& text = v.get_ref<const std::string&>();
+    static const std::set<std::string> kWords = {"",   "true", "false", "null", "yes",
+                                                 "no", "on",   "off",   "~"};
+    const bool plain = kWords.count(text) == 0 &&
+                       text.find_first_of(":#{}[],&*!|>'\"%@`\n") == std::string::npos &&
+                       text.front() != ' ' && text.back() != ' ' && text.front() != '-' &&
+                       !std::isdigit(static_cast<unsigned char>(text.front())) &&
+                       text.front() != '.';
+    return plain ? text : nlohmann::json(text).dump();
+  };
+  if (value.is_object()) {
+    if (value.empty()) {
+      out << "{}\n";
+      return;
+    }
+    for (const auto& [key, item] : value.items()) {
+      out << pad << key << ":";
+      if ((item.is_object() || item.is_array()) && !item.empty()) {
+        out << "\n";
+        WriteYaml(item, indent + 2, out);
+      } else if (item.is_object() || item.is_array()) {
+        out << (item.is_object() ? " {}\n" : " []\n");
+      } else {
+        out << " " << scalar(item) << "\n";
+      }
+    }
+  } else if (value.is_array()) {
+    for (const auto& item : value) {
+      if (item.is_object() && !item.empty()) {
+        // The first key on the dash's line, the others under it.
+        std::ostringstream nested;
+        WriteYaml(item, indent + 2, nested);
+        std::string text = nested.str();
+        out << pad << "- " << text.substr(indent + 2);
+      } else if (item.is_array() && !item.empty()) {
+        out << pad << "-\n";
+        WriteYaml(item, indent + 2, out);
+      } else {
+        out << pad << "- " << scalar(item) << "\n";
+      }
+    }
+  } else {
+    out << pad << scalar(value) << "\n";
+  }
+}
+
 // One time format everywhere: RFC 3339, in UTC ("2026-11-30T03:57:27Z") or with --local in
 // the local time zone with its offset; "-" for no time.
 std::string TimeCell(const google::protobuf::Timestamp& t) {
@@ -486,6 +571,16 @@ std::string TimeCell(const google::protobuf::Timestamp& t) {
 
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
+  if (OutputMode() == Output::kCsv) {
+    auto line = [](const std::vector<std::string>& cells) {
+      std::vector<std::string> quoted;
+      for (const auto& c : cells) quoted.push_back(CsvCell(c));
+      std::cout << absl::StrJoin(quoted, ",") << "\r\n";
+    };
+    line(header);
+    for (const auto& row : rows) line(row);
+    return;
+  }
   std::vector<size_t> width(header.size());
   // By the columns a cell takes on a terminal, not its bytes: non-ASCII names stay aligned.
   for (size_t c = 0; c < header.size(); ++c) width[c] = msp::cli::DisplayWidth(header[c]);
@@ -567,10 +662,17 @@ int PrintError(const grpc::Status& status) {
 int Cli::Show(const grpc::Status& status, const google::protobuf::Message& answer,
               const std::function<void()>& human) const {
   if (!status.ok()) return PrintError(status);
-  if (json_) {
-    std::cout << ProtoJson(answer, /*emit_defaults=*/true);
-  } else {
-    human();
+  switch (OutputMode()) {
+    case Output::kJson:
+      std::cout << ProtoJson(answer, /*emit_defaults=*/true);
+      break;
+    case Output::kYaml:
+      WriteYaml(nlohmann::json::parse(ProtoJson(answer, /*emit_defaults=*/true)), 0, std::cout);
+      break;
+    case Output::kTable:
+    case Output::kCsv:
+      human();
+      break;
   }
   return 0;
 }
@@ -666,7 +768,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
     return Show(Call(&cv1::CustomerService::Stub::GetCustomer, *customers_, request, &out), out,
                 [&] {
                   PrintCustomers({&out});
-                  std::cout << "services: " << ServicesCell(out.services()) << "\n";
+                  Aside() << "services: " << ServicesCell(out.services()) << "\n";
                 });
   }
   if (verb == "list") {
@@ -685,7 +787,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
                   for (const auto& c : out.customers()) list.push_back(&c);
                   PrintCustomers(list);
                   if (!out.next_page_token().empty()) {
-                    std::cout << "more: --page_token " << out.next_page_token() << "\n";
+                    Aside() << "more: --page_token " << out.next_page_token() << "\n";
                   }
                 });
   }
@@ -968,7 +1070,7 @@ int Cli::Table(const std::vector<std::string>& args) {
           }
           PrintTable(header, rows);
           if (!out.next_page_token().empty()) {
-            std::cout << "more: --page_token " << out.next_page_token() << "\n";
+            Aside() << "more: --page_token " << out.next_page_token() << "\n";
           }
         });
   }
@@ -1051,6 +1153,7 @@ int Cli::Run(const std::vector<std::string>& words, const std::set<std::string>&
     return words.empty() ? kUsage : 0;
   }
   const std::vector<std::string> args(words.begin() + 1, words.end());
+  (void)OutputMode();  // a bad -o is a usage error before any call
   // A request flag the command does not send is refused, not ignored.
   const std::string command = words[0] + (args.empty() ? "" : " " + args[0]);
   std::set<std::string> request_flags;
@@ -1144,6 +1247,7 @@ std::vector<std::string> NormalizedArgs(int argc, char** argv) {
     const size_t eq = arg.find('=');
     std::string name = arg.substr(dashes, eq == std::string::npos ? eq : eq - dashes);
     std::replace(name.begin(), name.end(), '-', '_');
+    if (name == "o") name = "output";  // -o json, as kubectl and gcloud take it
     // Abseil's own (--help, --helpfull, --version, ...) are its to handle.
     static const std::set<std::string> kAbseilFlags = {
         "help",    "helpfull",        "helpshort", "helppackage", "helpon",     "helpmatch",
