@@ -407,6 +407,56 @@ TEST(Mspctl, OutputFormats) {
   EXPECT_EQ(Mspctl({"customers", "list", "-o", "xml"}, "cli-formats").exit, 2);
 }
 
+// A context of the config file says where the services are, the output and the token (from a
+// command); --context picks another; a flag on the command line wins over the context.
+TEST(Mspctl, AConfigFileContextSaysWhereAndWhoAndFlagsWin) {
+  const std::string token = stack->MspToken("cli-context");
+  const nlohmann::json config = {
+      {"current_context", "suite"},
+      {"contexts",
+       {{"suite",
+         {{"customer_address", stack->address("customer")},
+          {"assignment_address", stack->address("service-assignment")},
+          {"onboarding_address", stack->address("onboarding-invitation")},
+          {"reporting_address", stack->address("reporting")},
+          {"token_command", "echo " + token},
+          {"output", "json"}}},
+        {"nowhere",
+         {{"customer_address", "127.0.0.1:1"},
+          {"token_command", "echo " + token},
+          {"timeout_s", 2}}},
+        {"misspelt", {{"colour", "blue"}}}}}};
+  const std::string path = stack->log_dir() + "/mspctl-config.json";
+  std::ofstream(path) << config.dump(2);
+  // No MSP_* variables: everything from the file.
+  static int n = 0;
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {testing::BinaryPath("tools/mspctl"), "--config=" + path});
+    testing::ChildProcess process(args, {},
+                                  absl::StrCat(stack->log_dir(), "/mspctl-context-", n++, ".log"));
+    Result r;
+    r.exit = process.Wait(std::chrono::seconds(60));
+    r.output = process.ReadLog();
+    return r;
+  };
+  Result r = run({"customers", "list"});
+  ASSERT_EQ(r.exit, 0) << r.output;
+  const auto list = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(list.is_discarded()) << "the context's -o json: " << r.output;
+  EXPECT_TRUE(list["customers"].is_array());
+  r = run({"--context=nowhere", "customers", "list"});
+  EXPECT_EQ(r.exit, 3) << r.output;
+  r = run({"--context=nowhere", "--customer_address=" + stack->address("customer"), "customers",
+           "list"});
+  EXPECT_EQ(r.exit, 0) << r.output;
+  r = run({"--context=misspelt", "customers", "list"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.output.find("context misspelt: no setting colour"), std::string::npos) << r.output;
+  r = run({"--context=absent", "customers", "list"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.output.find("no context absent"), std::string::npos) << r.output;
+}
+
 // --json prints every field, an empty list as [] (proto3 JSON leaves it out: it printed {}).
 TEST(Mspctl, JsonOfAnEmptyListIsAnEmptyArray) {
   const auto list = Json(Mspctl({"customers", "list", "--json"}, "cli-nobody"));

@@ -91,6 +91,11 @@ ABSL_FLAG(std::string, tenant_prefix, "", "Knox Manage tenant id prefix");
 ABSL_FLAG(std::string, request_id, "",
           "a write's request id (default: a new one each run); the same id makes a repeated "
           "write return the first answer");
+ABSL_FLAG(std::string, context, "",
+          "the config file's context to use (default: its current_context)");
+ABSL_FLAG(std::string, config, "",
+          "the config file (default: $XDG_CONFIG_HOME/mspctl/config.json, else "
+          "~/.config/mspctl/config.json)");
 ABSL_FLAG(bool, all, false, "list and table show: every page, not only the first");
 ABSL_FLAG(bool, local, false, "times in the local time zone (default: UTC), RFC 3339 either way");
 ABSL_FLAG(bool, verbose, false, "print each write's request id and each retry on stderr");
@@ -141,7 +146,8 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
                          service)
   export csv --out FILE [--filter --search]
   completion bash|zsh   (source <(mspctl completion bash), or in ~/.zshrc for zsh)
-Flags (or MSP_<FLAG> in the environment): --token (MSP_TOKEN), --host, -o table|json|yaml|csv,
+Flags (or MSP_<FLAG> in the environment, or a context of the config file: --context, --config):
+--token (MSP_TOKEN), --host, -o table|json|yaml|csv,
 --timeout_s,
 --verbose, --local (times in the local zone; default UTC). Flags may be kebab-case. A write
 sends --request_id (default: a new one) and retries with it when the service is unreachable or
@@ -196,7 +202,7 @@ std::string CompletionScript(const std::string& shell) {
       "--token --msp --host --customer_address --assignment_address --onboarding_address "
       "--reporting_address --json --output --timeout_s --verbose --local --plaintext --insecure "
       "--cacert "
-      "--cert --key --authority --help --version";
+      "--cert --key --authority --context --config --all --help --version";
   std::string out;
   if (shell == "zsh") out += "autoload -U +X bashcompinit && bashcompinit\n";
   out +=
@@ -354,6 +360,85 @@ std::string NewRequestId() {
     if (i == 7 || i == 11 || i == 15 || i == 19) id.push_back('-');
   }
   return id;
+}
+
+// The output of a context's token_command (its trailing whitespace trimmed).
+std::string RunTokenCommand(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw Usage("token_command could not be run: " + command);
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) out.append(buffer, n);
+  if (pclose(pipe) != 0) throw Usage("token_command failed: " + command);
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+  return out;
+}
+
+// The named context of the config file (--context, or its current_context): where the services
+// are, how to reach them (TLS) and the token (or a command printing one), for every flag not
+// given on the command line or as MSP_*. No file and no --context: nothing to do.
+//   {"current_context": "dev",
+//    "contexts": {"dev": {"host": "127.0.0.1", "token_command": "./tools/dev token --msp acme"},
+//                 "prod": {"customer_address": "customers.example:443", "cacert": "ca.pem",
+//                          "token_command": "vault read -field=token secret/mspctl"}}}
+void ApplyContext(const std::set<std::string>& given) {
+  std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    if (xdg != nullptr && *xdg != '\0') {
+      path = std::string(xdg) + "/mspctl/config.json";
+    } else if (home != nullptr) {
+      path = std::string(home) + "/.config/mspctl/config.json";
+    }
+  }
+  std::ifstream in(path);
+  if (!in) {
+    if (!absl::GetFlag(FLAGS_config).empty() || !absl::GetFlag(FLAGS_context).empty()) {
+      throw Usage("no config file " + path);
+    }
+    return;
+  }
+  const auto config = nlohmann::json::parse(in, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) throw Usage(path + " is not a JSON object");
+  std::string name = absl::GetFlag(FLAGS_context);
+  if (name.empty()) name = config.value("current_context", "");
+  if (name.empty()) return;
+  const auto contexts = config.value("contexts", nlohmann::json::object());
+  if (!contexts.contains(name) || !contexts[name].is_object()) {
+    throw Usage("no context " + name + " in " + path);
+  }
+  static const std::set<std::string> kSettings = {"host",
+                                                  "customer_address",
+                                                  "assignment_address",
+                                                  "onboarding_address",
+                                                  "reporting_address",
+                                                  "token",
+                                                  "msp",
+                                                  "timeout_s",
+                                                  "plaintext",
+                                                  "insecure",
+                                                  "cacert",
+                                                  "cert",
+                                                  "key",
+                                                  "authority",
+                                                  "output",
+                                                  "local"};
+  for (const auto& [key, value] : contexts[name].items()) {
+    if (key == "token_command") {
+      if (given.count("token") == 0) {
+        absl::SetFlag(&FLAGS_token, RunTokenCommand(value.get<std::string>()));
+      }
+      continue;
+    }
+    if (kSettings.count(key) == 0) throw Usage("context " + name + ": no setting " + key);
+    if (given.count(key) != 0) continue;  // the command line and MSP_* win
+    const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    std::string error;
+    if (!absl::FindCommandLineFlag(key)->ParseFrom(text, &error)) {
+      throw Usage("context " + name + ": " + key + ": " + error);
+    }
+  }
 }
 
 class Cli {
@@ -1316,6 +1401,7 @@ int main(int argc, char** argv) {
       msp::ParseFlagsWithEnvFallback(static_cast<int>(normalized.size()), normalized.data());
   std::vector<std::string> words(positional.begin() + 1, positional.end());
   try {
+    ApplyContext(given_flags);
     Cli cli;
     return cli.Run(words, given_flags);
   } catch (const Usage& e) {
