@@ -172,15 +172,15 @@ ServerMetrics::MethodSeries& ServerMetrics::SeriesOf(const std::string& full_met
   return *slot;
 }
 
-void ServerMetrics::RecordStart(const std::string& full_method) {
-  SeriesOf(full_method).started->Increment();
+ServerMetrics::MethodSeries& ServerMetrics::RecordStart(const std::string& full_method) {
+  MethodSeries& series = SeriesOf(full_method);
+  series.started->Increment();
+  return series;
 }
 
-void ServerMetrics::RecordRpc(const std::string& full_method, grpc::StatusCode code,
-                              double seconds) {
+void ServerMetrics::RecordRpc(MethodSeries& series, grpc::StatusCode code, double seconds) {
   const int code_index = static_cast<int>(code);
   if (code_index < 0 || code_index > 16) return;
-  MethodSeries& series = SeriesOf(full_method);
   prometheus::Counter* counter = series.by_code[code_index].load(std::memory_order_acquire);
   if (counter == nullptr) {
     // Family::Add returns the same series for the same labels, so a racing twin is harmless.
@@ -195,7 +195,7 @@ void ServerMetrics::RecordRpc(const std::string& full_method, grpc::StatusCode c
 
 prometheus::Counter& ServerMetrics::Counter(const std::string& name, const std::string& help,
                                             const prometheus::Labels& labels) {
-  std::unique_lock<std::shared_mutex> lock(series_mu_);
+  std::lock_guard<std::mutex> lock(counters_mu_);
   auto& family = counters_[name];
   if (family == nullptr) {
     family = &prometheus::BuildCounter()

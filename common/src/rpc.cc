@@ -63,12 +63,14 @@ TenantLimiter::Permit RpcRuntime::AdmitTenant(const auth::Principal& principal) 
 
 RpcRuntime::Call RpcRuntime::Begin(const grpc::ServerContextBase& context,
                                    const std::string& full_method) const {
-  if (metrics_ != nullptr) metrics_->RecordStart(full_method);
+  ServerMetrics::MethodSeries* series =
+      metrics_ != nullptr ? &metrics_->RecordStart(full_method) : nullptr;
   const auto& metadata = context.client_metadata();
   const auto header = metadata.find(trace::kTraceparentHeader);
   std::optional<std::string_view> traceparent;
   if (header != metadata.end()) traceparent.emplace(header->second.data(), header->second.size());
-  return Call{&full_method, std::chrono::steady_clock::now(), trace::FromHeader(traceparent), ""};
+  return Call{&full_method, series, std::chrono::steady_clock::now(),
+              trace::FromHeader(traceparent), ""};
 }
 
 std::string RpcRuntime::TenantOf(const auth::Principal& principal) {
@@ -79,12 +81,9 @@ std::string RpcRuntime::TenantOf(const auth::Principal& principal) {
 grpc::Status RpcRuntime::Finish(const Call& call, grpc::Status status) const {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
-  if (metrics_ != nullptr) metrics_->RecordRpc(*call.method, status.error_code(), seconds);
-  const bool ours = status.error_code() == grpc::StatusCode::INTERNAL ||
-                    status.error_code() == grpc::StatusCode::UNKNOWN ||
-                    status.error_code() == grpc::StatusCode::DATA_LOSS ||
-                    status.error_code() == grpc::StatusCode::UNAVAILABLE;
-  const log::Level level = ours ? log::Level::kWarn : log::Level::kInfo;
+  if (call.series != nullptr) metrics_->RecordRpc(*call.series, status.error_code(), seconds);
+  const log::Level level =
+      IsServerFault(status.error_code()) ? log::Level::kWarn : log::Level::kInfo;
   if (log::Enabled(level) && (!status.ok() || log::SampleAccess(call.span.trace_id))) {
     nlohmann::json fields = {{"method", *call.method},
                              {"code", StatusCodeName(status.error_code())},

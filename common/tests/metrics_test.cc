@@ -9,6 +9,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "msp/common/mailer.h"
 #include "msp/common/metrics.h"
 #include "msp/common/process_metrics.h"
 #include "msp/reporting/v1/reporting.pb.h"
@@ -33,10 +34,11 @@ TEST(GrpcMethodLabels, SplitTheFullNameAndTellTheStreamingKindFromTheDescriptors
 TEST(ServerMetrics, CountStartsAndEndsByCodeAndBusinessCountersOnce) {
   ServerMetrics metrics("unit");
   const std::string method = "/msp.customer.v1.CustomerService/GetCustomer";
-  metrics.RecordStart(method);
-  metrics.RecordStart(method);
-  metrics.RecordRpc(method, grpc::StatusCode::OK, 0.001);
-  metrics.RecordRpc(method, grpc::StatusCode::NOT_FOUND, 0.002);
+  auto& first = metrics.RecordStart(method);
+  auto& second = metrics.RecordStart(method);
+  EXPECT_EQ(&first, &second);  // one series a method
+  metrics.RecordRpc(first, grpc::StatusCode::OK, 0.001);
+  metrics.RecordRpc(second, grpc::StatusCode::NOT_FOUND, 0.002);
   auto& created = metrics.Counter(metric_names::kCustomersCreated, "help");
   created.Increment();
   EXPECT_EQ(&metrics.Counter(metric_names::kCustomersCreated, "help"), &created);
@@ -48,6 +50,25 @@ TEST(ServerMetrics, CountStartsAndEndsByCodeAndBusinessCountersOnce) {
   EXPECT_NE(text.find("grpc_code=\"NotFound\""), std::string::npos);
   EXPECT_NE(text.find("msp_customers_created_total{service=\"unit\"} 1"), std::string::npos);
   EXPECT_NE(text.find("msp_build_info{service=\"unit\",revision="), std::string::npos);
+}
+
+// Emails sent and failed are counted around any mailer; a failure still reaches the relay.
+TEST(CountingMailer, CountsWhatItSendsAndWhatFails) {
+  struct FlakyMailer : mail::Mailer {
+    int calls = 0;
+    void Send(const mail::Email&) override {
+      if (++calls % 2 == 0) throw std::runtime_error("421 try later");
+    }
+  };
+  ServerMetrics metrics("unit");
+  auto& sent = metrics.Counter(metric_names::kEmailsSent, "sent");
+  auto& failed = metrics.Counter(metric_names::kEmailsFailed, "failed");
+  mail::CountingMailer mailer(std::make_unique<FlakyMailer>(), &sent, &failed);
+  mailer.Send({});
+  EXPECT_THROW(mailer.Send({}), std::runtime_error);
+  mailer.Send({});
+  EXPECT_EQ(sent.Value(), 2);
+  EXPECT_EQ(failed.Value(), 1);
 }
 
 TEST(ProcessFacts, FollowThisProcess) {

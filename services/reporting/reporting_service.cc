@@ -13,24 +13,11 @@
 namespace msp::reporting {
 namespace {
 
-// An export's outcome for msp_exports_total: ok; client (the caller's request, rights or
-// limits, or a caller that went away); failed (ours: what an alert watches).
+// An export's outcome for msp_exports_total: ok; failed (ours: what an alert watches); client
+// (the caller's request, rights or limits, or a caller that went away).
 const char* ExportOutcome(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "ok";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::CANCELLED:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "client";
-    default:
-      return "failed";
-  }
+  if (code == grpc::StatusCode::OK) return "ok";
+  return IsServerFault(code) ? "failed" : "client";
 }
 
 using auth::PrincipalKind;

@@ -1,9 +1,9 @@
 // The Grafana dashboard shipped in deploy/ against a real Prometheus (Debian's) scraping the
 // suite: after some traffic, every query of every panel returns data. The services run with
 // small tenant limits, so that a refusal is counted too.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "metrics_scrape.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -34,31 +36,16 @@ const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new testing
     &stack, {"customer", "service-assignment", "onboarding-invitation", "reporting"},
     {"--tenant_rate_limit_qps=20", "--tenant_rate_limit_burst=20"}));
 
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// GET http://127.0.0.1:<port><path>; empty on failure.
-std::string HttpGet(int port, const std::string& path) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  const std::string url = absl::StrCat("http://127.0.0.1:", port, path);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  const bool ok = curl_easy_perform(curl) == CURLE_OK;
-  curl_easy_cleanup(curl);
-  return ok ? body : "";
-}
-
+// A query string's value: RFC 3986 unreserved characters kept, everything else %XX.
 std::string UrlEncode(const std::string& text) {
-  CURL* curl = curl_easy_init();
-  char* escaped = curl_easy_escape(curl, text.c_str(), static_cast<int>(text.size()));
-  std::string out = escaped;
-  curl_free(escaped);
-  curl_easy_cleanup(curl);
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrFormat("%%%02X", c);
+    }
+  }
   return out;
 }
 
@@ -89,7 +76,7 @@ class Prometheus {
   // The result vector of an instant query; an empty array when the query has no data; null when
   // Prometheus refuses the query or does not answer.
   nlohmann::json Query(const std::string& promql) const {
-    const std::string body = HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql));
+    const std::string body = testing::HttpGet(port_, "/api/v1/query?query=" + UrlEncode(promql));
     const auto answer = nlohmann::json::parse(body, nullptr, false);
     if (answer.is_discarded() || answer.value("status", "") != "success") return nullptr;
     return answer["data"]["result"];

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "metrics_scrape.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/identities.h"
 #include "msp/common/pg.h"
@@ -216,8 +217,19 @@ TEST(Onboarding, LookupShowsOnlyWhatTheMspNeedsAndHidesOtherMsps) {
       grpc::StatusCode::NOT_FOUND);
 }
 
+// A counter of the onboarding service's metrics (0 when it is not there yet).
+double OnboardingCounter(const std::string& name) {
+  const std::string metrics =
+      testing::ScrapeMetrics(stack->service("onboarding-invitation").metrics_port);
+  const std::regex line("\n" + name + "\\{[^}]*\\} ([0-9.e+]+)");
+  std::smatch m;
+  return std::regex_search(metrics, m, line) ? std::stod(m[1]) : 0;
+}
+
 TEST(Onboarding, AnAcceptedInvitationMakesTheCustomerActiveWithItsServices) {
   const auto knox = KnoxCustomer("Accept AG");
+  const double invitations_before = OnboardingCounter("msp_invitations_sent_total");
+  const double emails_before = OnboardingCounter("msp_emails_sent_total");
   ov1::Invitation invitation;
   ASSERT_TRUE(
       Invite("acme", knox.customer_id(), cv1::FULLY_MANAGED, &invitation, "inv-req-1").ok());
@@ -242,6 +254,13 @@ TEST(Onboarding, AnAcceptedInvitationMakesTheCustomerActiveWithItsServices) {
 
   // The super admin got the email with the link.
   const auto email = WaitForEmail(knox.contact().work_email());
+  // The business counters saw it (the email is counted once the SMTP server took it).
+  for (int i = 0; i < 100 && OnboardingCounter("msp_invitations_sent_total") == invitations_before;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(OnboardingCounter("msp_invitations_sent_total"), invitations_before + 1);
+  EXPECT_GE(OnboardingCounter("msp_emails_sent_total"), emails_before + 1);
   EXPECT_EQ(email.invitation, invitation.name());
   ASSERT_EQ(email.token.size(), 43u);
   EXPECT_NE(email.raw.find("Subject: MSP acme asks to manage Knox services for Accept AG"),

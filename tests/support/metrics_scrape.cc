@@ -7,10 +7,13 @@
 
 namespace msp::testing {
 
-std::string ScrapeMetrics(int port) {
+namespace {
+
+// The whole response, headers included.
+std::string Get(int port, const std::string& path) {
   const int fd = ConnectLoopback(port);
   if (fd < 0) return "";
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
     close(fd);
     return "";
@@ -22,6 +25,16 @@ std::string ScrapeMetrics(int port) {
     response.append(buffer, static_cast<size_t>(n));
   close(fd);
   return response;
+}
+
+}  // namespace
+
+std::string ScrapeMetrics(int port) { return Get(port, "/metrics"); }
+
+std::string HttpGet(int port, const std::string& path) {
+  const std::string response = Get(port, path);
+  const auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
 }  // namespace msp::testing

@@ -6,5 +6,7 @@ namespace msp::testing {
 
 // GET http://127.0.0.1:<port>/metrics; empty on failure.
 std::string ScrapeMetrics(int port);
+// GET http://127.0.0.1:<port><path> (HTTP/1.0): the response's body; empty on failure.
+std::string HttpGet(int port, const std::string& path);
 
 }  // namespace msp::testing

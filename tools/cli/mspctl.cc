@@ -1314,10 +1314,16 @@ size_t EditDistance(const std::string& a, const std::string& b) {
 }
 
 // The command line with kebab-case flags as the snake_case they are (--first-name is
-// --first_name). A flag mspctl does not have is a usage error naming the nearest it has (Abseil
-// would exit 1 on it: usage is 2).
-std::vector<std::string> NormalizedArgs(int argc, char** argv) {
-  std::vector<std::string> out = {argv[0]};
+// --first_name), and the flags it names (--nojson names json). A flag mspctl does not have is a
+// usage error naming the nearest it has (Abseil would exit 1 on it: usage is 2).
+struct CommandLine {
+  std::vector<std::string> args;
+  std::set<std::string> flags;
+};
+CommandLine NormalizedArgs(int argc, char** argv) {
+  CommandLine line;
+  std::vector<std::string>& out = line.args;
+  out.push_back(argv[0]);
   bool value_next = false;  // the previous word was a flag waiting for its value
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -1359,37 +1365,27 @@ std::vector<std::string> NormalizedArgs(int argc, char** argv) {
                   (nearest.empty() ? "" : "; did you mean --" + nearest + "?"));
     }
     value_next = flag != nullptr && !flag->IsOfType<bool>() && eq == std::string::npos;
+    line.flags.insert(negated ? name.substr(2) : name);
     out.push_back(std::string(dashes, '-') + name +
                   (eq == std::string::npos ? "" : arg.substr(eq)));
   }
-  return out;
+  return line;
 }
 
 int main(int argc, char** argv) {
   if (PrintedHelp(argc, argv)) return 0;
   absl::SetProgramUsageMessage(kHelp);
-  std::vector<std::string> args;
+  CommandLine line;
   try {
-    args = NormalizedArgs(argc, argv);
+    line = NormalizedArgs(argc, argv);
   } catch (const Usage& e) {
     std::cerr << "mspctl: " << e.what() << "\n(mspctl --helpfull: every flag)\n";
     return kUsage;
   }
   std::vector<char*> normalized;
-  for (auto& a : args) normalized.push_back(a.data());
-  // The flags given, by name: on the command line (--name, --name=value, -name) or as MSP_*.
-  std::set<std::string> given_flags;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string_view arg = args[i];
-    if (arg == "--") break;
-    if (arg.size() < 2 || arg[0] != '-') continue;
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    std::string name(arg.substr(0, arg.find('=')));
-    if (absl::FindCommandLineFlag(name) == nullptr && name.rfind("no", 0) == 0) {
-      name = name.substr(2);
-    }
-    given_flags.insert(name);
-  }
+  for (auto& a : line.args) normalized.push_back(a.data());
+  // The flags given, by name: on the command line or as MSP_*.
+  std::set<std::string> given_flags = std::move(line.flags);
   for (char** env = environ; *env != nullptr; ++env) {
     const std::string entry = *env;
     if (entry.rfind("MSP_", 0) != 0) continue;

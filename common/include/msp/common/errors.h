@@ -75,6 +75,10 @@ class ApiError : public std::exception {
 // retrying such a delivery.
 bool IsPermanentRefusal(grpc::StatusCode code);
 
+// An answer that is the service's failure, not the caller's (INTERNAL, UNKNOWN, DATA_LOSS,
+// UNAVAILABLE): logged at warn, counted as an export failure.
+bool IsServerFault(grpc::StatusCode code);
+
 // The error with a google.rpc.RequestInfo added to its details (request_id: the call's trace id),
 // so that a caller can quote it and an operator find the call's log lines.
 grpc::Status WithRequestInfo(grpc::Status status, const std::string& request_id,

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -34,9 +35,12 @@ class ServerMetrics {
   explicit ServerMetrics(std::string service_name);
   // Starts the HTTP exposer on 127.0.0.1 or 0.0.0.0:<port> (port 0: no HTTP endpoint).
   void Serve(const std::string& bind_address, int port);
+  // One method's series, found once per call (RecordStart) and handed back at its end.
+  struct MethodSeries;
   // A call of `full_method` ("/msp.customer.v1.CustomerService/CreateCustomer") began.
-  void RecordStart(const std::string& full_method);
-  void RecordRpc(const std::string& full_method, grpc::StatusCode code, double seconds);
+  MethodSeries& RecordStart(const std::string& full_method);
+  // It ended with `code` after `seconds`.
+  void RecordRpc(MethodSeries& method, grpc::StatusCode code, double seconds);
   // A business counter (metric_names), created on first use; labels must stay bounded.
   prometheus::Counter& Counter(const std::string& name, const std::string& help,
                                const prometheus::Labels& labels = {});
@@ -52,7 +56,6 @@ class ServerMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  struct MethodSeries;
   MethodSeries& SeriesOf(const std::string& full_method);
 
   std::shared_ptr<prometheus::Collectable> process_;
@@ -64,17 +67,19 @@ class ServerMetrics {
   prometheus::Gauge* serving_;
   prometheus::Gauge* outbox_pending_;
   prometheus::Gauge* outbox_oldest_age_;
-  // Per-method series, looked up once: Family::Add builds label maps under a lock on every call.
-  struct MethodSeries {
-    prometheus::Labels labels;  // grpc_service, grpc_method, grpc_type
-    prometheus::Counter* started = nullptr;
-    prometheus::Histogram* latency = nullptr;
-    std::atomic<prometheus::Counter*> by_code[17] = {};
-  };
-  prometheus::Labels service_labels_;
-  std::unordered_map<std::string, prometheus::Family<prometheus::Counter>*> counters_;
   std::shared_mutex series_mu_;
   std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;
+  prometheus::Labels service_labels_;
+  std::mutex counters_mu_;  // apart from series_mu_: refusals counted in a flood block no call
+  std::unordered_map<std::string, prometheus::Family<prometheus::Counter>*> counters_;
+};
+
+// Per-method series, looked up once: Family::Add builds label maps under a lock on every call.
+struct ServerMetrics::MethodSeries {
+  prometheus::Labels labels;  // grpc_service, grpc_method, grpc_type
+  prometheus::Counter* started = nullptr;
+  prometheus::Histogram* latency = nullptr;
+  std::atomic<prometheus::Counter*> by_code[17] = {};
 };
 
 std::string StatusCodeName(grpc::StatusCode code);

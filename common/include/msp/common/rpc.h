@@ -102,6 +102,7 @@ class RpcRuntime {
   // RequestInfo of an error.
   struct Call {
     const std::string* method;
+    ServerMetrics::MethodSeries* series;  // null without metrics
     std::chrono::steady_clock::time_point start;
     trace::Context span;  // a child of the caller's traceparent, or a new trace
     std::string tenant;   // the MSP or service the call came from, once authenticated
