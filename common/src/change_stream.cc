@@ -20,6 +20,8 @@ std::vector<Entry> ParseEntries(redis::ReplyView entries) {
         e.type = fields.At(f + 1).String();
       } else if (name == "data") {
         e.data = fields.At(f + 1).String();
+      } else if (name == "traceparent") {
+        e.traceparent = fields.At(f + 1).String();
       }
     }
     out.push_back(std::move(e));
@@ -31,31 +33,38 @@ std::vector<Entry> ParseEntries(redis::ReplyView entries) {
 
 namespace {
 std::vector<std::string> XaddArgs(const google::protobuf::Message& event, const std::string& stream,
-                                  int64_t max_length) {
-  return {"XADD",
-          stream,
-          "MAXLEN",
-          "~",
-          std::to_string(max_length),
-          "*",
-          "type",
-          event.GetDescriptor()->full_name(),
-          "data",
-          event.SerializeAsString()};
+                                  int64_t max_length, const std::string& traceparent) {
+  std::vector<std::string> args = {"XADD",
+                                   stream,
+                                   "MAXLEN",
+                                   "~",
+                                   std::to_string(max_length),
+                                   "*",
+                                   "type",
+                                   event.GetDescriptor()->full_name(),
+                                   "data",
+                                   event.SerializeAsString()};
+  if (!traceparent.empty()) {
+    args.emplace_back("traceparent");
+    args.push_back(traceparent);
+  }
+  return args;
 }
 }  // namespace
 
 void Publish(redis::Client& client, const google::protobuf::Message& event,
-             const std::string& stream, int64_t max_length) {
-  client.Command(XaddArgs(event, stream, max_length));
+             const std::string& stream, int64_t max_length, const std::string& traceparent) {
+  client.Command(XaddArgs(event, stream, max_length, traceparent));
 }
 
-void PublishAll(redis::Client& client, const std::vector<const google::protobuf::Message*>& events,
+void PublishAll(redis::Client& client, const std::vector<Outgoing>& events,
                 const std::string& stream, int64_t max_length) {
   if (events.empty()) return;
   std::vector<std::vector<std::string>> commands;
   commands.reserve(events.size());
-  for (const auto* event : events) commands.push_back(XaddArgs(*event, stream, max_length));
+  for (const auto& outgoing : events) {
+    commands.push_back(XaddArgs(*outgoing.event, stream, max_length, outgoing.traceparent));
+  }
   client.Pipeline(commands);
 }
 

@@ -175,6 +175,13 @@ bool SampleAccess(std::string_view trace_id) {
   return position < rate;
 }
 
+void TraceStep(std::string_view message, nlohmann::json fields) {
+  const trace::Context* span = trace::Current();
+  if (span == nullptr || !Enabled(Level::kInfo) || !SampleAccess(span->trace_id)) return;
+  if (!span->parent_span_id.empty()) fields["parent_span_id"] = span->parent_span_id;
+  Write(Level::kInfo, message, std::move(fields));
+}
+
 namespace {
 
 void GrpcLogLine(gpr_log_func_args* args) {

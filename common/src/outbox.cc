@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <tuple>
@@ -9,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "msp/common/log.h"
+#include "msp/common/trace.h"
 
 namespace msp::outbox {
 
@@ -62,6 +64,14 @@ ALTER TABLE outbox ADD COLUMN claimed_by text, ADD COLUMN lease_until timestampt
 ALTER TABLE outbox SET (fillfactor = 70);
 )sql";
   return Migration{version, "outbox_lease", kSql};
+}
+
+Migration TraceMigration(int version) {
+  // current_setting(..., true) is NULL where the setting was never made in the session.
+  static const std::string kSql = absl::StrCat(
+      "ALTER TABLE outbox ADD COLUMN traceparent text NOT NULL DEFAULT coalesce(current_setting('",
+      pg::kTraceparentSetting, "', true), '');");
+  return Migration{version, "outbox_traceparent", kSql.c_str()};
 }
 
 std::string InsertRows(std::string_view rows) {
@@ -151,7 +161,7 @@ std::vector<Relay::Delivery> Relay::Claim(pg::Transaction& tx, int limit) {
         "AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now()) "
         "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
         "RETURNING id, msp_id, topic, message_key, payload, attempts, "
-        "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of",
+        "(extract(epoch from create_time) * 1000000)::bigint, on_behalf_of, traceparent",
         {std::to_string(wanted), topic, claim, std::to_string(options_.lease.count())});
     for (int i = 0; i < due.rows(); ++i) {
       Message& message = messages.emplace_back();
@@ -164,6 +174,7 @@ std::vector<Relay::Delivery> Relay::Claim(pg::Transaction& tx, int limit) {
       message.create_time =
           std::chrono::system_clock::time_point(std::chrono::microseconds(due.Int64(i, 6)));
       message.on_behalf_of = due.String(i, 7);
+      message.traceparent = due.String(i, 8);
     }
   }
   // Commit order within a topic (UPDATE ... RETURNING keeps none).
@@ -190,6 +201,13 @@ std::vector<Relay::Delivery> Relay::Claim(pg::Transaction& tx, int limit) {
 
 void Relay::Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes) {
   std::vector<std::string> errors(delivery.messages.size());
+  // The delivery continues the trace of the work that wrote its messages, when they share one.
+  const std::string& traceparent = delivery.messages.front().traceparent;
+  const bool one_trace =
+      std::all_of(delivery.messages.begin(), delivery.messages.end(),
+                  [&](const Message& message) { return message.traceparent == traceparent; });
+  std::optional<trace::Scope> span;
+  if (one_trace && !traceparent.empty()) span.emplace(trace::FromHeader(traceparent));
   try {
     if (delivery.handler->batch) {
       delivery.handler->batch(delivery.messages, &errors);
@@ -199,6 +217,13 @@ void Relay::Deliver(const Delivery& delivery, std::vector<Outcome>* outcomes) {
     }
   } catch (const std::exception& e) {
     std::fill(errors.begin(), errors.end(), ErrorOf(e));
+  }
+  if (span) {
+    log::TraceStep("outbox messages delivered",
+                   {{"topic", delivery.messages.front().topic},
+                    {"messages", delivery.messages.size()},
+                    {"failed", std::count_if(errors.begin(), errors.end(),
+                                             [](const std::string& e) { return !e.empty(); })}});
   }
   for (size_t i = 0; i < delivery.messages.size(); ++i) {
     const Message& message = delivery.messages[i];

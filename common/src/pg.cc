@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "msp/common/log.h"
 #include "msp/common/strings.h"
+#include "msp/common/trace.h"
 
 namespace msp::pg {
 namespace {
@@ -330,8 +331,23 @@ int Pool::in_use() const {
   return in_use_;
 }
 
-Transaction::Transaction(Connection& conn, bool serializable) : conn_(conn) {
-  conn_.Exec(serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+Transaction::Transaction(Connection& conn, Isolation isolation) : conn_(conn) {
+  switch (isolation) {
+    case Isolation::kReadCommitted:
+      conn_.Exec("BEGIN");
+      break;
+    case Isolation::kSerializable:
+      conn_.Exec("BEGIN ISOLATION LEVEL SERIALIZABLE");
+      break;
+    case Isolation::kSnapshotReadOnly:
+      conn_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      return;  // writes nothing to trace
+  }
+  if (const std::string traceparent = trace::CurrentTraceparent(); !traceparent.empty()) {
+    static const std::string kSetTrace =
+        absl::StrCat("SELECT set_config('", kTraceparentSetting, "', $1, true)");
+    conn_.Exec(kSetTrace, {traceparent});
+  }
 }
 
 Transaction::~Transaction() {

@@ -53,6 +53,9 @@ void SendPrepared(PGconn* conn, const std::string& name, const std::vector<Param
                       nullptr, 0);
 }
 
+// Prepared on every connection: sets the trace of what the transaction writes.
+constexpr char kSetTrace[] = "msp_set_trace";
+
 bool Succeeded(const PGresult* result) {
   const auto status = PQresultStatus(result);
   return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
@@ -92,6 +95,8 @@ void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callb
   }
   Worker& w = *least;
   w.load.fetch_add(1, std::memory_order_relaxed);
+  std::string traceparent;
+  if (options_.group_commit) traceparent = trace::CurrentTraceparent();
   // The callback runs in the submitter's span: its log lines and the calls it makes carry the
   // trace of the call that submitted the statement.
   if (const trace::Context* span = trace::Current(); span != nullptr) {
@@ -102,7 +107,8 @@ void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callb
   }
   {
     std::lock_guard<std::mutex> lock(w.mu);
-    w.queue.push_back(Item{std::move(sql), std::move(params), std::move(done)});
+    w.queue.push_back(
+        Item{std::move(sql), std::move(params), std::move(done), std::move(traceparent)});
   }
   w.cv.notify_one();
 }
@@ -110,7 +116,9 @@ void StatementPipeline::Submit(std::string sql, std::vector<Param> params, Callb
 bool StatementPipeline::Connect(Worker& w, std::string* error) {
   w.conn = pg::Connect(options_.conninfo);
   if (PQstatus(w.conn) == CONNECTION_OK) {
-    const std::string session = SessionSql(options_.statement_timeout_ms, options_.search_path);
+    const std::string session = absl::StrCat(
+        SessionSql(options_.statement_timeout_ms, options_.search_path), "; PREPARE ", kSetTrace,
+        "(text) AS SELECT set_config('", kTraceparentSetting, "', $1, true)");
     const auto deadline =
         std::chrono::steady_clock::now() + AnswerTimeout(options_.statement_timeout_ms);
     bool ok = PQsendQuery(w.conn, session.c_str()) == 1;
@@ -196,7 +204,11 @@ bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch)
     if (is_new) preparing.push_back(item.sql);
     names.push_back(std::move(name));
   }
-  for (size_t i = 0; i < batch.size(); ++i) SendPrepared(w.conn, names[i], batch[i].params);
+  const std::vector<bool> sets_trace = TraceSettings(batch, /*one_transaction=*/true);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (sets_trace[i]) SendTraceSetting(w, batch[i]);
+    SendPrepared(w.conn, names[i], batch[i].params);
+  }
   PQpipelineSync(w.conn);  // the one commit
   if (PQflush(w.conn) != 0) {
     FailAll(w, batch, 0, PQerrorMessage(w.conn));
@@ -220,6 +232,16 @@ bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch)
   bool rolled_back = false;
   for (size_t i = 0; i < batch.size(); ++i) {
     PGresult* result = nullptr;
+    if (sets_trace[i]) {
+      const bool read = ReadStatementResult(w.conn, deadline, &result);
+      if (read && !Succeeded(result)) rolled_back = true;
+      PQclear(result);
+      result = nullptr;
+      if (!read) {
+        FailAll(w, batch, 0, PQerrorMessage(w.conn));
+        return true;
+      }
+    }
     if (!ReadStatementResult(w.conn, deadline, &result)) {
       PQclear(result);
       FailAll(w, batch, 0, PQerrorMessage(w.conn));
@@ -253,10 +275,12 @@ bool StatementPipeline::RunInOneTransaction(Worker& w, std::vector<Item>& batch)
 void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
   // Send everything; a sync point after each statement keeps one failure to its statement.
   std::vector<bool> prepares;  // per item: whether a PREPARE precedes it in the pipeline
-  for (auto& item : batch) {
-    auto [name, is_new] = PrepareIfNew(w, item.sql);
+  const std::vector<bool> sets_trace = TraceSettings(batch, /*one_transaction=*/false);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto [name, is_new] = PrepareIfNew(w, batch[i].sql);
     prepares.push_back(is_new);
-    SendPrepared(w.conn, name, item.params);
+    if (sets_trace[i]) SendTraceSetting(w, batch[i]);
+    SendPrepared(w.conn, name, batch[i].params);
     PQpipelineSync(w.conn);
   }
   if (PQflush(w.conn) != 0) {
@@ -270,6 +294,17 @@ void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
   // Reads one statement's result and its sync point.
   auto read_one = [&](PGresult** out) {
     return ReadStatementResult(w.conn, deadline, out) && ReadSync(w.conn, deadline);
+  };
+  // Reads statement i's result and its sync point, after its trace setting's result (a failed
+  // setting aborts the statement, which then fails).
+  auto read_statement = [&](size_t i, PGresult** out) {
+    if (sets_trace[i]) {
+      PGresult* setting = nullptr;
+      const bool read = ReadStatementResult(w.conn, deadline, &setting);
+      PQclear(setting);
+      if (!read) return false;
+    }
+    return read_one(out);
   };
   for (size_t i = 0; i < batch.size(); ++i) {
     PGresult* result = nullptr;
@@ -286,7 +321,7 @@ void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
         PQclear(result);
         w.prepared.erase(batch[i].sql);
         PGresult* skipped = nullptr;
-        const bool read = read_one(&skipped);
+        const bool read = read_statement(i, &skipped);
         PQclear(skipped);
         batch[i].done(PgError(message, state, false));
         if (!read) {
@@ -297,7 +332,7 @@ void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
       }
       PQclear(result);
     }
-    if (!read_one(&result)) {
+    if (!read_statement(i, &result)) {
       // The result may have come before the connection failed: a statement's answer counts.
       if (result != nullptr && Succeeded(result)) {
         batch[i].done(Result(result));
@@ -318,6 +353,24 @@ void StatementPipeline::RunEachAlone(Worker& w, std::vector<Item>& batch) {
       batch[i].done(PgError(message, state, false));
     }
   }
+}
+
+std::vector<bool> StatementPipeline::TraceSettings(const std::vector<Item>& batch,
+                                                   bool one_transaction) const {
+  std::vector<bool> sets(batch.size(), false);
+  std::string current;  // a transaction starts without one
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!one_transaction) current.clear();
+    if (batch[i].traceparent != current) {
+      sets[i] = true;
+      current = batch[i].traceparent;
+    }
+  }
+  return sets;
+}
+
+void StatementPipeline::SendTraceSetting(Worker& w, const Item& item) {
+  SendPrepared(w.conn, kSetTrace, {item.traceparent});
 }
 
 }  // namespace msp::pg

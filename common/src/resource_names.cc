@@ -31,4 +31,10 @@ std::optional<std::vector<std::string>> ParseResourceName(std::string_view patte
   return vars;
 }
 
+std::string CustomerName(std::string_view msp_id, std::string_view customer_id) {
+  std::string name = "msps/";
+  name.append(msp_id).append("/customers/").append(customer_id);
+  return name;
+}
+
 }  // namespace msp

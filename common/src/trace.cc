@@ -93,6 +93,8 @@ Context FromHeader(std::optional<std::string_view> traceparent) {
 
 const Context* Current() { return current; }
 
+std::string CurrentTraceparent() { return current != nullptr ? Format(*current) : std::string(); }
+
 Scope::Scope(Context context) : context_(std::move(context)), previous_(current) {
   current = &context_;
 }

@@ -69,6 +69,23 @@ TEST(ChangeStreamTest, GroupReadsFromTheBeginningAndRedeliversUnacknowledged) {
   ASSERT_EQ(restarted.Read(10, std::chrono::milliseconds(50)).size(), 1u);
 }
 
+// An event's trace travels beside it, like a message header; events without one have none.
+TEST(ChangeStreamTest, AnEventsTraceparentReachesItsReader) {
+  redis::Client client(OptionsFor(testing::SharedRedis().port()));
+  const std::string stream = "test:changes:traced";
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const auto traced = Event("c1", 1);
+  const auto untraced = Event("c2", 1);
+  PublishAll(client, {{&traced, traceparent}, {&untraced, ""}}, stream);
+  ConsumerGroup reader(&client, stream, "g", "reader");
+  reader.Ensure();
+  const auto entries = reader.Read(10, std::chrono::milliseconds(100));
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].traceparent, traceparent);
+  EXPECT_EQ(VersionOf(entries[0]), 1);
+  EXPECT_EQ(entries[1].traceparent, "");
+}
+
 TEST(ChangeStreamTest, StaleEntriesOfACrashedConsumerAreTakenOver) {
   redis::Client client(OptionsFor(testing::SharedRedis().port()));
   const std::string stream = "test:changes:claim";

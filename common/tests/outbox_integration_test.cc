@@ -8,9 +8,11 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "msp/common/trace.h"
 #include "processes.h"
 
 namespace msp::outbox {
@@ -21,9 +23,9 @@ class OutboxTest : public ::testing::Test {
   static void SetUpTestSuite() {
     conninfo_ = new std::string(testing::NewDatabase("outbox"));
     pg::Connection conn(*conninfo_, 10000);
-    ApplyMigrations(
-        conn, "svc",
-        {TableMigration(1), TopicIndexMigration(2), OnBehalfOfMigration(3), LeaseMigration(4)});
+    ApplyMigrations(conn, "svc",
+                    {TableMigration(1), TopicIndexMigration(2), OnBehalfOfMigration(3),
+                     LeaseMigration(4), TraceMigration(5)});
   }
   void SetUp() override {
     pool_ = std::make_unique<pg::Pool>(
@@ -133,6 +135,41 @@ TEST_F(OutboxTest, ABatchTopicGetsItsMessagesInOneCallAndFailsThemTogether) {
   EXPECT_EQ(delivered, 5);
   EXPECT_EQ(relay.RunOnce(), 0);
   EXPECT_EQ(relay.CurrentBacklog().pending, 1);  // "elsewhere" waits for its own relay
+}
+
+// A message carries the trace of the transaction that wrote it (the span current when it
+// began), and is delivered in a child span of it; a batch of messages of different traces is
+// delivered in none of them, each message naming its own.
+TEST_F(OutboxTest, AMessageCarriesTheTraceOfTheWorkThatWroteIt) {
+  const trace::Context create = trace::NewTrace();
+  const trace::Context other = trace::NewTrace();
+  for (const auto* span : {&create, &other}) {
+    trace::Scope scope(*span);
+    EnqueueCommitted(span == &create ? "traced" : "other-trace", span == &create ? "t" : "batched");
+  }
+  EnqueueCommitted("untraced", "batched");
+  std::optional<trace::Context> delivered_in;
+  std::string delivered_traceparent;
+  std::map<std::string, std::string> batch_traces;
+  bool batch_had_span = true;
+  std::map<std::string, TopicHandler> topics;
+  topics["t"].one = [&](const Message& m) {
+    delivered_traceparent = m.traceparent;
+    if (trace::Current() != nullptr) delivered_in = *trace::Current();
+  };
+  topics["batched"].batch = [&](const std::vector<Message>& batch, std::vector<std::string>*) {
+    batch_had_span = trace::Current() != nullptr;
+    for (const auto& m : batch) batch_traces[m.key] = m.traceparent;
+  };
+  Relay relay(pool_.get(), topics, Fast());
+  EXPECT_EQ(relay.RunOnce(), 3);
+  EXPECT_EQ(delivered_traceparent, trace::Format(create));
+  ASSERT_TRUE(delivered_in.has_value()) << "the delivery ran in no span";
+  EXPECT_EQ(delivered_in->trace_id, create.trace_id);
+  EXPECT_EQ(delivered_in->parent_span_id, create.span_id);
+  EXPECT_FALSE(batch_had_span);
+  EXPECT_EQ(batch_traces["other-trace"], trace::Format(other));
+  EXPECT_EQ(batch_traces["untraced"], "");
 }
 
 TEST_F(OutboxTest, FailedDeliveriesAreRetriedWithBackoffUntilTheyWork) {

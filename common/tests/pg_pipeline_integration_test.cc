@@ -8,9 +8,12 @@
 #include <atomic>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "msp/common/trace.h"
 #include "processes.h"
 
 namespace msp::pg {
@@ -189,6 +192,47 @@ TEST_F(StatementPipelineTest, GroupCommitAStatementThatCannotBePreparedFailsAlon
 }
 
 // Runs last in this binary: it restarts the shared server.
+// A write runs with its submitter's trace as the transaction's kTraceparentSetting (what
+// outbox rows take as their trace), also beside writes of other traces or of none in the same
+// round trip, and when a failing write makes the round trip run statement by statement.
+TEST_F(StatementPipelineTest, GroupCommitEachWriteCarriesItsSubmittersTrace) {
+  pg::Connection conn(*conninfo_, 10000);
+  conn.Exec(
+      absl::StrCat("CREATE TABLE gc_traced (id int PRIMARY KEY, traceparent text NOT NULL DEFAULT "
+                   "coalesce(current_setting('",
+                   kTraceparentSetting, "', true), ''))"));
+  conn.Exec("INSERT INTO gc_traced (id) VALUES (99)");
+  const trace::Context a = trace::NewTrace();
+  const trace::Context b = trace::NewTrace();
+  for (bool with_failure : {false, true}) {
+    conn.Exec("DELETE FROM gc_traced WHERE id <> 99");
+    StatementPipeline writer(GroupCommit(*conninfo_));
+    auto hold = HoldWriter(writer, *conninfo_);
+    // id -> the span it was submitted in (nullptr: none)
+    const std::vector<std::pair<int, const trace::Context*>> writes = {
+        {1, &a}, {2, &a}, {3, nullptr}, {4, &b}, {5, nullptr}, {6, &a}};
+    std::vector<std::future<Outcome>> answers;
+    for (const auto& [id, span] : writes) {
+      std::optional<trace::Scope> scope;
+      if (span != nullptr) scope.emplace(*span);
+      answers.push_back(
+          Read(writer, "INSERT INTO gc_traced (id) VALUES ($1)", {std::to_string(id)}));
+      if (with_failure && id == 3) {
+        answers.push_back(Read(writer, "INSERT INTO gc_traced (id) VALUES (99)", {}));
+      }
+    }
+    hold.get();
+    for (auto& answer : answers) answer.wait();
+    for (const auto& [id, span] : writes) {
+      const auto row =
+          conn.Exec("SELECT traceparent FROM gc_traced WHERE id = $1", {std::to_string(id)});
+      ASSERT_EQ(row.rows(), 1) << id;
+      EXPECT_EQ(row.String(0, 0), span != nullptr ? trace::Format(*span) : "")
+          << "write " << id << (with_failure ? " (run alone)" : " (one transaction)");
+    }
+  }
+}
+
 TEST_F(StatementPipelineTest, ZZ_ReconnectsAfterTheServerRestarts) {
   StatementPipeline reader({*conninfo_, 1});
   EXPECT_EQ(std::get<Result>(Read(reader, "SELECT 5", {}).get()).Int64(0, 0), 5);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "msp/common/log.h"
 #include "nlohmann/json.hpp"
 
@@ -84,6 +86,33 @@ TEST(AccessLog, SamplesOkCallsByTraceIdSoATraceIsWholeOrAbsent) {
   EXPECT_GT(kept, 800);
   EXPECT_LT(kept, 1200);
   log::ConfigureAccessLog(1.0);
+}
+
+// A step of traced work is written in its span, naming the span it continues, for the traces
+// the access log keeps, and not at all outside a span.
+TEST(AccessLog, AStepOfATraceIsWrittenWithItsParentForTheTracesKept) {
+  const Context parent = NewTrace();
+  const Context step = ChildOf(parent);
+  auto written = [&](double rate, bool in_span) {
+    log::ConfigureAccessLog(rate);
+    ::testing::internal::CaptureStderr();
+    {
+      std::optional<Scope> scope;
+      if (in_span) scope.emplace(step);
+      log::TraceStep("services assigned", {{"customer", "msps/m/customers/c"}});
+    }
+    log::ConfigureAccessLog(1.0);
+    return ::testing::internal::GetCapturedStderr();
+  };
+  const auto line = nlohmann::json::parse(written(1.0, true));
+  EXPECT_EQ(line["msg"], "services assigned");
+  EXPECT_EQ(line["level"], "info");
+  EXPECT_EQ(line["trace_id"], parent.trace_id);
+  EXPECT_EQ(line["span_id"], step.span_id);
+  EXPECT_EQ(line["parent_span_id"], parent.span_id);
+  EXPECT_EQ(line["customer"], "msps/m/customers/c");
+  EXPECT_EQ(written(0.0, true), "");
+  EXPECT_EQ(written(1.0, false), "");
 }
 
 }  // namespace

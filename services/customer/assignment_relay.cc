@@ -93,6 +93,7 @@ void DeliverChunk(AssignmentClient* client, pg::Pool* pool,
     }
     *request.add_requests() = std::move(one);
     *request.add_customers() = AssignableCustomerOf(it->second->customer);
+    request.add_traceparents(batch[i].traceparent);
     sent.push_back(i);
   }
   if (sent.empty()) return;

@@ -24,12 +24,14 @@ outbox::BatchHandler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis
     // One event per message (a message per committed change), each with the account as it is
     // now; accounts are never deleted, so a missing one has nothing to tell.
     std::vector<events::v1::CustomerChanged> events;
+    std::vector<std::string> traces;  // each event's: its message's
     events.reserve(messages.size());
     for (const auto& message : messages) {
       auto it = by_id.find(message.payload);
       if (it == by_id.end()) continue;
       const StoredCustomer& stored = *it->second;
       auto& event = events.emplace_back();
+      traces.push_back(message.traceparent);
       event.set_customer_id(stored.customer.customer_id());
       event.set_msp_id(stored.msp_id);
       event.set_version(stored.version);
@@ -40,8 +42,8 @@ outbox::BatchHandler CustomerChangedHandler(pg::Pool* pool, redis::Client* redis
       }
       SetTimestamp(event.mutable_change_time(), message.create_time);
     }
-    std::vector<const google::protobuf::Message*> to_publish;
-    for (const auto& event : events) to_publish.push_back(&event);
+    std::vector<change_stream::Outgoing> to_publish;
+    for (size_t e = 0; e < events.size(); ++e) to_publish.push_back({&events[e], traces[e]});
     change_stream::PublishAll(*redis, to_publish);
   };
 }

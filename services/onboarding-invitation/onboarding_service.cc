@@ -316,7 +316,7 @@ StoredLinkRequest OnboardingServiceImpl::OpenInvitation(
     // A tenant the account has already stays its own: say so now, not at acceptance.
     assignment::v1::CheckKnoxManageTenantIdRequest check;
     check.set_parent(absl::StrCat("msps/", msp_id));
-    check.set_customer(absl::StrCat("msps/", msp_id, "/customers/", request.customer_id()));
+    check.set_customer(CustomerName(msp_id, request.customer_id()));
     check.set_work_email(knox->customer().contact().work_email());
     check.set_prefix(request.knox_manage_tenant_prefix());
     const auto tenant = assignments_->CheckTenant(check);

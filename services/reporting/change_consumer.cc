@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "msp/common/log.h"
+#include "msp/common/resource_names.h"
+#include "msp/common/trace.h"
 
 namespace msp::reporting {
 namespace {
@@ -11,6 +13,28 @@ redis::Options WithLongCommands(redis::Options options, std::chrono::millisecond
   // XREADGROUP BLOCK waits server-side: the client must wait longer than that.
   options.command_timeout = std::max(options.command_timeout, block + std::chrono::seconds(2));
   return options;
+}
+
+// An event that came with a trace: a line in that trace once applied.
+struct TracedEvent {
+  const change_stream::Entry* entry;
+  std::string event;     // its type's short name
+  std::string customer;  // msps/{msp}/customers/{customer}
+  int64_t version;
+};
+
+template <typename Event>
+TracedEvent TracedOf(const change_stream::Entry& entry, const Event& event) {
+  return {&entry, Event::descriptor()->name(), CustomerName(event.msp_id(), event.customer_id()),
+          event.version()};
+}
+
+void LogApplied(const std::vector<TracedEvent>& traced) {
+  for (const auto& t : traced) {
+    trace::Scope span(trace::FromHeader(t.entry->traceparent));
+    log::TraceStep("change event applied",
+                   {{"event", t.event}, {"customer", t.customer}, {"version", t.version}});
+  }
 }
 
 }  // namespace
@@ -119,6 +143,7 @@ int ChangeConsumer::NextReadCount(const Options& options, int asked, int got) {
 int ChangeConsumer::Handle(const std::vector<change_stream::Entry>& entries) {
   if (entries.empty()) return 0;
   ChangeBatch batch;
+  std::vector<TracedEvent> traced;
   std::vector<std::string> ids;
   for (const auto& entry : entries) {
     ids.push_back(entry.id);
@@ -126,9 +151,13 @@ int ChangeConsumer::Handle(const std::vector<change_stream::Entry>& entries) {
     if (entry.type == events::v1::CustomerChanged::descriptor()->full_name()) {
       ok = batch.customers.emplace_back().ParseFromString(entry.data);
       if (!ok) batch.customers.pop_back();
+      if (ok && !entry.traceparent.empty())
+        traced.push_back(TracedOf(entry, batch.customers.back()));
     } else if (entry.type == events::v1::CustomerServicesChanged::descriptor()->full_name()) {
       ok = batch.services.emplace_back().ParseFromString(entry.data);
       if (!ok) batch.services.pop_back();
+      if (ok && !entry.traceparent.empty())
+        traced.push_back(TracedOf(entry, batch.services.back()));
     }
     // Another reader's event type, or an entry trimmed while pending: nothing to apply, and
     // nothing a retry could change.
@@ -140,6 +169,7 @@ int ChangeConsumer::Handle(const std::vector<change_stream::Entry>& entries) {
     return o;
   });
   group_.Ack(ids);
+  LogApplied(traced);
   batch_sizes_->Observe(static_cast<double>(entries.size()));
   applied_->Increment(outcome.applied);
   stale_->Increment(outcome.stale);

@@ -216,9 +216,8 @@ grpc::Status ReportingServiceImpl::ExportCustomersCsv(grpc::ServerContext* conte
         };
         buffer = CsvHeader();
         pg::Lease conn = pool_->Acquire();
-        pg::Transaction tx(*conn);
         // Every page from one snapshot: rows changing during the export neither vanish nor repeat.
-        tx.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        pg::Transaction tx(*conn, pg::Isolation::kSnapshotReadOnly);
         store_.ForEachCsvRow(
             *conn, msp_id, query, export_.page_rows, [&](const CsvCustomerRow& row) {
               AppendCsvLine(buffer, row);

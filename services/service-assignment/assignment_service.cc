@@ -9,9 +9,11 @@
 #include "msp/common/idempotency.h"
 #include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
+#include "msp/common/log.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/strings.h"
 #include "msp/common/tenancy.h"
+#include "msp/common/trace.h"
 
 namespace msp::assignment {
 namespace {
@@ -46,6 +48,21 @@ void CheckAssignable(const v1::AssignableCustomer& customer, const std::string& 
     throw ApiError::FailedPrecondition("CUSTOMER_NOT_ACTIVE",
                                        "services can be added to active customers only", name);
   }
+}
+
+// A batch item's outcome, in the trace of the work it continues. `customer`: its name.
+void LogAssigned(const trace::Context& span, const std::string& customer,
+                 const v1::AssignServicesResponse& answer, const std::optional<ApiError>& error) {
+  trace::Scope scope(span);
+  if (error) {
+    log::TraceStep("services not assigned", {{"customer", customer}, {"reason", error->reason()}});
+    return;
+  }
+  nlohmann::json added = nlohmann::json::array();
+  for (int service : answer.added_services()) {
+    added.push_back(v1::KnoxService_Name(static_cast<v1::KnoxService>(service)));
+  }
+  log::TraceStep("services assigned", {{"customer", customer}, {"added", std::move(added)}});
 }
 
 }  // namespace
@@ -216,6 +233,16 @@ grpc::Status ServiceAssignmentImpl::BatchAssignServices(
         errors[static_cast<size_t>(i)] = e;
       }
     }
+    // Each request continues the trace it names (the create that asked for the services).
+    std::vector<trace::Context> spans;
+    for (int i = 0; i < n; ++i) {
+      const std::string& traceparent =
+          i < request->traceparents_size() ? request->traceparents(i) : std::string();
+      const trace::Context* call = trace::Current();
+      spans.push_back(!traceparent.empty() ? trace::FromHeader(traceparent)
+                      : call != nullptr    ? trace::ChildOf(*call)
+                                           : trace::NewTrace());
+    }
     std::vector<AssignmentStore::BatchAssignment> batch;
     std::vector<int> batched;  // request index of each batch item
     for (int i = 0; i < n; ++i) {
@@ -225,7 +252,7 @@ grpc::Status ServiceAssignmentImpl::BatchAssignServices(
       batch.push_back({assignments[k]->ref.customer_id, assignments[k]->services,
                        one.knox_manage_tenant_prefix(), request->customers(i).work_email(),
                        request->customers(i).company_name(), assignments[k]->request_key,
-                       assignments[k]->hash, one.parent()});
+                       assignments[k]->hash, one.parent(), trace::Format(spans[k])});
       batched.push_back(i);
     }
     std::vector<v1::AssignServicesResponse> answers(static_cast<size_t>(n));
@@ -247,6 +274,7 @@ grpc::Status ServiceAssignmentImpl::BatchAssignServices(
     ChangeCommitted();
     for (int i = 0; i < n; ++i) {
       const auto k = static_cast<size_t>(i);
+      LogAssigned(spans[k], request->requests(i).parent(), answers[k], errors[k]);
       auto* result = response->add_results();
       if (errors[k]) {
         const grpc::Status status = errors[k]->ToStatus(runtime_->domain());
@@ -382,8 +410,8 @@ grpc::Status ServiceAssignmentImpl::LaunchServiceConsole(
             "knox-mobile-enrollment, knox-manage, knox-efota, knox-asset-intelligence, "
             "knox-configure, knox-guard, samsung-care-plus-for-business"}});
     }
-    const CustomerRef ref = RequireCustomerName(
-        "name", absl::StrCat("msps/", (*vars)[0], "/customers/", (*vars)[1]), principal);
+    const CustomerRef ref =
+        RequireCustomerName("name", CustomerName((*vars)[0], (*vars)[1]), principal);
     console_.return_uris.Check(request->return_uri());
     std::vector<v1::AssignedService> services;
     {

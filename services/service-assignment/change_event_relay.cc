@@ -22,19 +22,21 @@ outbox::BatchHandler ServicesChangedHandler(pg::Pool* pool, redis::Client* redis
     // One event per message, each with the services as they are now; service rows are never
     // deleted, so a customer without any has nothing to tell.
     std::vector<events::v1::CustomerServicesChanged> events;
+    std::vector<std::string> traces;  // each event's: its message's
     events.reserve(messages.size());
     for (const auto& message : messages) {
       auto it = snapshots.find(message.payload);
       if (it == snapshots.end()) continue;
       auto& event = events.emplace_back();
+      traces.push_back(message.traceparent);
       event.set_customer_id(message.payload);
       event.set_msp_id(it->second.msp_id);
       event.set_version(it->second.version);
       for (const auto& service : it->second.services) *event.add_services() = service;
       SetTimestamp(event.mutable_change_time(), message.create_time);
     }
-    std::vector<const google::protobuf::Message*> to_publish;
-    for (const auto& event : events) to_publish.push_back(&event);
+    std::vector<change_stream::Outgoing> to_publish;
+    for (size_t e = 0; e < events.size(); ++e) to_publish.push_back({&events[e], traces[e]});
     change_stream::PublishAll(*redis, to_publish);
   };
 }

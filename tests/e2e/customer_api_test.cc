@@ -755,20 +755,9 @@ bool WaitForHealth(grpc::health::v1::HealthCheckResponse::ServingStatus want) {
   return false;
 }
 
-// Two admins update the same customer from the same read: exactly one wins, the other learns
-// that the customer changed (ABORTED), and the loser's value is not silently written.
 // The access-log lines ("msg":"call") of a service that carry a trace id.
 std::vector<nlohmann::json> CallLines(const std::string& service, const std::string& trace_id) {
-  std::vector<nlohmann::json> out;
-  std::istringstream log(stack->service(service).process->ReadLog());
-  for (std::string line; std::getline(log, line);) {
-    auto json = nlohmann::json::parse(line, nullptr, false);
-    if (!json.is_discarded() && json.value("msg", "") == "call" &&
-        json.value("trace_id", "") == trace_id) {
-      out.push_back(std::move(json));
-    }
-  }
-  return out;
+  return stack->LogLines(service, trace_id, "call");
 }
 
 // A caller's W3C traceparent is joined: the access log has a line per call with its trace id,
@@ -836,6 +825,8 @@ TEST(CustomerApi, ATraceIsFollowedThroughTheLogsAndNamedInErrors) {
   }
 }
 
+// Two admins update the same customer from the same read: exactly one wins, the other learns
+// that the customer changed (ABORTED), and the loser's value is not silently written.
 TEST(CustomerApi, ConcurrentUpdatesWithTheSameEtagLetOneWin) {
   Client client(stack->MspToken("etag"));
   auto customer = client.MustCreate("etag", NewCustomer("Etag Race"));

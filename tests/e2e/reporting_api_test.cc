@@ -239,6 +239,95 @@ TEST(Reporting, TheTableShowsEachCustomerWithItsServicesAndDevices) {
             GetCustomer("tbl1", beta.name()).update_time().seconds());
 }
 
+// A create's W3C trace is followed through the logs of every service it reaches: the create's
+// access-log line, the relay's delivery of its outbox message and the batch call it makes, the
+// assignment of its services (an item of that call), and the read model applying the account's
+// and the services' change events (carried by the outbox and the change stream), each line
+// naming the span it continues.
+TEST(Reporting, ATraceFollowsACreateThroughItsServicesIntoTheTable) {
+  const std::string trace_id = "5e2c1d0f9a8b47c6b3a2918d7e6f5a4b";
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateCustomerRequest request;
+  request.set_parent("msps/trace");
+  *request.mutable_customer() =
+      customer::testdata::ValidCustomer("Traced Widgets", "it@" + FreshDomain());
+  for (auto s : {av1::KNOX_MOBILE_ENROLLMENT, av1::KNOX_MANAGE, av1::KNOX_GUARD}) {
+    request.add_services(s);
+  }
+  cv1::Customer created;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Authorize(context, stack->MspToken("trace"));
+    context.AddMetadata("traceparent", "00-" + trace_id + "-a1b2c3d4e5f60718-01");
+    ASSERT_TRUE(stub->CreateCustomer(&context, request, &created).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    auto rows = RowsById("trace");
+    const auto& row = rows[created.customer_id()];
+    return row.services_size() == 3 &&
+           std::all_of(row.services().begin(), row.services().end(), [](const auto& service) {
+             return service.state() == av1::AssignedService::ACTIVE;
+           });
+  }));
+
+  // A service's lines of the trace with message `msg` (and `key` = `value`, when given), once
+  // there is one: each is written when its step ends, which the table may show a moment before.
+  auto lines_of = [&](const std::string& service, const std::string& msg,
+                      const std::string& key = "", const std::string& value = "") {
+    std::vector<nlohmann::json> found;
+    WaitUntil([&] {
+      found.clear();
+      for (auto& line : stack->LogLines(service, trace_id, msg)) {
+        if (key.empty() || line.value(key, "") == value) found.push_back(std::move(line));
+      }
+      return !found.empty();
+    });
+    return found;
+  };
+  const auto create = lines_of("customer", "call");
+  ASSERT_EQ(create.size(), 1u) << "no access-log line of the create in its trace";
+  EXPECT_EQ(create[0]["method"], "/msp.customer.v1.CustomerService/CreateCustomer");
+  EXPECT_EQ(create[0]["parent_span_id"], "a1b2c3d4e5f60718");
+  const std::string create_span = create[0]["span_id"];
+
+  // The customer service's relay delivers the create's message in the create's trace (a batch
+  // is one MSP's and one admin's: this message alone), and its call carries it on. (The
+  // change-event relay delivers the customer-changed message in the trace too.)
+  const auto delivered =
+      lines_of("customer", "outbox messages delivered", "topic", "assign-services");
+  ASSERT_EQ(delivered.size(), 1u) << "the outbox message did not carry the create's trace";
+  EXPECT_EQ(delivered[0]["parent_span_id"], create_span);
+  EXPECT_EQ(delivered[0]["failed"], 0);
+  const auto batch_call = lines_of("service-assignment", "call");
+  ASSERT_EQ(batch_call.size(), 1u);
+  EXPECT_EQ(batch_call[0]["method"],
+            "/msp.assignment.v1.ServiceAssignmentService/BatchAssignServices");
+  EXPECT_EQ(batch_call[0]["parent_span_id"], delivered[0]["span_id"]);
+
+  // Each request of the batch continues its own create's trace.
+  const auto assigned = lines_of("service-assignment", "services assigned");
+  ASSERT_EQ(assigned.size(), 1u) << "the assignment did not continue the create's trace";
+  EXPECT_EQ(assigned[0]["parent_span_id"], create_span);
+  EXPECT_EQ(assigned[0]["customer"], created.name());
+  EXPECT_EQ(assigned[0]["added"].size(), 3u);
+  const std::string assign_span = assigned[0]["span_id"];
+
+  // The read model applies the account's event in the create's span, the services' in the
+  // assignment's.
+  const auto account = lines_of("reporting", "change event applied", "event", "CustomerChanged");
+  ASSERT_FALSE(account.empty())
+      << "the account's change event did not carry the create's trace into the read model";
+  EXPECT_EQ(account[0]["parent_span_id"], create_span);
+  EXPECT_EQ(account[0]["customer"], created.name());
+  const auto services =
+      lines_of("reporting", "change event applied", "event", "CustomerServicesChanged");
+  ASSERT_FALSE(services.empty())
+      << "the services' change event did not carry the assignment's trace into the read model";
+  EXPECT_EQ(services[0]["parent_span_id"], assign_span);
+  EXPECT_EQ(services[0]["customer"], created.name());
+}
+
 TEST(Reporting, ColumnsComeFromTheRequestThenTheAdminsPreferenceThenTheDefaults) {
   const auto c = CreateCustomer("tbl2", "Columns Co");
   ASSERT_TRUE(WaitUntil([&] { return RowsById("tbl2").size() == 1; }));

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -96,6 +97,20 @@ std::vector<std::string> Stack::LogLeaks() const {
     }
   }
   return leaks;
+}
+
+std::vector<nlohmann::json> Stack::LogLines(const std::string& name, const std::string& trace_id,
+                                            const std::string& msg) const {
+  std::vector<nlohmann::json> out;
+  std::istringstream log(service(name).process->ReadLog());
+  for (std::string line; std::getline(log, line);) {
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_discarded() || !json.is_object() || json.value("trace_id", "") != trace_id) {
+      continue;
+    }
+    if (msg.empty() || json.value("msg", "") == msg) out.push_back(std::move(json));
+  }
+  return out;
 }
 
 std::vector<std::string> Stack::CommonFlags() const {

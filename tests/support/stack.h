@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "msp/common/auth.h"
+#include "nlohmann/json.hpp"
 #include "processes.h"
 
 // The whole suite on loopback for end-to-end tests and benchmarks: a throwaway PostgreSQL and
@@ -86,6 +87,10 @@ class Stack {
   // JSON object, or that hold an email address, the test contact's phone number, a JWT or a
   // link token in clear: logs mask personal data and never print secrets.
   std::vector<std::string> LogLeaks() const;
+  // A service's log lines in a trace (`trace_id`), with message `msg` when given ("call": the
+  // access log).
+  std::vector<nlohmann::json> LogLines(const std::string& name, const std::string& trace_id,
+                                       const std::string& msg = "") const;
 
  private:
   TempDir logs_;

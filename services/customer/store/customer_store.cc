@@ -119,8 +119,9 @@ std::string SortValueOf(SortKey key, const pg::Result& r, int row) {
 
 const std::vector<Migration>& CustomerSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
-      CustomerMigrations(), {outbox::TableMigration(2), outbox::TopicIndexMigration(7),
-                             outbox::OnBehalfOfMigration(10), outbox::LeaseMigration(11)});
+      CustomerMigrations(),
+      {outbox::TableMigration(2), outbox::TopicIndexMigration(7), outbox::OnBehalfOfMigration(10),
+       outbox::LeaseMigration(11), outbox::TraceMigration(12)});
   return kAll;
 }
 

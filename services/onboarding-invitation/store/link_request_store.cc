@@ -7,6 +7,7 @@
 #include "msp/common/errors.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/outbox.h"
+#include "msp/common/resource_names.h"
 #include "msp/common/timestamps.h"
 
 namespace msp {
@@ -34,7 +35,7 @@ StoredLinkRequest RowToLinkRequest(const pg::Result& r, int row) {
   out.msp_id = r.String(row, 1);
   inv.set_name(InvitationName(out.msp_id, id));
   inv.set_customer_id(r.String(row, 2));
-  inv.set_customer(absl::StrCat("msps/", out.msp_id, "/customers/", inv.customer_id()));
+  inv.set_customer(CustomerName(out.msp_id, inv.customer_id()));
   out.request_id = r.String(row, 3);
   inv.set_management_type(static_cast<customer::v1::ManagementType>(r.Int64(row, 4)));
   for (int service : pg::ParseIntArray(r.Text(row, 5))) {
@@ -81,7 +82,7 @@ const std::vector<Migration>& OnboardingSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
       OnboardingMigrations(),
       {idempotency::TableMigration(2), outbox::TableMigration(3), outbox::TopicIndexMigration(8),
-       outbox::OnBehalfOfMigration(12), outbox::LeaseMigration(13)});
+       outbox::OnBehalfOfMigration(12), outbox::LeaseMigration(13), outbox::TraceMigration(14)});
   return kAll;
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/knox_services.h"
+#include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 #include "msp/common/timestamps.h"
 
@@ -92,7 +93,7 @@ constexpr char kRowColumns[] =
 v1::TableRow TableRowFrom(const pg::Result& r, int row, const std::string& msp_id) {
   v1::TableRow out;
   const std::string id = r.String(row, 0);
-  out.set_customer(absl::StrCat("msps/", msp_id, "/customers/", id));
+  out.set_customer(CustomerName(msp_id, id));
   out.set_state(static_cast<customer::v1::State>(r.Int64(row, 1)));
   out.set_company_name(r.String(row, 2));
   out.set_customer_id(id);

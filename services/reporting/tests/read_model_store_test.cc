@@ -179,8 +179,7 @@ TEST_F(ReadModelStoreTest, TheExportReadsEveryRowOnceInPagesFromOneSnapshot) {
   }
   Apply(batch);
   auto conn = pool_->Acquire();
-  pg::Transaction tx(*conn);
-  tx.Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  pg::Transaction tx(*conn, pg::Isolation::kSnapshotReadOnly);
   std::vector<std::string> ids;
   bool wrote = false;
   store_.ForEachCsvRow(*conn, "me", {}, 4, [&](const CsvCustomerRow& row) {

@@ -10,9 +10,11 @@
 #include "absl/strings/str_join.h"
 #include "msp/common/idempotency.h"
 #include "msp/common/outbox.h"
+#include "msp/common/resource_names.h"
 #include "msp/common/strings.h"
 #include "msp/common/timestamps.h"
 #include "msp/customer/v1/customer.pb.h"
+#include "nlohmann/json.hpp"
 
 namespace msp {
 const std::vector<Migration>& AssignmentMigrations();
@@ -58,7 +60,7 @@ const std::vector<Migration>& AssignmentSchemaMigrations() {
   static const std::vector<Migration> kAll = CombineMigrations(
       AssignmentMigrations(),
       {idempotency::TableMigration(2), outbox::TableMigration(3), outbox::TopicIndexMigration(5),
-       outbox::OnBehalfOfMigration(6), outbox::LeaseMigration(7)});
+       outbox::OnBehalfOfMigration(6), outbox::LeaseMigration(7), outbox::TraceMigration(9)});
   return kAll;
 }
 
@@ -247,6 +249,15 @@ std::vector<AssignmentStore::BatchOutcome> AssignmentStore::AssignBatch(
       pair_services.push_back(service);
     }
   }
+  // Each customer's services-changed message (written by the trigger) carries its own trace.
+  nlohmann::json trace_of = nlohmann::json::object();
+  for (size_t i : live) {
+    if (!items[i].traceparent.empty()) trace_of[items[i].customer_id] = items[i].traceparent;
+  }
+  if (!trace_of.empty()) {
+    // The setting migrations/0010's trigger reads.
+    conn.Exec("SELECT set_config('msp.traceparent_of', $1, true)", {trace_of.dump()});
+  }
   auto added = conn.Exec(
       "INSERT INTO customer_services (customer_id, service, msp_id, state) "
       "SELECT c, s, $1, $2 FROM unnest($3::text[], $4::smallint[]) AS u(c, s) "
@@ -417,7 +428,7 @@ void AssignmentStore::QueueCustomerEvent(pg::Connection& conn, const std::string
                                          const std::vector<knox::KnoxService>& services,
                                          const std::string& request_id) const {
   customer::v1::RecordCustomerEventRequest event;
-  event.set_parent(absl::StrCat("msps/", msp_id, "/customers/", customer_id));
+  event.set_parent(CustomerName(msp_id, customer_id));
   event.set_action(action);
   std::vector<knox::KnoxService> sorted = services;
   std::sort(sorted.begin(), sorted.end());

@@ -59,6 +59,9 @@ class AssignmentStore {
     std::string request_key;                  // as kept (idempotency::KeyOf)
     std::string request_hash;
     std::string parent;  // msps/{msp}/customers/{customer}, for errors
+    // The work it continues (a traceparent; empty: the transaction's): its services-changed
+    // message carries it.
+    std::string traceparent;
   };
   // Each request's answer, or its error (nothing of its own written).
   struct BatchOutcome {

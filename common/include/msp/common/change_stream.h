@@ -19,18 +19,25 @@ inline constexpr char kStream[] = "msp:changes";
 // Redis; a reader that fell further behind than this rebuilds from the services' list RPCs.
 inline constexpr int64_t kDefaultMaxLength = 2'000'000;
 
-// XADD of one event: fields `type` (its full proto name) and `data` (its bytes).
+// XADD of one event: fields `type` (its full proto name) and `data` (its bytes), and
+// `traceparent` when given (the W3C trace of the change, like a message header).
 void Publish(redis::Client& client, const google::protobuf::Message& event,
-             const std::string& stream = kStream, int64_t max_length = kDefaultMaxLength);
+             const std::string& stream = kStream, int64_t max_length = kDefaultMaxLength,
+             const std::string& traceparent = "");
 
+struct Outgoing {
+  const google::protobuf::Message* event = nullptr;
+  std::string traceparent;  // empty: none
+};
 // XADD of many events in one round trip (same fields as Publish).
-void PublishAll(redis::Client& client, const std::vector<const google::protobuf::Message*>& events,
+void PublishAll(redis::Client& client, const std::vector<Outgoing>& events,
                 const std::string& stream = kStream, int64_t max_length = kDefaultMaxLength);
 
 struct Entry {
   std::string id;    // the stream id, e.g. 1732442400000-0
   std::string type;  // empty for an entry trimmed away while it was pending
   std::string data;
+  std::string traceparent;  // empty when the publisher gave none
 };
 
 // When Redis appended the entry (a stream id starts with it, in milliseconds).

@@ -36,6 +36,10 @@ inline void Error(std::string_view m, nlohmann::json f = nlohmann::json::object(
 void ConfigureAccessLog(double ok_sample_rate);
 // Whether an OK call of this trace is written.
 bool SampleAccess(std::string_view trace_id);
+// A step of traced work that is no call of its own (an item of a batch call, an applied change
+// event), written in the current span with its parent span at info, for the traces the access
+// log keeps: a trace is followed from call to step to step.
+void TraceStep(std::string_view message, nlohmann::json fields = nlohmann::json::object());
 
 // gRPC's own log lines (a failed TLS handshake, a dropped connection) as JSON lines of ours;
 // they were raw "E1129 ..." lines on stderr. Idempotent.

@@ -33,6 +33,10 @@ Migration OnBehalfOfMigration(int version);
 // Claimed messages carry a lease: the relay that claimed them, until when. Follows
 // OnBehalfOfMigration.
 Migration LeaseMigration(int version);
+// Each message carries the trace of the work that wrote it (its `traceparent` column, whose
+// default is the transaction's pg::kTraceparentSetting), so a trigger's rows carry it too.
+// Follows LeaseMigration.
+Migration TraceMigration(int version);
 
 struct Message {
   int64_t id = 0;
@@ -43,6 +47,9 @@ struct Message {
   // Whom the delivery is for, as the enqueuing service verified it (Principal::Actor()); the
   // relay names them in its token (auth::OnBehalfOf). Empty: the service's own work.
   std::string on_behalf_of;
+  // The W3C traceparent of the work that wrote it (empty: none): its delivery continues that
+  // trace.
+  std::string traceparent;
   int attempts = 0;                                   // failed deliveries so far
   std::chrono::system_clock::time_point create_time;  // when the change it belongs to committed
 };
@@ -63,11 +70,13 @@ void Enqueue(pg::Connection& conn, const std::string& msp_id, const std::string&
              const std::string& key, const std::string& payload,
              const std::string& on_behalf_of = "");
 
-// Delivers one message; throws to have it retried later (with backoff and jitter).
+// Delivers one message (in its trace's span); throws to have it retried later (with backoff
+// and jitter).
 using Handler = std::function<void(const Message&)>;
 // Delivers a batch of one topic's messages in one go (fewer calls and commits than one by
 // one). `errors` comes sized to the batch, all empty: the handler sets errors[i] to have
-// message i retried, or throws to have them all retried.
+// message i retried, or throws to have them all retried. A batch whose messages share a trace
+// is delivered in its span; otherwise the handler hands each message's traceparent on.
 using BatchHandler =
     std::function<void(const std::vector<Message>& batch, std::vector<std::string>* errors)>;
 

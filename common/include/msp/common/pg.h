@@ -184,9 +184,21 @@ class Pool {
 };
 
 // BEGIN on construction, ROLLBACK on destruction unless committed.
+// The trace of the work a transaction does, as a W3C traceparent, for what it writes to carry
+// (outbox rows take it as their default). Transaction and StatementPipeline set it from the
+// current span (trace::Current()).
+inline constexpr char kTraceparentSetting[] = "msp.traceparent";
+
+enum class Isolation {
+  kReadCommitted,
+  kSerializable,
+  // Every read from one snapshot, and no writes (REPEATABLE READ, READ ONLY).
+  kSnapshotReadOnly,
+};
+
 class Transaction {
  public:
-  explicit Transaction(Connection& conn, bool serializable = false);
+  explicit Transaction(Connection& conn, Isolation isolation = Isolation::kReadCommitted);
   ~Transaction();
   Result Exec(std::string_view sql, const std::vector<Param>& params = {}) {
     return conn_.Exec(sql, params);
@@ -202,11 +214,12 @@ class Transaction {
 // Runs fn(Transaction&) in a fresh transaction on a pooled connection, again on a
 // serialization failure or deadlock (at most `attempts` times). fn must be safe to repeat.
 template <typename Fn>
-auto WithTransaction(Pool& pool, Fn&& fn, bool serializable = false, int attempts = 3) {
+auto WithTransaction(Pool& pool, Fn&& fn, Isolation isolation = Isolation::kReadCommitted,
+                     int attempts = 3) {
   for (int attempt = 1;; ++attempt) {
     try {
       Lease conn = pool.Acquire();
-      Transaction tx(*conn, serializable);
+      Transaction tx(*conn, isolation);
       return fn(tx);
     } catch (const PgError& e) {
       if (!e.IsRetryable() || attempt >= attempts) throw;

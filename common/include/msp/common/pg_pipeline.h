@@ -37,6 +37,7 @@ using Outcome = std::variant<Result, PgError>;
 // confirmed (connection lost, no answer in time) gets PgError::unanswered(): it may or may not
 // have happened, and is never re-sent. Single statements only, each atomic and independent of
 // the others in its batch (a later statement must not depend on an earlier one's effect).
+// A write runs with its submitter's trace as kTraceparentSetting, like a Transaction's.
 class StatementPipeline {
  public:
   struct Options {
@@ -61,6 +62,7 @@ class StatementPipeline {
     std::string sql;
     std::vector<Param> params;
     Callback done;
+    std::string traceparent;  // the submitter's span, for a write
   };
   struct Worker {
     std::mutex mu;
@@ -79,6 +81,11 @@ class StatementPipeline {
   bool RunInOneTransaction(Worker& worker, std::vector<Item>& batch);
   // Each statement with its own sync point (its own implicit transaction).
   void RunEachAlone(Worker& worker, std::vector<Item>& batch);
+  // Whether each statement of `batch` is preceded by setting its trace (a write whose trace
+  // differs from the one already set in its transaction; `one_transaction`: the batch's).
+  std::vector<bool> TraceSettings(const std::vector<Item>& batch, bool one_transaction) const;
+  // Queues the setting of an item's trace (no sync point).
+  void SendTraceSetting(Worker& worker, const Item& item);
   // The statement's prepared name, and whether it is new: then its PREPARE (with a sync point
   // of its own) was queued in this round trip.
   std::pair<std::string, bool> PrepareIfNew(Worker& worker, const std::string& sql);

@@ -12,5 +12,7 @@ namespace msp {
 std::optional<std::vector<std::string>> ParseResourceName(std::string_view pattern,
                                                           std::string_view name);
 bool IsValidResourceId(std::string_view id);
+// "msps/{msp}/customers/{customer}".
+std::string CustomerName(std::string_view msp_id, std::string_view customer_id);
 
 }  // namespace msp

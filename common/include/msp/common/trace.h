@@ -36,6 +36,9 @@ Context FromHeader(std::optional<std::string_view> traceparent);
 // The span the calling thread works in (a call's handler, a delivery), if any: log lines
 // carry its ids, and outgoing internal calls its traceparent.
 const Context* Current();
+// The current span as a traceparent for the work it hands on (an outbox row, an event); empty
+// when there is none.
+std::string CurrentTraceparent();
 
 // Makes `context` the thread's current span until destroyed (then the previous one again).
 class Scope {
