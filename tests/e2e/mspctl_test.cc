@@ -10,6 +10,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "display_width.h"
 #include "msp/common/identities.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -32,10 +35,11 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
+// Runs mspctl (or `program`, with mspctl's environment) with `args` as `msp`'s admin.
 Result Mspctl(const std::vector<std::string>& args, const std::string& msp = "cli",
-              std::map<std::string, std::string> env = {}) {
+              std::map<std::string, std::string> env = {}, const std::string& program = "") {
   static int n = 0;
-  std::vector<std::string> argv = {testing::BinaryPath("tools/mspctl")};
+  std::vector<std::string> argv = {program.empty() ? testing::BinaryPath("tools/mspctl") : program};
   argv.insert(argv.end(), args.begin(), args.end());
   env.emplace("MSP_TOKEN", stack->MspToken(msp));
   env.emplace("MSP_CUSTOMER_ADDRESS", stack->address("customer"));
@@ -506,6 +510,172 @@ TEST(Mspctl, WritesCarryARequestIdSoARetryNeverDuplicates) {
   EXPECT_EQ(unreachable.exit, 3) << unreachable.output;
   EXPECT_NE(unreachable.output.find("retry 3 with request id " + request_id), std::string::npos)
       << unreachable.output;
+}
+
+// docs/cli.md's session, command by command against a real stack: each command's output must be
+// the page's, up to times (any RFC 3339 time), the launch token, and ids the stack makes (a
+// customer or invitation id on the page stands for the one made here, learnt where it first
+// shows up, and used in later commands in its place). The page's existing Knox customer is
+// made here under its name. A read whose answer follows asynchronous work (services assigned
+// after a create, trail entries) is asked again until it matches or 20 s pass. "(exit N)" after
+// an output is the exit status it must have.
+class DocSession {
+ public:
+  explicit DocSession(std::string tmp) : tmp_(std::move(tmp)) {}
+
+  void Expect(const std::string& knox_id_on_page, const std::string& knox_id) {
+    ids_[knox_id_on_page] = knox_id;
+  }
+
+  // Runs one "$ ..." line; false (with a failure added) when its output is not the page's.
+  bool Run(const std::string& command, std::vector<std::string> expected) {
+    int want_exit = 0;
+    static const std::regex kExit(R"(\(exit (\d+)\))");
+    std::smatch m;
+    if (!expected.empty() && std::regex_match(expected.back(), m, kExit)) {
+      want_exit = std::stoi(m[1]);
+      expected.pop_back();
+    }
+    static const std::regex kToken(
+        R"(export MSP_TOKEN=\$\(\./tools/dev token --msp ([a-z0-9-]+)\))");
+    if (std::regex_match(command, m, kToken)) {
+      msp_ = m[1];
+      return true;
+    }
+    const std::string line = Substituted(command);
+    const bool read =
+        std::regex_search(line, std::regex(R"(^mspctl \w+ (get|list|events|show)\b)"));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (true) {
+      const Result r = RunLine(line);
+      std::map<std::string, std::string> learnt = ids_;
+      const bool same = r.exit == want_exit && Matches(expected, Lines(r.output), &learnt);
+      if (same) {
+        ids_ = std::move(learnt);
+        return true;
+      }
+      if (!read || std::chrono::steady_clock::now() > until) {
+        ADD_FAILURE() << "$ " << line << "\nexit " << r.exit << " (page: " << want_exit
+                      << ")\n--- output\n"
+                      << r.output << "--- page\n"
+                      << absl::StrJoin(expected, "\n");
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+ private:
+  // (A CSV's CRLF line ends are not on the page.)
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> lines = absl::StrSplit(text, '\n');
+    if (!lines.empty() && lines.back().empty()) lines.pop_back();
+    for (auto& line : lines) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+    }
+    return lines;
+  }
+  // Times and the launch token as placeholders of the same width (columns keep their padding).
+  static std::string Normalized(const std::string& line) {
+    static const std::regex kTime(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
+    static const std::regex kLaunchToken(R"(launch_token=eyJ.*$)");
+    return std::regex_replace(std::regex_replace(line, kTime, "YYYY-MM-DDTHH:MM:SSZ"), kLaunchToken,
+                              "launch_token=<token>");
+  }
+  // Word tokens and what lies between them, in order.
+  static std::vector<std::string> Tokens(const std::string& line) {
+    static const std::regex kToken(R"([A-Za-z0-9_.@+-]+|[^A-Za-z0-9_.@+-]+)");
+    std::vector<std::string> out;
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), kToken);
+         it != std::sregex_iterator(); ++it) {
+      out.push_back(it->str());
+    }
+    return out;
+  }
+  static bool IsId(const std::string& token) {
+    static const std::regex kId(R"([a-z0-9]{10}|[a-z0-9]{16})");
+    return std::regex_match(token, kId);
+  }
+  static bool Matches(const std::vector<std::string>& page, const std::vector<std::string>& got,
+                      std::map<std::string, std::string>* ids) {
+    if (page.size() != got.size()) return false;
+    for (size_t i = 0; i < page.size(); ++i) {
+      const auto want = Tokens(Normalized(page[i]));
+      const auto have = Tokens(Normalized(got[i]));
+      if (want.size() != have.size()) return false;
+      for (size_t t = 0; t < want.size(); ++t) {
+        if (want[t] == have[t] && !ids->contains(want[t])) continue;
+        auto known = ids->find(want[t]);
+        if (known != ids->end()) {
+          if (known->second != have[t]) return false;
+        } else if (IsId(want[t]) && IsId(have[t]) && want[t].size() == have[t].size()) {
+          (*ids)[want[t]] = have[t];
+        } else {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+  std::string Substituted(std::string line) const {
+    for (const auto& [on_page, here] : ids_) line = absl::StrReplaceAll(line, {{on_page, here}});
+    return absl::StrReplaceAll(line, {{"/tmp/", tmp_ + "/"}});
+  }
+  Result RunLine(const std::string& line) const {
+    return Mspctl({"-c", "mspctl() { \"$MSPCTL\" \"$@\"; }; " + line}, msp_,
+                  {{"MSPCTL", testing::BinaryPath("tools/mspctl")}}, "bash");
+  }
+
+  std::string tmp_;
+  std::string msp_ = "cli";
+  std::map<std::string, std::string> ids_;  // on the page -> made here
+};
+
+TEST(Mspctl, TheDocsSessionRunsAsShown) {
+  std::ifstream page(std::string(MSP_SOURCE_DIR) + "/docs/cli.md");
+  std::vector<std::string> lines;
+  bool in_session = false, in_block = false;
+  for (std::string line; std::getline(page, line);) {
+    if (line.rfind("## A session", 0) == 0) in_session = true;
+    if (!in_session) continue;
+    if (line.rfind("```", 0) == 0) {
+      if (in_block) break;
+      in_block = true;
+      continue;
+    }
+    if (in_block) lines.push_back(line);
+  }
+  ASSERT_GT(lines.size(), 20u) << "no session on the page";
+
+  // The page's existing Knox customer, by the name the page shows (./tools/dev seeds it so).
+  const std::regex kInvite(R"(^\$ mspctl invitations create ([a-z0-9]{10}))");
+  std::string knox_on_page;
+  for (const auto& line : lines) {
+    std::smatch m;
+    if (std::regex_search(line, m, kInvite)) knox_on_page = m[1];
+  }
+  ASSERT_FALSE(knox_on_page.empty());
+  auto customers = customer::v1::CustomerService::NewStub(stack->Channel("customer"));
+  customer::v1::CreateKnoxCustomerRequest knox_request;
+  *knox_request.mutable_customer() =
+      customer::testdata::ValidCustomer("Existing Knox Customer 2", "admin@knox2-doc.example");
+  customer::v1::Customer knox;
+  ASSERT_TRUE(testing::Call(&customer::v1::CustomerService::Stub::CreateKnoxCustomer, *customers,
+                            stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
+                  .ok());
+  testing::TempDir tmp;
+  DocSession session(tmp.path());
+  session.Expect(knox_on_page, knox.customer_id());
+  int commands = 0;
+  for (size_t i = 0; i < lines.size();) {
+    ASSERT_EQ(lines[i].rfind("$ ", 0), 0u) << "not a command: " << lines[i];
+    const std::string command = lines[i].substr(2);
+    std::vector<std::string> output;
+    for (++i; i < lines.size() && lines[i].rfind("$ ", 0) != 0; ++i) output.push_back(lines[i]);
+    ++commands;
+    if (!session.Run(command, output)) break;
+  }
+  EXPECT_GT(commands, 15);
 }
 
 }  // namespace
