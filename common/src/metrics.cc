@@ -143,6 +143,14 @@ ServerMetrics::ServerMetrics(std::string service_name)
                             .Labels(service_label)
                             .Register(*registry_)
                             .Add({});
+  tenant_limit_replicas_ =
+      &prometheus::BuildGauge()
+           .Name("msp_tenant_limit_replicas")
+           .Help("Replicas of the service sharing each tenant's limits, as this one last counted")
+           .Labels(service_label)
+           .Register(*registry_)
+           .Add({});
+  tenant_limit_replicas_->Set(1);
 }
 
 void ServerMetrics::Serve(const std::string& bind_address, int port) {

@@ -4,6 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -120,6 +124,111 @@ TEST(TenantLimiter, RefusedCallsTakeNoSlotAndNoTokens) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "TENANT_TOO_MANY_CALLS");
   held = TenantLimiter::Permit();
   EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "");
+}
+
+// A shared store in memory (pure logic: the Redis one is tested against a real redis-server):
+// one bucket a tenant that every limiter given it draws from, without refill (the tests say how
+// much is there), and a replica count.
+class FakeSharedBudget : public SharedTenantBudget {
+ public:
+  std::optional<Grant> Take(const std::string& tenant, double, double, int want) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++takes;
+    if (!reachable) return std::nullopt;
+    int& left = available[tenant];
+    Grant grant;
+    grant.calls = std::min(want, left);
+    left -= grant.calls;
+    if (grant.calls == 0) grant.wait = milliseconds(250);
+    return grant;
+  }
+  int Replicas() const override { return replicas; }
+
+  std::mutex mu;
+  std::map<std::string, int> available;
+  int takes = 0;
+  bool reachable = true;
+  std::atomic<int> replicas{1};
+};
+
+// Two replicas' limiters draw one tenant's calls from one shared bucket: together they admit
+// what it holds, and the refusal says when the bucket has a call again.
+TEST(TenantLimiter, ReplicasDrawATenantsRateFromOneSharedBudget) {
+  auto shared_a = std::make_unique<FakeSharedBudget>();
+  FakeSharedBudget* store = shared_a.get();
+  store->available["msp:a"] = 30;
+  store->replicas = 2;
+  // The second replica's limiter asks the same store (a forwarding budget).
+  struct Forward : SharedTenantBudget {
+    explicit Forward(FakeSharedBudget* to) : to(to) {}
+    std::optional<Grant> Take(const std::string& t, double r, double b, int w) override {
+      return to->Take(t, r, b, w);
+    }
+    int Replicas() const override { return to->Replicas(); }
+    FakeSharedBudget* to;
+  };
+  TenantLimiter a({400, 400, 0}, std::move(shared_a));
+  TenantLimiter b({400, 400, 0}, std::make_unique<Forward>(store));
+  const auto t0 = Clock::now();
+  int admitted = 0;
+  std::string last;
+  milliseconds retry{0};
+  for (int i = 0; i < 100; ++i) {
+    last = Refusal(i % 2 == 0 ? a : b, Msp("a"), t0, &retry);
+    if (last.empty()) ++admitted;
+  }
+  EXPECT_EQ(admitted, 30);
+  EXPECT_EQ(last, "TENANT_RATE_LIMITED");
+  EXPECT_EQ(retry, milliseconds(250));  // the store's
+  // Several calls a round trip (25 ms of 400/s = 10): 30 calls in three takes; then one refusal
+  // from the store a replica, and the rest refused without asking it again until its wait ends.
+  EXPECT_EQ(store->takes, 5);
+  // Another tenant has a bucket of its own.
+  store->available["msp:b"] = 1;
+  EXPECT_EQ(Refusal(a, Msp("b"), t0), "");
+}
+
+// A replica admits its share of a tenant's concurrent calls: together they stay within the cap.
+TEST(TenantLimiter, EachReplicaAdmitsItsShareOfTheConcurrentCalls) {
+  auto shared = std::make_unique<FakeSharedBudget>();
+  FakeSharedBudget* store = shared.get();
+  store->replicas = 2;
+  TenantLimiter limiter({0, 0, 4}, std::move(shared));
+  const auto t0 = Clock::now();
+  std::vector<TenantLimiter::Permit> held;
+  held.push_back(limiter.Admit(Msp("a"), t0));
+  held.push_back(limiter.Admit(Msp("a"), t0));
+  EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "TENANT_TOO_MANY_CALLS");
+  // The other replica left: this one may take the whole cap.
+  store->replicas = 1;
+  held.push_back(limiter.Admit(Msp("a"), t0));
+  held.push_back(limiter.Admit(Msp("a"), t0));
+  EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "TENANT_TOO_MANY_CALLS");
+}
+
+// While the store cannot be reached a replica counts alone, at its share of the rate and burst,
+// and asks the store again a second later.
+TEST(TenantLimiter, WithoutTheSharedStoreAReplicaCountsItsShareAlone) {
+  auto shared = std::make_unique<FakeSharedBudget>();
+  FakeSharedBudget* store = shared.get();
+  store->reachable = false;
+  store->replicas = 2;
+  TenantLimiter limiter({10, 10, 0}, std::move(shared));
+  const auto t0 = Clock::now();
+  int admitted = 0;
+  for (int i = 0; i < 20; ++i) admitted += Refusal(limiter, Msp("a"), t0).empty() ? 1 : 0;
+  EXPECT_EQ(admitted, 5);      // half the burst
+  EXPECT_EQ(store->takes, 1);  // asked once, then a second alone
+  // Half the rate: 5 a second.
+  EXPECT_EQ(Refusal(limiter, Msp("a"), t0 + milliseconds(200)), "");
+  EXPECT_EQ(Refusal(limiter, Msp("a"), t0 + milliseconds(200)), "TENANT_RATE_LIMITED");
+  // Reachable again: a second on, the store is asked and decides.
+  store->reachable = true;
+  store->available["msp:a"] = 3;
+  const auto later = t0 + milliseconds(1100);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Refusal(limiter, Msp("a"), later), "") << i;
+  EXPECT_EQ(Refusal(limiter, Msp("a"), later), "TENANT_RATE_LIMITED");
+  EXPECT_GT(store->takes, 1);
 }
 
 TEST(TenantLimiter, OffWhenBothLimitsAreZero) {

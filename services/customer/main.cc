@@ -53,11 +53,13 @@ int main(int argc, char** argv) {
     options.health_services = {"msp.customer.v1.CustomerService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
-    // One tenant cannot take this replica's threads and connections from the others.
-    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
+    // One tenant cannot take the service's threads and connections from the others; its limits
+    // hold for all the replicas together.
+    const auto limiter =
+        msp::TenantLimiterFromFlags(options.service_name, config.redis_address, &host.metrics());
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::customer::CustomerServiceImpl::Policy(), &host.metrics(),
-                            &limiter);
+                            limiter.get());
     msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                        config.db_statement_timeout_ms, "customer, public"});
     msp::pg::StatementPipeline::Options writer_options{

@@ -103,11 +103,13 @@ int main(int argc, char** argv) {
     settings.remind_before = std::chrono::hours(absl::GetFlag(FLAGS_remind_before_hours));
 
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
-    // One tenant cannot take this replica's threads and connections from the others.
-    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
+    // One tenant cannot take the service's threads and connections from the others; its limits
+    // hold for all the replicas together.
+    const auto limiter =
+        msp::TenantLimiterFromFlags(options.service_name, config.redis_address, &host.metrics());
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::onboarding::OnboardingServiceImpl::Policy(), &host.metrics(),
-                            &limiter);
+                            limiter.get());
     msp::onboarding::OnboardingServiceImpl service(&pool, &runtime, &customers, &assignments,
                                                    &tokens, &relay, settings);
     host.AddService(&service);

@@ -77,14 +77,16 @@ int main(int argc, char** argv) {
                                             consumer_options, host.metrics().registry());
     consumer.Start();
 
-    // One tenant cannot take this replica's threads and connections from the others.
+    // One tenant cannot take the service's threads and connections from the others; its limits
+    // hold for all the replicas together.
 
-    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
+    const auto limiter =
+        msp::TenantLimiterFromFlags(options.service_name, config.redis_address, &host.metrics());
 
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::reporting::ReportingServiceImpl::Policy(), &host.metrics(),
 
-                            &limiter);
+                            limiter.get());
     msp::reporting::ExportSettings export_settings;
     export_settings.page_rows = absl::GetFlag(FLAGS_export_page_rows);
     export_settings.limits.total = absl::GetFlag(FLAGS_max_concurrent_exports);

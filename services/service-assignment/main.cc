@@ -57,11 +57,13 @@ int main(int argc, char** argv) {
     options.health_services = {"msp.assignment.v1.ServiceAssignmentService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
-    // One tenant cannot take this replica's threads and connections from the others.
-    msp::TenantLimiter limiter(msp::TenantLimitsFromFlags());
+    // One tenant cannot take the service's threads and connections from the others; its limits
+    // hold for all the replicas together.
+    const auto limiter =
+        msp::TenantLimiterFromFlags(options.service_name, config.redis_address, &host.metrics());
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::assignment::ServiceAssignmentImpl::Policy(), &host.metrics(),
-                            &limiter);
+                            limiter.get());
     // Change events for read models: written by a trigger with every change of services,
     // published onto the Redis change stream by the relay.
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));

@@ -5,11 +5,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "metrics_scrape.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/identities.h"
 #include "msp/common/pg.h"
@@ -107,45 +112,71 @@ TEST(Limits, OneMspsBurstIsThrottledWithRetryInfoAndOthersAreNot) {
   EXPECT_TRUE(ListCustomers(busy, "limits-busy").ok());
 }
 
-TEST(Limits, ATenantsConcurrentCallsAreCappedAndOthersStillGetThrough) {
-  const cv1::Customer customer = CreateCustomer("limits-slow", "Slow Calls GmbH");
-  // Holds the customer's row so that updates of it wait inside the service.
-  pg::Connection lock(stack->database_url(), 0);
-  lock.Exec("BEGIN");
-  lock.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE",
-            {customer.customer_id()});
+// kConcurrent updates of one new customer of `msp`, the i-th sent to channels[i % size], held
+// inside the service: the customer's row is locked here until Release.
+class HeldUpdates {
+ public:
+  HeldUpdates(const std::string& msp, const std::vector<std::shared_ptr<grpc::Channel>>& channels)
+      : customer_(CreateCustomer(msp, absl::StrCat("Held ", msp, " GmbH"))),
+        lock_(stack->database_url(), 0) {
+    lock_.Exec("BEGIN");
+    lock_.Exec("SELECT 1 FROM customer.customers WHERE customer_id = $1 FOR UPDATE",
+               {customer_.customer_id()});
+    const std::string token = stack->MspToken(msp);
+    for (int i = 0; i < kConcurrent; ++i) {
+      updates_.emplace_back([this, i, token, channel = channels[i % channels.size()]] {
+        auto stub = cv1::CustomerService::NewStub(channel);
+        cv1::UpdateCustomerRequest request;
+        request.mutable_customer()->set_name(customer_.name());
+        request.mutable_customer()->mutable_company()->set_display_name(
+            absl::StrCat("Held ", i, " GmbH"));
+        request.mutable_update_mask()->add_paths("company.display_name");
+        cv1::Customer out;
+        const auto status = Call(&CS::UpdateCustomer, *stub, token, request, &out);
+        EXPECT_TRUE(status.ok()) << status.error_message();
+        if (status.ok()) ++ok_;
+      });
+    }
+  }
+  ~HeldUpdates() { Release(); }
 
-  std::vector<std::thread> updates;
-  std::atomic<int> updates_ok{0};
-  for (int i = 0; i < kConcurrent; ++i) {
-    updates.emplace_back([&, i] {
-      auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
-      cv1::UpdateCustomerRequest request;
-      request.mutable_customer()->set_name(customer.name());
-      request.mutable_customer()->mutable_company()->set_display_name(
-          absl::StrCat("Slow Calls ", i, " GmbH"));
-      request.mutable_update_mask()->add_paths("company.display_name");
-      cv1::Customer out;
-      const auto status =
-          Call(&CS::UpdateCustomer, *stub, stack->MspToken("limits-slow"), request, &out);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      if (status.ok()) ++updates_ok;
-    });
+  // How many updates wait for the row, once all do (or 4 s passed).
+  int Waiting() const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+    int waiting = 0;
+    while (std::chrono::steady_clock::now() < until) {
+      pg::Connection probe(stack->database_url(), 0);
+      waiting = static_cast<int>(
+          probe
+              .Exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                    "query ILIKE '%customers%'")
+              .Int64(0, 0));
+      if (waiting >= kConcurrent) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return waiting;
   }
-  // Both updates are waiting for the row.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
-  int waiting = 0;
-  while (std::chrono::steady_clock::now() < until) {
-    pg::Connection probe(stack->database_url(), 0);
-    waiting = static_cast<int>(
-        probe
-            .Exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-                  "query ILIKE '%customers%'")
-            .Int64(0, 0));
-    if (waiting >= kConcurrent) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Lets them through; how many succeeded.
+  int Release() {
+    if (!released_) {
+      released_ = true;
+      lock_.Exec("ROLLBACK");
+      for (auto& t : updates_) t.join();
+    }
+    return ok_.load();
   }
-  EXPECT_EQ(waiting, kConcurrent);
+
+ private:
+  const cv1::Customer customer_;
+  pg::Connection lock_;
+  std::vector<std::thread> updates_;
+  std::atomic<int> ok_{0};
+  bool released_ = false;
+};
+
+TEST(Limits, ATenantsConcurrentCallsAreCappedAndOthersStillGetThrough) {
+  HeldUpdates held("limits-slow", {stack->Channel("customer")});
+  EXPECT_EQ(held.Waiting(), kConcurrent);
 
   const auto refused = ListCustomers(stack->MspToken("limits-slow"), "limits-slow");
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
@@ -154,9 +185,7 @@ TEST(Limits, ATenantsConcurrentCallsAreCappedAndOthersStillGetThrough) {
   const auto other = ListCustomers(stack->MspToken("limits-other"), "limits-other");
   EXPECT_TRUE(other.ok()) << other.error_message();
 
-  lock.Exec("ROLLBACK");
-  for (auto& t : updates) t.join();
-  EXPECT_EQ(updates_ok.load(), kConcurrent);
+  EXPECT_EQ(held.Release(), kConcurrent);
   // Slots are given back when calls finish.
   EXPECT_TRUE(ListCustomers(stack->MspToken("limits-slow"), "limits-slow").ok());
 }
@@ -213,6 +242,110 @@ TEST(Limits, PageSizesAreCappedAndBatchesBounded) {
                              *assignment, token, batch, &services);
   EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(DetailsOf(too_many).fields, std::vector<std::string>{"customers"});
+}
+
+// The replicas sharing the customer service's tenant limits, as `metrics_port`'s replica counted
+// them last (msp_tenant_limit_replicas); 0 when unknown.
+int LimitReplicas(int metrics_port) {
+  const std::string metrics = testing::ScrapeMetrics(metrics_port);
+  const std::string name = "msp_tenant_limit_replicas{";
+  const auto at = metrics.find(name);
+  if (at == std::string::npos) return 0;
+  const auto value = metrics.find("} ", at);
+  return value == std::string::npos ? 0 : std::atoi(metrics.c_str() + value + 2);
+}
+
+// Calls as fast as four clients go for three seconds, the k-th call of each client to
+// channels[k % size]: the calls admitted on each channel, and the seconds it took.
+struct Driven {
+  std::vector<int> ok;
+  int refused_rate = 0;
+  double seconds = 0;
+};
+Driven Drive(const std::string& msp, const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  const std::string token = stack->MspToken(msp);
+  Driven out;
+  out.ok.assign(channels.size(), 0);
+  std::mutex mu;
+  const auto start = std::chrono::steady_clock::now();
+  const auto until = start + std::chrono::seconds(3);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      std::vector<std::unique_ptr<CS>> stubs;
+      for (const auto& channel : channels) stubs.push_back(cv1::CustomerService::NewStub(channel));
+      for (size_t k = static_cast<size_t>(c); std::chrono::steady_clock::now() < until; ++k) {
+        cv1::ListCustomersRequest request;
+        request.set_parent("msps/" + msp);
+        cv1::ListCustomersResponse response;
+        const size_t to = k % stubs.size();
+        const auto status = Call(&CS::ListCustomers, *stubs[to], token, request, &response);
+        std::lock_guard<std::mutex> lock(mu);
+        if (status.ok()) {
+          ++out.ok[to];
+        } else if (DetailsOf(status).reason == "TENANT_RATE_LIMITED") {
+          ++out.refused_rate;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+// The limits are the service's, not each replica's: a second replica of the customer service
+// shares them (through Redis). A tenant whose calls alternate between the two replicas is
+// admitted at the same total rate as one calling a single replica (with limits counted by each
+// replica alone it would get twice as much), and together the replicas admit no more of a
+// tenant's concurrent calls than the cap. Last in this file: the second replica stays.
+TEST(Limits, ZZ_ATenantIsRefusedAtTheSameTotalRateWithOneReplicaAsWithTwo) {
+  const Driven one = Drive("limits-one-replica", {stack->Channel("customer")});
+  const testing::ServiceInstance& second = stack->StartReplica("customer");
+  const auto second_channel =
+      grpc::CreateChannel(second.address, grpc::InsecureChannelCredentials());
+  const Driven two = Drive("limits-two-replicas", {stack->Channel("customer"), second_channel});
+
+  // Admitted beyond the burst, a second: the tenant's rate.
+  const double rate_one = (one.ok[0] - kBurst) / one.seconds;
+  const double rate_two = (two.ok[0] + two.ok[1] - kBurst) / two.seconds;
+  std::printf(
+      "limits: 1 replica: %d admitted in %.2f s (%.1f/s beyond the burst), %d refused; "
+      "2 replicas: %d + %d admitted in %.2f s (%.1f/s), %d refused\n",
+      one.ok[0], one.seconds, rate_one, one.refused_rate, two.ok[0], two.ok[1], two.seconds,
+      rate_two, two.refused_rate);
+  EXPECT_GT(one.refused_rate, 0);
+  EXPECT_GT(two.refused_rate, 0);
+  EXPECT_GT(two.ok[0], 0);  // both replicas served the tenant
+  EXPECT_GT(two.ok[1], 0);
+  EXPECT_NEAR(rate_one, kRate, kRate * 0.3);
+  EXPECT_NEAR(rate_two, kRate, kRate * 0.3);
+  EXPECT_NEAR(rate_two / rate_one, 1.0, 0.3);
+
+  // Concurrent calls: once each replica counts two, each admits half the cap.
+  const auto& first = stack->service("customer");
+  bool both_counted = false;
+  for (int i = 0; i < 200 && !both_counted; ++i) {
+    both_counted =
+        LimitReplicas(first.metrics_port) == 2 && LimitReplicas(second.metrics_port) == 2;
+    if (!both_counted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(both_counted) << "the replicas never counted each other";
+  const std::vector<std::shared_ptr<grpc::Channel>> replicas = {stack->Channel("customer"),
+                                                                second_channel};
+  HeldUpdates held("limits-shared-slow", replicas);
+  EXPECT_EQ(held.Waiting(), kConcurrent);
+  const std::string token = stack->MspToken("limits-shared-slow");
+  // The cap is taken, one call on each replica: neither admits another.
+  for (const auto& channel : replicas) {
+    auto stub = cv1::CustomerService::NewStub(channel);
+    cv1::ListCustomersRequest request;
+    request.set_parent("msps/limits-shared-slow");
+    cv1::ListCustomersResponse response;
+    const auto refused = Call(&CS::ListCustomers, *stub, token, request, &response);
+    EXPECT_EQ(DetailsOf(refused).reason, "TENANT_TOO_MANY_CALLS") << refused.error_message();
+  }
+  EXPECT_EQ(held.Release(), kConcurrent);
 }
 
 }  // namespace

@@ -59,12 +59,15 @@ Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_f
 
 Stack::~Stack() {
   const auto start = std::chrono::steady_clock::now();
-  for (auto& [name, instance] : services_) {
-    if (instance.process && instance.process->Running()) instance.process->Signal(SIGTERM);
+  std::vector<ServiceInstance*> all;
+  for (auto& [name, instance] : services_) all.push_back(&instance);
+  for (auto& replica : replicas_) all.push_back(replica.get());
+  for (auto* instance : all) {
+    if (instance->process && instance->process->Running()) instance->process->Signal(SIGTERM);
   }
-  for (auto& [name, instance] : services_) {
-    if (instance.process && instance.process->Wait(std::chrono::seconds(15)) < 0) {
-      instance.process->Signal(SIGKILL);
+  for (auto* instance : all) {
+    if (instance->process && instance->process->Wait(std::chrono::seconds(15)) < 0) {
+      instance->process->Signal(SIGKILL);
     }
   }
   std::fprintf(stderr, "stack: stopped in %lld ms\n",
@@ -82,8 +85,10 @@ std::vector<std::string> Stack::LogLeaks() const {
   std::vector<std::string> leaks;
   for (const auto& entry : std::filesystem::directory_iterator(logs_.path())) {
     const std::string file = entry.path().filename();
-    // The services' logs (node, rebuild and CLI runs write elsewhere or are checked apart).
-    if (!services_.contains(entry.path().stem().string())) continue;
+    // The services' logs and their replicas' (node, rebuild and CLI runs write elsewhere or are
+    // checked apart).
+    const std::string stem = entry.path().stem().string();
+    if (!services_.contains(stem.substr(0, stem.find("-replica-")))) continue;
     std::ifstream in(entry.path());
     for (std::string line; std::getline(in, line);) {
       // Sanitizer reports and abseil's early flag errors are not log lines of ours.
@@ -126,9 +131,8 @@ const ServiceInstance& Stack::service(const std::string& name) const {
   return it->second;
 }
 
-void Stack::StartService(const std::string& name, const std::vector<std::string>& flags,
-                         const std::map<std::string, std::string>& env) {
-  auto& instance = services_.at(name);
+std::vector<std::string> Stack::ArgvFor(const std::string& name, const ServiceInstance& instance,
+                                        const std::vector<std::string>& flags) const {
   std::vector<std::string> argv = {BinaryFor(name), "--listen=" + instance.address,
                                    absl::StrCat("--metrics_port=", instance.metrics_port)};
   for (auto& f : CommonFlags()) argv.push_back(std::move(f));
@@ -174,9 +178,15 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
   }
   for (const auto& f : extra_flags_) argv.push_back(f);
   for (const auto& f : flags) argv.push_back(f);
+  return argv;
+}
+
+void Stack::Launch(const std::string& name, ServiceInstance& instance,
+                   const std::vector<std::string>& flags,
+                   const std::map<std::string, std::string>& env, const std::string& log_name) {
   const auto start = std::chrono::steady_clock::now();
-  instance.process =
-      std::make_unique<ChildProcess>(argv, env, absl::StrCat(logs_.path(), "/", name, ".log"));
+  instance.process = std::make_unique<ChildProcess>(ArgvFor(name, instance, flags), env,
+                                                    absl::StrCat(logs_.path(), "/", log_name));
   const std::string health_address =
       tls_ ? absl::StrCat("127.0.0.1:", instance.health_port) : instance.address;
   if (!WaitForServing(health_address, std::chrono::seconds(30), HealthNameFor(name))) {
@@ -188,6 +198,23 @@ void Stack::StartService(const std::string& name, const std::vector<std::string>
                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::steady_clock::now() - start)
                                           .count()));
+}
+
+void Stack::StartService(const std::string& name, const std::vector<std::string>& flags,
+                         const std::map<std::string, std::string>& env) {
+  Launch(name, services_.at(name), flags, env, name + ".log");
+}
+
+const ServiceInstance& Stack::StartReplica(const std::string& name,
+                                           const std::vector<std::string>& flags) {
+  auto replica = std::make_unique<ServiceInstance>();
+  replica->name = name;
+  replica->address = absl::StrCat("127.0.0.1:", FreePort());
+  replica->metrics_port = FreePort();
+  if (tls_) replica->health_port = FreePort();
+  Launch(name, *replica, flags, {}, absl::StrCat(name, "-replica-", replicas_.size() + 1, ".log"));
+  replicas_.push_back(std::move(replica));
+  return *replicas_.back();
 }
 
 int Stack::StopService(const std::string& name, int signal_number) {

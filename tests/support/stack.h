@@ -60,6 +60,10 @@ class Stack {
                     const std::map<std::string, std::string>& env = {});
   // SIGTERM (drain) or SIGKILL; returns the exit status.
   int StopService(const std::string& name, int signal_number);
+  // Another replica of a service (same database, Redis and flags, and `flags`), on ports of its
+  // own; waits until SERVING. It runs until the stack stops.
+  const ServiceInstance& StartReplica(const std::string& name,
+                                      const std::vector<std::string>& flags = {});
 
   std::string MspToken(const std::string& msp_id, const std::string& admin = "admin") const;
   std::string CustomerToken(const std::string& customer_id) const;
@@ -93,11 +97,18 @@ class Stack {
                                        const std::string& msg = "") const;
 
  private:
+  std::vector<std::string> ArgvFor(const std::string& name, const ServiceInstance& instance,
+                                   const std::vector<std::string>& flags) const;
+  void Launch(const std::string& name, ServiceInstance& instance,
+              const std::vector<std::string>& flags, const std::map<std::string, std::string>& env,
+              const std::string& log_name);
+
   TempDir logs_;
   std::unique_ptr<PostgresServer> postgres_;
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<SmtpSink> smtp_;
   std::map<std::string, ServiceInstance> services_;
+  std::vector<std::unique_ptr<ServiceInstance>> replicas_;
   std::vector<std::string> extra_flags_;
   std::string secret_file_;
   auth::TokenIssuer issuer_;

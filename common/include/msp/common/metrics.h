@@ -52,6 +52,8 @@ class ServerMetrics {
   // everything that follows a commit: service assignment, emails, change events).
   prometheus::Gauge& outbox_pending() { return *outbox_pending_; }
   prometheus::Gauge& outbox_oldest_age() { return *outbox_oldest_age_; }
+  // The replicas sharing the tenants' limits, as this one last counted them (1: alone).
+  prometheus::Gauge& tenant_limit_replicas() { return *tenant_limit_replicas_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -67,6 +69,7 @@ class ServerMetrics {
   prometheus::Gauge* serving_;
   prometheus::Gauge* outbox_pending_;
   prometheus::Gauge* outbox_oldest_age_;
+  prometheus::Gauge* tenant_limit_replicas_;
   std::shared_mutex series_mu_;
   std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;
   prometheus::Labels service_labels_;

@@ -5,25 +5,55 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
 #include "msp/common/auth.h"
+#include "msp/common/errors.h"
 
 namespace msp {
 
-// How much one tenant may ask of one replica. 0 turns a limit off.
+// How much one tenant may ask of a service (of all its replicas, when they share the budgets;
+// see SharedTenantBudget). 0 turns a limit off.
 struct TenantLimits {
   double calls_per_second = 0;   // sustained rate (token bucket refill)
   double burst = 0;              // bucket size: calls allowed at once after a quiet spell
   int max_concurrent_calls = 0;  // calls of one tenant in progress at once
 };
 
-// Per-tenant admission: one MSP (or one customer's admin) cannot take a replica's threads and
+// Where the replicas of a service keep their tenants' rate budgets, so that a tenant's limits
+// hold for the service as a whole however many replicas serve it (Redis: RedisTenantBudget).
+class SharedTenantBudget {
+ public:
+  struct Grant {
+    int calls = 0;                      // taken from the tenant's bucket: 0 to `want`
+    std::chrono::milliseconds wait{0};  // with none taken: until the bucket holds one
+  };
+  virtual ~SharedTenantBudget() = default;
+  // Takes up to `want` calls from `tenant`'s bucket (refilled at `rate` a second, holding at most
+  // `burst`); nullopt when the store cannot be reached (the limiter then counts alone).
+  virtual std::optional<Grant> Take(const std::string& tenant, double rate, double burst,
+                                    int want) = 0;
+  // The replicas of the service alive now, this one included; the last count known while the
+  // store cannot be reached. At least 1.
+  virtual int Replicas() const = 0;
+};
+
+// Per-tenant admission: one MSP (or one customer's admin) cannot take a service's threads and
 // database connections from everyone else. A refused call gets RESOURCE_EXHAUSTED with the
 // reason TENANT_RATE_LIMITED or TENANT_TOO_MANY_CALLS and a RetryInfo saying when to come back.
 // Internal services are not limited: their load follows the tenants' own calls. Thread-safe.
+//
+// With a SharedTenantBudget the replicas of a service share each tenant's limits:
+// - the rate: calls are taken from the tenant's one bucket in the store, a few at a time (about
+//   25 ms of the tenant's rate), so the tenant gets its rate from all replicas together;
+// - concurrent calls: each replica admits its share of the cap (the cap over the replicas
+//   alive, at least 1), so that together they never admit more than the cap. Callers spread
+//   their calls over the replicas (round robin), so a tenant's share of each is what it uses;
+// - while the store cannot be reached, each replica counts alone at its share of the rate and
+//   burst (the last replica count known), and tries the store again after a second.
 class TenantLimiter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -55,7 +85,8 @@ class TenantLimiter {
     std::atomic<int>* in_flight_ = nullptr;
   };
 
-  explicit TenantLimiter(TenantLimits limits) : limits_(limits) {}
+  explicit TenantLimiter(TenantLimits limits, std::unique_ptr<SharedTenantBudget> shared = nullptr)
+      : limits_(limits), shared_(std::move(shared)) {}
   bool enabled() const { return limits_.calls_per_second > 0 || limits_.max_concurrent_calls > 0; }
   // Admits a call of `principal` or throws ApiError RESOURCE_EXHAUSTED.
   Permit Admit(const auth::Principal& principal) { return Admit(principal, Clock::now()); }
@@ -65,10 +96,15 @@ class TenantLimiter {
 
  private:
   struct Bucket {
-    double tokens = 0;
+    double tokens = 0;  // counted here: without a shared budget, or while it is unreachable
     Clock::time_point refilled;
     Clock::time_point last_call;
     std::atomic<int> in_flight{0};
+    int taken = 0;  // calls taken from the shared budget and not used yet
+    Clock::time_point taken_until;
+    // The shared budget had none: refused here until then, without asking the store again (a
+    // flood of refused calls does not become a flood of round trips).
+    Clock::time_point shared_empty_until;
   };
   struct Shard {
     mutable std::mutex mu;
@@ -76,12 +112,30 @@ class TenantLimiter {
     size_t prune_above = 4096;
   };
   void PruneIdle(Shard& shard, Clock::time_point now);
+  // The refusal of a call over the rate, to come back after `wait`.
+  ApiError RateLimited(std::chrono::milliseconds wait) const;
+  // Takes a call from the local bucket at `rate` and `burst`, or throws TENANT_RATE_LIMITED.
+  void TakeLocally(Bucket& bucket, double rate, double burst, Clock::time_point now) const;
+  // Takes a call from the shared budget (a few at a time); false when it cannot be reached.
+  bool TakeShared(std::unique_lock<std::mutex>& lock, Bucket& bucket, const std::string& tenant,
+                  Clock::time_point now);
 
   TenantLimits limits_;
+  std::unique_ptr<SharedTenantBudget> shared_;
+  // After the shared store failed, counting alone until then (steady clock, ns since epoch).
+  std::atomic<int64_t> local_until_{0};
+  std::atomic<bool> shared_down_{false};  // for one log line an outage
   std::array<Shard, 16> shards_;
 };
 
 // The limits from the --tenant_* flags (see tenant_limiter.cc).
 TenantLimits TenantLimitsFromFlags();
+class ServerMetrics;
+// The limiter of `service` the --tenant_* flags describe, its budgets shared through the Redis
+// at `redis_address` by every replica of the service (unless --tenant_limits_shared=false);
+// `metrics` (optional) shows how many replicas share them.
+std::unique_ptr<TenantLimiter> TenantLimiterFromFlags(const std::string& service,
+                                                      const std::string& redis_address,
+                                                      ServerMetrics* metrics = nullptr);
 
 }  // namespace msp
