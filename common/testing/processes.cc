@@ -431,6 +431,10 @@ std::string BinaryPath(const std::string& relative) {
   return absl::StrCat(MSP_BUILD_DIR, "/", relative);
 }
 
+std::string DockerClient() {
+  return access("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
+}
+
 bool WaitForServing(const std::string& address, std::chrono::milliseconds timeout,
                     const std::string& service) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -123,6 +123,10 @@ std::string EmailBody(const std::string& raw);
 // The build tree's binary for a service target, from the MSP_BUILD_DIR the test was built with.
 std::string BinaryPath(const std::string& relative);
 
+// The Docker client that speaks to Debian's engine (docker.io's /usr/bin/docker; a newer client
+// elsewhere on PATH may not), or "docker".
+std::string DockerClient();
+
 // Waits until grpc.health.v1.Health/Check answers SERVING for `service` on `address`.
 bool WaitForServing(const std::string& address, std::chrono::milliseconds timeout,
                     const std::string& service = "");

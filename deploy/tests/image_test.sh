@@ -11,7 +11,7 @@ BUILD="${1:?usage: image_test.sh BUILD_DIR}"
 DOCKERFILE="$ROOT/deploy/docker/Dockerfile"
 
 # The runtime stage's packages: the package names after the last FROM (comments aside).
-runtime=$(awk '/^FROM/ {stage++} stage == 2 && !/^#/' "$DOCKERFILE" | tr ' \\' '\n\n' |
+runtime=$(awk -v last="$(grep -c '^FROM' "$DOCKERFILE")" '/^FROM/ {stage++} stage == last && !/^#/' "$DOCKERFILE" | tr ' \\' '\n\n' |
   grep -E '^lib[a-z0-9.+-]+$|^ca-certificates$' | sort -u)
 base="libc6 libgcc-s1 libstdc++6"
 multiarch="$(gcc -print-multiarch)"

@@ -89,6 +89,10 @@ for (const d of objects.filter((o) => o.kind === "Deployment")) {
     run_as_user: (c.securityContext && c.securityContext.runAsUser) ||
                  (pod.securityContext && pod.securityContext.runAsUser) || null,
     read_only_root: !!(c.securityContext && c.securityContext.readOnlyRootFilesystem),
+    drop_capabilities: (c.securityContext && c.securityContext.capabilities &&
+                        c.securityContext.capabilities.drop) || [],
+    allow_privilege_escalation: !(c.securityContext &&
+                                  c.securityContext.allowPrivilegeEscalation === false),
   });
 }
 // Services: name -> port number by port name, for mapping peer addresses.

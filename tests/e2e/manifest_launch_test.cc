@@ -15,6 +15,8 @@
 #include <map>
 #include <thread>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "msp/common/auth.h"
@@ -59,7 +61,51 @@ bool Serving(const std::string& address, const std::string& service) {
   return testing::WaitForServing(address, std::chrono::milliseconds(200), service);
 }
 
-TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
+// How a pod's container runs: the build tree's binary as a process here, or the image's in a
+// container (host network, so the same loopback addresses reach the test's servers).
+struct Runtime {
+  std::string image;  // empty: the build tree's binaries
+};
+
+// The docker run of a container as the kubelet would start it from the spec: its user, a
+// read-only root, the capabilities dropped, no privilege escalation, the Secret files mounted
+// read-only where the pod has them, emptyDirs as tmpfs the user can write, its environment,
+// command and args. In the foreground, so that the container's output is the log and a SIGTERM
+// to docker reaches the server (docker run passes signals on).
+std::vector<std::string> DockerRun(const json& d, const std::string& image, const std::string& name,
+                                   const std::string& dir,
+                                   const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {
+      testing::DockerClient(), "run", "--rm", "--name", name, "--network", "host",
+      "--stop-timeout",        "40"};
+  argv.push_back(
+      absl::StrCat("--user=", d.at("run_as_user").get<int>(), ":", d.at("run_as_user").get<int>()));
+  if (d.at("read_only_root").get<bool>()) argv.push_back("--read-only");
+  for (const auto& capability : d.at("drop_capabilities")) {
+    argv.push_back(absl::StrCat("--cap-drop=", capability.get<std::string>()));
+  }
+  if (!d.at("allow_privilege_escalation").get<bool>()) {
+    argv.push_back("--security-opt=no-new-privileges");
+  }
+  for (const auto& [path, content] : d.at("files").items()) {
+    argv.push_back(absl::StrCat("--volume=", dir, path, ":", path, ":ro"));
+  }
+  for (const auto& path : d.at("empty_dirs")) {
+    argv.push_back(absl::StrCat("--tmpfs=", path.get<std::string>(),
+                                ":rw,uid=", d.at("run_as_user").get<int>()));
+  }
+  for (const auto& [key, value] : env) argv.push_back(absl::StrCat("--env=", key, "=", value));
+  const auto& command = d.at("command");
+  argv.push_back("--entrypoint=" + command[0].get<std::string>());
+  argv.push_back(image);
+  for (size_t i = 1; i < command.size(); ++i) argv.push_back(command[i]);
+  for (const auto& a : d.at("args")) argv.push_back(a);
+  return argv;
+}
+
+// Starts each service of the rendered dev overlay (from the build tree or the image), probes
+// them as the kubelet would, makes a real call, and stops them as the kubelet would.
+void LaunchTheDevOverlay(const Runtime& runtime) {
   const std::string root = std::filesystem::path(MSP_SOURCE_DIR);
   const json rendered = json::parse(RunAndRead(absl::StrCat(
       "node ", root, "/deploy/tests/launch_specs.js ", root, "/deploy/k8s/overlays/dev")));
@@ -87,6 +133,16 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
   }
 
   std::vector<std::unique_ptr<testing::ChildProcess>> pods;
+  // Containers go with the test, however it ends (a docker client killed leaves its container).
+  std::vector<std::string> containers;
+  struct RemoveContainers {
+    std::vector<std::string>* names;
+    ~RemoveContainers() {
+      for (const auto& name : *names) {
+        testing::RunCommand({testing::DockerClient(), "rm", "-f", name}, "/dev/null");
+      }
+    }
+  } remove_containers{&containers};
   std::string jwt_secret, jwt_issuer, jwt_audience;
   for (const auto& d : deployments) {
     const std::string name = d.at("name");
@@ -103,6 +159,9 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
     for (const auto& path : d.at("empty_dirs")) {
       std::filesystem::create_directories(local(path.get<std::string>()));
     }
+    // In a container the pod's paths are the pod's (its files are mounted there); here they
+    // lie under the pod's directory.
+    const bool in_container = !runtime.image.empty();
     std::map<std::string, std::string> env;
     for (const auto& [key, value_json] : d.at("env").items()) {
       std::string value = value_json;
@@ -118,7 +177,7 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
         value = "127.0.0.1";
       } else if (address_of.count(value)) {
         value = address_of.at(value);  // another service, or Redis
-      } else {
+      } else if (!in_container) {
         // A path inside the pod (a mounted file, the mail spool): under this pod's directory.
         for (const std::string prefix : {"/etc/msp/", "/var/spool/", "/tmp"}) {
           const auto at = value.find(prefix);
@@ -138,10 +197,16 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
     std::vector<std::string> argv;
     const auto& command = d.at("command");
     ASSERT_FALSE(command.empty());
-    argv.push_back(BuildPathOf(command[0]));
-    ASSERT_FALSE(argv[0].empty()) << "no build target for " << command[0].get<std::string>();
-    for (size_t i = 1; i < command.size(); ++i) argv.push_back(command[i]);
-    for (const auto& a : d.at("args")) argv.push_back(a);
+    if (in_container) {
+      containers.push_back(absl::StrCat("msp-launch-", name, "-", ::getpid()));
+      argv = DockerRun(d, runtime.image, containers.back(), dir, env);
+      env.clear();
+    } else {
+      argv.push_back(BuildPathOf(command[0]));
+      ASSERT_FALSE(argv[0].empty()) << "no build target for " << command[0].get<std::string>();
+      for (size_t i = 1; i < command.size(); ++i) argv.push_back(command[i]);
+      for (const auto& a : d.at("args")) argv.push_back(a);
+    }
     pods.push_back(std::make_unique<testing::ChildProcess>(argv, env, dir + "/log"));
   }
 
@@ -159,6 +224,15 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
                                         d.at("readiness").at("service")));
     EXPECT_EQ(d.at("readiness").at("service"), "");
     EXPECT_TRUE(Serving(address, d.at("liveness").at("service")));
+    if (!runtime.image.empty()) {
+      // What the engine says it runs: the user, the read-only root, no capabilities.
+      EXPECT_EQ(
+          RunAndRead(absl::StrCat(testing::DockerClient(),
+                                  " inspect -f '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} "
+                                  "{{.HostConfig.CapDrop}} {{.State.Running}}' ",
+                                  containers[i])),
+          "10001:10001 true [ALL] true\n");
+    }
   }
 
   // A real call, authorised by a token signed with the overlay's JWT secret and issuer.
@@ -201,6 +275,34 @@ TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
         << deployments[i].at("name").get<std::string>() << "\n"
         << pods[i]->ReadLog();
   }
+}
+
+TEST(ManifestLaunch, TheDevOverlayStartsEveryServiceAndKubernetesProbesPass) {
+  LaunchTheDevOverlay({});
+}
+
+// The same pods from the real image (tools/image, from this build tree's binaries): every
+// server runs in a container as user 10001 with a read-only root and no capabilities, with the
+// overlay's environment and mounted files, passes the kubelet's probes, serves a
+// CreateCustomer, and exits 0 on SIGTERM.
+TEST(ManifestLaunch, ThePodsRunFromTheImageReadOnlyAsUser10001) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer build is never shipped in the image (its runtime is not there); "
+                  "the Release tree's run of this test builds and runs the image";
+#endif
+  const std::string image = absl::StrCat("msp-suite:launch-test-", ::getpid());
+  const std::string log = absl::StrCat(::testing::TempDir(), "/image-build.log");
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(testing::RunCommand({std::string(MSP_SOURCE_DIR) + "/tools/image", "build",
+                                 "--prebuilt", testing::BinaryPath(""), "--tag", image},
+                                log),
+            0)
+      << "the image did not build (tools/image):\n"
+      << RunAndRead("cat " + log);
+  std::printf("image: built %s in %.1f s\n", image.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  LaunchTheDevOverlay({image});
+  testing::RunCommand({testing::DockerClient(), "rmi", image}, log);
 }
 
 }  // namespace
