@@ -23,8 +23,13 @@ void ConfigureInternalChannels(const tls::Settings& tls_settings) {
   settings = new tls::Settings(tls_settings);
 }
 
+void SpreadOverReplicas(grpc::ChannelArguments& args) {
+  args.SetLoadBalancingPolicyName("round_robin");
+}
+
 std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address) {
   grpc::ChannelArguments args;
+  SpreadOverReplicas(args);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   std::shared_ptr<grpc::ChannelCredentials> credentials;

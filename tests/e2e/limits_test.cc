@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "metrics_scrape.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/channels.h"
 #include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
@@ -255,6 +257,20 @@ int LimitReplicas(int metrics_port) {
   return value == std::string::npos ? 0 : std::atoi(metrics.c_str() + value + 2);
 }
 
+// ListCustomers calls a replica answered OK so far (grpc_server_handled_total).
+int ListCallsAnswered(int metrics_port) {
+  int total = 0;
+  std::istringstream metrics(testing::ScrapeMetrics(metrics_port));
+  for (std::string line; std::getline(metrics, line);) {
+    if (line.rfind("grpc_server_handled_total{", 0) == 0 &&
+        line.find("grpc_method=\"ListCustomers\"") != std::string::npos &&
+        line.find("grpc_code=\"OK\"") != std::string::npos) {
+      total += std::atoi(line.c_str() + line.rfind(' ') + 1);
+    }
+  }
+  return total;
+}
+
 // Calls as fast as four clients go for three seconds, the k-th call of each client to
 // channels[k % size]: the calls admitted on each channel, and the seconds it took.
 struct Driven {
@@ -321,6 +337,25 @@ TEST(Limits, ZZ_ATenantIsRefusedAtTheSameTotalRateWithOneReplicaAsWithTwo) {
   EXPECT_NEAR(rate_one, kRate, kRate * 0.3);
   EXPECT_NEAR(rate_two, kRate, kRate * 0.3);
   EXPECT_NEAR(rate_two / rate_one, 1.0, 0.3);
+
+  // The suite's clients spread their calls over the replicas a target names (round robin).
+  const int before_first = ListCallsAnswered(stack->service("customer").metrics_port);
+  const int before_second = ListCallsAnswered(second.metrics_port);
+  auto spread = cv1::CustomerService::NewStub(
+      msp::InternalChannel(absl::StrCat("ipv4:", stack->address("customer"), ",", second.address)));
+  for (int i = 0; i < 10; ++i) {
+    cv1::ListCustomersRequest request;
+    request.set_parent("msps/limits-spread");
+    cv1::ListCustomersResponse response;
+    EXPECT_TRUE(
+        Call(&CS::ListCustomers, *spread, stack->MspToken("limits-spread"), request, &response)
+            .ok());
+  }
+  const int to_first = ListCallsAnswered(stack->service("customer").metrics_port) - before_first;
+  const int to_second = ListCallsAnswered(second.metrics_port) - before_second;
+  EXPECT_EQ(to_first + to_second, 10);
+  EXPECT_GE(to_first, 4) << "round robin sends every other call to each replica";
+  EXPECT_GE(to_second, 4);
 
   // Concurrent calls: once each replica counts two, each admits half the cap.
   const auto& first = stack->service("customer");

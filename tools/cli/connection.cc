@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "msp/common/auth.h"
+#include "msp/common/channels.h"
 
 namespace msp::cli {
 
@@ -28,6 +29,7 @@ std::shared_ptr<grpc::Channel> Dial(const std::string& address, const Connection
     throw std::invalid_argument("-cert and -key go together");
   }
   grpc::ChannelArguments args;
+  SpreadOverReplicas(args);
   if (!connection.authority.empty()) {
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, connection.authority);
   }

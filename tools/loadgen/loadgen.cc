@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/bench/v1/echo.grpc.pb.h"
+#include "msp/common/channels.h"
 #include "msp/common/tls.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "testdata/sample_customers.h"
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("msp.bench.channel", i);  // distinct args: a connection of its own
     args.SetInt("grpc.use_local_subchannel_pool", 1);
+    msp::SpreadOverReplicas(args);
     msp::tls::Settings tls;
     tls.ca_file = absl::GetFlag(FLAGS_cacert);
     channels.push_back(grpc::CreateCustomChannel(absl::GetFlag(FLAGS_addr),

@@ -7,6 +7,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include "msp/common/auth.h"
 #include "msp/common/tls.h"
@@ -19,8 +20,15 @@ namespace msp {
 // With TLS settings configured (CommonConfigFromFlags does), the channel speaks TLS, verifies
 // the server's certificate and name against the CA bundle and presents this service's own
 // certificate.
+// Its calls spread over every address the target names (SpreadOverReplicas).
 std::shared_ptr<grpc::Channel> InternalChannel(const std::string& address);
 void ConfigureInternalChannels(const tls::Settings& settings);
+
+// Every client of the suite (the services' internal channels, mspctl and msp_call, the load
+// generator) balances round robin: a target that resolves to several replicas (a DNS name with
+// an address per replica, such as a headless Kubernetes Service; an `ipv4:a:p,b:p` list) gets
+// its calls spread over all of them instead of all on the first.
+void SpreadOverReplicas(grpc::ChannelArguments& args);
 
 // What every call one service makes to another carries: a deadline, this service's token
 // (naming the person it relays for, if any), and the traceparent of the span the calling thread
