@@ -126,9 +126,10 @@ bool TenantLimiter::TakeShared(std::unique_lock<std::mutex>& lock, Bucket& bucke
     local_until_.store((now + std::chrono::seconds(1)).time_since_epoch().count(),
                        std::memory_order_relaxed);
     if (!shared_down_.exchange(true)) {
-      log::Warn("tenant limits counted by each replica alone (its share) until the shared store "
-                "answers again",
-                {{"replicas", shared_->Replicas()}});
+      log::Warn(
+          "tenant limits counted by each replica alone (its share) until the shared store "
+          "answers again",
+          {{"replicas", shared_->Replicas()}});
     }
     return false;
   }

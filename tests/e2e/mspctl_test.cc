@@ -160,15 +160,19 @@ TEST(Mspctl, ServicesTableColumnsAndExport) {
   EXPECT_NE(streamed.find("Fabrikam GmbH"), std::string::npos);
 }
 
-TEST(Mspctl, InvitationsCreateListResendCancel) {
+// An existing Knox customer (no MSP manages it), as the Knox accounts service makes one.
+grpc::Status CreateKnoxCustomer(const std::string& company, const std::string& email,
+                                customer::v1::Customer* out) {
   auto customers = customer::v1::CustomerService::NewStub(stack->Channel("customer"));
-  customer::v1::CreateKnoxCustomerRequest knox_request;
-  *knox_request.mutable_customer() =
-      customer::testdata::ValidCustomer("Invitee AG", "admin@invitee-cli.example");
+  customer::v1::CreateKnoxCustomerRequest request;
+  *request.mutable_customer() = customer::testdata::ValidCustomer(company, email);
+  return testing::Call(&customer::v1::CustomerService::Stub::CreateKnoxCustomer, *customers,
+                       stack->ServiceToken(identity::kKnoxAccounts), request, out);
+}
+
+TEST(Mspctl, InvitationsCreateListResendCancel) {
   customer::v1::Customer knox;
-  ASSERT_TRUE(testing::Call(&customer::v1::CustomerService::Stub::CreateKnoxCustomer, *customers,
-                            stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
-                  .ok());
+  ASSERT_TRUE(CreateKnoxCustomer("Invitee AG", "admin@invitee-cli.example", &knox).ok());
   const auto invitation = Json(Mspctl({"invitations", "create", knox.customer_id(),
                                        "--services=knox-configure", "--jointly", "--json"}));
   const std::string name = invitation.value("name", "");
@@ -655,14 +659,9 @@ TEST(Mspctl, TheDocsSessionRunsAsShown) {
     if (std::regex_search(line, m, kInvite)) knox_on_page = m[1];
   }
   ASSERT_FALSE(knox_on_page.empty());
-  auto customers = customer::v1::CustomerService::NewStub(stack->Channel("customer"));
-  customer::v1::CreateKnoxCustomerRequest knox_request;
-  *knox_request.mutable_customer() =
-      customer::testdata::ValidCustomer("Existing Knox Customer 2", "admin@knox2-doc.example");
   customer::v1::Customer knox;
-  ASSERT_TRUE(testing::Call(&customer::v1::CustomerService::Stub::CreateKnoxCustomer, *customers,
-                            stack->ServiceToken(identity::kKnoxAccounts), knox_request, &knox)
-                  .ok());
+  ASSERT_TRUE(
+      CreateKnoxCustomer("Existing Knox Customer 2", "admin@knox2-doc.example", &knox).ok());
   testing::TempDir tmp;
   DocSession session(tmp.path());
   session.Expect(knox_on_page, knox.customer_id());
