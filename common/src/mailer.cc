@@ -204,9 +204,13 @@ void MaildirMailer::Send(const Email& email) {
   static std::atomic<uint64_t> sequence{0};
   const std::string message = Render(email, std::chrono::system_clock::now());
   const auto now = std::chrono::system_clock::now().time_since_epoch();
+  // Maildir's time.unique.host: replicas in containers share pid 1, so the host name (the pod's)
+  // keeps two writers to one shared maildir apart.
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, 8, "msp");
   const std::string name =
       absl::StrCat(std::chrono::duration_cast<std::chrono::microseconds>(now).count(), ".",
-                   ::getpid(), "_", sequence.fetch_add(1), ".msp");
+                   ::getpid(), "_", sequence.fetch_add(1), ".", host);
   const auto tmp = std::filesystem::path(directory_) / "tmp" / name;
   {
     std::ofstream out(tmp, std::ios::binary);

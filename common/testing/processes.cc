@@ -364,8 +364,12 @@ void SmtpSink::Kill() {
 }
 
 std::vector<std::string> SmtpSink::Messages() const {
+  return ReadMaildir(dir_.path() + "/maildir");
+}
+
+std::vector<std::string> ReadMaildir(const std::string& directory) {
   std::vector<std::pair<std::filesystem::file_time_type, std::string>> files;
-  const auto dir = std::filesystem::path(dir_.path()) / "maildir" / "new";
+  const auto dir = std::filesystem::path(directory) / "new";
   if (!std::filesystem::exists(dir)) return {};
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);

@@ -115,6 +115,9 @@ class SmtpSink {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// The messages in a maildir's new/ (`directory` is the maildir), oldest first.
+std::vector<std::string> ReadMaildir(const std::string& directory);
+
 // The decoded text of a quoted-printable body (soft line breaks joined, =XX decoded).
 std::string DecodeQuotedPrintable(const std::string& text);
 // The body of a raw message, decoded as its Content-Transfer-Encoding says.

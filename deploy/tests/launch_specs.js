@@ -1,8 +1,9 @@
 // Prints, as JSON, how Kubernetes would start each Deployment's container of a rendered overlay:
 // command, args, the environment with every valueFrom / envFrom resolved against the rendered
 // ConfigMaps and Secrets, the files its Secret volumes put where (mountPath/key -> content),
-// its emptyDir mounts, its ports and its gRPC probes. manifest_launch_test starts the real
-// binaries from exactly this.
+// its emptyDir mounts, its ports and its gRPC probes; the same for each StatefulSet (the dev
+// overlay's PostgreSQL and Redis: their credentials). manifest_launch_test starts the real
+// binaries from exactly this, and tools/cluster its containers.
 //   node deploy/tests/launch_specs.js deploy/k8s/overlays/dev
 "use strict";
 const { execFileSync } = require("child_process");
@@ -40,7 +41,8 @@ function grpcProbe(probe) {
 }
 
 const specs = [];
-for (const d of objects.filter((o) => o.kind === "Deployment")) {
+const statefulSets = [];
+for (const d of objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")) {
   const pod = d.spec.template.spec;
   const c = pod.containers[0];
   const env = {};
@@ -65,7 +67,9 @@ for (const d of objects.filter((o) => o.kind === "Deployment")) {
   const empty_dirs = [];
   for (const m of c.volumeMounts || []) {
     const v = volumes.get(m.name);
-    if (v.secret) {
+    if (!v) {
+      continue;  // a StatefulSet's volumeClaimTemplate: its storage, not a file of the spec
+    } else if (v.secret) {
       for (const [k, content] of Object.entries(secrets.get(v.secret.secretName))) {
         files[`${m.mountPath}/${k}`] = content;
       }
@@ -75,7 +79,7 @@ for (const d of objects.filter((o) => o.kind === "Deployment")) {
       throw new Error(`${d.metadata.name}: volume ${m.name} is of a kind this test does not know`);
     }
   }
-  specs.push({
+  (d.kind === "Deployment" ? specs : statefulSets).push({
     name: d.metadata.name,
     command: c.command || [],
     args: c.args || [],
@@ -100,4 +104,5 @@ const services = {};
 for (const s of objects.filter((o) => o.kind === "Service")) {
   services[s.metadata.name] = Object.fromEntries(s.spec.ports.map((p) => [p.name, p.port]));
 }
-process.stdout.write(JSON.stringify({ deployments: specs, services }, null, 1));
+process.stdout.write(
+  JSON.stringify({ deployments: specs, stateful_sets: statefulSets, services }, null, 1));

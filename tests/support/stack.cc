@@ -78,10 +78,18 @@ Stack::~Stack() {
 
 std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
 
-std::vector<std::string> Stack::LogLeaks() const {
+bool LogLineLeaks(const std::string& line) {
   static const std::regex kEmail(R"([A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
   static const std::regex kJwt(R"(eyJ[A-Za-z0-9_-]{8,}\.)");
   static const std::regex kLinkToken(R"(token=[A-Za-z0-9_-]{20,})");
+  // Sanitizer reports and abseil's early flag errors are not log lines of ours.
+  if (line.empty() || line.rfind("==", 0) == 0) return false;
+  return !nlohmann::json::accept(line) || std::regex_search(line, kEmail) ||
+         line.find("+49301234567") != std::string::npos || std::regex_search(line, kJwt) ||
+         std::regex_search(line, kLinkToken);
+}
+
+std::vector<std::string> Stack::LogLeaks() const {
   std::vector<std::string> leaks;
   for (const auto& entry : std::filesystem::directory_iterator(logs_.path())) {
     const std::string file = entry.path().filename();
@@ -91,14 +99,7 @@ std::vector<std::string> Stack::LogLeaks() const {
     if (!services_.contains(stem.substr(0, stem.find("-replica-")))) continue;
     std::ifstream in(entry.path());
     for (std::string line; std::getline(in, line);) {
-      // Sanitizer reports and abseil's early flag errors are not log lines of ours.
-      if (line.empty() || line.rfind("==", 0) == 0) continue;
-      const bool json = nlohmann::json::accept(line);
-      if (!json || std::regex_search(line, kEmail) ||
-          line.find("+49301234567") != std::string::npos || std::regex_search(line, kJwt) ||
-          std::regex_search(line, kLinkToken)) {
-        leaks.push_back(absl::StrCat(file, ": ", line.substr(0, 300)));
-      }
+      if (LogLineLeaks(line)) leaks.push_back(absl::StrCat(file, ": ", line.substr(0, 300)));
     }
   }
   return leaks;
@@ -223,29 +224,43 @@ int Stack::StopService(const std::string& name, int signal_number) {
   return instance.process->Wait(std::chrono::seconds(30));
 }
 
-std::string Stack::MspToken(const std::string& msp_id, const std::string& admin) const {
+std::string MintMspToken(const auth::TokenIssuer& issuer, const std::string& msp_id,
+                         const std::string& admin) {
   auth::TokenClaims claims;
   claims.kind = auth::PrincipalKind::kMspAdmin;
   claims.subject = admin;
   claims.msp_id = msp_id;
-  return issuer_.Mint(claims);
+  return issuer.Mint(claims);
 }
 
-std::string Stack::CustomerToken(const std::string& customer_id) const {
+std::string MintCustomerToken(const auth::TokenIssuer& issuer, const std::string& customer_id) {
   auth::TokenClaims claims;
   claims.kind = auth::PrincipalKind::kCustomerAdmin;
   claims.subject = "super-admin-" + customer_id;
   claims.customer_id = customer_id;
-  return issuer_.Mint(claims);
+  return issuer.Mint(claims);
 }
 
-std::string Stack::ServiceToken(const std::string& service,
-                                std::optional<auth::OnBehalfOf> on_behalf_of) const {
+std::string MintServiceToken(const auth::TokenIssuer& issuer, const std::string& service,
+                             std::optional<auth::OnBehalfOf> on_behalf_of) {
   auth::TokenClaims claims;
   claims.kind = auth::PrincipalKind::kService;
   claims.subject = service;
   claims.on_behalf_of = std::move(on_behalf_of);
-  return issuer_.Mint(claims);
+  return issuer.Mint(claims);
+}
+
+std::string Stack::MspToken(const std::string& msp_id, const std::string& admin) const {
+  return MintMspToken(issuer_, msp_id, admin);
+}
+
+std::string Stack::CustomerToken(const std::string& customer_id) const {
+  return MintCustomerToken(issuer_, customer_id);
+}
+
+std::string Stack::ServiceToken(const std::string& service,
+                                std::optional<auth::OnBehalfOf> on_behalf_of) const {
+  return MintServiceToken(issuer_, service, std::move(on_behalf_of));
 }
 
 std::shared_ptr<grpc::Channel> Stack::Channel(const std::string& name) const {

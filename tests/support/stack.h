@@ -148,6 +148,18 @@ class StackEnvironment : public ::testing::Environment {
   std::optional<StackTls> tls_;
 };
 
+// The tokens of an MSP admin, a customer's super admin and a service identity, signed by
+// `issuer` (Stack's own, or another suite's: the fault driver against tools/cluster).
+std::string MintMspToken(const auth::TokenIssuer& issuer, const std::string& msp_id,
+                         const std::string& admin = "admin");
+std::string MintCustomerToken(const auth::TokenIssuer& issuer, const std::string& customer_id);
+std::string MintServiceToken(const auth::TokenIssuer& issuer, const std::string& service,
+                             std::optional<auth::OnBehalfOf> on_behalf_of = std::nullopt);
+
+// A service's log line that is not a JSON object, or that holds an email address, the test
+// contact's phone number, a JWT or a link token in clear (Stack::LogLeaks).
+bool LogLineLeaks(const std::string& line);
+
 // Adds `authorization: Bearer <token>` to a client context.
 void Authorize(grpc::ClientContext& context, const std::string& token);
 

@@ -1,10 +1,12 @@
-// The soak and fault driver: the whole suite on loopback (real PostgreSQL with fsync and
-// synchronous commit, redis-server with AOF, an SMTP server, the four service binaries), a
-// mixed workload from several client threads that records every acknowledged result, and one
-// fault per scenario. After each scenario the databases are checked against the record:
-// nothing acknowledged lost, nothing duplicated, every saga converged.
+// The soak and fault driver: a running suite, a mixed workload from several client threads that
+// records every acknowledged result, and one fault per scenario. After each scenario the
+// services are checked against the record: nothing acknowledged lost, nothing duplicated, every
+// saga converged. The suite is the whole suite on loopback, started by the driver (LocalSuite:
+// real PostgreSQL with fsync and synchronous commit, redis-server with AOF, an SMTP server, the
+// four service binaries), or with --cluster the replicas of tools/cluster (ClusterSuite).
 //
 //   msp_soak [--seconds 20] [--workers 4] [--scenarios kill-customer,pg-crash,...]
+//            [--cluster .local/cluster/cluster.json]
 //
 // Prints one line per scenario and exits non-zero when any scenario lost, duplicated or did
 // not converge.
@@ -32,9 +34,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "fault_proxy.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "cluster_suite.h"
+#include "local_suite.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
+#include "msp/common/channels.h"
 #include "msp/common/identities.h"
 #include "msp/common/metrics.h"
 #include "msp/common/timestamps.h"
@@ -42,6 +45,7 @@
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
 #include "stack.h"
+#include "suite.h"
 #include "testdata/sample_customers.h"
 
 ABSL_FLAG(int, seconds, 20, "workload seconds per scenario (the fault comes at a third)");
@@ -49,6 +53,9 @@ ABSL_FLAG(int, workers, 4, "client threads");
 ABSL_FLAG(std::string, scenarios, "all", "comma-separated scenario names, or all");
 ABSL_FLAG(bool, log_failures, false, "print every failed attempt (time, code, message) to stderr");
 ABSL_FLAG(int, converge_seconds, 90, "how long sagas and the read model may take to converge");
+ABSL_FLAG(std::string, cluster, "",
+          "the description of a running tools/cluster topology (its cluster.json): soak its "
+          "replicas with its scenarios instead of starting the suite on loopback");
 
 namespace msp::soak {
 namespace {
@@ -57,9 +64,6 @@ namespace av1 = assignment::v1;
 namespace cv1 = customer::v1;
 namespace ov1 = onboarding::v1;
 namespace rv1 = reporting::v1;
-using Clock = std::chrono::steady_clock;
-using testing::FaultProxy;
-using testing::Stack;
 
 // ---------------------------------------------------------------------------------------------
 // What the clients saw.
@@ -122,7 +126,7 @@ struct CustomerRecord {
 
 // The link of the newest email to `to` whose link names `kind` (invitations or
 // delinkRequests): the resource name and the token. Waits up to `timeout`.
-std::optional<std::pair<std::string, std::string>> WaitForLink(testing::SmtpSink& smtp,
+std::optional<std::pair<std::string, std::string>> WaitForLink(const Suite& suite,
                                                                const std::string& to,
                                                                const std::string& kind,
                                                                std::chrono::seconds timeout) {
@@ -132,7 +136,7 @@ std::optional<std::pair<std::string, std::string>> WaitForLink(testing::SmtpSink
   const auto until = Clock::now() + timeout;
   while (Clock::now() < until) {
     std::optional<std::pair<std::string, std::string>> found;
-    for (const auto& m : smtp.Messages()) {
+    for (const auto& m : suite.Emails()) {
       if (m.find("X-RcptTo: " + to) == std::string::npos) continue;
       const std::string body = testing::EmailBody(m);
       std::smatch match;
@@ -161,6 +165,7 @@ std::shared_ptr<grpc::Channel> ClientChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  SpreadOverReplicas(args);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -186,62 +191,16 @@ void Authorize(grpc::ClientContext& context, const std::string& token, int deadl
 }
 
 // ---------------------------------------------------------------------------------------------
-// The suite under test, with fault proxies in front of PostgreSQL and the assignment service
-// for the customer service.
-
-class Suite {
- public:
-  Suite()
-      : stack_({"customer", "service-assignment", "onboarding-invitation", "reporting"},
-               {"--shutdown_delay_ms=500", "--drain_timeout_ms=10000"},
-               /*durable_postgres=*/true),
-        db_proxy_(stack_.postgres().port()),
-        assignment_proxy_(PortOf(stack_.address("service-assignment"))) {
-    // The customer service reaches its database and the assignment service through proxies.
-    stack_.StopService("customer", SIGTERM);
-    StartCustomer();
-  }
-
-  Stack& stack() { return stack_; }
-  FaultProxy& db_proxy() { return db_proxy_; }
-  FaultProxy& assignment_proxy() { return assignment_proxy_; }
-
-  void StartCustomer() { stack_.StartService("customer", CustomerFlags()); }
-  void Restart(const std::string& service) {
-    if (service == "customer") {
-      StartCustomer();
-    } else {
-      stack_.StartService(service);
-    }
-  }
-
- private:
-  static int PortOf(const std::string& address) {
-    return std::stoi(address.substr(address.rfind(':') + 1));
-  }
-  std::vector<std::string> CustomerFlags() {
-    std::string url = stack_.database_url();
-    url = std::regex_replace(url, std::regex("port=\\d+"), absl::StrCat("port=", db_proxy_.port()));
-    return {"--database_url=" + url,
-            absl::StrCat("--assignment_address=127.0.0.1:", assignment_proxy_.port())};
-  }
-
-  Stack stack_;
-  FaultProxy db_proxy_;
-  FaultProxy assignment_proxy_;
-};
-
-// ---------------------------------------------------------------------------------------------
 // The workload.
 
 class Workload {
  public:
   Workload(Suite& suite, std::string msp, int workers)
       : suite_(suite), msp_(std::move(msp)), records_(workers) {
-    token_ = suite_.stack().MspToken(msp_);
-    device_reports_token_ = suite_.stack().ServiceToken(
-        std::string(identity::KnoxBackend(av1::KNOX_MOBILE_ENROLLMENT)));
-    knox_accounts_token_ = suite_.stack().ServiceToken(identity::kKnoxAccounts);
+    token_ = suite_.MspToken(msp_);
+    device_reports_token_ =
+        suite_.ServiceToken(std::string(identity::KnoxBackend(av1::KNOX_MOBILE_ENROLLMENT)));
+    knox_accounts_token_ = suite_.ServiceToken(identity::kKnoxAccounts);
     for (int w = 0; w < workers; ++w) {
       threads_.emplace_back([this, w] { Run(w); });
     }
@@ -275,7 +234,8 @@ class Workload {
     while (Clock::now() < healed + limit) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      auto channel = grpc::CreateCustomChannel(suite_.stack().address(service),
+      SpreadOverReplicas(args);
+      auto channel = grpc::CreateCustomChannel(suite_.target(service),
                                                grpc::InsecureChannelCredentials(), args);
       grpc::ClientContext context;
       Authorize(context, token_, 2000);
@@ -325,14 +285,12 @@ class Workload {
 
  private:
   void Run(int worker) {
-    auto customers =
-        cv1::CustomerService::NewStub(ClientChannel(suite_.stack().address("customer")));
-    auto assignment = av1::ServiceAssignmentService::NewStub(
-        ClientChannel(suite_.stack().address("service-assignment")));
-    auto reporting =
-        rv1::ReportingService::NewStub(ClientChannel(suite_.stack().address("reporting")));
-    auto onboarding = ov1::OnboardingService::NewStub(
-        ClientChannel(suite_.stack().address("onboarding-invitation")));
+    auto customers = cv1::CustomerService::NewStub(ClientChannel(suite_.target("customer")));
+    auto assignment =
+        av1::ServiceAssignmentService::NewStub(ClientChannel(suite_.target("service-assignment")));
+    auto reporting = rv1::ReportingService::NewStub(ClientChannel(suite_.target("reporting")));
+    auto onboarding =
+        ov1::OnboardingService::NewStub(ClientChannel(suite_.target("onboarding-invitation")));
     std::mt19937 random(static_cast<uint32_t>(worker * 7919 + 17));
     auto& mine = records_[worker];
     int n = 0;
@@ -491,8 +449,7 @@ class Workload {
       return onboarding.CreateInvitation(&context, invite, &invitation);
     });
     if (!invited.ok()) return;  // an unanswered invitation stays PENDING: not checked
-    const auto link =
-        WaitForLink(suite_.stack().smtp(), record.email, "invitations", std::chrono::seconds(30));
+    const auto link = WaitForLink(suite_, record.email, "invitations", std::chrono::seconds(30));
     if (!link) {
       missing_emails_.fetch_add(1);
       return;
@@ -501,7 +458,7 @@ class Workload {
     accept.set_name(link->first);
     accept.set_token(link->second);
     ov1::Invitation accepted;
-    const std::string customer_token = suite_.stack().CustomerToken(knox.customer_id());
+    const std::string customer_token = suite_.CustomerToken(knox.customer_id());
     const auto status = WithRetries(stats_, [&] {
       grpc::ClientContext context;
       Authorize(context, customer_token);
@@ -529,8 +486,7 @@ class Workload {
       return onboarding.RequestDelink(&context, request, &delink);
     });
     if (!requested.ok()) return;
-    const auto link = WaitForLink(suite_.stack().smtp(), record.email, "delinkRequests",
-                                  std::chrono::seconds(30));
+    const auto link = WaitForLink(suite_, record.email, "delinkRequests", std::chrono::seconds(30));
     if (!link) {
       missing_emails_.fetch_add(1);
       return;
@@ -540,7 +496,7 @@ class Workload {
     accept.set_token(link->second);
     ov1::DelinkRequest accepted;
     const std::string customer_token =
-        suite_.stack().CustomerToken(record.name.substr(record.name.rfind('/') + 1));
+        suite_.CustomerToken(record.name.substr(record.name.rfind('/') + 1));
     const auto status = WithRetries(stats_, [&] {
       grpc::ClientContext context;
       Authorize(context, customer_token);
@@ -622,7 +578,7 @@ void Problem(Verdict& v, std::string what) {
 
 std::map<std::string, std::vector<cv1::Customer>> CustomersByEmail(Suite& suite,
                                                                    const std::string& msp) {
-  auto stub = cv1::CustomerService::NewStub(ClientChannel(suite.stack().address("customer")));
+  auto stub = cv1::CustomerService::NewStub(ClientChannel(suite.target("customer")));
   std::map<std::string, std::vector<cv1::Customer>> by_email;
   std::string token;
   do {
@@ -633,7 +589,7 @@ std::map<std::string, std::vector<cv1::Customer>> CustomersByEmail(Suite& suite,
     request.set_page_token(token);
     cv1::ListCustomersResponse out;
     grpc::ClientContext context;
-    Authorize(context, suite.stack().MspToken(msp), 20000);
+    Authorize(context, suite.MspToken(msp), 20000);
     const auto status = stub->ListCustomers(&context, request, &out);
     if (!status.ok()) throw std::runtime_error("list: " + status.error_message());
     for (const auto& c : out.customers()) by_email[c.contact().work_email()].push_back(c);
@@ -694,8 +650,8 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
   }
 
   // Sagas: every acknowledged customer's services ACTIVE; device counts as acknowledged.
-  auto assignment = av1::ServiceAssignmentService::NewStub(
-      ClientChannel(suite.stack().address("service-assignment")));
+  auto assignment =
+      av1::ServiceAssignmentService::NewStub(ClientChannel(suite.target("service-assignment")));
   std::vector<const CustomerRecord*> pending;
   for (const auto& r : records) {
     if (r.acked) pending.push_back(&r);
@@ -707,7 +663,7 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
       request.set_parent(r->name);
       av1::ListCustomerServicesResponse out;
       grpc::ClientContext context;
-      Authorize(context, suite.stack().MspToken(msp));
+      Authorize(context, suite.MspToken(msp));
       const auto status = assignment->ListCustomerServices(&context, request, &out);
       int active = 0;
       int64_t devices = -1;
@@ -751,7 +707,7 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
   const std::regex message_id("Message-ID: <(account-setup-[^>]+)>");
   while (true) {
     setup_mails.clear();
-    for (const auto& m : suite.stack().smtp().Messages()) {
+    for (const auto& m : suite.Emails()) {
       std::smatch to;
       std::smatch id;
       if (std::regex_search(m, to, rcpt) && std::regex_search(m, id, message_id) &&
@@ -779,8 +735,7 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
   for (const auto& [email, customers] : by_email) {
     for (const auto& c : customers) truth[c.name()] = c.company().display_name();
   }
-  auto reporting =
-      rv1::ReportingService::NewStub(ClientChannel(suite.stack().address("reporting")));
+  auto reporting = rv1::ReportingService::NewStub(ClientChannel(suite.target("reporting")));
   int64_t mismatched = 0;
   while (true) {
     std::map<std::string, std::string> table;
@@ -794,7 +749,7 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
       request.add_columns(rv1::NAME);
       rv1::QueryCustomerTableResponse out;
       grpc::ClientContext context;
-      Authorize(context, suite.stack().MspToken(msp), 20000);
+      Authorize(context, suite.MspToken(msp), 20000);
       const auto status = reporting->QueryCustomerTable(&context, request, &out);
       if (!status.ok()) {
         ok = false;
@@ -822,158 +777,6 @@ Verdict Verify(Suite& suite, const std::string& msp, const std::vector<CustomerR
   return v;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Scenarios.
-
-struct FaultResult {
-  Clock::time_point healed;
-  std::string note;
-};
-
-struct Scenario {
-  std::string name;
-  std::string fault;
-  std::function<FaultResult(Suite&)> inject;  // does the fault and its repair; returns when
-  // The service whose answers say the suite recovered (the one the fault hit).
-  std::string probe = "customer";
-};
-
-FaultResult KillAndRestart(Suite& suite, const std::vector<std::string>& services) {
-  for (const auto& s : services) suite.stack().StopService(s, SIGKILL);
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  for (const auto& s : services) suite.Restart(s);
-  return {Clock::now(), ""};
-}
-
-// Polls a server's overall health every 20 ms while it lives; remembers whether it ever said
-// NOT_SERVING.
-class HealthWatcher {
- public:
-  explicit HealthWatcher(std::string address)
-      : address_(std::move(address)), thread_([this] { Run(); }) {}
-  ~HealthWatcher() { Stop(); }
-  // Stops watching; whether NOT_SERVING was seen.
-  bool Stop() {
-    done_ = true;
-    if (thread_.joinable()) thread_.join();
-    return saw_not_serving_;
-  }
-
- private:
-  void Run() {
-    while (!done_) {
-      auto health = grpc::health::v1::Health::NewStub(
-          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-      grpc::health::v1::HealthCheckRequest request;
-      grpc::health::v1::HealthCheckResponse response;
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-      if (health->Check(&context, request, &response).ok() &&
-          response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
-        saw_not_serving_ = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  std::string address_;
-  std::atomic<bool> done_{false};
-  std::atomic<bool> saw_not_serving_{false};
-  std::thread thread_;
-};
-
-// SIGTERM under load: health must say NOT_SERVING before the server stops taking calls.
-FaultResult Sigterm(Suite& suite) {
-  HealthWatcher watcher(suite.stack().address("customer"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const int exit_status = suite.stack().StopService("customer", SIGTERM);
-  const bool saw = watcher.Stop();
-  suite.Restart("customer");
-  return {Clock::now(), absl::StrCat("exit ", exit_status,
-                                     ", NOT_SERVING seen before stop: ", saw ? "yes" : "NO")};
-}
-
-FaultResult ProxyFault(Suite& suite, FaultProxy& proxy, FaultProxy::Mode mode,
-                       std::chrono::milliseconds latency, std::chrono::seconds duration,
-                       bool expect_not_serving = false) {
-  HealthWatcher watcher(suite.stack().address("customer"));
-  proxy.SetMode(mode, latency);
-  std::this_thread::sleep_for(duration);
-  proxy.SetMode(FaultProxy::Mode::kPass);
-  const bool saw = watcher.Stop();
-  if (!expect_not_serving) return {Clock::now(), ""};
-  return {Clock::now(),
-          absl::StrCat("customer NOT_SERVING seen while cut off: ", saw ? "yes" : "NO")};
-}
-
-std::vector<Scenario> AllScenarios() {
-  using M = FaultProxy::Mode;
-  using std::chrono::milliseconds;
-  using std::chrono::seconds;
-  return {
-      {"baseline", "none",
-       [](Suite&) {
-         return FaultResult{Clock::now(), ""};
-       }},
-      {"kill-customer", "kill -9 customer, restart after 1 s",
-       [](Suite& s) { return KillAndRestart(s, {"customer"}); }},
-      {"kill-assignment", "kill -9 service-assignment",
-       [](Suite& s) { return KillAndRestart(s, {"service-assignment"}); }, "service-assignment"},
-      {"kill-onboarding", "kill -9 onboarding-invitation",
-       [](Suite& s) { return KillAndRestart(s, {"onboarding-invitation"}); },
-       "onboarding-invitation"},
-      {"kill-reporting", "kill -9 reporting",
-       [](Suite& s) { return KillAndRestart(s, {"reporting"}); }, "reporting"},
-      {"kill-customer-and-assignment", "kill -9 customer and service-assignment at once",
-       [](Suite& s) {
-         return KillAndRestart(s, {"customer", "service-assignment"});
-       }},
-      {"pg-restart-fast", "PostgreSQL fast shutdown, start after 1 s",
-       [](Suite& s) {
-         s.stack().postgres().Stop(false);
-         std::this_thread::sleep_for(seconds(1));
-         s.stack().postgres().Start();
-         return FaultResult{Clock::now(), ""};
-       }},
-      {"pg-crash", "PostgreSQL immediate stop (crash, WAL recovery), start after 1 s",
-       [](Suite& s) {
-         s.stack().postgres().Stop(true);
-         std::this_thread::sleep_for(seconds(1));
-         s.stack().postgres().Start();
-         return FaultResult{Clock::now(), ""};
-       }},
-      {"redis-kill", "kill -9 redis-server (AOF), restart after 1 s",
-       [](Suite& s) {
-         s.stack().redis().Kill();
-         std::this_thread::sleep_for(seconds(1));
-         s.stack().redis().Start();
-         return FaultResult{Clock::now(), ""};
-       }},
-      {"db-latency", "customer -> PostgreSQL +200 ms per packet for 5 s",
-       [](Suite& s) {
-         return ProxyFault(s, s.db_proxy(), M::kLatency, milliseconds(200), seconds(5));
-       }},
-      {"db-blackhole", "customer -> PostgreSQL blackholed for 5 s",
-       [](Suite& s) {
-         return ProxyFault(s, s.db_proxy(), M::kBlackhole, milliseconds(0), seconds(5),
-                           /*expect_not_serving=*/true);
-       }},
-      {"db-reset", "customer -> PostgreSQL connections reset for 3 s",
-       [](Suite& s) {
-         return ProxyFault(s, s.db_proxy(), M::kReset, milliseconds(0), seconds(3));
-       }},
-      {"assignment-blackhole", "customer -> service-assignment blackholed for 5 s",
-       [](Suite& s) {
-         return ProxyFault(s, s.assignment_proxy(), M::kBlackhole, milliseconds(0), seconds(5));
-       }},
-      {"assignment-reset", "customer -> service-assignment connections reset for 3 s",
-       [](Suite& s) {
-         return ProxyFault(s, s.assignment_proxy(), M::kReset, milliseconds(0), seconds(3));
-       }},
-      {"sigterm-customer", "SIGTERM customer under load (drain), restart",
-       [](Suite& s) { return Sigterm(s); }},
-  };
-}
-
 int Main() {
   const auto seconds = std::chrono::seconds(absl::GetFlag(FLAGS_seconds));
   const int workers = absl::GetFlag(FLAGS_workers);
@@ -982,19 +785,25 @@ int Main() {
   if (wanted != "all") {
     for (auto n : absl::StrSplit(wanted, ',', absl::SkipEmpty())) names.insert(std::string(n));
   }
-  Suite suite;
+  std::unique_ptr<Suite> suite_holder;
+  if (absl::GetFlag(FLAGS_cluster).empty()) {
+    suite_holder = std::make_unique<LocalSuite>();
+  } else {
+    suite_holder = std::make_unique<ClusterSuite>(absl::GetFlag(FLAGS_cluster));
+  }
+  Suite& suite = *suite_holder;
   std::printf("%-26s %9s %9s %5s %5s %6s %8s %9s  %s\n", "scenario", "attempted", "acked", "lost",
               "dup", "unconv", "recovery", "converge", "errors by code (failed attempts)");
   bool failed = false;
   int ran = 0;
-  for (const auto& scenario : AllScenarios()) {
+  for (const auto& scenario : suite.Scenarios()) {
     if (!names.empty() && !names.count(scenario.name)) continue;
     ++ran;
     const std::string msp = "soak-" + scenario.name;
     Workload workload(suite, msp, workers);
     std::this_thread::sleep_for(seconds / 3);
     const auto fault_start = Clock::now();
-    const FaultResult fault = scenario.inject(suite);
+    const FaultResult fault = scenario.inject();
     // Recovery: from the repair to the first create acknowledged after it.
     const auto recovered = workload.Probe(scenario.probe, fault.healed, std::chrono::seconds(30));
     const auto rest = seconds - seconds / 3 -
@@ -1043,7 +852,7 @@ int Main() {
     std::fprintf(stderr, "no scenario matches --scenarios=%s\n", wanted.c_str());
     return 2;
   }
-  for (const auto& leak : suite.stack().LogLeaks()) {
+  for (const auto& leak : suite.LogLeaks()) {
     std::printf("log line leaks: %s\n", leak.c_str());
     failed = true;
   }

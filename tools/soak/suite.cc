@@ -1,0 +1,47 @@
+#include "suite.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "stack.h"
+
+namespace msp::soak {
+
+std::string Suite::MspToken(const std::string& msp) const {
+  return testing::MintMspToken(issuer(), msp);
+}
+
+std::string Suite::CustomerToken(const std::string& customer_id) const {
+  return testing::MintCustomerToken(issuer(), customer_id);
+}
+
+std::string Suite::ServiceToken(const std::string& service) const {
+  return testing::MintServiceToken(issuer(), service);
+}
+
+HealthWatcher::HealthWatcher(std::string address)
+    : address_(std::move(address)), thread_([this] { Run(); }) {}
+
+bool HealthWatcher::Stop() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+  return saw_not_serving_;
+}
+
+void HealthWatcher::Run() {
+  while (!done_) {
+    auto health = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    if (health->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
+      saw_not_serving_ = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace msp::soak
