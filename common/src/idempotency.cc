@@ -164,4 +164,13 @@ int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch) {
       .AffectedRows();
 }
 
+void PurgeExpired(pg::Pool& pool, std::string_view service, std::chrono::hours retention) {
+  constexpr int kBatch = 1000;
+  pg::RunExclusively(pool, std::string(service) + ":purge-request-ids", [&] {
+    auto conn = pool.Acquire();
+    while (Purge(*conn, retention, kBatch) == kBatch) {
+    }
+  });
+}
+
 }  // namespace msp::idempotency

@@ -326,6 +326,31 @@ bool Pool::Ping() {
   }
 }
 
+bool RunExclusively(Pool& pool, std::string_view name, const std::function<void()>& job) {
+  // The two-key form: a space of its own, apart from the single-key locks (customers').
+  static constexpr char kLock[] = "(hashtext('msp-exclusive-jobs'), hashtext($1))";
+  const std::string key(name);
+  Lease conn = pool.Acquire();
+  if (!conn->Exec(absl::StrCat("SELECT pg_try_advisory_lock", kLock), {key}).Bool(0, 0)) {
+    return false;
+  }
+  const auto unlock = [&] {
+    try {
+      conn->Exec(absl::StrCat("SELECT pg_advisory_unlock", kLock), {key}, Resend::kNever);
+    } catch (const std::exception&) {
+      conn->Discard();  // a live session keeping the lock would shut the others out for ever
+    }
+  };
+  try {
+    job();
+  } catch (...) {
+    unlock();
+    throw;
+  }
+  unlock();
+  return true;
+}
+
 int Pool::in_use() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_use_;

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -124,6 +126,56 @@ TEST_F(PgTest, PoolIsBoundedAndTimesOut) {
   auto held = pool.Acquire();
   EXPECT_EQ(pool.in_use(), 1);
   EXPECT_THROW(pool.Acquire(), pg::PoolTimeout);
+}
+
+// Two replicas schedule the same periodic job: while one runs it the other's round is skipped
+// (not queued behind it), then the job is free again; a job that throws frees it too.
+TEST_F(PgTest, AnExclusiveJobRunsOnOneReplicaAtATime) {
+  pg::Pool replica_a({*conninfo_, 2});
+  pg::Pool replica_b({*conninfo_, 2});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool a_running = false;
+  bool b_tried = false;
+  bool b_ran = false;
+  std::thread a([&] {
+    EXPECT_TRUE(pg::RunExclusively(replica_a, "test:sweep", [&] {
+      std::unique_lock<std::mutex> lock(mu);
+      a_running = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return b_tried; });
+    }));
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return a_running; });
+  }
+  const bool b_got = pg::RunExclusively(replica_b, "test:sweep", [&] { b_ran = true; });
+  // Another job's name is not held.
+  EXPECT_TRUE(pg::RunExclusively(replica_b, "test:purge", [] {}));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    b_tried = true;
+  }
+  cv.notify_all();
+  a.join();
+  EXPECT_FALSE(b_got);
+  EXPECT_FALSE(b_ran);
+  EXPECT_TRUE(pg::RunExclusively(replica_b, "test:sweep", [&] { b_ran = true; }));
+  EXPECT_TRUE(b_ran);
+  EXPECT_THROW(
+      pg::RunExclusively(replica_a, "test:sweep", [] { throw std::runtime_error("job failed"); }),
+      std::runtime_error);
+  int runs = 0;
+  EXPECT_TRUE(pg::RunExclusively(replica_b, "test:sweep", [&] { ++runs; }));
+  EXPECT_EQ(runs, 1);
+  // No lock is left behind on a pooled connection.
+  auto conn = replica_a.Acquire();
+  EXPECT_EQ(conn->Exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                       "database = (SELECT oid FROM pg_database WHERE datname = "
+                       "current_database())")
+                .Int64(0, 0),
+            0);
 }
 
 TEST_F(PgTest, MigrationsApplyOnceEvenWhenReplicasStartTogether) {

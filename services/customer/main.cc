@@ -102,9 +102,7 @@ int main(int argc, char** argv) {
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
-      auto conn = pool.Acquire();
-      while (msp::idempotency::Purge(*conn, retention, 1000) == 1000) {
-      }
+      msp::idempotency::PurgeExpired(pool, "customer", retention);
     });
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
       const auto b = relay.CurrentBacklog();  // the whole outbox, both relays' topics

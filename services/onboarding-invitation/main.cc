@@ -115,7 +115,11 @@ int main(int argc, char** argv) {
     host.AddService(&service);
     msp::PeriodicTask sweep("sweep-invitations",
                             std::chrono::seconds(absl::GetFlag(FLAGS_sweep_interval_s)),
-                            [&service] { service.Sweep(); });
+                            [&service, &pool] {
+                              // One replica at a time: the others skip the round.
+                              msp::pg::RunExclusively(pool, "onboarding-invitation:sweep",
+                                                      [&service] { service.Sweep(); });
+                            });
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
       const auto b = relay.CurrentBacklog();
       host.metrics().outbox_pending().Set(static_cast<double>(b.pending));

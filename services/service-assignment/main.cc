@@ -90,9 +90,7 @@ int main(int argc, char** argv) {
     host.AddService(&service);
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
-      auto conn = pool.Acquire();
-      while (msp::idempotency::Purge(*conn, retention, 1000) == 1000) {
-      }
+      msp::idempotency::PurgeExpired(pool, "service-assignment", retention);
     });
     return host.Run();
   } catch (const std::exception& e) {

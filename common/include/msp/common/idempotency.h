@@ -70,5 +70,8 @@ void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::st
 // Deletes answers older than `retention`, at most `batch` rows a call (short locks). Returns
 // how many went.
 int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch);
+// Every answer older than `retention`, a batch at a time, on one replica of `service` at a time
+// (the others skip the round: pg::RunExclusively).
+void PurgeExpired(pg::Pool& pool, std::string_view service, std::chrono::hours retention);
 
 }  // namespace msp::idempotency

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -118,6 +119,8 @@ class Connection {
   void Probe(std::chrono::milliseconds within);
   PGconn* raw() { return conn_; }
   void MarkAcquired() { used_since_acquire_ = false; }
+  // Never reused: the pool closes it when its lease ends (session state we could not undo).
+  void Discard() { broken_ = true; }
 
  private:
   Result ExecOnce(std::string_view sql, const std::vector<Param>& params);
@@ -226,6 +229,13 @@ auto WithTransaction(Pool& pool, Fn&& fn, Isolation isolation = Isolation::kRead
     }
   }
 }
+
+// Runs `job` while this process holds the session advisory lock named `name` (on a connection
+// of `pool` kept for the job), and returns true; returns false at once, without running it,
+// when another session holds the lock. A periodic job every replica schedules (a sweep, a
+// purge) thus runs on one replica at a time. The lock ends with the job, or with its
+// connection when the process dies.
+bool RunExclusively(Pool& pool, std::string_view name, const std::function<void()>& job);
 
 std::string EscapeLike(std::string_view text);
 // WHERE terms of list queries, each adding its parameter to `params`: ` AND column =
