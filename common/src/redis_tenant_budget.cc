@@ -1,5 +1,8 @@
 #include "msp/common/redis_tenant_budget.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -62,11 +65,23 @@ std::string NewReplicaId() {
 
 }  // namespace
 
+std::string ReplicaIdOf(const std::string& listen_address) {
+  const auto colon = listen_address.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : listen_address.substr(colon + 1);
+  if (port.empty() || port == "0" ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return "";
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "";
+  return absl::StrCat(host, ":", port);
+}
+
 RedisTenantBudget::RedisTenantBudget(const redis::Options& options, std::string service,
                                      std::chrono::milliseconds heartbeat,
-                                     prometheus::Gauge* replicas_gauge)
+                                     prometheus::Gauge* replicas_gauge, std::string replica_id)
     : prefix_(absl::StrCat("msp:limits:", service, ":")),
-      replica_id_(NewReplicaId()),
+      replica_id_(replica_id.empty() ? NewReplicaId() : std::move(replica_id)),
       heartbeat_(heartbeat),
       budgets_(Quick(options)),
       heartbeats_(Quick(options)),
@@ -125,6 +140,7 @@ std::optional<SharedTenantBudget::Grant> RedisTenantBudget::Take(const std::stri
 
 std::unique_ptr<TenantLimiter> TenantLimiterFromFlags(const std::string& service,
                                                       const std::string& redis_address,
+                                                      const std::string& listen_address,
                                                       ServerMetrics* metrics) {
   const TenantLimits limits = TenantLimitsFromFlags();
   std::unique_ptr<SharedTenantBudget> shared;
@@ -133,7 +149,8 @@ std::unique_ptr<TenantLimiter> TenantLimiterFromFlags(const std::string& service
     shared = std::make_unique<RedisTenantBudget>(
         redis::OptionsFromAddress(redis_address), service,
         std::chrono::milliseconds(std::max(10, absl::GetFlag(FLAGS_tenant_limits_heartbeat_ms))),
-        metrics != nullptr ? &metrics->tenant_limit_replicas() : nullptr);
+        metrics != nullptr ? &metrics->tenant_limit_replicas() : nullptr,
+        ReplicaIdOf(listen_address));
   }
   return std::make_unique<TenantLimiter>(limits, std::move(shared));
 }

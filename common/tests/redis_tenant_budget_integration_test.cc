@@ -3,6 +3,7 @@
 #include "msp/common/redis_tenant_budget.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <functional>
 #include <memory>
@@ -58,6 +59,43 @@ TEST(RedisTenantBudget, ReplicasDrawOneBucketAndSeeEachOther) {
   // A replica that stops leaves at once.
   b.reset();
   EXPECT_TRUE(Eventually([&] { return a.Replicas() == 1; }));
+}
+
+// A replica killed and started again in its pod comes back under its own name (host and port):
+// the heartbeat its earlier process left is its own, so it is not counted twice (which would
+// cut every replica's share of the concurrency cap) while that beat ages out.
+TEST(RedisTenantBudget, AReplicaRestartedInPlaceIsCountedOnce) {
+  const int port = testing::SharedRedis().port();
+  // Slow beats: a beat also drops the replicas three beats old, the planted one among them.
+  const auto beat = std::chrono::seconds(30);
+  const std::string service = "budget-test-restart";
+  RedisTenantBudget a(At(port), service, beat, nullptr, "pod-a:50051");
+  // The last beat of a replica that was killed -9 (no goodbye), as it stands in Redis.
+  redis::Client redis(At(port));
+  const redis::Reply time = redis.Command({"TIME"});
+  const int64_t now_ms =
+      std::stoll(time.Strings().at(0)) * 1000 + std::stoll(time.Strings().at(1)) / 1000;
+  redis.Command(
+      {"ZADD", "msp:limits:" + service + ":replicas", std::to_string(now_ms), "pod-b:50051"});
+  {
+    RedisTenantBudget b(At(port), service, beat, nullptr, "pod-b:50051");
+    EXPECT_EQ(b.Replicas(), 2);
+  }
+  // A random name (a replica whose port is not fixed) is a replica of its own.
+  redis.Command(
+      {"ZADD", "msp:limits:" + service + ":replicas", std::to_string(now_ms), "pod-b:50051"});
+  RedisTenantBudget c(At(port), service, beat, nullptr);
+  EXPECT_EQ(c.Replicas(), 3);
+  EXPECT_NE(c.replica_id(), "pod-b:50051");
+}
+
+TEST(RedisTenantBudget, AReplicaIsNamedByItsHostAndPort) {
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  EXPECT_EQ(ReplicaIdOf("0.0.0.0:50051"), std::string(host) + ":50051");
+  EXPECT_EQ(ReplicaIdOf("[::]:50052"), std::string(host) + ":50052");
+  EXPECT_EQ(ReplicaIdOf("127.0.0.1:0"), "");  // an ephemeral port names nothing
+  EXPECT_EQ(ReplicaIdOf("unix:/tmp/socket"), "");
 }
 
 TEST(RedisTenantBudget, AnUnreachableRedisIsSaidQuicklyAndTheCountStays) {

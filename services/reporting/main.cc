@@ -80,8 +80,8 @@ int main(int argc, char** argv) {
     // One tenant cannot take the service's threads and connections from the others; its limits
     // hold for all the replicas together.
 
-    const auto limiter =
-        msp::TenantLimiterFromFlags(options.service_name, config.redis_address, &host.metrics());
+    const auto limiter = msp::TenantLimiterFromFlags(options.service_name, config.redis_address,
+                                                     config.server.listen_address, &host.metrics());
 
     msp::RpcRuntime runtime(options.error_domain, &verifier,
                             msp::reporting::ReportingServiceImpl::Policy(), &host.metrics(),

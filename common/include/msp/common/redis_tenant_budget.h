@@ -20,12 +20,18 @@ namespace msp {
 //   the replicas alive are those that beat within three heartbeats. A replica that stops
 //   leaves it at once; one that dies drops out after three heartbeats.
 // Commands wait at most 100 ms: a slow or unreachable Redis turns into nullopt quickly.
+// A replica's name among the others: its host name and the port it listens on ("host:port"),
+// which a replica restarted in place keeps (a container restarted in its pod), so that it is not
+// counted twice while its earlier heartbeat ages out; empty when the port is not fixed.
+std::string ReplicaIdOf(const std::string& listen_address);
+
 class RedisTenantBudget : public SharedTenantBudget {
  public:
-  // `replicas_gauge` (optional) shows the count of replicas after each heartbeat.
+  // `replicas_gauge` (optional) shows the count of replicas after each heartbeat. `replica_id`
+  // names this replica among the others (ReplicaIdOf); empty: a random one.
   RedisTenantBudget(const redis::Options& options, std::string service,
                     std::chrono::milliseconds heartbeat = std::chrono::seconds(2),
-                    prometheus::Gauge* replicas_gauge = nullptr);
+                    prometheus::Gauge* replicas_gauge = nullptr, std::string replica_id = {});
   ~RedisTenantBudget() override;
   RedisTenantBudget(const RedisTenantBudget&) = delete;
   RedisTenantBudget& operator=(const RedisTenantBudget&) = delete;

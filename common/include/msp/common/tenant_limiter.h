@@ -132,10 +132,12 @@ class TenantLimiter {
 TenantLimits TenantLimitsFromFlags();
 class ServerMetrics;
 // The limiter of `service` the --tenant_* flags describe, its budgets shared through the Redis
-// at `redis_address` by every replica of the service (unless --tenant_limits_shared=false);
-// `metrics` (optional) shows how many replicas share them.
+// at `redis_address` by every replica of the service (unless --tenant_limits_shared=false),
+// this one known to the others by its host and the port of `listen_address`; `metrics`
+// (optional) shows how many replicas share them.
 std::unique_ptr<TenantLimiter> TenantLimiterFromFlags(const std::string& service,
                                                       const std::string& redis_address,
+                                                      const std::string& listen_address,
                                                       ServerMetrics* metrics = nullptr);
 
 }  // namespace msp
