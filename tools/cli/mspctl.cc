@@ -39,6 +39,7 @@
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/config.h"
 #include "msp/common/knox_services.h"
+#include "msp/common/metrics.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
@@ -488,8 +489,9 @@ class Cli {
     return (stub.*method)(&context, request, response);
   }
   // A write: sent with the run's request id, and sent again with it (up to 4 times, backing off)
-  // when the service could not be reached or did not answer in time, which a retry with the
-  // same id makes safe: the service answers a repeat with the first answer.
+  // when the service could not be reached, did not answer in time, or was stopping (gRPC answers
+  // CANCELLED for a call a stopping server received but never started: grpc/grpc#41785), which
+  // a retry with the same id makes safe: the service answers a repeat with the first answer.
   template <typename Stub, typename Request, typename Response>
   grpc::Status Write(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                      Stub& stub, const Request& request, Response* response) const {
@@ -497,13 +499,12 @@ class Cli {
     for (int attempt = 1;; ++attempt) {
       const grpc::Status status = Call(method, stub, request, response);
       const bool retriable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+                             status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                             status.error_code() == grpc::StatusCode::CANCELLED;
       if (!retriable || attempt == 4) return status;
       if (verbose_) {
-        std::cerr << "mspctl: "
-                  << (status.error_code() == grpc::StatusCode::UNAVAILABLE ? "UNAVAILABLE"
-                                                                           : "DEADLINE_EXCEEDED")
-                  << "; retry " << attempt << " with request id " << request_id_ << "\n";
+        std::cerr << "mspctl: " << msp::StatusCodeName(status.error_code()) << "; retry " << attempt
+                  << " with request id " << request_id_ << "\n";
       }
       std::this_thread::sleep_for(backoff);
       backoff *= 2;
@@ -690,24 +691,6 @@ void PrintTable(const std::vector<std::string>& header,
 
 // The error answer: code, reason, message, and each field violation / precondition.
 int PrintError(const grpc::Status& status) {
-  static const char* kCodes[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int code = static_cast<int>(status.error_code());
   std::string reason;
   std::vector<std::string> lines;
   google::rpc::Status details;
@@ -734,7 +717,7 @@ int PrintError(const grpc::Status& status) {
     }
   }
   // With violations listed one a line, the message (which repeats them) is left out.
-  std::cerr << "error: " << (code >= 0 && code <= 16 ? kCodes[code] : "UNKNOWN")
+  std::cerr << "error: " << msp::StatusCodeName(status.error_code())
             << (reason.empty() ? "" : " " + reason)
             << (lines.empty() ? ": " + status.error_message() : std::string()) << "\n";
   for (const auto& l : lines) std::cerr << l << "\n";
