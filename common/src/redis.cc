@@ -3,7 +3,12 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <memory>
+#include <string_view>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace msp::redis {
 namespace {
@@ -76,12 +81,38 @@ ReplyView ReplyView::At(size_t i) const {
   return ReplyView(i < ArraySize() ? reply_->element[i] : nullptr);
 }
 
+namespace {
+
+Endpoint ParseEndpoint(const std::string& address, int default_port) {
+  Endpoint endpoint{address, default_port};
+  const size_t colon = address.rfind(':');
+  if (colon != std::string::npos) {
+    endpoint.host = address.substr(0, colon);
+    if (colon + 1 < address.size()) endpoint.port = std::stoi(address.substr(colon + 1));
+  }
+  return endpoint;
+}
+
+}  // namespace
+
 Options OptionsFromAddress(const std::string& address) {
   Options options;
-  const size_t colon = address.rfind(':');
-  options.host = address.substr(0, colon);
-  if (colon != std::string::npos && colon + 1 < address.size()) {
-    options.port = std::stoi(address.substr(colon + 1));
+  constexpr std::string_view kSentinel = "sentinel://";
+  if (address.rfind(kSentinel, 0) != 0) {
+    const Endpoint server = ParseEndpoint(address, 6379);
+    options.host = server.host;
+    options.port = server.port;
+    return options;
+  }
+  const std::string rest = address.substr(kSentinel.size());
+  const size_t slash = rest.find('/');
+  if (slash != std::string::npos) options.master_name = rest.substr(slash + 1);
+  for (const auto sentinel : absl::StrSplit(rest.substr(0, slash), ',', absl::SkipEmpty())) {
+    options.sentinels.push_back(ParseEndpoint(std::string(sentinel), 26379));
+  }
+  if (options.sentinels.empty() || options.master_name.empty()) {
+    throw std::invalid_argument(
+        "a Sentinel address is sentinel://host:port,host:port,.../master-name: " + address);
   }
   return options;
 }
@@ -95,18 +126,42 @@ void Client::Disconnect() {
     redisFree(ctx_);
     ctx_ = nullptr;
   }
+  connected_ = {};
+}
+
+Endpoint Client::connected_to() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connected_;
 }
 
 void Client::Connect() {
   Disconnect();
-  ctx_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+  if (options_.sentinels.empty()) {
+    ConnectTo({options_.host, options_.port});
+    return;
+  }
+  ConnectTo(MasterFromSentinels());
+  // The Sentinels' answer lags a failover by a moment: a server that is not master (not yet,
+  // or no more) is not used.
+  Reply role(static_cast<redisReply*>(redisCommand(ctx_, "ROLE")));
+  if (role.View().At(0).String() != "master") {
+    const Endpoint server = connected_;
+    Disconnect();
+    throw RedisError(absl::StrCat("Redis at ", server.host, ":", server.port, " is not the master ",
+                                  options_.master_name),
+                     true);
+  }
+}
+
+void Client::ConnectTo(const Endpoint& server) {
+  ctx_ = redisConnectWithTimeout(server.host.c_str(), server.port,
                                  ToTimeval(options_.connect_timeout));
   if (ctx_ == nullptr || ctx_->err != 0) {
     std::string message = ctx_ != nullptr ? ctx_->errstr : "out of memory";
     Disconnect();
-    throw RedisError(absl::StrCat("cannot connect to Redis at ", options_.host, ":", options_.port,
-                                  ": ", message),
-                     true);
+    throw RedisError(
+        absl::StrCat("cannot connect to Redis at ", server.host, ":", server.port, ": ", message),
+        true);
   }
   redisSetTimeout(ctx_, ToTimeval(options_.command_timeout));
   redisEnableKeepAlive(ctx_);
@@ -119,6 +174,43 @@ void Client::Connect() {
       throw RedisError("Redis AUTH failed", false);
     }
   }
+  connected_ = server;
+}
+
+// Asks the Sentinels in turn, the one that answered last first, where the master is.
+Endpoint Client::MasterFromSentinels() {
+  std::string errors;
+  for (size_t i = 0; i < options_.sentinels.size(); ++i) {
+    const size_t index = (sentinel_ + i) % options_.sentinels.size();
+    const Endpoint& sentinel = options_.sentinels[index];
+    std::unique_ptr<redisContext, void (*)(redisContext*)> ctx(
+        redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
+                                ToTimeval(options_.connect_timeout)),
+        &redisFree);
+    if (ctx == nullptr || ctx->err != 0) {
+      absl::StrAppend(&errors, " ", sentinel.host, ":", sentinel.port, " unreachable;");
+      continue;
+    }
+    redisSetTimeout(ctx.get(), ToTimeval(options_.command_timeout));
+    Reply master(static_cast<redisReply*>(redisCommand(
+        ctx.get(), "SENTINEL get-master-addr-by-name %s", options_.master_name.c_str())));
+    int port = 0;
+    if (master.View().ArraySize() == 2 && absl::SimpleAtoi(master.View().At(1).String(), &port)) {
+      sentinel_ = index;
+      return {master.View().At(0).String(), port};
+    }
+    absl::StrAppend(&errors, " ", sentinel.host, ":", sentinel.port, " names no master;");
+  }
+  throw RedisError(
+      absl::StrCat("no Sentinel named the Redis master ", options_.master_name, ":", errors), true);
+}
+
+void Client::Fail(const std::string& error) {
+  // A server a failover demoted refuses writes: the master is elsewhere now, and the next
+  // connection asks the Sentinels again.
+  const bool demoted = !options_.sentinels.empty() && error.rfind("READONLY", 0) == 0;
+  if (demoted) Disconnect();
+  throw RedisError(absl::StrCat("Redis error: ", error), demoted || NotReady(error));
 }
 
 Reply Client::Command(const std::vector<std::string>& args) {
@@ -139,10 +231,7 @@ Reply Client::Command(const std::vector<std::string>& args) {
       throw RedisError(absl::StrCat("Redis command failed: ", message), true);
     }
     Reply reply(raw);
-    if (raw->type == REDIS_REPLY_ERROR) {
-      const std::string error(raw->str, raw->len);
-      throw RedisError(absl::StrCat("Redis error: ", error), NotReady(error));
-    }
+    if (raw->type == REDIS_REPLY_ERROR) Fail(std::string(raw->str, raw->len));
     return reply;
   }
   throw RedisError("Redis command failed after reconnect", true);
@@ -170,7 +259,7 @@ std::vector<Reply> Client::Pipeline(const std::vector<std::vector<std::string>>&
     }
     replies.emplace_back(reply);
   }
-  if (!error.empty()) throw RedisError(absl::StrCat("Redis error: ", error), NotReady(error));
+  if (!error.empty()) Fail(error);
   return replies;
 }
 

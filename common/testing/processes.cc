@@ -334,6 +334,34 @@ void RedisServer::Kill() {
   process_->Wait(std::chrono::seconds(5));
 }
 
+RedisSentinel::RedisSentinel(const std::string& master_name, int master_port, int quorum,
+                             std::chrono::milliseconds down_after,
+                             std::chrono::milliseconds failover_timeout) {
+  port_ = FreePort();
+  // Sentinel rewrites its configuration file as it learns the replicas and the other Sentinels.
+  const std::string config = dir_.path() + "/sentinel.conf";
+  {
+    std::ofstream out(config);
+    out << "port " << port_ << "\nbind 127.0.0.1\ndir " << dir_.path() << "\n"
+        << "sentinel monitor " << master_name << " 127.0.0.1 " << master_port << " " << quorum
+        << "\nsentinel down-after-milliseconds " << master_name << " " << down_after.count()
+        << "\nsentinel failover-timeout " << master_name << " " << failover_timeout.count()
+        << "\nsentinel parallel-syncs " << master_name << " 1\n";
+  }
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"redis-server", config, "--sentinel", "--daemonize", "no"},
+      std::map<std::string, std::string>{}, dir_.path() + "/sentinel.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!RedisAnswersPong(port_)) {
+    if (std::chrono::steady_clock::now() > deadline || !process_->Running()) {
+      throw std::runtime_error("redis sentinel did not start: " + process_->ReadLog());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+RedisSentinel::~RedisSentinel() = default;
+
 SmtpSink::SmtpSink() {
   port_ = FreePort();
   Start();

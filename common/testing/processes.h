@@ -94,6 +94,23 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A real Redis Sentinel (redis-server --sentinel) on loopback watching the master `master_name`
+// at 127.0.0.1:`master_port`, with a quorum of `quorum`; it holds a master down after
+// `down_after` without an answer and may fail over again after `failover_timeout`.
+class RedisSentinel {
+ public:
+  RedisSentinel(const std::string& master_name, int master_port, int quorum,
+                std::chrono::milliseconds down_after, std::chrono::milliseconds failover_timeout);
+  ~RedisSentinel();
+  int port() const { return port_; }
+  std::string log() const { return process_->ReadLog(); }
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
 // A real SMTP server (python3-aiosmtpd) on loopback that keeps what it receives in a maildir.
 class SmtpSink {
  public:

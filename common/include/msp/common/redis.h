@@ -68,19 +68,34 @@ class Reply {
   redisReply* reply_;
 };
 
+struct Endpoint {
+  std::string host;
+  int port = 0;
+};
+
 struct Options {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string password;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
+  // Sentinel mode (when `sentinels` is not empty; host and port are then unused): the master is
+  // the one the Sentinels name `master_name`, asked again on every new connection, so the
+  // client follows a failover.
+  std::vector<Endpoint> sentinels;
+  std::string master_name;
 };
 
-// Options for "host:port" (port 6379 when left out).
+// Options for "host:port" (port 6379 when left out), or for Sentinel mode
+// "sentinel://host:port,host:port,.../master-name" (a Sentinel's port is 26379 when left out).
+// Throws std::invalid_argument for a Sentinel address without Sentinels or master name.
 Options OptionsFromAddress(const std::string& address);
 
 // One connection with timeouts. A command that finds the connection lost reconnects once and
 // is sent again only if it never reached the server; otherwise the caller gets RedisError.
+// In Sentinel mode a connection goes to the server the Sentinels name as master, once it says
+// it is one (ROLE); a write refused by a server demoted since (-READONLY) drops the connection
+// and fails with connection_lost, so that the caller's retry reaches the new master.
 class Client {
  public:
   explicit Client(Options options);
@@ -95,14 +110,22 @@ class Client {
   // of them throws RedisError after every reply was read.
   std::vector<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands);
   bool Ping();
+  // Where the current connection goes (empty host when none is open).
+  Endpoint connected_to();
 
  private:
   void Connect();
+  void ConnectTo(const Endpoint& server);
+  Endpoint MasterFromSentinels();
   void Disconnect();
+  // An error reply: RedisError, after dropping a connection to a server no longer master.
+  [[noreturn]] void Fail(const std::string& error);
 
   Options options_;
   std::mutex mu_;
   redisContext* ctx_ = nullptr;
+  Endpoint connected_;
+  size_t sentinel_ = 0;  // the Sentinel that answered last, asked first next time
 };
 
 }  // namespace msp::redis
