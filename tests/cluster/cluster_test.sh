@@ -63,7 +63,10 @@ grep -q "^soak: every acknowledged write kept" "$MSP_CLUSTER_DIR.soak.log" || fa
 
 "$CLUSTER" restart customer
 "$CLUSTER" bench --duration 2 --rounds 1 --seed 100 | tee "$MSP_CLUSTER_DIR.bench.log"
-grep -q "GetCustomer *qps" "$MSP_CLUSTER_DIR.bench.log" || fail "bench printed no ratios"
+for m in GetCustomer CreateCustomer; do
+  grep -Eq "^  $m +2 replicas / 1, same callers +qps [0-9.]+ +customer CPU/call [0-9.]+" \
+    "$MSP_CLUSTER_DIR.bench.log" || fail "bench printed no $m ratios"
+done
 "$CLUSTER" down
 docker_cli() { if [ -x /usr/bin/docker ]; then /usr/bin/docker "$@"; else docker "$@"; fi; }
 [ -z "$(docker_cli ps -aq --filter label=msp.cluster=msptest)" ] || fail "containers left after down"
