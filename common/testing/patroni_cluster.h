@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "processes.h"
+
+namespace msp::testing {
+
+// A PostgreSQL 15 primary and a synchronous standby managed by Patroni (Debian's patroni), its
+// store one etcd member (Debian's etcd-server), all on loopback; as root the servers run as the
+// postgres user. Its Patroni settings (docs/reliability.md lists them):
+// synchronous_mode, loop_wait 2 s, ttl 20 s, retry_timeout 5 s, master_start_timeout 0 (a
+// crashed primary's Patroni hands over at once instead of restarting it in place), pg_rewind.
+class PatroniCluster {
+ public:
+  PatroniCluster();
+  ~PatroniCluster();
+  PatroniCluster(const PatroniCluster&) = delete;
+  PatroniCluster& operator=(const PatroniCluster&) = delete;
+
+  // libpq's multi-host string that reaches the writable primary, wherever it is.
+  std::string ConnInfo(const std::string& database = "postgres") const;
+  // The member whose PostgreSQL is primary now, or -1.
+  int Primary() const;
+  // Whether `member` is a streaming synchronous standby of the primary now.
+  bool IsSyncStandby(int member) const;
+  int pg_port(int member) const { return members_.at(member).pg_port; }
+  // kill -9 of a member's postmaster; its Patroni lives on and hands the primary over.
+  void KillPostgres(int member);
+  // Every process's log, for a failing test's message.
+  std::string Logs() const;
+
+ private:
+  struct Member {
+    int pg_port = 0;
+    int rest_port = 0;
+    std::string dir;
+    std::unique_ptr<ChildProcess> patroni;
+  };
+  void StartMember(int index);
+
+  TempDir dir_;
+  bool as_postgres_user_ = false;
+  int etcd_port_ = 0;
+  std::unique_ptr<ChildProcess> etcd_;
+  std::vector<Member> members_;
+};
+
+}  // namespace msp::testing
