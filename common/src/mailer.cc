@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "msp/common/host.h"
 
 namespace msp::mail {
 namespace {
@@ -206,8 +207,8 @@ void MaildirMailer::Send(const Email& email) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   // Maildir's time.unique.host: replicas in containers share pid 1, so the host name (the pod's)
   // keeps two writers to one shared maildir apart.
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, 8, "msp");
+  std::string host = HostName();
+  if (host.empty()) host = "msp";
   const std::string name =
       absl::StrCat(std::chrono::duration_cast<std::chrono::microseconds>(now).count(), ".",
                    ::getpid(), "_", sequence.fetch_add(1), ".", host);

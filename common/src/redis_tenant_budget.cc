@@ -1,13 +1,12 @@
 #include "msp/common/redis_tenant_budget.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "msp/common/host.h"
 #include "msp/common/log.h"
 #include "msp/common/metrics.h"
 
@@ -72,9 +71,8 @@ std::string ReplicaIdOf(const std::string& listen_address) {
       !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return "";
   }
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "";
-  return absl::StrCat(host, ":", port);
+  const std::string host = HostName();
+  return host.empty() ? "" : absl::StrCat(host, ":", port);
 }
 
 RedisTenantBudget::RedisTenantBudget(const redis::Options& options, std::string service,

@@ -15,12 +15,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "http_get.h"
 #include "nlohmann/json.hpp"
 
 namespace msp::testing {
 namespace {
-
-constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
 
 // The answer of one query on one server, or "" when it cannot be asked.
 std::string AskServer(int port, const std::string& sql) {
@@ -50,29 +49,6 @@ void ChownToPostgres(const std::string& path) {
   if (chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
     throw std::runtime_error("cannot chown " + path);
   }
-}
-
-bool Listening(int port) {
-  const int fd = ConnectLoopback(port);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
-// The body of a plain HTTP GET on loopback ("" when it fails): Patroni's REST API.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ConnectLoopback(port);
-  if (fd < 0) return "";
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  std::string response;
-  if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-    char buffer[4096];
-    ssize_t n = 0;
-    while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
-  }
-  close(fd);
-  const auto body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
 bool Until(std::chrono::seconds limit, const std::function<bool()>& done) {
@@ -117,7 +93,7 @@ PatroniCluster::PatroniCluster() : as_postgres_user_(geteuid() == 0) {
   if (as_postgres_user_) etcd.insert(etcd.begin(), {"runuser", "-u", "postgres", "--"});
   etcd_ = std::make_unique<ChildProcess>(std::move(etcd), std::map<std::string, std::string>{},
                                          dir_.path() + "/etcd.log");
-  if (!Until(std::chrono::seconds(20), [&] { return Listening(etcd_port_); })) {
+  if (!Until(std::chrono::seconds(20), [&] { return CanConnect(etcd_port_); })) {
     throw std::runtime_error("etcd did not start (apt-get install etcd-server): " + Logs());
   }
   // The first member bootstraps the cluster (initdb) and leads; the second copies it.

@@ -35,15 +35,6 @@
 namespace msp::testing {
 namespace {
 
-constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
-
-bool CanConnect(int port) {
-  const int fd = ConnectLoopback(port);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
 // Whether redis-server answers PING with PONG. Accepting connections is not enough: while it
 // replays its append-only file it answers every command with -LOADING.
 bool RedisAnswersPong(int port) {
@@ -63,6 +54,13 @@ bool RedisAnswersPong(int port) {
 }
 
 }  // namespace
+
+bool CanConnect(int port) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
 
 int ConnectLoopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -28,6 +28,11 @@ int FreePort();
 
 // A socket connected to 127.0.0.1:port, or -1.
 int ConnectLoopback(int port);
+// Whether something accepts connections on 127.0.0.1:port.
+bool CanConnect(int port);
+
+// Where Debian's PostgreSQL 15 server binaries are.
+inline constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
 
 // A child process with its output in a log file. Killed (SIGKILL) on destruction if running.
 class ChildProcess {

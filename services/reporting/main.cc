@@ -1,12 +1,11 @@
 // The reporting service binary: flags (or MSP_* environment variables), migrations, the change
 // consumer, serve.
-#include <unistd.h>
-
 #include "absl/flags/flag.h"
 #include "change_consumer.h"
 #include "invitation_directory.h"
 #include "msp/common/channels.h"
 #include "msp/common/config.h"
+#include "msp/common/host.h"
 #include "msp/common/identities.h"
 #include "msp/common/log.h"
 #include "msp/common/server.h"
@@ -39,9 +38,8 @@ namespace {
 std::string ConsumerName() {
   std::string name = absl::GetFlag(FLAGS_consumer_name);
   if (!name.empty()) return name;
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') return host;
-  return "reporting";
+  const std::string host = msp::HostName();
+  return host.empty() ? "reporting" : host;
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "metrics_scrape.h"
+#include "http_get.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/assignment_client.h"
 #include "msp/common/auth.h"

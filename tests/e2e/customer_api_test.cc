@@ -23,7 +23,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "metrics_scrape.h"
+#include "http_get.h"
 #include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/common/server.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "metrics_scrape.h"
+#include "http_get.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/channels.h"
 #include "msp/common/identities.h"

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "metrics_scrape.h"
+#include "http_get.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
 #include "nlohmann/json.hpp"

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "metrics_scrape.h"
+#include "http_get.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/identities.h"
 #include "msp/common/pg.h"

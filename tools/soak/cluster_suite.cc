@@ -66,8 +66,9 @@ std::chrono::milliseconds UntilServing(const std::string& address, Clock::time_p
 }  // namespace
 
 ClusterSuite::ClusterSuite(const std::string& description_file)
-    : issuer_(IssuerOf(ReadDescription(description_file))) {
-  const json description = ReadDescription(description_file);
+    : ClusterSuite(ReadDescription(description_file)) {}
+
+ClusterSuite::ClusterSuite(const nlohmann::json& description) : issuer_(IssuerOf(description)) {
   maildir_ = description.at("maildir").get<std::string>();
   for (const auto& [service, spec] : description.at("services").items()) {
     for (const auto& r : spec.at("replicas")) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "nlohmann/json.hpp"
 #include "suite.h"
 
 namespace msp::soak {
@@ -23,6 +24,7 @@ class ClusterSuite : public Suite {
   std::vector<Scenario> Scenarios() override;
 
  private:
+  explicit ClusterSuite(const nlohmann::json& description);
   struct Replica {
     std::string container;
     std::string address;  // ip:port on the topology's network

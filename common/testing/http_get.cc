@@ -1,4 +1,4 @@
-#include "metrics_scrape.h"
+#include "http_get.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

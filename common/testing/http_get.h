@@ -2,6 +2,7 @@
 
 #include <string>
 
+// Plain HTTP GETs on loopback: the services' metrics, Prometheus' and Patroni's APIs.
 namespace msp::testing {
 
 // GET http://127.0.0.1:<port>/metrics; empty on failure.
