@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -49,6 +51,13 @@ void ChownToPostgres(const std::string& path) {
   if (chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
     throw std::runtime_error("cannot chown " + path);
   }
+}
+
+// A process that exited and waits for its parent to reap it.
+bool IsZombie(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  return std::getline(stat, line) && line.substr(line.rfind(')') + 2, 1) == "Z";
 }
 
 bool Until(std::chrono::seconds limit, const std::function<bool()>& done) {
@@ -205,9 +214,32 @@ bool PatroniCluster::IsSyncStandby(int member) const {
 
 void PatroniCluster::KillPostgres(int member) {
   std::ifstream pid_file(members_.at(member).dir + "/data/postmaster.pid");
-  pid_t pid = 0;
-  if (!(pid_file >> pid) || pid <= 0 || ::kill(pid, SIGKILL) != 0) {
-    throw std::runtime_error(absl::StrCat("cannot kill member", member, "'s PostgreSQL"));
+  pid_t postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) {
+    throw std::runtime_error(absl::StrCat("no PostgreSQL runs for member", member));
+  }
+  // The whole server, as a crash takes it: a backend whose postmaster alone was killed can still
+  // answer its connection for a moment (a write committed there was a write the test counted
+  // before the primary was gone).
+  std::vector<pid_t> server{postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+    std::istringstream fields(line.substr(line.rfind(')') + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (fields >> state >> parent && parent == postmaster) {
+      server.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
+    }
+  }
+  for (const pid_t pid : server) ::kill(pid, SIGKILL);
+  if (!Until(std::chrono::seconds(10), [&] {
+        return std::all_of(server.begin(), server.end(),
+                           [](pid_t pid) { return ::kill(pid, 0) != 0 || IsZombie(pid); });
+      })) {
+    throw std::runtime_error(absl::StrCat("member", member, "'s PostgreSQL outlived SIGKILL"));
   }
 }
 

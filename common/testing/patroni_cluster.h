@@ -27,7 +27,8 @@ class PatroniCluster {
   // Whether `member` is a streaming synchronous standby of the primary now.
   bool IsSyncStandby(int member) const;
   int pg_port(int member) const { return members_.at(member).pg_port; }
-  // kill -9 of a member's postmaster; its Patroni lives on and hands the primary over.
+  // kill -9 of a member's PostgreSQL (the postmaster and its backends); its Patroni lives on and
+  // hands the primary over. Returns once every one of them is gone.
   void KillPostgres(int member);
   // Every process's log, for a failing test's message.
   std::string Logs() const;
