@@ -117,17 +117,7 @@ PatroniCluster::PatroniCluster() : as_postgres_user_(geteuid() == 0) {
   // A failover goes only to the member the store names synchronous, as the leader's Patroni
   // last loaded it (at the start of each loop): until then a crashed primary is restarted in
   // place instead.
-  if (!Until(std::chrono::seconds(30), [&] {
-        const nlohmann::json cluster =
-            nlohmann::json::parse(HttpGet(members_[0].rest_port, "/cluster"), nullptr, false);
-        if (!cluster.is_object()) return false;
-        for (const auto& m : cluster.value("members", nlohmann::json::array())) {
-          if (m.value("name", "") == "member1" && m.value("role", "") == "sync_standby") {
-            return true;
-          }
-        }
-        return false;
-      })) {
+  if (!Until(std::chrono::seconds(30), [&] { return StoreNamesSyncStandby(1); })) {
     throw std::runtime_error("Patroni never named the second member synchronous: " + Logs());
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));  // loop_wait 2 s, and then some
@@ -152,6 +142,68 @@ PatroniCluster::~PatroniCluster() {
     pid_t pid = 0;
     if (pid_file >> pid && pid > 0) ::kill(pid, SIGKILL);
   }
+}
+
+bool PatroniCluster::StoreNamesSyncStandby(int member) const {
+  const int primary = Primary();
+  if (primary < 0) return false;
+  const nlohmann::json cluster =
+      nlohmann::json::parse(HttpGet(members_[primary].rest_port, "/cluster"), nullptr, false);
+  if (!cluster.is_object()) return false;
+  for (const auto& m : cluster.value("members", nlohmann::json::array())) {
+    if (m.value("name", "") == absl::StrCat("member", member) &&
+        m.value("role", "") == "sync_standby") {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool PatroniCluster::Healthy() const {
+  const int primary = Primary();
+  if (primary < 0) return false;
+  const int standby = 1 - primary;
+  return IsSyncStandby(standby) && StoreNamesSyncStandby(standby);
+}
+
+std::string PatroniCluster::SynchronousStandbyNames() const {
+  const int primary = Primary();
+  if (primary < 0) return "";
+  return AskServer(members_[primary].pg_port, "SHOW synchronous_standby_names");
+}
+
+void PatroniCluster::CreateDatabase(const std::string& name) {
+  const int primary = Primary();
+  if (primary < 0) throw std::runtime_error("no primary to create a database on");
+  PGconn* conn = PQconnectdb(absl::StrCat("host=127.0.0.1 port=", members_[primary].pg_port,
+                                          " user=postgres dbname=postgres connect_timeout=5")
+                                 .c_str());
+  PGresult* result = PQexec(conn, absl::StrCat("CREATE DATABASE \"", name, "\"").c_str());
+  const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  const std::string error = PQerrorMessage(conn);
+  PQclear(result);
+  PQfinish(conn);
+  if (!ok) throw std::runtime_error("CREATE DATABASE " + name + ": " + error);
+}
+
+void PatroniCluster::StopMember(int member) {
+  Member& m = members_.at(member);
+  if (!m.patroni || !m.patroni->Running()) return;
+  m.patroni->Signal(SIGTERM);
+  if (m.patroni->Wait(std::chrono::seconds(60)) < 0) {
+    throw std::runtime_error(absl::StrCat("member", member, "'s Patroni did not stop"));
+  }
+}
+
+bool PatroniCluster::Switchover(int candidate) {
+  const int primary = Primary();
+  if (primary < 0 || primary == candidate) return false;
+  std::string body;
+  const int status = HttpPost(members_[primary].rest_port, "/switchover",
+                              absl::StrCat(R"({"leader": "member)", primary,
+                                           R"(", "candidate": "member)", candidate, R"("})"),
+                              &body);
+  return status == 200;
 }
 
 void PatroniCluster::StartMember(int index) {
@@ -184,14 +236,15 @@ void PatroniCluster::StartMember(int index) {
                                              m.dir + "/patroni.log");
 }
 
-std::string PatroniCluster::ConnInfo(const std::string& database) const {
+std::string PatroniCluster::ConnInfo(const std::string& database,
+                                     const std::string& target_session_attrs) const {
   std::string hosts, ports;
   for (const auto& m : members_) {
     absl::StrAppend(&hosts, hosts.empty() ? "" : ",", "127.0.0.1");
     absl::StrAppend(&ports, ports.empty() ? "" : ",", m.pg_port);
   }
   return absl::StrCat("host=", hosts, " port=", ports, " user=postgres dbname=", database,
-                      " target_session_attrs=read-write connect_timeout=2");
+                      " target_session_attrs=", target_session_attrs, " connect_timeout=2");
 }
 
 int PatroniCluster::Primary() const {

@@ -20,8 +20,12 @@ class PatroniCluster {
   PatroniCluster(const PatroniCluster&) = delete;
   PatroniCluster& operator=(const PatroniCluster&) = delete;
 
-  // libpq's multi-host string that reaches the writable primary, wherever it is.
-  std::string ConnInfo(const std::string& database = "postgres") const;
+  // libpq's multi-host string that reaches the writable primary, wherever it is (or, with
+  // "prefer-standby", a standby while one is up).
+  std::string ConnInfo(const std::string& database = "postgres",
+                       const std::string& target_session_attrs = "read-write") const;
+  // CREATE DATABASE on the primary.
+  void CreateDatabase(const std::string& name);
   // The member whose PostgreSQL is primary now, or -1.
   int Primary() const;
   // Whether `member` is a streaming synchronous standby of the primary now.
@@ -30,6 +34,17 @@ class PatroniCluster {
   // kill -9 of a member's PostgreSQL (the postmaster and its backends); its Patroni lives on and
   // hands the primary over. Returns once every one of them is gone.
   void KillPostgres(int member);
+  // Stops a member as an operator does (SIGTERM to its Patroni, which stops its PostgreSQL
+  // cleanly), and starts it again (it rejoins as a standby, rewound if it must be).
+  void StopMember(int member);
+  void StartMember(int member);
+  // Asks the primary's Patroni to hand the primary to `candidate` (POST /switchover); whether it
+  // took the request.
+  bool Switchover(int candidate);
+  // A primary, the other member streaming as its synchronous standby, and the store saying so.
+  bool Healthy() const;
+  // The primary's synchronous_standby_names ("" when it waits for no standby, or no primary).
+  std::string SynchronousStandbyNames() const;
   // Every process's log, for a failing test's message.
   std::string Logs() const;
 
@@ -40,7 +55,7 @@ class PatroniCluster {
     std::string dir;
     std::unique_ptr<ChildProcess> patroni;
   };
-  void StartMember(int index);
+  bool StoreNamesSyncStandby(int member) const;
 
   TempDir dir_;
   bool as_postgres_user_ = false;

@@ -88,6 +88,8 @@ class RedisServer {
   ~RedisServer();
   int port() const { return port_; }
   void Kill();
+  // SIGSTOP / SIGCONT: a server that holds its connections and answers nothing.
+  void Signal(int signal_number) { process_->Signal(signal_number); }
   // Starts the server and, by default, returns once it answers PING with PONG (its
   // append-only file loaded), not merely once it accepts connections.
   void Start(bool wait_until_ready = true);

@@ -3,6 +3,7 @@
 // failover after the master is killed, and follows a switchover away from a master left running
 // (its clients are cut off or refused READONLY, and the next connection asks the Sentinels).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,32 +13,23 @@
 #include <thread>
 #include <vector>
 
+#include "msp/common/change_stream.h"
 #include "msp/common/redis.h"
+#include "msp/events/v1/change_events.pb.h"
 #include "processes.h"
+#include "redis_ha.h"
 
 namespace msp::redis {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr char kMaster[] = "msp-test";
+using testing::Within;
+constexpr const char* kMaster = testing::RedisHa::kMasterName;
 
 Options Direct(int port) {
   Options options;
   options.port = port;
   return options;
-}
-
-// Until `done` holds, at most `limit`; how long it took, or nullopt.
-std::optional<std::chrono::milliseconds> Within(std::chrono::seconds limit,
-                                                const std::function<bool()>& done) {
-  const auto start = Clock::now();
-  while (Clock::now() < start + limit) {
-    if (done()) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return std::nullopt;
 }
 
 // What the Sentinel at `port` answers to `args` (an empty reply when it cannot be asked).
@@ -54,36 +46,15 @@ std::vector<std::string> AskSentinel(int port, const std::vector<std::string>& a
 class RedisSentinelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    master_ = std::make_unique<testing::RedisServer>();
-    replica_ = std::make_unique<testing::RedisServer>(
-        std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(master_->port())});
-    for (int i = 0; i < 3; ++i) {
-      sentinels_.push_back(std::make_unique<testing::RedisSentinel>(
-          kMaster, master_->port(), /*quorum=*/2, std::chrono::milliseconds(1000),
-          std::chrono::milliseconds(3000)));
-    }
-    // A failover needs each Sentinel to know the replica and the other Sentinels (they find
-    // them through the master).
-    ASSERT_TRUE(Within(std::chrono::seconds(30), [&] {
-      for (const auto& s : sentinels_) {
-        Client sentinel(Direct(s->port()));
-        try {
-          if (sentinel.Command({"SENTINEL", "replicas", kMaster}).ArraySize() != 1 ||
-              sentinel.Command({"SENTINEL", "sentinels", kMaster}).ArraySize() != 2) {
-            return false;
-          }
-        } catch (const RedisError&) {
-          return false;
-        }
-      }
-      return true;
-    })) << sentinels_[0]->log();
+    ha_ = std::make_unique<testing::RedisHa>();
+    master_ = &ha_->server(0);
+    replica_ = &ha_->server(1);
   }
 
   Options ViaSentinels() const {
     Options options;
     options.master_name = kMaster;
-    for (const auto& s : sentinels_) options.sentinels.push_back({"127.0.0.1", s->port()});
+    for (const int port : ha_->SentinelPorts()) options.sentinels.push_back({"127.0.0.1", port});
     return options;
   }
 
@@ -99,9 +70,9 @@ class RedisSentinelTest : public ::testing::Test {
     });
   }
 
-  std::unique_ptr<testing::RedisServer> master_;
-  std::unique_ptr<testing::RedisServer> replica_;
-  std::vector<std::unique_ptr<testing::RedisSentinel>> sentinels_;
+  std::unique_ptr<testing::RedisHa> ha_;
+  testing::RedisServer* master_ = nullptr;
+  testing::RedisServer* replica_ = nullptr;
 };
 
 TEST_F(RedisSentinelTest, TheClientFindsTheMasterAndFollowsAFailover) {
@@ -116,15 +87,15 @@ TEST_F(RedisSentinelTest, TheClientFindsTheMasterAndFollowsAFailover) {
 
   master_->Kill();
   const auto failover = WriteThrough(client, "after");
-  ASSERT_TRUE(failover.has_value()) << sentinels_[0]->log();
+  ASSERT_TRUE(failover.has_value()) << ha_->Logs();
   std::printf("writes went through again %lld ms after the master was killed\n",
               static_cast<long long>(failover->count()));
   EXPECT_EQ(client.connected_to().port, replica_->port());
   EXPECT_EQ(client.Command({"GET", "before"}).String(), "1");
   // The other Sentinels learn the new master from the one that promoted it, a moment later.
   EXPECT_TRUE(Within(std::chrono::seconds(10), [&] {
-    for (const auto& s : sentinels_) {
-      const auto master = AskSentinel(s->port(), {"SENTINEL", "get-master-addr-by-name", kMaster});
+    for (const int port : ha_->SentinelPorts()) {
+      const auto master = AskSentinel(port, {"SENTINEL", "get-master-addr-by-name", kMaster});
       if (master.size() != 2 || master[1] != std::to_string(replica_->port())) return false;
     }
     return true;
@@ -143,7 +114,7 @@ TEST_F(RedisSentinelTest, TheClientFollowsASwitchoverAwayFromARunningMaster) {
   }));
   ASSERT_TRUE(Within(std::chrono::seconds(30), [&] {
     // -NOGOODSLAVE until a Sentinel sees the replica in sync.
-    const auto answer = AskSentinel(sentinels_[0]->port(), {"SENTINEL", "FAILOVER", kMaster});
+    const auto answer = AskSentinel(ha_->SentinelPorts()[0], {"SENTINEL", "FAILOVER", kMaster});
     return !answer.empty() && answer[0] == "OK";
   }));
   const auto switched = Within(std::chrono::seconds(30), [&] {
@@ -155,12 +126,43 @@ TEST_F(RedisSentinelTest, TheClientFollowsASwitchoverAwayFromARunningMaster) {
       return false;
     }
   });
-  ASSERT_TRUE(switched.has_value()) << sentinels_[0]->log();
+  ASSERT_TRUE(switched.has_value()) << ha_->Logs();
   std::printf("writes reached the new master %lld ms after the switchover began\n",
               static_cast<long long>(switched->count()));
   EXPECT_EQ(client.Command({"GET", "before"}).String(), "1");
   Client old_master(Direct(master_->port()));
   EXPECT_EQ(old_master.Command({"ROLE"}).View().At(0).String(), "slave");
+}
+
+// A change event published through the Sentinels is on the replica when Publish returns, so a
+// failover cannot lose it; with the replica connected but silent Publish fails (the outbox
+// publishes again later); with no replica at all there is nothing to wait for.
+TEST_F(RedisSentinelTest, AChangeEventIsOnTheReplicaWhenPublishReturns) {
+  Client client(ViaSentinels());
+  Client on_replica(Direct(replica_->port()));
+  events::v1::CustomerChanged event;
+  event.set_customer_id("c1");
+  ASSERT_NO_THROW(change_stream::Publish(client, event, "test:changes"));
+  EXPECT_EQ(on_replica.Command({"XLEN", "test:changes"}).Integer(), 1);
+
+  replica_->Signal(SIGSTOP);
+  const auto start = Clock::now();
+  try {
+    change_stream::Publish(client, event, "test:changes");
+    ADD_FAILURE() << "a publication no replica acknowledged returned";
+  } catch (const RedisError& e) {
+    EXPECT_NE(std::string(e.what()).find("not yet on a replica"), std::string::npos) << e.what();
+  }
+  EXPECT_GE(Clock::now() - start, change_stream::kReplicaWait);
+  replica_->Signal(SIGCONT);
+
+  replica_->Kill();
+  ASSERT_TRUE(Within(std::chrono::seconds(10), [&] {
+    const std::string info = client.Command({"INFO", "replication"}).String();
+    return info.find("connected_slaves:0") != std::string::npos;
+  }));
+  EXPECT_NO_THROW(change_stream::Publish(client, event, "test:changes"));
+  EXPECT_EQ(client.Command({"XLEN", "test:changes"}).Integer(), 3);
 }
 
 TEST_F(RedisSentinelTest, NoSentinelReachableIsAConnectionLost) {

@@ -32,13 +32,17 @@ std::string HealthNameFor(const std::string& service) {
 }  // namespace
 
 Stack::Stack(std::vector<std::string> services, std::vector<std::string> extra_flags,
-             bool durable_postgres, std::optional<StackTls> tls)
+             bool durable_postgres, std::optional<StackTls> tls,
+             std::optional<StackBackends> backends)
     : extra_flags_(std::move(extra_flags)),
       issuer_("HS256", kTestJwtSecret, kTestIssuer, kTestAudience),
-      tls_(std::move(tls)) {
-  postgres_ = std::make_unique<PostgresServer>(durable_postgres);
-  postgres_->CreateDatabase("msp");
-  redis_ = std::make_unique<RedisServer>();
+      tls_(std::move(tls)),
+      backends_(std::move(backends)) {
+  if (!backends_) {
+    postgres_ = std::make_unique<PostgresServer>(durable_postgres);
+    postgres_->CreateDatabase("msp");
+    redis_ = std::make_unique<RedisServer>();
+  }
   smtp_ = std::make_unique<SmtpSink>();
   secret_file_ = logs_.path() + "/jwt-secret";
   std::ofstream(secret_file_) << kTestJwtSecret;
@@ -76,7 +80,19 @@ Stack::~Stack() {
                                           .count()));
 }
 
-std::string Stack::database_url() const { return postgres_->ConnInfo("msp"); }
+std::string Stack::database_url() const {
+  return backends_ ? backends_->database_url : postgres_->ConnInfo("msp");
+}
+
+PostgresServer& Stack::postgres() {
+  if (!postgres_) throw std::logic_error("the stack's PostgreSQL runs elsewhere");
+  return *postgres_;
+}
+
+RedisServer& Stack::redis() {
+  if (!redis_) throw std::logic_error("the stack's Redis runs elsewhere");
+  return *redis_;
+}
 
 bool LogLineLeaks(const std::string& line) {
   static const std::regex kEmail(R"([A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
@@ -121,7 +137,8 @@ std::vector<nlohmann::json> Stack::LogLines(const std::string& name, const std::
 
 std::vector<std::string> Stack::CommonFlags() const {
   return {"--database_url=" + database_url(),
-          absl::StrCat("--redis_address=127.0.0.1:", redis_->port()),
+          "--redis_address=" +
+              (backends_ ? backends_->redis_address : absl::StrCat("127.0.0.1:", redis_->port())),
           "--jwt_key_file=" + secret_file_, absl::StrCat("--jwt_issuer=", kTestIssuer),
           absl::StrCat("--jwt_audience=", kTestAudience)};
 }

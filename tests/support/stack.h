@@ -32,6 +32,13 @@ struct StackTls {
   std::string client_certs = "services";  // --tls_client_certs
 };
 
+// PostgreSQL and Redis run elsewhere (a Patroni cluster, Sentinels): the services are given
+// these addresses instead of a server the stack starts.
+struct StackBackends {
+  std::string database_url;   // --database_url (the msp database exists)
+  std::string redis_address;  // --redis_address
+};
+
 class Stack {
  public:
   // `services`: which to start (default all four). `extra_flags` go to every service.
@@ -39,13 +46,15 @@ class Stack {
   explicit Stack(std::vector<std::string> services = {"customer", "service-assignment",
                                                       "onboarding-invitation", "reporting"},
                  std::vector<std::string> extra_flags = {}, bool durable_postgres = false,
-                 std::optional<StackTls> tls = std::nullopt);
+                 std::optional<StackTls> tls = std::nullopt,
+                 std::optional<StackBackends> backends = std::nullopt);
   ~Stack();
 
   const ServiceInstance& service(const std::string& name) const;
   std::string address(const std::string& name) const { return service(name).address; }
-  PostgresServer& postgres() { return *postgres_; }
-  RedisServer& redis() { return *redis_; }
+  // The servers the stack started (not with StackBackends).
+  PostgresServer& postgres();
+  RedisServer& redis();
   // Where the onboarding service sends its emails.
   SmtpSink& smtp() { return *smtp_; }
   std::string database_url() const;
@@ -113,6 +122,7 @@ class Stack {
   std::string secret_file_;
   auth::TokenIssuer issuer_;
   std::optional<StackTls> tls_;
+  std::optional<StackBackends> backends_;
   std::string tls_dir_;
 };
 

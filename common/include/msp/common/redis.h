@@ -112,6 +112,8 @@ class Client {
   bool Ping();
   // Where the current connection goes (empty host when none is open).
   Endpoint connected_to();
+  // Whether the client finds its master through Sentinels (a replicated Redis).
+  bool replicated() const { return !options_.sentinels.empty(); }
 
  private:
   void Connect();
