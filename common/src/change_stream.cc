@@ -1,7 +1,5 @@
 #include "msp/common/change_stream.h"
 
-#include <cstdlib>
-
 #include "absl/strings/str_cat.h"
 
 namespace msp::change_stream {
@@ -50,33 +48,11 @@ std::vector<std::string> XaddArgs(const google::protobuf::Message& event, const 
   return args;
 }
 
-// The replies of `commands` then, with a replicated Redis, a WAIT for one replica (see
-// kReplicaWait).
-void SendReplicated(redis::Client& client, std::vector<std::vector<std::string>> commands) {
-  if (!client.replicated()) {
-    if (commands.size() == 1) {
-      client.Command(commands.front());
-    } else {
-      client.Pipeline(commands);
-    }
-    return;
-  }
-  commands.push_back({"WAIT", "1", std::to_string(kReplicaWait.count())});
-  const auto replies = client.Pipeline(commands);
-  if (replies.back().Integer() >= 1) return;
-  // No replica acknowledged: acceptable only when there is none to wait for (it is down: a
-  // failover now would have nothing to promote anyway).
-  const std::string info = client.Command({"INFO", "replication"}).String();
-  const auto at = info.find("connected_slaves:");
-  if (at != std::string::npos && std::atoi(info.c_str() + at + 17) == 0) return;
-  throw redis::RedisError("change events not yet on a replica: published again later",
-                          /*connection_lost=*/true);
-}
 }  // namespace
 
 void Publish(redis::Client& client, const google::protobuf::Message& event,
              const std::string& stream, int64_t max_length, const std::string& traceparent) {
-  SendReplicated(client, {XaddArgs(event, stream, max_length, traceparent)});
+  redis::WriteReplicated(client, {XaddArgs(event, stream, max_length, traceparent)});
 }
 
 void PublishAll(redis::Client& client, const std::vector<Outgoing>& events,
@@ -87,7 +63,7 @@ void PublishAll(redis::Client& client, const std::vector<Outgoing>& events,
   for (const auto& outgoing : events) {
     commands.push_back(XaddArgs(*outgoing.event, stream, max_length, outgoing.traceparent));
   }
-  SendReplicated(client, std::move(commands));
+  redis::WriteReplicated(client, std::move(commands));
 }
 
 ConsumerGroup::ConsumerGroup(redis::Client* client, std::string stream, std::string group,

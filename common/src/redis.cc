@@ -1,5 +1,7 @@
 #include "msp/common/redis.h"
 
+#include <cstdlib>
+
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
@@ -269,6 +271,25 @@ bool Client::Ping() {
   } catch (const RedisError&) {
     return false;
   }
+}
+
+std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::string>> commands) {
+  if (!client.replicated()) {
+    if (commands.size() != 1) return client.Pipeline(commands);
+    std::vector<Reply> replies;
+    replies.push_back(client.Command(commands.front()));
+    return replies;
+  }
+  commands.push_back({"WAIT", "1", std::to_string(kReplicaWait.count())});
+  auto replies = client.Pipeline(commands);
+  const int64_t replicas = replies.back().Integer();
+  replies.pop_back();
+  if (replicas >= 1) return replies;
+  const std::string info = client.Command({"INFO", "replication"}).String();
+  const auto at = info.find("connected_slaves:");
+  if (at != std::string::npos && std::atoi(info.c_str() + at + 17) == 0) return replies;
+  throw RedisError("written, but not yet on a replica: write again later",
+                   /*connection_lost=*/true);
 }
 
 }  // namespace msp::redis

@@ -153,7 +153,7 @@ TEST_F(RedisSentinelTest, AChangeEventIsOnTheReplicaWhenPublishReturns) {
   } catch (const RedisError& e) {
     EXPECT_NE(std::string(e.what()).find("not yet on a replica"), std::string::npos) << e.what();
   }
-  EXPECT_GE(Clock::now() - start, change_stream::kReplicaWait);
+  EXPECT_GE(Clock::now() - start, kReplicaWait);
   replica_->Signal(SIGCONT);
 
   replica_->Kill();

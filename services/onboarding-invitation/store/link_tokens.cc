@@ -73,9 +73,12 @@ LinkTokens::LinkTokens(redis::Client* redis, Options options) : redis_(redis), o
 std::string LinkTokens::Issue(LinkPurpose purpose, const std::string& link_id,
                               std::chrono::seconds ttl, const std::string& send) {
   const std::string token = NewLinkToken();
-  redis_->Command({"EVAL", kIssueScript, "2", TokenKey(purpose, link_id),
-                   LegacyTokenKey(purpose, link_id), "email:" + send, Digest(token),
-                   std::to_string(std::max<int64_t>(1, ttl.count()))});
+  // On a replica too before the email goes out: a link whose token a failover lost would not
+  // work (a resend mends it, but the customer should not need one).
+  redis::WriteReplicated(
+      *redis_,
+      {{"EVAL", kIssueScript, "2", TokenKey(purpose, link_id), LegacyTokenKey(purpose, link_id),
+        "email:" + send, Digest(token), std::to_string(std::max<int64_t>(1, ttl.count()))}});
   return token;
 }
 

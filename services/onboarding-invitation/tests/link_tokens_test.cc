@@ -9,6 +9,7 @@
 
 #include "msp/common/errors.h"
 #include "processes.h"
+#include "redis_ha.h"
 
 namespace msp::onboarding {
 namespace {
@@ -183,6 +184,25 @@ TEST_F(LinkTokensTest, ALostTokenIsMissingAndAReissueWorks) {
   const std::string fresh =
       tokens_->Issue(LinkPurpose::kInvitation, "inv-lost", std::chrono::hours(1));
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-lost", fresh), TokenCheck::kValid);
+}
+
+// With Sentinels a token is on the replica before Issue returns: the email's link survives a
+// failover that comes right after it was sent.
+TEST(LinkTokensReplicated, ATokenIsOnTheReplicaWhenIssueReturns) {
+  testing::RedisHa ha;
+  redis::Options options = redis::OptionsFromAddress(ha.Address());
+  redis::Client client(options);
+  LinkTokens tokens(&client, LinkTokens::Options{});
+  const std::string token = tokens.Issue(LinkPurpose::kInvitation, "inv-1", std::chrono::hours(1));
+  ha.server(0).Kill();
+  ASSERT_TRUE(testing::Within(std::chrono::seconds(30), [&] {
+    try {
+      return tokens.Verify(LinkPurpose::kInvitation, "inv-1", token) == TokenCheck::kValid;
+    } catch (const redis::RedisError&) {
+      return false;  // the failover under way
+    }
+  })) << ha.Logs();
+  EXPECT_EQ(ha.Master(), 1);
 }
 
 }  // namespace

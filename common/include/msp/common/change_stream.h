@@ -19,13 +19,10 @@ inline constexpr char kStream[] = "msp:changes";
 // Redis; a reader that fell further behind than this rebuilds from the services' list RPCs.
 inline constexpr int64_t kDefaultMaxLength = 2'000'000;
 
-// With a replicated Redis (Sentinel mode) a publication returns only once a replica holds it
-// too (WAIT), or when the master has no replica connected: an entry the master acknowledged
-// and lost in a failover before replicating it would be a change the read models never hear
-// of. Otherwise it throws RedisError, and the outbox relay publishes again later (readers
-// keep the highest version, so a repeat is harmless).
-inline constexpr std::chrono::milliseconds kReplicaWait{500};
-
+// A publication is a redis::WriteReplicated: with Sentinels it returns once a replica holds it
+// (an entry the master acknowledged and lost in a failover would be a change the read models
+// never hear of), or throws and the outbox relay publishes again later (readers keep the
+// highest version, so a repeat is harmless).
 // XADD of one event: fields `type` (its full proto name) and `data` (its bytes), and
 // `traceparent` when given (the W3C trace of the change, like a message header).
 void Publish(redis::Client& client, const google::protobuf::Message& event,

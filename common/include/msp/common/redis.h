@@ -130,4 +130,13 @@ class Client {
   size_t sentinel_ = 0;  // the Sentinel that answered last, asked first next time
 };
 
+// Writes that must survive a failover: with Sentinels, `commands` and a WAIT for one replica go
+// in one round trip on one connection, and it returns only once a replica holds them, or when
+// the master has no replica connected (it is down: a failover now would have nothing to
+// promote). Otherwise it throws RedisError (connection_lost: the caller writes again later),
+// because the master could lose what it acknowledged alone. Without Sentinels, the commands as
+// they are. The commands' replies, in order.
+inline constexpr std::chrono::milliseconds kReplicaWait{500};
+std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::string>> commands);
+
 }  // namespace msp::redis
