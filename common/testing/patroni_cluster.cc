@@ -166,6 +166,10 @@ bool PatroniCluster::Healthy() const {
   return IsSyncStandby(standby) && StoreNamesSyncStandby(standby);
 }
 
+std::string PatroniCluster::Query(int member, const std::string& sql) const {
+  return AskServer(members_.at(member).pg_port, sql);
+}
+
 std::string PatroniCluster::SynchronousStandbyNames() const {
   const int primary = Primary();
   if (primary < 0) return "";
@@ -219,6 +223,7 @@ void PatroniCluster::StartMember(int index) {
         << "    master_start_timeout: 0\n    synchronous_mode: true\n"
         << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n"
         << "        wal_log_hints: \"on\"\n        max_wal_senders: 10\n"
+        << "        hot_standby_feedback: \"on\"\n"
         << "  initdb:\n    - encoding: UTF8\n    - auth-local: trust\n    - auth-host: trust\n"
         << "  pg_hba:\n    - local all all trust\n    - host all all 127.0.0.1/32 trust\n"
         << "    - host replication all 127.0.0.1/32 trust\n"

@@ -12,7 +12,8 @@ namespace msp::testing {
 // store one etcd member (Debian's etcd-server), all on loopback; as root the servers run as the
 // postgres user. Its Patroni settings (docs/reliability.md lists them):
 // synchronous_mode, loop_wait 2 s, ttl 20 s, retry_timeout 5 s, master_start_timeout 0 (a
-// crashed primary's Patroni hands over at once instead of restarting it in place), pg_rewind.
+// crashed primary's Patroni hands over at once instead of restarting it in place), pg_rewind,
+// hot_standby_feedback (a long export on the standby is not cancelled by the primary's vacuum).
 class PatroniCluster {
  public:
   PatroniCluster();
@@ -43,6 +44,8 @@ class PatroniCluster {
   bool Switchover(int candidate);
   // A primary, the other member streaming as its synchronous standby, and the store saying so.
   bool Healthy() const;
+  // The one-row answer of `sql` on a member's server ("" when it cannot be asked).
+  std::string Query(int member, const std::string& sql) const;
   // The primary's synchronous_standby_names ("" when it waits for no standby, or no primary).
   std::string SynchronousStandbyNames() const;
   // Every process's log, for a failing test's message.

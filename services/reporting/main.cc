@@ -1,5 +1,7 @@
 // The reporting service binary: flags (or MSP_* environment variables), migrations, the change
 // consumer, serve.
+#include <memory>
+
 #include "absl/flags/flag.h"
 #include "change_consumer.h"
 #include "invitation_directory.h"
@@ -26,6 +28,10 @@ ABSL_FLAG(int, consumer_gather_ms, 100,
 ABSL_FLAG(int, consumer_max_batch, 8000,
           "change events applied per transaction at most, while a backlog lasts (batches double "
           "while reads come back full)");
+ABSL_FLAG(std::string, database_read_url, "",
+          "libpq connection string for reads that may lag the primary a moment: the table's rows "
+          "and the export (e.g. the cluster's hosts with target_session_attrs=prefer-standby); "
+          "empty: --database_url");
 ABSL_FLAG(int, export_page_rows, 5000, "rows an export reads per keyset page");
 ABSL_FLAG(int, max_concurrent_exports, 4, "CSV exports running at once on this replica");
 ABSL_FLAG(int, max_concurrent_exports_per_msp, 1,
@@ -53,6 +59,14 @@ int main(int argc, char** argv) {
                           msp::reporting::ReportingSchemaMigrations(), std::chrono::seconds(60));
     msp::pg::Pool pool({config.database_url, config.db_pool_size, std::chrono::milliseconds(2000),
                         config.db_statement_timeout_ms, "reporting, public"});
+    // Reads that may lag go to a standby when one is given, so the primary keeps its
+    // connections and CPU for writes.
+    std::unique_ptr<msp::pg::Pool> read_pool;
+    if (const std::string read_url = absl::GetFlag(FLAGS_database_read_url); !read_url.empty()) {
+      read_pool = std::make_unique<msp::pg::Pool>(
+          msp::pg::PoolOptions{read_url, config.db_pool_size, std::chrono::milliseconds(2000),
+                               config.db_statement_timeout_ms, "reporting, public"});
+    }
     msp::auth::TokenVerifier verifier(config.jwt);
     const msp::auth::ServiceToken service_token =
         msp::ServiceTokenFromConfig(config, msp::identity::kReporting);
@@ -91,7 +105,8 @@ int main(int argc, char** argv) {
     export_settings.limits.per_tenant = absl::GetFlag(FLAGS_max_concurrent_exports_per_msp);
     export_settings.write_timeout =
         std::chrono::milliseconds(absl::GetFlag(FLAGS_export_write_timeout_ms));
-    msp::reporting::ReportingServiceImpl service(&pool, &runtime, &invitations, export_settings);
+    msp::reporting::ReportingServiceImpl service(&pool, &runtime, &invitations, export_settings,
+                                                 read_pool.get());
     host.AddService(&service);
     return host.Run();
   } catch (const std::exception& e) {

@@ -65,8 +65,9 @@ bool HasInvitationState(customer::v1::State state) {
 
 ReportingServiceImpl::ReportingServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
                                            InvitationDirectory* invitations,
-                                           ExportSettings export_settings)
+                                           ExportSettings export_settings, pg::Pool* lagging_reads)
     : pool_(pool),
+      lagging_reads_(lagging_reads != nullptr ? lagging_reads : pool),
       runtime_(runtime),
       invitations_(invitations),
       export_(export_settings),
@@ -91,9 +92,9 @@ grpc::Status ReportingServiceImpl::QueryCustomerTable(grpc::ServerContext* conte
     const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
     const std::vector<v1::Column> requested = ParseColumns("columns", request->columns());
     const TableQuery query = ParseTableQuery(*request, msp_id);
-    pg::Lease conn = pool_->Acquire();
     std::optional<std::vector<v1::Column>> preference;
     if (requested.empty()) {
+      pg::Lease conn = pool_->Acquire();
       if (auto stored = store_.FindPreference(*conn, msp_id, principal.subject)) {
         preference = ToColumns(*stored);
       }
@@ -101,7 +102,10 @@ grpc::Status ReportingServiceImpl::QueryCustomerTable(grpc::ServerContext* conte
     const std::vector<v1::Column> columns = EffectiveColumns(requested, preference);
     const bool with_services =
         std::find(columns.begin(), columns.end(), v1::SERVICE_STATUS) != columns.end();
-    TablePage page = store_.Query(*conn, msp_id, query, with_services);
+    TablePage page = [&] {
+      pg::Lease conn = lagging_reads_->Acquire();
+      return store_.Query(*conn, msp_id, query, with_services);
+    }();
     for (auto c : columns) response->add_columns(c);
     for (const auto& row : page.rows) *response->add_rows() = ProjectRow(row, columns);
     if (page.next_after) {
@@ -215,7 +219,7 @@ grpc::Status ReportingServiceImpl::ExportCustomersCsv(grpc::ServerContext* conte
           buffer.clear();
         };
         buffer = CsvHeader();
-        pg::Lease conn = pool_->Acquire();
+        pg::Lease conn = lagging_reads_->Acquire();
         // Every page from one snapshot: rows changing during the export neither vanish nor repeat.
         pg::Transaction tx(*conn, pg::Isolation::kSnapshotReadOnly);
         store_.ForEachCsvRow(

@@ -23,8 +23,11 @@ struct ExportSettings {
 // all from the read model. The tenant is the verified token's MSP, never a request field.
 class ReportingServiceImpl final : public v1::ReportingService::Service {
  public:
+  // `lagging_reads`, when given, serves the table's rows and the export: reads that may lag
+  // the primary a moment (a standby's pool, --database_read_url). Preferences, details and
+  // every write use `pool`, so an admin reads back what they saved.
   ReportingServiceImpl(pg::Pool* pool, RpcRuntime* runtime, InvitationDirectory* invitations,
-                       ExportSettings export_settings = {});
+                       ExportSettings export_settings = {}, pg::Pool* lagging_reads = nullptr);
 
   static auth::MethodPolicy Policy();
 
@@ -46,6 +49,7 @@ class ReportingServiceImpl final : public v1::ReportingService::Service {
 
  private:
   pg::Pool* pool_;
+  pg::Pool* lagging_reads_;
   RpcRuntime* runtime_;
   InvitationDirectory* invitations_;
   ExportSettings export_;

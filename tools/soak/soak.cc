@@ -35,6 +35,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cluster_suite.h"
+#include "ha_suite.h"
 #include "local_suite.h"
 #include "msp/assignment/v1/service_assignment.grpc.pb.h"
 #include "msp/common/channels.h"
@@ -53,6 +54,9 @@ ABSL_FLAG(int, workers, 4, "client threads");
 ABSL_FLAG(std::string, scenarios, "all", "comma-separated scenario names, or all");
 ABSL_FLAG(bool, log_failures, false, "print every failed attempt (time, code, message) to stderr");
 ABSL_FLAG(int, converge_seconds, 90, "how long sagas and the read model may take to converge");
+ABSL_FLAG(bool, ha, false,
+          "run the suite on loopback on highly available backends (a Patroni pair, Redis with "
+          "Sentinels) with their failover scenarios instead");
 ABSL_FLAG(std::string, cluster, "",
           "the description of a running tools/cluster topology (its cluster.json): soak its "
           "replicas with its scenarios instead of starting the suite on loopback");
@@ -786,14 +790,17 @@ int Main() {
     for (auto n : absl::StrSplit(wanted, ',', absl::SkipEmpty())) names.insert(std::string(n));
   }
   std::unique_ptr<Suite> suite_holder;
-  if (absl::GetFlag(FLAGS_cluster).empty()) {
-    suite_holder = std::make_unique<LocalSuite>();
-  } else {
+  if (!absl::GetFlag(FLAGS_cluster).empty()) {
     suite_holder = std::make_unique<ClusterSuite>(absl::GetFlag(FLAGS_cluster));
+  } else if (absl::GetFlag(FLAGS_ha)) {
+    suite_holder = std::make_unique<HaSuite>();
+  } else {
+    suite_holder = std::make_unique<LocalSuite>();
   }
   Suite& suite = *suite_holder;
-  std::printf("%-26s %9s %9s %5s %5s %6s %8s %9s  %s\n", "scenario", "attempted", "acked", "lost",
-              "dup", "unconv", "recovery", "converge", "errors by code (failed attempts)");
+  std::printf("%-26s %9s %9s %5s %5s %6s %8s %10s %9s  %s\n", "scenario", "attempted", "acked",
+              "lost", "dup", "unconv", "recovery", "no-primary", "converge",
+              "errors by code (failed attempts)");
   bool failed = false;
   int ran = 0;
   for (const auto& scenario : suite.Scenarios()) {
@@ -828,11 +835,13 @@ int Main() {
       errors.push_back(absl::StrCat(code, "=", count));
     }
     const std::string recovery = recovered ? absl::StrCat(recovered->count(), " ms") : "never";
-    std::printf("%-26s %9lld %9lld %5lld %5lld %6lld %8s %8.1fs  %s%s%s\n", scenario.name.c_str(),
-                static_cast<long long>(workload.stats().attempted),
+    const std::string no_primary =
+        fault.no_primary ? absl::StrCat(fault.no_primary->count(), " ms") : "-";
+    std::printf("%-26s %9lld %9lld %5lld %5lld %6lld %8s %10s %8.1fs  %s%s%s\n",
+                scenario.name.c_str(), static_cast<long long>(workload.stats().attempted),
                 static_cast<long long>(workload.stats().acknowledged),
                 static_cast<long long>(verdict.lost), static_cast<long long>(verdict.duplicated),
-                static_cast<long long>(verdict.not_converged), recovery.c_str(),
+                static_cast<long long>(verdict.not_converged), recovery.c_str(), no_primary.c_str(),
                 verdict.converge_seconds,
                 errors.empty() ? "none" : absl::StrJoin(errors, " ").c_str(),
                 fault.note.empty() ? "" : "; ", fault.note.c_str());

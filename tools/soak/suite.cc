@@ -44,4 +44,28 @@ void HealthWatcher::Run() {
   }
 }
 
+WriteGapProbe::WriteGapProbe(std::function<bool()> write)
+    : write_(std::move(write)), thread_([this] { Run(); }) {}
+
+std::chrono::milliseconds WriteGapProbe::Stop() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+  return longest_;
+}
+
+void WriteGapProbe::Run() {
+  std::optional<Clock::time_point> last;
+  while (!done_) {
+    if (write_()) {
+      const auto now = Clock::now();
+      if (last) {
+        longest_ =
+            std::max(longest_, std::chrono::duration_cast<std::chrono::milliseconds>(now - *last));
+      }
+      last = now;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace msp::soak

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,9 @@ using Clock = std::chrono::steady_clock;
 struct FaultResult {
   Clock::time_point healed;  // when the fault was repaired (recovery is measured from here)
   std::string note;          // what the fault saw; a ": NO" in it fails the scenario
+  // For a fault of PostgreSQL or Redis under failover: how long no writable primary (master)
+  // was there.
+  std::optional<std::chrono::milliseconds> no_primary;
 };
 
 struct Scenario {
@@ -59,6 +63,24 @@ class HealthWatcher {
   std::string address_;
   std::atomic<bool> done_{false};
   std::atomic<bool> saw_not_serving_{false};
+  std::thread thread_;
+};
+
+// Calls `write` (one small write to PostgreSQL or Redis, true when it was acknowledged) every
+// 50 ms on a thread of its own while it lives: the longest time between two acknowledged
+// writes is how long there was no writable primary, as a client that keeps trying sees it.
+class WriteGapProbe {
+ public:
+  explicit WriteGapProbe(std::function<bool()> write);
+  ~WriteGapProbe() { Stop(); }
+  // Stops writing; the longest gap.
+  std::chrono::milliseconds Stop();
+
+ private:
+  void Run();
+  std::function<bool()> write_;
+  std::atomic<bool> done_{false};
+  std::chrono::milliseconds longest_{0};
   std::thread thread_;
 };
 
