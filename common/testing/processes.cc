@@ -85,6 +85,7 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  if (std::getenv("MSP_KEEP_TEST_DIRS") != nullptr) return;  // to read the servers' logs after
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -347,7 +348,7 @@ RedisSentinel::RedisSentinel(const std::string& master_name, int master_port, in
         << "\nsentinel parallel-syncs " << master_name << " 1\n";
   }
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"redis-server", config, "--sentinel", "--daemonize", "no"},
+      std::vector<std::string>{"redis-sentinel", config, "--daemonize", "no"},
       std::map<std::string, std::string>{}, dir_.path() + "/sentinel.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!RedisAnswersPong(port_)) {

@@ -12,7 +12,8 @@
 // redis-server in a temp dir on free loopback ports, and the service binaries themselves.
 namespace msp::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+// A fresh directory under $TMPDIR, removed with everything in it on destruction (kept when
+// MSP_KEEP_TEST_DIRS is set, to read the servers' logs afterwards).
 class TempDir {
  public:
   TempDir();
@@ -101,7 +102,7 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
-// A real Redis Sentinel (redis-server --sentinel) on loopback watching the master `master_name`
+// A real Redis Sentinel (Debian's redis-sentinel) on loopback watching the master `master_name`
 // at 127.0.0.1:`master_port`, with a quorum of `quorum`; it holds a master down after
 // `down_after` without an answer and may fail over again after `failover_timeout`.
 class RedisSentinel {

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
         msp::ServiceTokenFromConfig(config, msp::identity::kOnboardingInvitation);
     msp::redis::Client redis(msp::redis::OptionsFromAddress(config.redis_address));
     msp::onboarding::LinkTokens tokens(&redis, {});
+    // The emails' tokens over a connection of their own: issuing one waits until a replica holds
+    // it (redis::WriteReplicated), and the calls' token checks should not wait behind that.
+    msp::redis::Client relay_redis(msp::redis::OptionsFromAddress(config.redis_address));
+    msp::onboarding::LinkTokens relay_tokens(&relay_redis, {});
 
     msp::HostOptions options{"onboarding-invitation", config.server};
     options.error_domain = "onboarding.msp.v1";
@@ -80,7 +84,7 @@ int main(int argc, char** argv) {
         &pool,
         {{msp::onboarding::kInvitationEmailTopic,
           msp::onboarding::InvitationEmailHandler(
-              &pool, &tokens, mailer.get(), email,
+              &pool, &relay_tokens, mailer.get(), email,
               &host.metrics().Counter(msp::metric_names::kInvitationsSent,
                                       "Invitation emails sent (reminders included)"))},
          {msp::onboarding::kAssignServicesTopic,

@@ -88,6 +88,7 @@ FaultResult HaSuite::KillPostgresPrimary() {
   AwaitHealthy();
   const int old_primary = patroni_.Primary();
   WriteGapProbe probe([this] { return WritePostgres(); });
+  HealthWatcher health(stack_.address("customer"));
   std::this_thread::sleep_for(milliseconds(300));
   const auto killed = Clock::now();
   patroni_.KillPostgres(old_primary);
@@ -97,8 +98,9 @@ FaultResult HaSuite::KillPostgresPrimary() {
   });
   std::this_thread::sleep_for(milliseconds(500));  // a write or two on the new primary
   FaultResult result{killed, "", probe.Stop()};
-  result.note =
-      absl::StrCat("member", 1 - old_primary, " promoted ", Seconds(promoted), " after the kill");
+  result.note = absl::StrCat(
+      "member", 1 - old_primary, " promoted ", Seconds(promoted),
+      " after the kill; customer NOT_SERVING while no primary: ", health.Stop() ? "yes" : "NO");
   return result;
 }
 

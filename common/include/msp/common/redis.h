@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -114,6 +115,9 @@ class Client {
   Endpoint connected_to();
   // Whether the client finds its master through Sentinels (a replicated Redis).
   bool replicated() const { return !options_.sentinels.empty(); }
+  // Connections opened so far: two calls saw the same number only if they went over the same
+  // connection (a WAIT speaks only for the writes of its own connection).
+  uint64_t connections_opened() const { return connections_opened_.load(); }
 
  private:
   void Connect();
@@ -127,15 +131,18 @@ class Client {
   std::mutex mu_;
   redisContext* ctx_ = nullptr;
   Endpoint connected_;
+  std::atomic<uint64_t> connections_opened_{0};
   size_t sentinel_ = 0;  // the Sentinel that answered last, asked first next time
 };
 
-// Writes that must survive a failover: with Sentinels, `commands` and a WAIT for one replica go
-// in one round trip on one connection, and it returns only once a replica holds them, or when
-// the master has no replica connected (it is down: a failover now would have nothing to
-// promote). Otherwise it throws RedisError (connection_lost: the caller writes again later),
-// because the master could lose what it acknowledged alone. Without Sentinels, the commands as
-// they are. The commands' replies, in order.
+// Writes that must survive a failover. With Sentinels, `commands` go in one round trip with an
+// INFO replication; if the master has a replica online, a WAIT for it follows on the same
+// connection, and the writes are confirmed only once a replica holds them. With no replica
+// online (none connected, or one still making its first copy: a failover now would have
+// nothing to promote) there is nothing to wait for. A write not confirmed throws RedisError
+// (connection_lost: the caller writes again later), because the master could lose what it
+// acknowledged alone. Without Sentinels, the commands as they are. The commands' replies, in
+// order.
 inline constexpr std::chrono::milliseconds kReplicaWait{500};
 std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::string>> commands);
 
