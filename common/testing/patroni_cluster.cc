@@ -120,7 +120,7 @@ PatroniCluster::PatroniCluster() : as_postgres_user_(geteuid() == 0) {
   if (!Until(std::chrono::seconds(30), [&] { return StoreNamesSyncStandby(1); })) {
     throw std::runtime_error("Patroni never named the second member synchronous: " + Logs());
   }
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // loop_wait 2 s, and then some
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // loop_wait 1 s, and then some
 }
 
 PatroniCluster::~PatroniCluster() {
@@ -219,7 +219,7 @@ void PatroniCluster::StartMember(int index) {
         << "restapi:\n  listen: 127.0.0.1:" << m.rest_port
         << "\n  connect_address: 127.0.0.1:" << m.rest_port << "\n"
         << "etcd3:\n  hosts: 127.0.0.1:" << etcd_port_ << "\n"
-        << "bootstrap:\n  dcs:\n    ttl: 20\n    loop_wait: 2\n    retry_timeout: 5\n"
+        << "bootstrap:\n  dcs:\n    ttl: 10\n    loop_wait: 1\n    retry_timeout: 4\n"
         << "    master_start_timeout: 0\n    synchronous_mode: true\n"
         << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n"
         << "        wal_log_hints: \"on\"\n        max_wal_senders: 10\n"
@@ -270,7 +270,29 @@ bool PatroniCluster::IsSyncStandby(int member) const {
                                 member, "'")) == "1";
 }
 
-void PatroniCluster::KillPostgres(int member) {
+namespace {
+
+// The processes whose parent is `parent`.
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: the fields after the command's closing parenthesis.
+    std::istringstream fields(line.substr(line.rfind(')') + 1));
+    std::string state;
+    pid_t ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) {
+      children.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
+    }
+  }
+  return children;
+}
+
+}  // namespace
+
+std::vector<pid_t> PatroniCluster::PostgresProcesses(int member) const {
   std::ifstream pid_file(members_.at(member).dir + "/data/postmaster.pid");
   pid_t postmaster = 0;
   if (!(pid_file >> postmaster) || postmaster <= 0) {
@@ -279,26 +301,31 @@ void PatroniCluster::KillPostgres(int member) {
   // The whole server, as a crash takes it: a backend whose postmaster alone was killed can still
   // answer its connection for a moment (a write committed there was a write the test counted
   // before the primary was gone).
-  std::vector<pid_t> server{postmaster};
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: the fields after the command's closing parenthesis.
-    std::istringstream fields(line.substr(line.rfind(')') + 1));
-    std::string state;
-    pid_t parent = 0;
-    if (fields >> state >> parent && parent == postmaster) {
-      server.push_back(static_cast<pid_t>(std::stol(entry.path().filename())));
-    }
-  }
-  for (const pid_t pid : server) ::kill(pid, SIGKILL);
+  std::vector<pid_t> server = ChildrenOf(postmaster);
+  server.push_back(postmaster);
+  return server;
+}
+
+void PatroniCluster::KillAll(int member, const std::vector<pid_t>& processes) {
+  for (const pid_t pid : processes) ::kill(pid, SIGKILL);
   if (!Until(std::chrono::seconds(10), [&] {
-        return std::all_of(server.begin(), server.end(),
+        return std::all_of(processes.begin(), processes.end(),
                            [](pid_t pid) { return ::kill(pid, 0) != 0 || IsZombie(pid); });
       })) {
-    throw std::runtime_error(absl::StrCat("member", member, "'s PostgreSQL outlived SIGKILL"));
+    throw std::runtime_error(absl::StrCat("member", member, "'s processes outlived SIGKILL"));
   }
+}
+
+void PatroniCluster::KillPostgres(int member) { KillAll(member, PostgresProcesses(member)); }
+
+void PatroniCluster::KillMember(int member) {
+  Member& m = members_.at(member);
+  // Patroni (under runuser when the harness runs as root) and its PostgreSQL at once.
+  std::vector<pid_t> processes = PostgresProcesses(member);
+  processes.push_back(m.patroni->pid());
+  for (const pid_t child : ChildrenOf(m.patroni->pid())) processes.push_back(child);
+  KillAll(member, processes);
+  m.patroni->Wait(std::chrono::seconds(5));
 }
 
 std::string PatroniCluster::Logs() const {

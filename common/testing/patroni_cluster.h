@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +13,7 @@ namespace msp::testing {
 // A PostgreSQL 15 primary and a synchronous standby managed by Patroni (Debian's patroni), its
 // store one etcd member (Debian's etcd-server), all on loopback; as root the servers run as the
 // postgres user. Its Patroni settings (docs/reliability.md lists them):
-// synchronous_mode, loop_wait 2 s, ttl 20 s, retry_timeout 5 s, master_start_timeout 0 (a
+// synchronous_mode, loop_wait 1 s, ttl 10 s, retry_timeout 4 s, master_start_timeout 0 (a
 // crashed primary's Patroni hands over at once instead of restarting it in place), pg_rewind,
 // hot_standby_feedback (a long export on the standby is not cancelled by the primary's vacuum).
 class PatroniCluster {
@@ -35,6 +37,9 @@ class PatroniCluster {
   // kill -9 of a member's PostgreSQL (the postmaster and its backends); its Patroni lives on and
   // hands the primary over. Returns once every one of them is gone.
   void KillPostgres(int member);
+  // kill -9 of a member's Patroni and its PostgreSQL together, as when its node is lost: the
+  // leader key must expire (ttl) before the other member takes over. StartMember brings it back.
+  void KillMember(int member);
   // Stops a member as an operator does (SIGTERM to its Patroni, which stops its PostgreSQL
   // cleanly), and starts it again (it rejoins as a standby, rewound if it must be).
   void StopMember(int member);
@@ -59,6 +64,10 @@ class PatroniCluster {
     std::unique_ptr<ChildProcess> patroni;
   };
   bool StoreNamesSyncStandby(int member) const;
+  // The member's postmaster and its children.
+  std::vector<pid_t> PostgresProcesses(int member) const;
+  // SIGKILL to each; returns once every one is gone.
+  void KillAll(int member, const std::vector<pid_t>& processes);
 
   TempDir dir_;
   bool as_postgres_user_ = false;

@@ -84,14 +84,18 @@ void HaSuite::AwaitHealthy() {
   Until("Redis replica in sync", seconds(60), [&] { return redis_.Healthy(); });
 }
 
-FaultResult HaSuite::KillPostgresPrimary() {
+FaultResult HaSuite::KillPostgresPrimary(bool whole_node) {
   AwaitHealthy();
   const int old_primary = patroni_.Primary();
   WriteGapProbe probe([this] { return WritePostgres(); });
   HealthWatcher health(stack_.address("customer"));
   std::this_thread::sleep_for(milliseconds(300));
   const auto killed = Clock::now();
-  patroni_.KillPostgres(old_primary);
+  if (whole_node) {
+    patroni_.KillMember(old_primary);
+  } else {
+    patroni_.KillPostgres(old_primary);
+  }
   const auto promoted = Until("promotion of the standby", seconds(60), [&] {
     const int now = patroni_.Primary();
     return now >= 0 && now != old_primary;
@@ -101,6 +105,8 @@ FaultResult HaSuite::KillPostgresPrimary() {
   result.note = absl::StrCat(
       "member", 1 - old_primary, " promoted ", Seconds(promoted),
       " after the kill; customer NOT_SERVING while no primary: ", health.Stop() ? "yes" : "NO");
+  // The lost node comes back and rejoins as the standby (rewound); the next scenario waits.
+  if (whole_node) patroni_.StartMember(old_primary);
   return result;
 }
 
@@ -174,7 +180,11 @@ std::vector<Scenario> HaSuite::Scenarios() {
       {"baseline", "none (the reporting service's table reads on the standby)",
        [this] { return Baseline(); }},
       {"pg-kill-primary", "kill -9 the PostgreSQL primary (Patroni fails over to the standby)",
-       [this] { return KillPostgresPrimary(); }},
+       [this] { return KillPostgresPrimary(/*whole_node=*/false); }},
+      {"pg-kill-node",
+       "kill -9 the PostgreSQL primary and its Patroni together (a lost node: the leader key "
+       "expires)",
+       [this] { return KillPostgresPrimary(/*whole_node=*/true); }},
       {"redis-kill-master", "kill -9 the Redis master (Sentinel fails over to the replica)",
        [this] { return KillRedisMaster(); }},
       {"pg-stop-standby", "stop the PostgreSQL standby for 3 s, start it again",

@@ -18,9 +18,9 @@ namespace msp::soak {
 // as a master, a replica and three Sentinels reached through the Sentinels, an SMTP server and
 // the four service binaries, the reporting service reading its table and exports from the
 // standby (--database_read_url, prefer-standby). Its scenarios fail the backends over under load:
-// kill -9 of the PostgreSQL primary, kill -9 of the Redis master, the standby stopped, and a
-// switchover back to the first primary. Each says how long there was no writable primary, as a
-// client that writes every 50 ms saw it.
+// kill -9 of the PostgreSQL primary (its server, or its whole node), kill -9 of the Redis master,
+// the standby stopped, and a switchover back to the first primary. Each says how long there was no
+// writable primary, as a client that writes every 50 ms saw it.
 class HaSuite : public Suite {
  public:
   HaSuite();
@@ -39,7 +39,8 @@ class HaSuite : public Suite {
   bool WriteRedis();
   // No fault; says whether the reporting service reads its table from the standby.
   FaultResult Baseline();
-  FaultResult KillPostgresPrimary();
+  // kill -9 of the primary's PostgreSQL, or of its whole node (Patroni too).
+  FaultResult KillPostgresPrimary(bool whole_node);
   FaultResult StopStandby();
   FaultResult FailBack();
   FaultResult KillRedisMaster();
