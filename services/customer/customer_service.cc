@@ -31,21 +31,6 @@ const std::string kRecordEvent = absl::StrCat(kService, "RecordCustomerEvent");
 // A clash of random 50-bit ids is rare; five in a row means something else is wrong.
 
 // The services of a CreateCustomerRequest, checked.
-std::vector<knox::KnoxService> ParseRequestedServices(const v1::CreateCustomerRequest& request) {
-  auto services = knox::ParseServiceList("services", request.services());
-  const bool with_manage =
-      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
-  const std::string& prefix = request.knox_manage_tenant_prefix();
-  if (!prefix.empty() && !with_manage) {
-    throw ApiError::InvalidArgument(
-        {{"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"}});
-  }
-  if (auto problem = knox::TenantPrefixProblem(prefix)) {
-    throw ApiError::InvalidArgument({{"knox_manage_tenant_prefix", *problem}});
-  }
-  return services;
-}
-
 // The outbox message that assigns a new customer's services: AssignServices with a request
 // id of its own, so a delivery repeated after a crash is answered, not applied twice.
 std::string AssignmentPayload(const v1::Customer& customer,
@@ -163,7 +148,7 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
         v1::Customer input = request->customer();
         Normalize(input);
         ValidateNewCustomer(input, free_mail_);
-        const auto services = ParseRequestedServices(*request);
+        const auto services = ValidateRequestedServices(*request);
         NewCustomer created{principal.msp_id,
                             std::move(input),
                             principal.Actor(),

@@ -8,8 +8,7 @@
 #include "msp/common/redis.h"
 #include "patroni_cluster.h"
 #include "redis_ha.h"
-#include "stack.h"
-#include "suite.h"
+#include "stack_suite.h"
 
 namespace msp::soak {
 
@@ -21,16 +20,13 @@ namespace msp::soak {
 // kill -9 of the PostgreSQL primary (its server, or its whole node), kill -9 of the Redis master,
 // the standby stopped, and a switchover back to the first primary. Each says how long there was no
 // writable primary, as a client that writes every 50 ms saw it.
-class HaSuite : public Suite {
+class HaSuite : public StackSuite {
  public:
   HaSuite();
-  std::string target(const std::string& service) const override { return stack_.address(service); }
-  const auth::TokenIssuer& issuer() const override { return stack_.issuer(); }
-  std::vector<std::string> Emails() const override { return stack_.smtp().Messages(); }
-  std::vector<std::string> LogLeaks() const override { return stack_.LogLeaks(); }
   std::vector<Scenario> Scenarios() override;
 
  private:
+  testing::Stack& stack() const override { return stack_; }
   // Waits until the pair is whole again (a primary, the other member its synchronous standby)
   // and Redis' replica is in sync: a scenario starts from a healthy cluster.
   void AwaitHealthy();

@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "fault_proxy.h"
-#include "stack.h"
-#include "suite.h"
+#include "stack_suite.h"
 
 namespace msp::soak {
 
@@ -13,16 +12,13 @@ namespace msp::soak {
 // commit, redis-server with AOF, an SMTP server, the four service binaries, with fault proxies
 // in front of PostgreSQL and the assignment service for the customer service. Its scenarios kill
 // and restart each service, crash PostgreSQL and Redis, and cut, slow or reset connections.
-class LocalSuite : public Suite {
+class LocalSuite : public StackSuite {
  public:
   LocalSuite();
-  std::string target(const std::string& service) const override { return stack_.address(service); }
-  const auth::TokenIssuer& issuer() const override { return stack_.issuer(); }
-  std::vector<std::string> Emails() const override { return stack_.smtp().Messages(); }
-  std::vector<std::string> LogLeaks() const override { return stack_.LogLeaks(); }
   std::vector<Scenario> Scenarios() override;
 
  private:
+  testing::Stack& stack() const override { return stack_; }
   void StartCustomer();
   void Restart(const std::string& service);
   FaultResult KillAndRestart(const std::vector<std::string>& services);

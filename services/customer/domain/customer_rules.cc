@@ -350,6 +350,21 @@ void ValidateNewCustomer(const v1::Customer& customer, const FreeMailDomains& fr
   }
 }
 
+std::vector<knox::KnoxService> ValidateRequestedServices(const v1::CreateCustomerRequest& request) {
+  auto services = knox::ParseServiceList("services", request.services());
+  const bool with_manage =
+      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
+  const std::string& prefix = request.knox_manage_tenant_prefix();
+  if (!prefix.empty() && !with_manage) {
+    throw ApiError::InvalidArgument(
+        {{"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"}});
+  }
+  if (auto problem = knox::TenantPrefixProblem(prefix)) {
+    throw ApiError::InvalidArgument({{"knox_manage_tenant_prefix", *problem}});
+  }
+  return services;
+}
+
 std::vector<std::string> ExpandUpdateMask(const std::vector<std::string>& paths) {
   std::vector<std::string> out;
   auto add = [&](const std::string& p) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "msp/common/errors.h"
+#include "msp/common/knox_services.h"
 #include "msp/common/tenancy.h"
 #include "msp/customer/v1/customer.pb.h"
 
@@ -36,6 +37,10 @@ std::vector<FieldViolation> ValidateCustomerFields(const v1::Customer& customer,
 
 // CreateCustomer: every field, the management type, and the free-mail rule. Throws ApiError.
 void ValidateNewCustomer(const v1::Customer& customer, const FreeMailDomains& free_mail);
+
+// CreateCustomer's services (each known, listed once) and the Knox Manage tenant prefix (only
+// with KNOX_MANAGE, well-formed). Throws ApiError INVALID_ARGUMENT naming the field.
+std::vector<knox::KnoxService> ValidateRequestedServices(const v1::CreateCustomerRequest& request);
 
 // The paths UpdateCustomer accepts, after expanding "company" and "company.address".
 std::vector<std::string> ExpandUpdateMask(const std::vector<std::string>& paths);

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/csv_reader.h"
+#include "domain/customer_rules.h"
+#include "msp/common/errors.h"
+#include "msp/customer/v1/customer.pb.h"
+
+// A bulk import's rows (issue 19): the CSV template's columns, each row made into the
+// CreateCustomer request it stands for, and the checks of a dry run that need nothing but the
+// file. Every problem names the row's column, so an MSP admin finds it in their spreadsheet.
+namespace msp::customer {
+
+struct ImportColumn {
+  std::string_view name;   // the header's name for it
+  std::string_view field;  // the request field it fills ("customer.company.display_name")
+  bool required;
+};
+// The template, in the order the documented example lists it. Lists in a cell (industries,
+// services) are separated by '|'.
+const std::vector<ImportColumn>& ImportColumns();
+
+struct ImportRow {
+  int row = 0;                        // 1 for the first row after the header
+  int line = 0;                       // the file's line where it starts
+  v1::CreateCustomerRequest request;  // parent and request_id are the caller's to set
+  // What is wrong with it; `field` is the column's name ("" for the row as a whole).
+  std::vector<FieldViolation> problems;
+};
+
+struct ImportRows {
+  std::vector<ImportRow> rows;
+  // What is wrong with the file as a whole (unknown or missing columns, a column twice); with
+  // any of these no row is read.
+  std::vector<FieldViolation> file_problems;
+};
+
+// The rows of `table`: columns found by header name (any order, any case), each cell parsed
+// (enums by name, case-insensitive, sizes also as "100-249" or "1000+", services also by id
+// "knox-manage"). A cell that cannot be parsed is a problem of its row.
+ImportRows ParseImportRows(const CsvTable& table);
+
+// The dry run's checks that need nothing but the file, added to each row's problems: every rule
+// of CreateCustomer (fields, management type, free mail on jointly managed customers, services,
+// the Knox Manage tenant prefix); a row that repeats an earlier one (the same company and work
+// email); a Knox Manage tenant id another row of the file would take too.
+void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail);
+
+}  // namespace msp::customer
