@@ -272,6 +272,10 @@ bool Client::Ping() {
   }
 }
 
+bool ReplicaOnline(const std::string& info_replication) {
+  return info_replication.find(",state=online,") != std::string::npos;
+}
+
 std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::string>> commands) {
   if (!client.replicated()) {
     if (commands.size() != 1) return client.Pipeline(commands);
@@ -286,7 +290,7 @@ std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::
   const uint64_t connection = client.connections_opened();
   const std::string info = replies.back().String();
   replies.pop_back();
-  if (info.find(",state=online,") == std::string::npos) return replies;
+  if (!ReplicaOnline(info)) return replies;
   const int64_t acknowledged =
       client.Command({"WAIT", "1", std::to_string(kReplicaWait.count())}).Integer();
   if (acknowledged >= 1 && client.connections_opened() == connection) return replies;

@@ -60,15 +60,6 @@ bool IsZombie(pid_t pid) {
   return std::getline(stat, line) && line.substr(line.rfind(')') + 2, 1) == "Z";
 }
 
-bool Until(std::chrono::seconds limit, const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return done();
-}
-
 }  // namespace
 
 PatroniCluster::PatroniCluster() : as_postgres_user_(geteuid() == 0) {
@@ -102,22 +93,22 @@ PatroniCluster::PatroniCluster() : as_postgres_user_(geteuid() == 0) {
   if (as_postgres_user_) etcd.insert(etcd.begin(), {"runuser", "-u", "postgres", "--"});
   etcd_ = std::make_unique<ChildProcess>(std::move(etcd), std::map<std::string, std::string>{},
                                          dir_.path() + "/etcd.log");
-  if (!Until(std::chrono::seconds(20), [&] { return CanConnect(etcd_port_); })) {
+  if (!Within(std::chrono::seconds(20), [&] { return CanConnect(etcd_port_); })) {
     throw std::runtime_error("etcd did not start (apt-get install etcd-server): " + Logs());
   }
   // The first member bootstraps the cluster (initdb) and leads; the second copies it.
   StartMember(0);
-  if (!Until(std::chrono::seconds(60), [&] { return Primary() == 0; })) {
+  if (!Within(std::chrono::seconds(60), [&] { return Primary() == 0; })) {
     throw std::runtime_error("the first Patroni member did not become primary: " + Logs());
   }
   StartMember(1);
-  if (!Until(std::chrono::seconds(90), [&] { return IsSyncStandby(1); })) {
+  if (!Within(std::chrono::seconds(90), [&] { return IsSyncStandby(1); })) {
     throw std::runtime_error("the second Patroni member did not become a sync standby: " + Logs());
   }
   // A failover goes only to the member the store names synchronous, as the leader's Patroni
   // last loaded it (at the start of each loop): until then a crashed primary is restarted in
   // place instead.
-  if (!Until(std::chrono::seconds(30), [&] { return StoreNamesSyncStandby(1); })) {
+  if (!Within(std::chrono::seconds(30), [&] { return StoreNamesSyncStandby(1); })) {
     throw std::runtime_error("Patroni never named the second member synchronous: " + Logs());
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // loop_wait 1 s, and then some
@@ -308,7 +299,7 @@ std::vector<pid_t> PatroniCluster::PostgresProcesses(int member) const {
 
 void PatroniCluster::KillAll(int member, const std::vector<pid_t>& processes) {
   for (const pid_t pid : processes) ::kill(pid, SIGKILL);
-  if (!Until(std::chrono::seconds(10), [&] {
+  if (!Within(std::chrono::seconds(10), [&] {
         return std::all_of(processes.begin(), processes.end(),
                            [](pid_t pid) { return ::kill(pid, 0) != 0 || IsZombie(pid); });
       })) {

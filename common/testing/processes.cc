@@ -62,6 +62,19 @@ bool CanConnect(int port) {
   return true;
 }
 
+std::optional<std::chrono::milliseconds> Within(std::chrono::milliseconds limit,
+                                                const std::function<bool()>& done) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < start + limit) {
+    if (done()) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return std::nullopt;
+}
+
 int ConnectLoopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;

@@ -3,8 +3,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,10 @@ int FreePort();
 int ConnectLoopback(int port);
 // Whether something accepts connections on 127.0.0.1:port.
 bool CanConnect(int port);
+
+// Until `done` holds, at most `limit`, asking every 50 ms: how long it took, or nullopt.
+std::optional<std::chrono::milliseconds> Within(std::chrono::milliseconds limit,
+                                                const std::function<bool()>& done);
 
 // Where Debian's PostgreSQL 15 server binaries are.
 inline constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";

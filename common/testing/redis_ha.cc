@@ -1,7 +1,6 @@
 #include "redis_ha.h"
 
 #include <stdexcept>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/redis.h"
@@ -35,19 +34,6 @@ std::vector<std::string> Ask(int port, const std::vector<std::string>& args) {
 }
 
 }  // namespace
-
-std::optional<std::chrono::milliseconds> Within(std::chrono::milliseconds limit,
-                                                const std::function<bool()>& done) {
-  const auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < start + limit) {
-    if (done()) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - start);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return std::nullopt;
-}
 
 RedisHa::RedisHa(std::chrono::milliseconds down_after) {
   servers_.push_back(std::make_unique<RedisServer>());
@@ -84,7 +70,7 @@ bool RedisHa::Healthy() const {
   const int master = Master();
   if (master < 0 || !SaysMaster(master)) return false;
   const auto info = Ask(servers_[master]->port(), {"INFO", "replication"});
-  return !info.empty() && info[0].find(",state=online,") != std::string::npos;
+  return !info.empty() && redis::ReplicaOnline(info[0]);
 }
 
 std::string RedisHa::Address() const {

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,9 +41,5 @@ class RedisHa {
   std::vector<std::unique_ptr<RedisServer>> servers_;
   std::vector<std::unique_ptr<RedisSentinel>> sentinels_;
 };
-
-// Until `done` holds, at most `limit`, asking every 50 ms: how long it took, or nullopt.
-std::optional<std::chrono::milliseconds> Within(std::chrono::milliseconds limit,
-                                                const std::function<bool()>& done);
 
 }  // namespace msp::testing

@@ -30,7 +30,6 @@ const std::string kRecordEvent = absl::StrCat(kService, "RecordCustomerEvent");
 
 // A clash of random 50-bit ids is rare; five in a row means something else is wrong.
 
-// The services of a CreateCustomerRequest, checked.
 // The outbox message that assigns a new customer's services: AssignServices with a request
 // id of its own, so a delivery repeated after a crash is answered, not applied twice.
 std::string AssignmentPayload(const v1::Customer& customer,

@@ -92,20 +92,22 @@ grpc::Status ReportingServiceImpl::QueryCustomerTable(grpc::ServerContext* conte
     const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
     const std::vector<v1::Column> requested = ParseColumns("columns", request->columns());
     const TableQuery query = ParseTableQuery(*request, msp_id);
+    pg::Lease conn = lagging_reads_->Acquire();
     std::optional<std::vector<v1::Column>> preference;
     if (requested.empty()) {
-      pg::Lease conn = pool_->Acquire();
-      if (auto stored = store_.FindPreference(*conn, msp_id, principal.subject)) {
+      // The preference from the primary, so that an admin reads back what they saved; the same
+      // connection when the rows come from the primary too.
+      std::optional<pg::Lease> primary;
+      if (lagging_reads_ != pool_) primary.emplace(pool_->Acquire());
+      if (auto stored =
+              store_.FindPreference(primary ? **primary : *conn, msp_id, principal.subject)) {
         preference = ToColumns(*stored);
       }
     }
     const std::vector<v1::Column> columns = EffectiveColumns(requested, preference);
     const bool with_services =
         std::find(columns.begin(), columns.end(), v1::SERVICE_STATUS) != columns.end();
-    TablePage page = [&] {
-      pg::Lease conn = lagging_reads_->Acquire();
-      return store_.Query(*conn, msp_id, query, with_services);
-    }();
+    TablePage page = store_.Query(*conn, msp_id, query, with_services);
     for (auto c : columns) response->add_columns(c);
     for (const auto& row : page.rows) *response->add_rows() = ProjectRow(row, columns);
     if (page.next_after) {

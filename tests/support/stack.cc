@@ -181,6 +181,9 @@ std::vector<std::string> Stack::ArgvFor(const std::string& name, const ServiceIn
       argv.push_back("--onboarding_address=" + services_.at("onboarding-invitation").address);
     }
     argv.push_back("--consumer_name=reporting-test");
+    if (backends_ && !backends_->database_read_url.empty()) {
+      argv.push_back("--database_read_url=" + backends_->database_read_url);
+    }
   }
   // Tests drive one MSP far harder than a portal does; the per-tenant limits are tested with
   // stacks that set them (extra flags come later and win).

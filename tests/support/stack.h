@@ -37,6 +37,8 @@ struct StackTls {
 struct StackBackends {
   std::string database_url;   // --database_url (the msp database exists)
   std::string redis_address;  // --redis_address
+  // The reporting service's --database_read_url (a standby); empty: none.
+  std::string database_read_url;
 };
 
 class Stack {

@@ -1,7 +1,5 @@
 #include "ha_suite.h"
 
-#include <signal.h>
-
 #include <stdexcept>
 #include <thread>
 
@@ -17,7 +15,8 @@ using std::chrono::seconds;
 
 testing::StackBackends BackendsOn(testing::PatroniCluster& patroni, const testing::RedisHa& redis) {
   patroni.CreateDatabase("msp");
-  return {patroni.ConnInfo("msp"), redis.Address()};
+  // The reporting service's table rows and exports from the standby while there is one.
+  return {patroni.ConnInfo("msp"), redis.Address(), patroni.ConnInfo("msp", "prefer-standby")};
 }
 
 std::string Seconds(milliseconds ms) {
@@ -39,10 +38,6 @@ HaSuite::HaSuite()
              /*durable_postgres=*/true, std::nullopt, BackendsOn(patroni_, redis_)) {
   pg::Connection(patroni_.ConnInfo(), 5000)
       .Exec("CREATE TABLE IF NOT EXISTS chaos_probe (at timestamptz NOT NULL DEFAULT now())");
-  // The table's rows and the export from the standby while there is one.
-  stack_.StopService("reporting", SIGTERM);
-  stack_.StartService("reporting",
-                      {"--database_read_url=" + patroni_.ConnInfo("msp", "prefer-standby")});
 }
 
 FaultResult HaSuite::Baseline() {

@@ -43,7 +43,8 @@ struct ImportRows {
 // "knox-manage"). A cell that cannot be parsed is a problem of its row.
 ImportRows ParseImportRows(const CsvTable& table);
 
-// The dry run's checks that need nothing but the file, added to each row's problems: every rule
+// The dry run's checks that need nothing but the file, added to each row's problems (each row's
+// customer normalised first, as CreateCustomer stores it): every rule
 // of CreateCustomer (fields, management type, free mail on jointly managed customers, services,
 // the Knox Manage tenant prefix); a row that repeats an earlier one (the same company and work
 // email); a Knox Manage tenant id another row of the file would take too.

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
+#include <signal.h>
 
 #include <set>
 #include <thread>
@@ -186,13 +187,19 @@ TEST_F(LinkTokensTest, ALostTokenIsMissingAndAReissueWorks) {
   EXPECT_EQ(tokens_->Verify(LinkPurpose::kInvitation, "inv-lost", fresh), TokenCheck::kValid);
 }
 
-// With Sentinels a token is on the replica before Issue returns: the email's link survives a
-// failover that comes right after it was sent.
+// With Sentinels a token is on the replica before Issue returns (Issue fails while the replica
+// answers nothing): the email's link survives a failover that comes right after it was sent.
 TEST(LinkTokensReplicated, ATokenIsOnTheReplicaWhenIssueReturns) {
   testing::RedisHa ha;
   redis::Options options = redis::OptionsFromAddress(ha.Address());
   redis::Client client(options);
   LinkTokens tokens(&client, LinkTokens::Options{});
+  // A replica that holds its connection and acknowledges nothing: no token is handed out that
+  // only the master holds.
+  ha.server(1).Signal(SIGSTOP);
+  EXPECT_THROW(tokens.Issue(LinkPurpose::kInvitation, "inv-0", std::chrono::hours(1)),
+               redis::RedisError);
+  ha.server(1).Signal(SIGCONT);
   const std::string token = tokens.Issue(LinkPurpose::kInvitation, "inv-1", std::chrono::hours(1));
   ha.server(0).Kill();
   ASSERT_TRUE(testing::Within(std::chrono::seconds(30), [&] {

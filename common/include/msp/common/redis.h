@@ -144,6 +144,8 @@ class Client {
 // acknowledged alone. Without Sentinels, the commands as they are. The commands' replies, in
 // order.
 inline constexpr std::chrono::milliseconds kReplicaWait{500};
+// Whether a master's INFO replication names a replica in sync (state=online).
+bool ReplicaOnline(const std::string& info_replication);
 std::vector<Reply> WriteReplicated(Client& client, std::vector<std::vector<std::string>> commands);
 
 }  // namespace msp::redis
