@@ -42,6 +42,11 @@ MethodPolicy& MethodPolicy::Allow(std::string full_method, std::vector<Grant> gr
   return *this;
 }
 
+MethodPolicy& MethodPolicy::Include(const MethodPolicy& other) {
+  for (const auto& [method, grants] : other.allowed_) allowed_[method] = grants;
+  return *this;
+}
+
 bool MethodPolicy::Covers(std::string_view full_method) const {
   return allowed_.find(full_method) != allowed_.end();
 }

@@ -9,7 +9,7 @@
 #include "msp/common/identities.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
-#include "msp/onboarding/v1/onboarding.pb.h"
+#include "new_customer.h"
 
 namespace msp::customer {
 namespace {
@@ -28,22 +28,6 @@ const std::string kLookupKnox = absl::StrCat(kService, "LookupKnoxCustomer");
 const std::string kTransition = absl::StrCat(kService, "TransitionCustomer");
 const std::string kRecordEvent = absl::StrCat(kService, "RecordCustomerEvent");
 
-// A clash of random 50-bit ids is rare; five in a row means something else is wrong.
-
-// The outbox message that assigns a new customer's services: AssignServices with a request
-// id of its own, so a delivery repeated after a crash is answered, not applied twice.
-std::string AssignmentPayload(const v1::Customer& customer,
-                              const std::vector<knox::KnoxService>& services,
-                              const std::string& tenant_prefix) {
-  if (services.empty()) return "";
-  assignment::v1::AssignServicesRequest request;
-  request.set_parent(customer.name());
-  for (auto s : services) request.add_services(s);
-  request.set_knox_manage_tenant_prefix(tenant_prefix);
-  request.set_request_id(absl::StrCat("create-", customer.customer_id()));
-  return request.SerializeAsString();
-}
-
 void CheckView(const std::string& field, v1::CustomerView view) {
   if (!v1::CustomerView_IsValid(view)) {
     throw ApiError::InvalidArgument({{field, "BASIC or FULL"}});
@@ -60,38 +44,12 @@ void AttachServices(const StoredCustomer& stored,
   }
 }
 
-// The outbox message that has the onboarding service send a jointly managed customer its
-// account-set-up email (request id: one email per customer and occasion).
-std::string AccountSetupPayload(const std::string& customer_name, const std::string& request_id) {
-  onboarding::v1::StartAccountSetupRequest request;
-  request.set_customer(customer_name);
-  request.set_request_id(absl::StrCat("account-setup-", request_id));
-  return request.SerializeAsString();
-}
-
 void CheckEtag(const std::string& sent, const StoredCustomer& current) {
   if (!sent.empty() && sent != current.customer.etag()) {
     throw ApiError::Aborted("ETAG_MISMATCH",
                             "the customer changed since it was read: read it again and retry")
         .WithMetadata("current_etag", current.customer.etag());
   }
-}
-
-// What a new customer's id names: its services' names and the outbox payloads (assigning its
-// services, a jointly managed account's set-up email).
-CustomerCreator::WithId WithIdParts(std::vector<knox::KnoxService> services,
-                                    std::string tenant_prefix) {
-  return [services = std::move(services),
-          tenant_prefix = std::move(tenant_prefix)](NewCustomer& c) {
-    c.assignment_payload = AssignmentPayload(c.customer, services, tenant_prefix);
-    c.account_setup_payload = c.customer.management_type() == v1::JOINTLY_MANAGED
-                                  ? AccountSetupPayload(c.customer.name(), c.customer.customer_id())
-                                  : "";
-    c.customer.clear_services();
-    for (auto& s : ServicesView(c.customer.name(), services, "", {})) {
-      *c.customer.add_services() = std::move(s);
-    }
-  };
 }
 
 }  // namespace
@@ -144,18 +102,10 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
       [this, request, response](const auth::Principal& principal, RpcRuntime::Finisher finish) {
         RequireMspParent("parent", request->parent(), principal);
         idempotency::CheckRequestId(request->request_id());
-        v1::Customer input = request->customer();
-        Normalize(input);
-        ValidateNewCustomer(input, free_mail_);
-        const auto services = ValidateRequestedServices(*request);
-        NewCustomer created{principal.msp_id,
-                            std::move(input),
-                            principal.Actor(),
-                            request->request_id(),
-                            request->request_id().empty() ? "" : idempotency::RequestHash(*request),
-                            services};
+        PreparedCustomer prepared = PrepareNewCustomer(principal.msp_id, principal.Actor(),
+                                                       request->request_id(), *request, free_mail_);
         creator_.Create(
-            std::move(created), WithIdParts(services, request->knox_manage_tenant_prefix()),
+            std::move(prepared.customer), std::move(prepared.with_id),
             [this, request, response, finish, actor = principal.Actor()](v1::Customer answer,
                                                                          std::exception_ptr error) {
               if (error) {

@@ -3,6 +3,8 @@
 #include "absl/strings/str_split.h"
 #include "account_setup_relay.h"
 #include "assignment_relay.h"
+#include "bulk_job_runner.h"
+#include "bulk_job_service.h"
 #include "change_event_relay.h"
 #include "customer_service.h"
 #include "msp/common/channels.h"
@@ -28,6 +30,11 @@ ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
           "the onboarding-invitation service host:port (account-set-up emails)");
 ABSL_FLAG(int, outbox_parallelism, 16,
           "outbox deliveries (AssignServices calls, change events) in flight at once");
+ABSL_FLAG(int, bulk_max_running_jobs, 2, "bulk jobs one MSP may have running at once");
+ABSL_FLAG(int, bulk_job_lease_ms, 10000,
+          "how long a bulk job stays with a replica that stopped renewing it (died) before another "
+          "takes it over");
+ABSL_FLAG(int, bulk_rows_in_flight, 16, "rows of a bulk job written at once");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
 
@@ -50,16 +57,19 @@ int main(int argc, char** argv) {
 
     msp::HostOptions options{"customer", config.server};
     options.error_domain = "customer.msp.v1";
-    options.health_services = {"msp.customer.v1.CustomerService"};
+    options.health_services = {"msp.customer.v1.CustomerService",
+                               "msp.customer.v1.BulkJobService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take the service's threads and connections from the others; its limits
     // hold for all the replicas together.
     const auto limiter = msp::TenantLimiterFromFlags(options.service_name, config.redis_address,
                                                      config.server.listen_address, &host.metrics());
-    msp::RpcRuntime runtime(options.error_domain, &verifier,
-                            msp::customer::CustomerServiceImpl::Policy(), &host.metrics(),
-                            limiter.get());
+    msp::RpcRuntime runtime(
+        options.error_domain, &verifier,
+        msp::customer::CustomerServiceImpl::Policy().Include(
+            msp::customer::BulkJobServiceImpl::Policy()),
+        &host.metrics(), limiter.get());
     msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                        config.db_statement_timeout_ms, "customer, public"});
     msp::pg::StatementPipeline::Options writer_options{
@@ -96,9 +106,31 @@ int main(int argc, char** argv) {
     relay.Start();
     events_relay.Start();
     msp::customer::CustomerServiceImpl service(
-        &pool, &reader, &writer, &runtime, std::move(free_mail), &assignments,
+        &pool, &reader, &writer, &runtime, free_mail, &assignments,
         {[&events_relay] { events_relay.Wake(); }, [&relay] { relay.Wake(); }});
     host.AddService(&service);
+    // Bulk jobs' rows go through CreateCustomer's write path, on the same pipelines.
+    msp::customer::CustomerCreator bulk_creator(
+        &writer, &reader, [created = &host.metrics().Counter(msp::metric_names::kCustomersCreated,
+                                                             "Customers created (not retries)")] {
+          created->Increment();
+        });
+    msp::customer::BulkJobRunnerOptions runner_options;
+    runner_options.owner = msp::customer::NewBulkJobRunnerOwner();
+    runner_options.lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_bulk_job_lease_ms));
+    runner_options.rows_in_flight = absl::GetFlag(FLAGS_bulk_rows_in_flight);
+    msp::customer::BulkJobRunner runner(
+        &pool, &bulk_creator, &free_mail,
+        [&events_relay, &relay] {
+          events_relay.Wake();
+          relay.Wake();
+        },
+        runner_options);
+    msp::customer::BulkJobLimits bulk_limits;
+    bulk_limits.max_running_jobs_per_msp = absl::GetFlag(FLAGS_bulk_max_running_jobs);
+    msp::customer::BulkJobServiceImpl bulk_jobs(&pool, &runtime, &free_mail, bulk_limits,
+                                                [&runner] { runner.Wake(); });
+    host.AddService(&bulk_jobs);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "assignment_service.h"
+#include "bulk_job_service.h"
 #include "customer_service.h"
 #include "msp/common/identities.h"
 #include "onboarding_service.h"
@@ -42,7 +43,8 @@ std::string RenderTable() {
       "| method | MSP admin | customer admin | services (identity, tenants, relays for) |\n"
       "| --- | --- | --- | --- |\n";
   for (const auto& policy :
-       {customer::CustomerServiceImpl::Policy(), assignment::ServiceAssignmentImpl::Policy(),
+       {customer::CustomerServiceImpl::Policy(), customer::BulkJobServiceImpl::Policy(),
+        assignment::ServiceAssignmentImpl::Policy(),
         onboarding::OnboardingServiceImpl::Policy(), reporting::ReportingServiceImpl::Policy()}) {
     for (const auto& [method, grants] : policy.grants()) {
       // "/msp.customer.v1.CustomerService/GetCustomer" -> "CustomerService/GetCustomer"
@@ -72,7 +74,8 @@ std::string DocumentedTable() {
 TEST(PolicyTableDoc, EveryIdentityHasAGrant) {
   std::set<std::string> granted;
   for (const auto& policy :
-       {customer::CustomerServiceImpl::Policy(), assignment::ServiceAssignmentImpl::Policy(),
+       {customer::CustomerServiceImpl::Policy(), customer::BulkJobServiceImpl::Policy(),
+        assignment::ServiceAssignmentImpl::Policy(),
         onboarding::OnboardingServiceImpl::Policy(), reporting::ReportingServiceImpl::Policy()}) {
     for (const auto& [method, grants] : policy.grants()) {
       for (const auto& grant : grants) granted.insert(grant.service);

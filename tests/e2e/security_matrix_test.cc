@@ -29,11 +29,13 @@
 #include "absl/strings/str_split.h"
 #include "msp/common/identities.h"
 #include "msp/common/knox_services.h"
+#include "msp/customer/v1/bulk_jobs.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "server_contracts.h"
 #include "stack.h"
 #include "status_details.h"
+#include "testdata/bulk_import_files.h"
 #include "testdata/sample_customers.h"
 
 namespace msp {
@@ -109,6 +111,18 @@ const std::map<std::string, Row>& PolicyTable() {
        {{onboarding}, R"({"customerId":"{knox_customer_id}"})"}},
       {"/msp.customer.v1.CustomerService/TransitionCustomer", {{onboarding}, R"({})"}},
       {"/msp.customer.v1.CustomerService/RecordCustomerEvent", {{assignment}, R"({})"}},
+      // Bulk jobs (the customer service's binary). A dry run: nothing written.
+      {"/msp.customer.v1.BulkJobService/UploadBulkJob",
+       {{msp},
+        R"({"parent":"msps/{msp}","kind":"CREATE_CUSTOMERS","validateOnly":true,"chunk":"{csv}"})"}},
+      {"/msp.customer.v1.BulkJobService/GetBulkJob", {{msp}, R"({"name":"{bulk_job}"})"}},
+      {"/msp.customer.v1.BulkJobService/RunBulkJob", {{msp}, R"({"name":"{bulk_job}"})"}},
+      {"/msp.customer.v1.BulkJobService/GetOperation",
+       {{msp}, R"({"name":"{bulk_job}/operation"})"}},
+      {"/msp.customer.v1.BulkJobService/WatchBulkJob", {{msp}, R"({"name":"{bulk_job}"})"}},
+      {"/msp.customer.v1.BulkJobService/CancelBulkJob", {{msp}, R"({"name":"{bulk_job}"})"}},
+      {"/msp.customer.v1.BulkJobService/DownloadBulkJobResult",
+       {{msp}, R"({"name":"{bulk_job}"})"}},
       // The service-assignment service.
       {"/msp.assignment.v1.ServiceAssignmentService/AssignServices",
        {{msp, customer, onboarding}, R"({"parent":"{customer}","services":["KNOX_GUARD"]})"}},
@@ -324,6 +338,17 @@ grpc::Status CallMethod(ReflectedContracts& contracts, const std::string& addres
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   if (!authorization.empty()) context.AddMetadata("authorization", authorization);
   const std::string path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
+  if (method->client_streaming()) {
+    // The request as the one message of the stream (an upload in one piece).
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::CLIENT_STREAMING,
+                                  channel);
+    std::unique_ptr<grpc::ClientWriter<pb::Message>> writer(
+        grpc::internal::ClientWriterFactory<pb::Message>::Create(channel.get(), rpc, &context,
+                                                                 response.get()));
+    writer->Write(*request);
+    writer->WritesDone();
+    return answered(writer->Finish());
+  }
   if (method->server_streaming()) {
     grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING,
                                   channel);
@@ -397,7 +422,29 @@ Resources CreateMspAResources() {
   } while (std::chrono::steady_clock::now() < until);
   EXPECT_TRUE(status.ok()) << status.error_message();
 
+  // A bulk job of two customers, uploaded (VALIDATED); its file, for the dry run's row.
+  const std::string csv = customer::testdata::ValidBulkCsv("matrix", 2);
+  cv1::BulkJob job;
+  {
+    auto jobs = cv1::BulkJobService::NewStub(stack->Channel("customer"));
+    grpc::ClientContext context;
+    testing::Authorize(context, token);
+    auto writer = jobs->UploadBulkJob(&context, &job);
+    cv1::UploadBulkJobRequest upload;
+    upload.set_parent(absl::StrCat("msps/", kMspA));
+    upload.set_kind(cv1::BulkJob::CREATE_CUSTOMERS);
+    upload.set_chunk(csv);
+    EXPECT_TRUE(writer->Write(upload));
+    writer->WritesDone();
+    const auto status = writer->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  std::string csv_base64;
+  absl::Base64Escape(csv, &csv_base64);
+
   r.placeholders = {{"{msp}", kMspA},
+                    {"{bulk_job}", job.name()},
+                    {"{csv}", csv_base64},
                     {"{customer}", full.name()},
                     {"{joint}", joint.name()},
                     {"{knox_customer_id}", knox.customer_id()},
@@ -419,6 +466,7 @@ std::string SnapshotOfMspA(ReflectedContracts& contracts, const Resources& resou
            {"msp.onboarding.v1.OnboardingService.GetInvitation", R"({"name":"{invitation}"})"},
            {"msp.onboarding.v1.OnboardingService.GetDelinkRequest", R"({"name":"{delink}"})"},
            {"msp.customer.v1.CustomerService.ListCustomerEvents", R"({"parent":"{customer}"})"},
+           {"msp.customer.v1.BulkJobService.GetBulkJob", R"({"name":"{bulk_job}"})"},
        }) {
     const std::string service = method.substr(0, method.rfind('.'));
     const auto* descriptor =
@@ -608,6 +656,7 @@ TEST(SecurityMatrix, EveryMspAtOnceIsTheRebuildsAlone) {
     std::string json =
         absl::StrReplaceAll(row.request, {{"msps/{msp}\"", "msps/-\""},
                                           {"{customer}", "msps/-/customers/0000000000"},
+                                          {"{csv}", ""},
                                           {"{msp}", "-"}});
     // Every MSP at once is listed in customer id order only.
     if (absl::EndsWith(path, "/ListCustomers")) {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/csv_export.h"
+#include "msp/common/csv_cell.h"
 #include "fuzz_support.h"
 
 namespace {
@@ -35,7 +35,7 @@ std::string ReadCell(const std::string& cell) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 4096) return 0;
   const std::string value(reinterpret_cast<const char*>(data), size);
-  const std::string read = ReadCell(msp::reporting::CsvCell(value));
+  const std::string read = ReadCell(msp::CsvCell(value));
   const std::string starts = "=+-@\t\r";
   bool formula = !value.empty() && value != "-" && starts.find(value[0]) != std::string::npos;
   for (size_t i = 0; !formula && i < value.size(); ++i) {

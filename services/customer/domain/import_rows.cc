@@ -1,5 +1,6 @@
 #include "domain/import_rows.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -142,29 +143,17 @@ const std::vector<ColumnSpec>& Specs() {
   return *specs;
 }
 
-// The column a request field belongs to ("customer.company.industries[2]" -> industries).
-std::string ColumnOf(const std::string& field) {
-  std::string best;
-  size_t best_length = 0;
-  for (const auto& spec : Specs()) {
-    const std::string_view path = spec.column.field;
-    if (field.compare(0, path.size(), path) == 0 &&
-        (field.size() == path.size() || field[path.size()] == '.' || field[path.size()] == '[') &&
-        path.size() > best_length) {
-      best = std::string(spec.column.name);
-      best_length = path.size();
-    }
-  }
-  return best;
-}
-
 void AddProblems(ImportRow& row, const ApiError& error) {
   if (error.field_violations().empty()) {
     row.problems.push_back({"", error.message()});
     return;
   }
   for (const auto& v : error.field_violations()) {
-    row.problems.push_back({ColumnOf(v.field), v.description});
+    const std::string column = ImportColumnOf(v.field);
+    // A cell that could not be read is also missing to the request's checks: one problem.
+    const bool known = std::any_of(row.problems.begin(), row.problems.end(),
+                                   [&](const FieldViolation& p) { return p.field == column; });
+    if (!known) row.problems.push_back({column, v.description});
   }
 }
 
@@ -183,6 +172,21 @@ const std::vector<ImportColumn>& ImportColumns() {
     return out;
   }();
   return *columns;
+}
+
+std::string ImportColumnOf(const std::string& field) {
+  std::string best;
+  size_t best_length = 0;
+  for (const auto& spec : Specs()) {
+    const std::string_view path = spec.column.field;
+    if (field.compare(0, path.size(), path) == 0 &&
+        (field.size() == path.size() || field[path.size()] == '.' || field[path.size()] == '[') &&
+        path.size() > best_length) {
+      best = std::string(spec.column.name);
+      best_length = path.size();
+    }
+  }
+  return best;
 }
 
 ImportRows ParseImportRows(const CsvTable& table) {

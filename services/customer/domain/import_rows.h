@@ -22,6 +22,9 @@ struct ImportColumn {
 // The template, in the order the documented example lists it. Lists in a cell (industries,
 // services) are separated by '|'.
 const std::vector<ImportColumn>& ImportColumns();
+// The column a request field comes from ("customer.company.industries[2]" -> "industries");
+// "" when none does.
+std::string ImportColumnOf(const std::string& field);
 
 struct ImportRow {
   int row = 0;                        // 1 for the first row after the header

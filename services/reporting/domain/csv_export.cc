@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/csv_cell.h"
 
 namespace msp::reporting {
 
@@ -14,46 +15,6 @@ const std::string& CsvHeader() {
 }
 
 namespace {
-
-// Characters some spreadsheet splits a line on: comma, semicolon (common in Europe), tab, pipe.
-constexpr std::string_view kSeparators = ",;\t|";
-
-bool IsFormulaStart(char c) {
-  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
-}
-
-bool StartsAFormula(std::string_view cell) {
-  // A cell starting with = + - @ TAB or CR is a formula to a spreadsheet: an apostrophe makes it
-  // text. A lone "-" is the domain's "no Knox Manage" marker and stays as it is.
-  if (cell.empty() || cell == "-") return false;
-  if (IsFormulaStart(cell[0])) return true;
-  // So is what follows any separator (after spaces) in a spreadsheet that splits there: ";=1+1".
-  for (size_t i = cell.find_first_of(kSeparators); i != std::string_view::npos;
-       i = cell.find_first_of(kSeparators, i + 1)) {
-    size_t next = i + 1;
-    while (next < cell.size() && cell[next] == ' ') ++next;
-    if (next < cell.size() && IsFormulaStart(cell[next])) return true;
-  }
-  return false;
-}
-
-void AppendCell(std::string& out, std::string_view value) {
-  const bool neutralise = StartsAFormula(value);
-  // Quoted when it holds a quote, a line break or any separator, and when neutralised: one
-  // cell whichever separator the spreadsheet uses.
-  if (!neutralise && value.find_first_of(",;\t|\"\r\n") == std::string_view::npos) {
-    if (neutralise) out += '\'';
-    out.append(value);
-    return;
-  }
-  out += '"';
-  if (neutralise) out += '\'';
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
 
 // 2026-11-24T10:02:59Z without a time zone library: the export writes three a row, a million
 // rows a run (days to civil date: H. Hinnant's algorithm, proleptic Gregorian, UTC).
@@ -81,12 +42,6 @@ void AppendIsoUtc(std::string& out, std::chrono::system_clock::time_point time) 
 
 }  // namespace
 
-std::string CsvCell(std::string_view value) {
-  std::string out;
-  AppendCell(out, value);
-  return out;
-}
-
 std::string IsoUtc(std::chrono::system_clock::time_point time) {
   std::string out;
   AppendIsoUtc(out, time);
@@ -94,7 +49,7 @@ std::string IsoUtc(std::chrono::system_clock::time_point time) {
 }
 
 void AppendCsvLine(std::string& out, const CsvCustomerRow& row) {
-  AppendCell(out, row.company_name);
+  AppendCsvCell(out, row.company_name);
   out += ',';
   // The services' names hold no quote, CR or LF; a comma between two makes the cell quoted.
   if (row.active_services.size() > 1) out += '"';
@@ -105,7 +60,7 @@ void AppendCsvLine(std::string& out, const CsvCustomerRow& row) {
   }
   if (row.active_services.size() > 1) out += '"';
   out += ',';
-  AppendCell(out, row.customer_id);
+  AppendCsvCell(out, row.customer_id);
   out += ',';
   out += row.management_type == customer::v1::FULLY_MANAGED     ? "Fully managed"
          : row.management_type == customer::v1::JOINTLY_MANAGED ? "Jointly managed"

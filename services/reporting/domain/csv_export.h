@@ -35,8 +35,6 @@ const std::string& CsvHeader();
 std::string CsvLine(const CsvCustomerRow& row);
 // The same, appended to `out` (the export's buffer: no allocation per row).
 void AppendCsvLine(std::string& out, const CsvCustomerRow& row);
-// One cell: neutralised if it would start a formula, then quoted if it must be.
-std::string CsvCell(std::string_view value);
 // 2026-11-24T10:02:59Z (seconds precision).
 std::string IsoUtc(std::chrono::system_clock::time_point time);
 

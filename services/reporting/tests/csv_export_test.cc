@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/time/time.h"
+#include "msp/common/csv_cell.h"
 
 namespace msp::reporting {
 namespace {

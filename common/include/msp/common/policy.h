@@ -36,6 +36,8 @@ Grant Service(std::string_view identity, TenantScope tenants = TenantScope::kNam
 class MethodPolicy {
  public:
   MethodPolicy& Allow(std::string full_method, std::vector<Grant> grants);
+  // Adds another service's grants (a binary that serves two services has one policy).
+  MethodPolicy& Include(const MethodPolicy& other);
   // The tenant scope of the grant that admits the principal. Throws PERMISSION_DENIED when the
   // method has no entry, no grant matches, or a service relays for someone the method does not
   // let it act for.

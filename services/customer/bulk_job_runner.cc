@@ -1,0 +1,179 @@
+#include "bulk_job_runner.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "msp/common/failpoint.h"
+#include "msp/common/host.h"
+#include "msp/common/log.h"
+#include "new_customer.h"
+
+namespace msp::customer {
+
+std::string NewBulkJobRunnerOwner() {
+  return absl::StrCat(HostName(), ":", getpid(), ":", NewCustomerId());
+}
+
+BulkJobRunner::BulkJobRunner(pg::Pool* pool, CustomerCreator* creator,
+                             const FreeMailDomains* free_mail, std::function<void()> after_batch,
+                             BulkJobRunnerOptions options)
+    : pool_(pool),
+      creator_(creator),
+      free_mail_(free_mail),
+      after_batch_(std::move(after_batch)),
+      options_(std::move(options)),
+      thread_([this] { Loop(); }) {}
+
+BulkJobRunner::~BulkJobRunner() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BulkJobRunner::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void BulkJobRunner::Loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stop_) return;
+    }
+    std::optional<ClaimedJob> claimed;
+    try {
+      pg::Lease conn = pool_->Acquire();
+      claimed = store_.Claim(*conn, options_.owner, options_.lease);
+    } catch (const std::exception& e) {
+      log::Warn("bulk job claim failed", {{"error", e.what()}});
+    }
+    if (claimed) {
+      log::Info("bulk job running", {{"msp", claimed->ref.msp_id}, {"job", claimed->ref.job_id}});
+      try {
+        Run(*claimed);
+      } catch (const std::exception& e) {
+        // The lease runs out and a runner (this one, next round) goes on where it stopped.
+        log::Warn("bulk job interrupted",
+                  {{"job", claimed->ref.job_id}, {"error", e.what()}});
+      }
+      continue;  // another job may be waiting
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.poll, [this] { return woken_ || stop_; });
+    woken_ = false;
+  }
+}
+
+void BulkJobRunner::Run(const ClaimedJob& job) {
+  int after = 0;
+  for (;;) {
+    std::vector<PendingRow> rows;
+    {
+      pg::Lease conn = pool_->Acquire();
+      const auto state = store_.Renew(*conn, job.ref, options_.owner, options_.lease);
+      if (!state) return;  // another runner has it
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;  // the lease runs out; the job goes on elsewhere or after the restart
+      }
+      if (*state == v1::BulkJob::CANCELLING) {
+        store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::CANCELLED);
+        log::Info("bulk job cancelled", {{"job", job.ref.job_id}});
+        return;
+      }
+      rows = store_.Pending(*conn, job.ref, after, options_.batch_rows);
+      if (rows.empty()) {
+        store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::SUCCEEDED);
+        log::Info("bulk job succeeded", {{"job", job.ref.job_id}});
+        return;
+      }
+    }
+    std::vector<RowResult> results = Write(job, rows);
+    // Crash tests kill the process here: the batch's customers committed, their rows not
+    // recorded.
+    failpoint::CrashIfEnabled("customer.bulk.before_record");
+    {
+      pg::Lease conn = pool_->Acquire();
+      store_.Record(*conn, job.ref, results);
+    }
+    if (after_batch_) after_batch_();
+    after = rows.back().row;
+  }
+}
+
+std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
+                                            const std::vector<PendingRow>& rows) {
+  std::vector<RowResult> results(rows.size());
+  std::mutex mu;
+  std::condition_variable done;
+  int in_flight = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const PendingRow& row = rows[i];
+    RowResult& result = results[i];
+    result.row = row.row;
+    result.line = row.line;
+    if (!row.problems.empty()) {
+      result.outcome = RowOutcome::kInvalid;  // never sent
+      continue;
+    }
+    PreparedCustomer prepared;
+    try {
+      prepared = PrepareNewCustomer(job.ref.msp_id, job.creator,
+                                    RowRequestId(job.ref.job_id, row.row), row.request,
+                                    *free_mail_);
+    } catch (const ApiError& e) {
+      result.outcome = RowOutcome::kFailed;
+      result.problems.push_back(FailureOf(e));
+      continue;
+    }
+    {
+      std::unique_lock lock(mu);
+      done.wait(lock, [&] { return in_flight < options_.rows_in_flight; });
+      ++in_flight;
+    }
+    creator_->Create(std::move(prepared.customer), std::move(prepared.with_id),
+                     [&mu, &done, &in_flight, &result](v1::Customer answer,
+                                                       std::exception_ptr error) {
+                       if (error) {
+                         try {
+                           std::rethrow_exception(error);
+                         } catch (const ApiError& e) {
+                           result.outcome = RowOutcome::kFailed;
+                           result.problems.push_back(FailureOf(e));
+                         } catch (...) {
+                           // Not the row's fault (the database away): left for the next try.
+                           result.outcome = RowOutcome::kPending;
+                         }
+                       } else {
+                         result.outcome = RowOutcome::kCreated;
+                         result.customer_id = answer.customer_id();
+                       }
+                       std::lock_guard lock(mu);
+                       --in_flight;
+                       done.notify_all();
+                     });
+  }
+  std::unique_lock lock(mu);
+  done.wait(lock, [&] { return in_flight == 0; });
+  // Rows the infrastructure failed stay pending: the batch is recorded without them and the
+  // job stops here, to resume (after the lease) from the first of them.
+  std::vector<RowResult> recorded;
+  for (auto& r : results) {
+    if (r.outcome == RowOutcome::kPending) {
+      pg::Lease conn = pool_->Acquire();
+      store_.Record(*conn, job.ref, recorded);
+      throw std::runtime_error(absl::StrCat("row ", r.row, " could not be written"));
+    }
+    recorded.push_back(std::move(r));
+  }
+  return recorded;
+}
+
+}  // namespace msp::customer

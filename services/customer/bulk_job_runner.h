@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "domain/customer_rules.h"
+#include "msp/common/pg.h"
+#include "store/bulk_job_store.h"
+#include "store/customer_creator.h"
+
+namespace msp::customer {
+
+struct BulkJobRunnerOptions {
+  // Who holds a job's lease (unique per process: host, pid and a random part).
+  std::string owner;
+  // A job whose runner died is free for another after this long.
+  std::chrono::milliseconds lease{10000};
+  // How often an idle runner looks for a job (RunBulkJob wakes it at once).
+  std::chrono::milliseconds poll{1000};
+  // Rows sent at once, and read and recorded at once.
+  int rows_in_flight = 16;
+  int batch_rows = 128;
+};
+
+// Runs bulk jobs in the background: claims a running job's lease (one replica runs a job at a
+// time), writes its rows in order through CreateCustomer's write path (each under its row's
+// request id: a row written before, by this runner or one that died, is answered, not written
+// again), records each batch's outcomes with the job's progress, and renews the lease between
+// batches; a cancelled job stops after the rows in flight. One thread.
+class BulkJobRunner {
+ public:
+  BulkJobRunner(pg::Pool* pool, CustomerCreator* creator, const FreeMailDomains* free_mail,
+                std::function<void()> after_batch, BulkJobRunnerOptions options);
+  ~BulkJobRunner();
+  BulkJobRunner(const BulkJobRunner&) = delete;
+  BulkJobRunner& operator=(const BulkJobRunner&) = delete;
+
+  // Look for a job now (a job was started).
+  void Wake();
+
+ private:
+  void Loop();
+  // Runs the claimed job until it ends, is cancelled, or its lease is lost.
+  void Run(const ClaimedJob& job);
+  // Writes `rows` (at most rows_in_flight at once) and returns their results.
+  std::vector<RowResult> Write(const ClaimedJob& job, const std::vector<PendingRow>& rows);
+
+  pg::Pool* pool_;
+  CustomerCreator* creator_;
+  const FreeMailDomains* free_mail_;
+  std::function<void()> after_batch_;  // the relays: new customers' events and deliveries
+  BulkJobRunnerOptions options_;
+  BulkJobStore store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// A lease owner name for this process.
+std::string NewBulkJobRunnerOwner();
+
+}  // namespace msp::customer

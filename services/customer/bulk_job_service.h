@@ -1,0 +1,56 @@
+#pragma once
+
+#include <functional>
+
+#include "domain/customer_rules.h"
+#include "msp/common/pg.h"
+#include "msp/common/rpc.h"
+#include "msp/customer/v1/bulk_jobs.grpc.pb.h"
+#include "store/bulk_job_store.h"
+
+namespace msp::customer {
+
+struct BulkJobLimits {
+  int max_running_jobs_per_msp = 2;
+  // WatchBulkJob's reads of the job.
+  std::chrono::milliseconds watch_interval{500};
+  size_t result_chunk_bytes = 64 * 1024;
+};
+
+// The gRPC face of bulk jobs: authorise, read the request, the domain's checks and the store,
+// answer. The rows are written by BulkJobRunner, which `start_runner` wakes.
+class BulkJobServiceImpl final : public v1::BulkJobService::Service {
+ public:
+  BulkJobServiceImpl(pg::Pool* pool, RpcRuntime* runtime, const FreeMailDomains* free_mail,
+                     BulkJobLimits limits, std::function<void()> start_runner);
+  static auth::MethodPolicy Policy();
+
+  grpc::Status UploadBulkJob(grpc::ServerContext* context,
+                             grpc::ServerReader<v1::UploadBulkJobRequest>* reader,
+                             v1::BulkJob* response) override;
+  grpc::Status GetBulkJob(grpc::ServerContext* context, const v1::GetBulkJobRequest* request,
+                          v1::BulkJob* response) override;
+  grpc::Status RunBulkJob(grpc::ServerContext* context, const v1::RunBulkJobRequest* request,
+                          v1::Operation* response) override;
+  grpc::Status GetOperation(grpc::ServerContext* context, const v1::GetOperationRequest* request,
+                            v1::Operation* response) override;
+  grpc::Status WatchBulkJob(grpc::ServerContext* context, const v1::WatchBulkJobRequest* request,
+                            grpc::ServerWriter<v1::BulkJob>* writer) override;
+  grpc::Status CancelBulkJob(grpc::ServerContext* context, const v1::CancelBulkJobRequest* request,
+                             v1::BulkJob* response) override;
+  grpc::Status DownloadBulkJobResult(grpc::ServerContext* context,
+                                     const v1::DownloadBulkJobResultRequest* request,
+                                     grpc::ServerWriter<v1::BulkJobResultChunk>* writer) override;
+
+ private:
+  v1::BulkJob FindOrThrow(const BulkJobRef& ref, const std::string& name);
+
+  pg::Pool* pool_;
+  RpcRuntime* runtime_;
+  const FreeMailDomains* free_mail_;
+  BulkJobLimits limits_;
+  std::function<void()> start_runner_;
+  BulkJobStore store_;
+};
+
+}  // namespace msp::customer

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/customer_rules.h"
+#include "domain/import_rows.h"
+#include "msp/common/errors.h"
+#include "msp/customer/v1/bulk_jobs.pb.h"
+
+// Bulk jobs' rules (BulkJobService): what a file may hold, the dry run as a whole, the lifecycle
+// of a job, each row's outcome and how it reads in the result CSV, and the progress a caller
+// sees. No storage and no gRPC here.
+namespace msp::customer {
+
+inline constexpr int kMaxBulkJobRows = 100000;
+inline constexpr size_t kMaxBulkJobFileBytes = size_t{64} << 20;
+// Findings a BulkJob message carries (the result CSV has them all).
+inline constexpr int kBulkJobProblemsShown = 1000;
+inline constexpr size_t kMaxBulkJobFileNameChars = 200;
+
+// What became of a row; stored as its number.
+enum class RowOutcome { kPending = 0, kCreated = 1, kFailed = 2, kInvalid = 3, kCancelled = 4 };
+std::string_view RowOutcomeName(RowOutcome outcome);
+
+// The dry run of a whole file: every row with its problems (none: the run writes it). Throws
+// ApiError INVALID_ARGUMENT (field `chunk`) when the file cannot be read as a whole: not UTF-8, a
+// quote left open, unknown or missing columns, no rows, more than kMaxBulkJobRows rows.
+struct CheckedFile {
+  std::vector<ImportRow> rows;
+  int invalid_rows = 0;
+};
+CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail);
+
+// The findings of `rows` for a BulkJob message: in row order, at most `limit`.
+void AddProblems(const std::vector<ImportRow>& rows, int limit, v1::BulkJob& job);
+
+// A row's problems as the store keeps them: a "field<TAB>reason" line each.
+std::string EncodeProblems(const std::vector<FieldViolation>& problems);
+std::vector<FieldViolation> DecodeProblems(std::string_view text);
+
+// The request id a row is written under: one customer per job and row, whatever retries or
+// resumes come between. It names the row (`bulkJobs/{job}/rows/{row}`), so the customer's trail
+// names the job; the '/' keeps it out of the ids an MSP may choose.
+std::string RowRequestId(const std::string& job_id, int row);
+
+// One row of the result.
+struct RowResult {
+  int row = 0;
+  int line = 0;
+  RowOutcome outcome = RowOutcome::kPending;
+  std::string customer_id;               // kCreated
+  std::vector<FieldViolation> problems;  // kInvalid: the dry run's; kFailed: the refusal
+};
+// The result CSV: `row,line,outcome,customer_id,field,reason`, CRLF line ends, cells as the
+// export writes them (msp::CsvCell). A row with several problems has a line for each.
+const std::string& ResultCsvHeader();
+void AppendResultLines(std::string& out, const RowResult& row);
+
+// Why a row the store refused failed, as its result says it: the first field the error names
+// (INVALID_ARGUMENT), else its reason and message.
+FieldViolation FailureOf(const ApiError& error);
+
+// Lifecycle. Runs only from VALIDATED; RUNNING or ended: the caller answers the operation as it
+// is. FAILED_PRECONDITION otherwise (never: every state is one of those).
+bool MayStart(v1::BulkJob::State state);
+// The state a cancel leaves: VALIDATED ends at once (CANCELLED), RUNNING goes CANCELLING until
+// the rows in flight finish; CANCELLING and ended jobs stay as they are.
+v1::BulkJob::State StateAfterCancel(v1::BulkJob::State state);
+bool HasEnded(v1::BulkJob::State state);
+
+// The run's rate since it started or resumed, and the time left at that rate (none until a row
+// is done).
+struct RunRate {
+  double rows_per_second = 0;
+  std::optional<std::chrono::seconds> time_left;
+};
+RunRate EstimateRate(int rows_since_resume, double seconds_since_resume, int rows_left);
+
+}  // namespace msp::customer

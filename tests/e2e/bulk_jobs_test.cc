@@ -1,0 +1,414 @@
+// Bulk onboarding through the real customer service: a dry run of a mixed file, the same file
+// imported (progress, the customers, their trail naming the job, the result CSV byte for byte),
+// kill -9 of the service between a batch's commit and its record and the resume after it, a
+// cancel, and the cap on running jobs.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "msp/common/pg.h"
+#include "msp/customer/v1/bulk_jobs.grpc.pb.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
+#include "stack.h"
+#include "status_details.h"
+#include "testdata/bulk_import_files.h"
+
+namespace msp {
+namespace {
+
+using customer::testdata::BulkCsvRow;
+using customer::testdata::kBulkCsvHeader;
+using customer::testdata::ValidBulkCsv;
+using testing::Authorize;
+using testing::Stack;
+namespace cv1 = customer::v1;
+using Job = cv1::BulkJob;
+
+Stack* stack = nullptr;
+
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
+    new testing::StackEnvironment(&stack, {"customer", "service-assignment"}));
+
+std::unique_ptr<cv1::BulkJobService::Stub> Jobs() {
+  return cv1::BulkJobService::NewStub(stack->Channel("customer"));
+}
+
+void Prepare(grpc::ClientContext& context, const std::string& msp) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  Authorize(context, stack->MspToken(msp));
+}
+
+// Uploads `file` in pieces of `chunk_bytes` (the first message carries the settings).
+grpc::Status Upload(const std::string& msp, const std::string& file, bool validate_only,
+                    Job* out, const std::string& request_id = "", size_t chunk_bytes = 1000) {
+  grpc::ClientContext context;
+  Prepare(context, msp);
+  auto stub = Jobs();
+  auto writer = stub->UploadBulkJob(&context, out);
+  cv1::UploadBulkJobRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_kind(Job::CREATE_CUSTOMERS);
+  request.set_file_name("customers.csv");
+  request.set_validate_only(validate_only);
+  request.set_request_id(request_id);
+  size_t at = 0;
+  do {
+    request.set_chunk(file.substr(at, chunk_bytes));
+    at += chunk_bytes;
+    if (!writer->Write(request)) break;
+    request = cv1::UploadBulkJobRequest();
+  } while (at < file.size());
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+template <typename Request, typename Response>
+grpc::Status CallJobs(grpc::Status (cv1::BulkJobService::Stub::*method)(grpc::ClientContext*,
+                                                                        const Request&, Response*),
+                      const std::string& msp, const std::string& name, Response* out) {
+  grpc::ClientContext context;
+  Prepare(context, msp);
+  Request request;
+  request.set_name(name);
+  auto stub = Jobs();
+  return (stub.get()->*method)(&context, request, out);
+}
+
+Job Get(const std::string& msp, const std::string& name) {
+  Job job;
+  const auto status = CallJobs(&cv1::BulkJobService::Stub::GetBulkJob, msp, name, &job);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return job;
+}
+
+// Polls the job until it ends (the service may be restarting meanwhile).
+Job WaitUntilEnded(const std::string& msp, const std::string& name,
+                   std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  Job job;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto status = CallJobs(&cv1::BulkJobService::Stub::GetBulkJob, msp, name, &job);
+    if (status.ok() && (job.state() == Job::SUCCEEDED || job.state() == Job::CANCELLED)) {
+      return job;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "the job did not end: " << job.ShortDebugString();
+  return job;
+}
+
+std::string Download(const std::string& msp, const std::string& name) {
+  grpc::ClientContext context;
+  Prepare(context, msp);
+  cv1::DownloadBulkJobResultRequest request;
+  request.set_name(name);
+  auto stub = Jobs();
+  auto reader = stub->DownloadBulkJobResult(&context, request);
+  std::string out;
+  cv1::BulkJobResultChunk chunk;
+  while (reader->Read(&chunk)) out += chunk.data();
+  const auto status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return out;
+}
+
+// company name -> customer id, of every customer the MSP has.
+std::map<std::string, std::string> CustomersByCompany(const std::string& msp) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  std::map<std::string, std::string> out;
+  cv1::ListCustomersRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_page_size(500);
+  for (;;) {
+    grpc::ClientContext context;
+    Prepare(context, msp);
+    cv1::ListCustomersResponse page;
+    const auto status = stub->ListCustomers(&context, request, &page);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    for (const auto& c : page.customers()) {
+      EXPECT_TRUE(out.emplace(c.company().display_name(), c.customer_id()).second)
+          << "twice: " << c.company().display_name();
+    }
+    if (page.next_page_token().empty() || !status.ok()) return out;
+    request.set_page_token(page.next_page_token());
+  }
+}
+
+// "row:field" of each finding.
+std::vector<std::string> Findings(const Job& job) {
+  std::vector<std::string> out;
+  for (const auto& p : job.problems()) out.push_back(absl::StrCat(p.row(), ":", p.field()));
+  return out;
+}
+
+// Every problem a dry run looks for, with two good rows.
+std::string MixedFile() {
+  return absl::StrCat(
+      kBulkCsvHeader,
+      BulkCsvRow("Good One GmbH", "it@good-one.example"),                           // 1
+      BulkCsvRow("Bad Size GmbH", "it@bad-size.example", "FULLY_MANAGED",           // 2
+                 "KNOX_MOBILE_ENROLLMENT", "", "huge"),
+      BulkCsvRow("Good One GmbH", "it@good-one.example"),                           // 3: 1 again
+      BulkCsvRow("Tenant A GmbH", "a@clash.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 4
+      BulkCsvRow("Tenant B GmbH", "b@clash.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 5: 4's
+      BulkCsvRow("Free Mail GmbH", "boss@gmail.com", "JOINTLY_MANAGED"),            // 6
+      BulkCsvRow("Good Two GmbH", "it@good-two.example", "JOINTLY_MANAGED",         // 7
+                 "KNOX_MANAGE|KNOX_CONFIGURE", "two"));
+}
+
+const std::vector<std::string> kMixedFindings = {"2:company_size", "3:work_email",
+                                                 "5:knox_manage_tenant_prefix", "6:work_email"};
+
+TEST(BulkJobs, ADryRunOfAMixedFileFindsEveryProblemAndWritesNothing) {
+  Job job;
+  const auto status = Upload("bulk-dry", MixedFile(), /*validate_only=*/true, &job);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(job.name(), "");  // nothing stored
+  EXPECT_EQ(job.state(), Job::VALIDATED);
+  EXPECT_EQ(job.row_count(), 7);
+  EXPECT_EQ(job.invalid_row_count(), 4);
+  EXPECT_EQ(Findings(job), kMixedFindings);
+  for (const auto& p : job.problems()) {
+    EXPECT_EQ(p.line(), p.row() + 1);
+    EXPECT_FALSE(p.reason().empty());
+  }
+  EXPECT_TRUE(CustomersByCompany("bulk-dry").empty());
+  pg::Connection conn(stack->database_url(), 5000);
+  EXPECT_EQ(conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-dry'")
+                .Int64(0, 0),
+            0);
+}
+
+TEST(BulkJobs, AFileThatCannotBeReadIsRefusedNamingTheLineOrColumn) {
+  Job job;
+  auto status = Upload("bulk-bad", "company_name,colour\r\nAcme,blue\r\n", false, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("colour"), std::string::npos) << status.error_message();
+  const auto details = testing::DetailsOf(status);
+  EXPECT_EQ(details.reason, "UNREADABLE_FILE");
+  ASSERT_GE(details.fields.size(), 2u);  // colour, and each required column missing
+  for (const auto& field : details.fields) EXPECT_EQ(field, "chunk");
+  status = Upload("bulk-bad", absl::StrCat(kBulkCsvHeader, "\"open quote,\r\n"), false, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("line 2"), std::string::npos) << status.error_message();
+  pg::Connection conn(stack->database_url(), 5000);
+  EXPECT_EQ(conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-bad'")
+                .Int64(0, 0),
+            0);
+}
+
+TEST(BulkJobs, TheSameFileImported) {
+  const std::string msp = "bulk-run";
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, MixedFile(), false, &uploaded, "bulk-run-upload").ok());
+  ASSERT_FALSE(uploaded.name().empty());
+  EXPECT_EQ(uploaded.state(), Job::VALIDATED);
+  EXPECT_EQ(Findings(uploaded), kMixedFindings);
+  EXPECT_EQ(uploaded.creator(), "msp-admin:admin");
+  // A retried upload answers the same job.
+  Job again;
+  ASSERT_TRUE(Upload(msp, MixedFile(), false, &again, "bulk-run-upload", 7).ok());
+  EXPECT_EQ(again.name(), uploaded.name());
+
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  EXPECT_EQ(op.name(), uploaded.name() + "/operation");
+
+  // Followed as a stream: progress only grows, and the last message is the ended job.
+  grpc::ClientContext context;
+  Prepare(context, msp);
+  cv1::WatchBulkJobRequest watch;
+  watch.set_name(uploaded.name());
+  auto stub = Jobs();
+  auto reader = stub->WatchBulkJob(&context, watch);
+  Job seen;
+  int messages = 0;
+  int last_done = -1;
+  while (reader->Read(&seen)) {
+    ++messages;
+    EXPECT_GE(seen.rows_done(), last_done);
+    last_done = seen.rows_done();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_GE(messages, 1);
+  EXPECT_EQ(seen.state(), Job::SUCCEEDED);
+  EXPECT_EQ(seen.rows_done(), 7);
+  EXPECT_EQ(seen.rows_created(), 3);
+  EXPECT_EQ(seen.rows_failed(), 4);
+  EXPECT_TRUE(seen.has_end_time());
+
+  ASSERT_TRUE(
+      CallJobs(&cv1::BulkJobService::Stub::GetOperation, msp, op.name(), &op).ok());
+  EXPECT_TRUE(op.done());
+  EXPECT_EQ(op.response().state(), Job::SUCCEEDED);
+  // Running it again changes nothing.
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  EXPECT_TRUE(op.done());
+
+  const auto customers = CustomersByCompany(msp);
+  ASSERT_EQ(customers.size(), 3u);
+  const std::string one = customers.at("Good One GmbH");
+  const std::string tenant_a = customers.at("Tenant A GmbH");
+  const std::string two = customers.at("Good Two GmbH");
+
+  // The trail names the job's row.
+  auto customer_stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  grpc::ClientContext events_context;
+  Prepare(events_context, msp);
+  cv1::ListCustomerEventsRequest events_request;
+  events_request.set_parent(absl::StrCat("msps/", msp, "/customers/", two));
+  cv1::ListCustomerEventsResponse events;
+  ASSERT_TRUE(customer_stub->ListCustomerEvents(&events_context, events_request, &events).ok());
+  ASSERT_GE(events.events_size(), 1);
+  const auto& created = events.events(events.events_size() - 1);
+  EXPECT_EQ(created.action(), "CUSTOMER_CREATED");
+  EXPECT_EQ(created.actor(), "msp-admin:admin");
+  const std::string job_id = uploaded.name().substr(uploaded.name().rfind('/') + 1);
+  EXPECT_EQ(created.request_id(), absl::StrCat("bulkJobs/", job_id, "/rows/7"));
+
+  // The result, byte for byte.
+  const std::string expected = absl::StrCat(
+      "row,line,outcome,customer_id,field,reason\r\n",
+      "1,2,CREATED,", one, ",,\r\n",
+      "2,3,INVALID,,company_size,\"one of 0-19, 20-99, 100-249, 250-499, 500-999, 1000+\"\r\n",
+      "3,4,INVALID,,work_email,the same company and contact as row 1\r\n",
+      "4,5,CREATED,", tenant_a, ",,\r\n",
+      "5,6,INVALID,,knox_manage_tenant_prefix,Knox Manage tenant id clash.example is row 4's: "
+      "give this row a prefix of its own\r\n",
+      "6,7,INVALID,,work_email,\"a jointly managed customer needs a work email, not a free-mail "
+      "address\"\r\n",
+      "7,8,CREATED,", two, ",,\r\n");
+  EXPECT_EQ(Download(msp, uploaded.name()), expected);
+}
+
+TEST(BulkJobs, AnotherMspSeesNoJob) {
+  Job uploaded;
+  ASSERT_TRUE(Upload("bulk-owner", ValidBulkCsv("owner", 2), false, &uploaded).ok());
+  Job job;
+  auto status =
+      CallJobs(&cv1::BulkJobService::Stub::GetBulkJob, "bulk-other", uploaded.name(), &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  cv1::Operation op;
+  status = CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, "bulk-other", uploaded.name(), &op);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  status = CallJobs(&cv1::BulkJobService::Stub::CancelBulkJob, "bulk-other", uploaded.name(), &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Get("bulk-owner", uploaded.name()).state(), Job::VALIDATED);
+}
+
+// Waits for a process to end by itself (a failpoint killed it).
+bool WaitForExit(const std::string& service, std::chrono::seconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (!stack->service(service).process->Running()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplicates) {
+  const std::string msp = "bulk-kill";
+  const int rows = 300;
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer", {"--bulk_job_lease_ms=1500"},
+                      {{"MSP_FAILPOINTS", "customer.bulk.before_record"}});
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("kill", rows), false, &uploaded).ok());
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  // The first batch commits its customers, then the process dies before recording them.
+  ASSERT_TRUE(WaitForExit("customer", std::chrono::seconds(60)));
+  stack->StopService("customer", SIGKILL);  // reaps it
+  pg::Connection conn(stack->database_url(), 5000);
+  const int64_t committed =
+      conn.Exec("SELECT count(*) FROM customer.customers WHERE msp_id = $1", {msp}).Int64(0, 0);
+  EXPECT_GT(committed, 0);
+  EXPECT_EQ(conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp})
+                .Int64(0, 0),
+            0);
+
+  // Restarted, it takes the job back once the dead runner's lease runs out, and goes on.
+  stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
+  const Job ended = WaitUntilEnded(msp, uploaded.name());
+  EXPECT_EQ(ended.state(), Job::SUCCEEDED);
+  EXPECT_EQ(ended.rows_created(), rows);
+  EXPECT_EQ(ended.rows_failed(), 0);
+  const auto customers = CustomersByCompany(msp);  // fails on a company listed twice
+  EXPECT_EQ(customers.size(), static_cast<size_t>(rows));
+  // Every row's customer is the one listed under its company.
+  const std::string result = Download(msp, uploaded.name());
+  std::set<std::string> ids;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(result, "\r\n", absl::SkipEmpty())) {
+    if (line_number++ == 0) continue;
+    const std::vector<std::string> cells = absl::StrSplit(line, ',');
+    ASSERT_EQ(cells.size(), 6u) << line;
+    EXPECT_EQ(cells[2], "CREATED");
+    EXPECT_EQ(customers.at(absl::StrCat("kill ", cells[0], " GmbH")), cells[3]);
+    ids.insert(cells[3]);
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(rows));
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
+TEST(BulkJobs, ACancelledJobStopsAndItsRowsSayCancelled) {
+  const std::string msp = "bulk-cancel";
+  // One row at a time and at most one job: slow enough to cancel, and a second job waits.
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer", {"--bulk_rows_in_flight=1", "--bulk_max_running_jobs=1"});
+  const int rows = 3000;
+  Job big;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("cancel", rows), false, &big, "", 64 * 1024).ok());
+  Job second;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("second", 2), false, &second).ok());
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, big.name(), &op).ok());
+  auto status = CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, second.name(), &op);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(testing::DetailsOf(status).reason, "TOO_MANY_RUNNING_JOBS");
+
+  Job cancelled;
+  ASSERT_TRUE(
+      CallJobs(&cv1::BulkJobService::Stub::CancelBulkJob, msp, big.name(), &cancelled).ok());
+  EXPECT_TRUE(cancelled.state() == Job::CANCELLING || cancelled.state() == Job::CANCELLED)
+      << cancelled.ShortDebugString();
+  const Job ended = WaitUntilEnded(msp, big.name());
+  ASSERT_EQ(ended.state(), Job::CANCELLED);
+  EXPECT_LT(ended.rows_created(), rows);
+  EXPECT_EQ(ended.rows_created() + ended.rows_failed(), rows);
+  EXPECT_EQ(CustomersByCompany(msp).size(), static_cast<size_t>(ended.rows_created()));
+  // The result: CREATED rows, then CANCELLED ones.
+  const std::string result = Download(msp, big.name());
+  int created = 0, left_out = 0;
+  for (absl::string_view line : absl::StrSplit(result, "\r\n", absl::SkipEmpty())) {
+    if (absl::StrContains(line, ",CREATED,")) ++created;
+    if (absl::StrContains(line, ",CANCELLED,")) ++left_out;
+  }
+  EXPECT_EQ(created, ended.rows_created());
+  EXPECT_EQ(left_out, rows - ended.rows_created());
+
+  // The MSP's slot is free again; a VALIDATED job cancelled ends at once, and never runs.
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, second.name(), &op).ok());
+  EXPECT_EQ(WaitUntilEnded(msp, second.name()).state(), Job::SUCCEEDED);
+  Job never;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("never", 2), false, &never).ok());
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::CancelBulkJob, msp, never.name(), &never).ok());
+  EXPECT_EQ(never.state(), Job::CANCELLED);
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, never.name(), &op).ok());
+  EXPECT_TRUE(op.done());
+  EXPECT_EQ(op.response().state(), Job::CANCELLED);
+  EXPECT_EQ(CustomersByCompany(msp).count("never 1 GmbH"), 0u);
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
+}  // namespace
+}  // namespace msp
