@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/customer/v1/bulk_jobs.pb.h"
 #include "msp/customer/v1/customer.pb.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
 #include "msp/reporting/v1/reporting.pb.h"
@@ -49,12 +50,14 @@ std::string ShellBlocks(const std::string& markdown) {
 TEST(GrpcurlDoc, EveryRpcIsOnThePage) {
   // Link the contracts in, so that the descriptor pool knows their services.
   (void)customer::v1::Customer::descriptor();
+  (void)customer::v1::BulkJob::descriptor();
   (void)assignment::v1::AssignedService::descriptor();
   (void)onboarding::v1::Invitation::descriptor();
   (void)reporting::v1::TableRow::descriptor();
   const std::string page = ReadFile(std::string(MSP_SOURCE_DIR) + "/docs/grpcurl.md");
   for (const char* service :
-       {"msp.customer.v1.CustomerService", "msp.assignment.v1.ServiceAssignmentService",
+       {"msp.customer.v1.CustomerService", "msp.customer.v1.BulkJobService",
+        "msp.assignment.v1.ServiceAssignmentService",
         "msp.onboarding.v1.OnboardingService", "msp.reporting.v1.ReportingService"}) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);

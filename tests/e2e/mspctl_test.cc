@@ -553,7 +553,9 @@ class DocSession {
     while (true) {
       const Result r = RunLine(line);
       std::map<std::string, std::string> learnt = ids_;
-      const bool same = r.exit == want_exit && Matches(expected, Lines(r.output), &learnt);
+      // A path in the stack's temporary directory reads as the page's /tmp/ one.
+      const std::string output = absl::StrReplaceAll(r.output, {{tmp_ + "/", "/tmp/"}});
+      const bool same = r.exit == want_exit && Matches(expected, Lines(output), &learnt);
       if (same) {
         ids_ = std::move(learnt);
         return true;
@@ -623,7 +625,10 @@ class DocSession {
   }
   std::string Substituted(std::string line) const {
     for (const auto& [on_page, here] : ids_) line = absl::StrReplaceAll(line, {{on_page, here}});
-    return absl::StrReplaceAll(line, {{"/tmp/", tmp_ + "/"}});
+    // The page's example files are the source tree's.
+    return absl::StrReplaceAll(line, {{"/tmp/", tmp_ + "/"},
+                                      {" docs/examples/", absl::StrCat(" ", MSP_SOURCE_DIR,
+                                                                       "/docs/examples/")}});
   }
   Result RunLine(const std::string& line) const {
     return Mspctl({"-c", "mspctl() { \"$MSPCTL\" \"$@\"; }; " + line}, msp_,

@@ -1,4 +1,4 @@
-// Calls one unary or server-streaming method of this project's contracts, the grpcurl way, with
+// Calls one method of this project's contracts (unary or streaming either way), the grpcurl way, with
 // the contracts compiled in (grpcurl itself is not packaged for Debian):
 //
 //   msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] [-authority NAME]
@@ -9,7 +9,8 @@
 //   msp_call [connection flags] host:port describe [SYMBOL]
 //
 // list and describe read the server's own contracts through server reflection. `-d @` reads
-// the request from standard input; `-v` also prints the method, the request
+// the request from standard input; as with grpcurl, the data of a client-streaming call is its
+// messages one after another (JSON objects, whitespace between); `-v` also prints the method, the request
 // metadata, the response headers and trailers and the message counts, as grpcurl does.
 //
 // As with grpcurl, a call uses TLS (verified with the system's roots, or -cacert's) unless
@@ -37,6 +38,7 @@
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.pb.h"
 #include "msp/assignment/v1/service_assignment.pb.h"
+#include "msp/customer/v1/bulk_jobs.pb.h"
 #include "msp/customer/v1/customer.pb.h"
 #include "msp/onboarding/v1/onboarding.pb.h"
 #include "msp/reporting/v1/reporting.pb.h"
@@ -51,6 +53,36 @@ const char kCodeNames[][20] = {
     "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
     "DataLoss", "Unauthenticated"};
 
+// The JSON objects of `data`, one after another (grpcurl's stream of request messages).
+std::vector<std::string> JsonObjects(const std::string& data) {
+  std::vector<std::string> out;
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  size_t start = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    const char c = data[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{') {
+      if (depth++ == 0) start = i;
+    } else if (c == '}' && depth > 0 && --depth == 0) {
+      out.push_back(data.substr(start, i - start + 1));
+    }
+  }
+  return out;
+}
+
 int Usage() {
   std::cerr << "usage: msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] "
                "[-authority NAME] [-H 'name: value']... [-d JSON | -d @] [-v] [-format json] "
@@ -63,6 +95,7 @@ int Usage() {
 int main(int argc, char** argv) {
   // The contracts must be linked in for their descriptors to be found by name.
   (void)msp::customer::v1::Customer::descriptor();
+  (void)msp::customer::v1::BulkJob::descriptor();
   (void)msp::assignment::v1::AssignedService::descriptor();
   (void)msp::onboarding::v1::Invitation::descriptor();
   (void)msp::reporting::v1::TableRow::descriptor();
@@ -157,8 +190,8 @@ int main(int argc, char** argv) {
   if (slash == std::string::npos) return Usage();
   const std::string dotted = method_name.substr(0, slash) + "." + method_name.substr(slash + 1);
   const auto* method = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(dotted);
-  if (method == nullptr || method->client_streaming()) {
-    std::cerr << "no unary or server-streaming method " << method_name
+  if (method == nullptr || (method->client_streaming() && method->server_streaming())) {
+    std::cerr << "no unary, client- or server-streaming method " << method_name
               << " in the compiled-in contracts\n";
     return 2;
   }
@@ -167,11 +200,18 @@ int main(int argc, char** argv) {
       factory->GetPrototype(method->input_type())->New());
   std::unique_ptr<google::protobuf::Message> response(
       factory->GetPrototype(method->output_type())->New());
-  const auto parsed = google::protobuf::util::JsonStringToMessage(data, request.get());
-  if (!parsed.ok()) {
-    std::cerr << "bad request JSON: " << parsed.ToString() << "\n";
-    return 2;
+  // A client stream's messages; any other call has one.
+  std::vector<std::unique_ptr<google::protobuf::Message>> stream;
+  for (const std::string& json :
+       method->client_streaming() ? JsonObjects(data) : std::vector<std::string>{data}) {
+    auto& message = stream.emplace_back(factory->GetPrototype(method->input_type())->New());
+    const auto parsed = google::protobuf::util::JsonStringToMessage(json, message.get());
+    if (!parsed.ok()) {
+      std::cerr << "bad request JSON: " << parsed.ToString() << "\n";
+      return 2;
+    }
   }
+  if (!method->client_streaming()) request = std::move(stream.front());
 
   std::shared_ptr<grpc::Channel> channel;
   try {
@@ -204,11 +244,29 @@ int main(int argc, char** argv) {
     print(context.GetServerInitialMetadata());
     std::cout << "\nResponse trailers received:\n";
     print(context.GetServerTrailingMetadata());
-    std::cout << "Sent 1 request and received " << received << " response"
+    std::cout << "Sent " << (method->client_streaming() ? stream.size() : 1) << " request"
+              << (method->client_streaming() && stream.size() != 1 ? "s" : "")
+              << " and received " << received << " response"
               << (received == 1 ? "" : "s") << "\n";
   };
   grpc::Status status;
-  if (method->server_streaming()) {
+  if (method->client_streaming()) {
+    grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::CLIENT_STREAMING,
+                                  channel);
+    std::unique_ptr<grpc::ClientWriter<google::protobuf::Message>> writer(
+        grpc::internal::ClientWriterFactory<google::protobuf::Message>::Create(
+            channel.get(), rpc, &context, response.get()));
+    for (const auto& message : stream) {
+      if (!writer->Write(*message)) break;  // the answer says why
+    }
+    writer->WritesDone();
+    status = writer->Finish();
+    if (status.ok()) {
+      received = 1;
+      if (verbose) std::cout << "\nResponse contents:\n";
+      std::cout << ProtoJson(*response);
+    }
+  } else if (method->server_streaming()) {
     // Like grpcurl: one JSON document per streamed message.
     grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING,
                                   channel);

@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "bulk_import.h"
 #include "connection.h"
 #include "display_width.h"
 #include "google/rpc/error_details.pb.h"
@@ -40,6 +41,7 @@
 #include "msp/common/config.h"
 #include "msp/common/knox_services.h"
 #include "msp/common/metrics.h"
+#include "msp/customer/v1/bulk_jobs.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
 #include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "msp/reporting/v1/reporting.grpc.pb.h"
@@ -110,6 +112,9 @@ ABSL_FLAG(int, page_size, 0, "rows a page (0: the service's default)");
 ABSL_FLAG(std::string, page_token, "", "the page to show (from a previous page)");
 ABSL_FLAG(std::string, columns, "", "comma-separated table columns (NAME, CREATED, ...)");
 ABSL_FLAG(std::string, out, "", "export: the file to write ('-': standard output)");
+ABSL_FLAG(bool, dry_run, false, "customers import: check the file, write nothing");
+ABSL_FLAG(std::string, result, "",
+          "customers import: where the result CSV goes (default: FILE's name with .result.csv)");
 ABSL_FLAG(std::string, return_uri, "http://localhost:8080/customers",
           "services launch: where the console returns to");
 
@@ -135,6 +140,7 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
   customers get ID | list [--filter --order_by --search --page_size --all] | events ID
                 --order_by name|created|modified|customer_id [desc]
                 --filter 'state = ACTIVE AND management_type = JOINTLY_MANAGED'
+  customers import FILE [--dry-run] [--result RESULT.csv]   (docs/bulk-import.md)
   customers update ID [--name --size --industries --country --address1 --address2 --city
                        --state --zip --website --first_name --last_name --email] | upgrade ID
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
@@ -170,6 +176,7 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"customers list", {"filter", "order_by", "search", "page_size", "page_token", "all"}},
       {"customers events", {"page_size"}},
       {"customers upgrade", {"request_id"}},
+      {"customers import", {"dry_run", "result", "request_id"}},
       {"services assign", {"request_id", "tenant_prefix"}},
       {"services launch", {"return_uri"}},
       {"invitations create", {"jointly", "services", "request_id", "tenant_prefix"}},
@@ -184,7 +191,7 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
 // The commands and their verbs, for completion.
 const std::vector<std::pair<std::string, std::vector<std::string>>>& Commands() {
   static const auto* commands = new std::vector<std::pair<std::string, std::vector<std::string>>>{
-      {"customers", {"add", "get", "list", "update", "upgrade", "events"}},
+      {"customers", {"add", "get", "list", "update", "upgrade", "events", "import"}},
       {"services", {"assign", "list", "launch"}},
       {"invitations", {"create", "resend", "cancel", "list"}},
       {"delink", {"request", "resend", "revoke"}},
@@ -449,6 +456,8 @@ class Cli {
         json_(absl::GetFlag(FLAGS_json)),
         customers_(
             cv1::CustomerService::NewStub(Channel(absl::GetFlag(FLAGS_customer_address), 50051))),
+        bulk_jobs_(
+            cv1::BulkJobService::NewStub(Channel(absl::GetFlag(FLAGS_customer_address), 50051))),
         assignments_(av1::ServiceAssignmentService::NewStub(
             Channel(absl::GetFlag(FLAGS_assignment_address), 50052))),
         onboarding_(ov1::OnboardingService::NewStub(
@@ -544,6 +553,7 @@ class Cli {
   std::string CustomerName(const std::string& id) const { return NameOf("customers", id); }
 
   int Customers(const std::vector<std::string>& args);
+  int Import(const std::vector<std::string>& args);
   int Services(const std::vector<std::string>& args);
   int Invitations(const std::vector<std::string>& args);
   int Delink(const std::vector<std::string>& args);
@@ -561,6 +571,7 @@ class Cli {
   std::string msp_;
   std::string admin_;
   std::unique_ptr<cv1::CustomerService::Stub> customers_;
+  std::unique_ptr<cv1::BulkJobService::Stub> bulk_jobs_;
   std::unique_ptr<av1::ServiceAssignmentService::Stub> assignments_;
   std::unique_ptr<ov1::OnboardingService::Stub> onboarding_;
   std::unique_ptr<rv1::ReportingService::Stub> reporting_;
@@ -828,6 +839,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
     return Show(Write(&cv1::CustomerService::Stub::CreateCustomer, *customers_, request, &out), out,
                 [&] { PrintCustomers({&out}); });
   }
+  if (verb == "import") return Import(args);
   if (verb == "get") {
     cv1::GetCustomerRequest request;
     request.set_name(need_id());
@@ -931,6 +943,50 @@ int Cli::Customers(const std::vector<std::string>& args) {
                 });
   }
   throw Usage("customers add|get|list|update|upgrade|events");
+}
+
+// `customers import FILE`: the dry run's findings as a table, or the run to its end (a progress
+// bar on a terminal) and the result file. Exit 1 when a row has a problem or failed.
+int Cli::Import(const std::vector<std::string>& args) {
+  if (args.size() != 2) throw Usage("customers import FILE [--dry-run] [--result RESULT.csv]");
+  msp::cli::ImportSettings settings;
+  settings.parent = Parent();
+  settings.file = args[1];
+  settings.dry_run = absl::GetFlag(FLAGS_dry_run);
+  settings.result_file = absl::GetFlag(FLAGS_result);
+  if (settings.result_file.empty()) settings.result_file = msp::cli::ResultFileFor(args[1]);
+  if (!settings.dry_run) settings.request_id = RequestId();
+  settings.progress = isatty(STDERR_FILENO) != 0 && OutputMode() == Output::kTable;
+  settings.prepare = [this](grpc::ClientContext& context) { Prepare(context); };
+  msp::cli::ImportOutcome outcome;
+  try {
+    outcome = msp::cli::ImportCustomers(*bulk_jobs_, settings, std::cerr);
+  } catch (const std::runtime_error& e) {
+    throw Usage(e.what());
+  }
+  const cv1::BulkJob& job = outcome.job;
+  const int shown = Show(outcome.status, job, [&] {
+    if (settings.dry_run) {
+      std::cout << job.row_count() << " rows, " << job.invalid_row_count()
+                << " with problems; nothing written\n";
+    } else {
+      std::cout << job.name() << ": " << cv1::BulkJob::State_Name(job.state()) << ", "
+                << job.rows_created() << " created, " << job.rows_failed()
+                << " failed; result in " << settings.result_file << "\n";
+    }
+    if (job.problems_size() == 0) return;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : job.problems()) {
+      rows.push_back({std::to_string(p.row()), std::to_string(p.line()),
+                      p.field().empty() ? "-" : p.field(), p.reason()});
+    }
+    PrintTable({"ROW", "LINE", "COLUMN", "PROBLEM"}, rows);
+    if (job.problems_size() < job.invalid_row_count()) {
+      std::cout << "(the first " << job.problems_size() << " problems; the result file has all)\n";
+    }
+  });
+  if (shown != 0) return shown;
+  return job.invalid_row_count() > 0 || job.rows_failed() > 0 ? kRefused : 0;
 }
 
 int Cli::Services(const std::vector<std::string>& args) {
