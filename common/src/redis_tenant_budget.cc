@@ -21,7 +21,8 @@ namespace msp {
 namespace {
 
 // KEYS[1]: the tenant's bucket. ARGV: rate a second, burst, calls wanted, the bucket's life in
-// ms. Returns {calls taken, ms until one is there when none}. Redis' clock, so that replicas'
+// ms, the reserve (calls are taken only from above it). Returns {calls taken, ms until one is
+// there when none}. Redis' clock, so that replicas'
 // clocks do not matter.
 constexpr char kTakeScript[] = R"lua(
 local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -31,12 +32,13 @@ local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1]) or burst
 local at = tonumber(b[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) / 1000000 * rate)
-local taken = math.min(want, math.floor(tokens))
+local reserve = tonumber(ARGV[5]) or 0
+local taken = math.max(0, math.min(want, math.floor(tokens - reserve)))
 tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local wait = 0
-if taken == 0 then wait = math.ceil((1 - tokens) / rate * 1000) end
+if taken == 0 then wait = math.ceil((reserve + 1 - tokens) / rate * 1000) end
 return {taken, wait}
 )lua";
 
@@ -119,13 +121,14 @@ void RedisTenantBudget::Beat() {
 
 std::optional<SharedTenantBudget::Grant> RedisTenantBudget::Take(const std::string& tenant,
                                                                  double rate, double burst,
-                                                                 int want) {
+                                                                 int want, double reserve) {
   // The bucket outlives a full refill, and then some: an idle tenant's key goes away by itself.
   const int64_t life_ms = static_cast<int64_t>(std::ceil(burst / rate * 1000)) + 60000;
   try {
     const redis::Reply reply =
         budgets_.Command({"EVAL", kTakeScript, "1", prefix_ + "rate:" + tenant, absl::StrCat(rate),
-                          absl::StrCat(burst), std::to_string(want), std::to_string(life_ms)});
+                          absl::StrCat(burst), std::to_string(want), std::to_string(life_ms),
+                          absl::StrCat(reserve)});
     const redis::ReplyView view = reply.View();
     Grant grant;
     grant.calls = static_cast<int>(view.At(0).Integer());

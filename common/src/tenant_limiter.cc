@@ -119,7 +119,7 @@ bool TenantLimiter::TakeShared(std::unique_lock<std::mutex>& lock, Bucket& bucke
   const int want = std::max(1, static_cast<int>(limits_.calls_per_second * 0.025));
   lock.unlock();
   const auto grant =
-      shared_->Take(tenant, limits_.calls_per_second, std::max(limits_.burst, 1.0), want);
+      shared_->Take(tenant, limits_.calls_per_second, std::max(limits_.burst, 1.0), want, 0);
   lock.lock();
   if (!grant) {
     // Unreachable: count alone for a second before asking again.
@@ -142,6 +142,53 @@ bool TenantLimiter::TakeShared(std::unique_lock<std::mutex>& lock, Bucket& bucke
   bucket.taken += grant->calls - 1;
   bucket.taken_until = now + std::chrono::seconds(1);
   return true;
+}
+
+SharedTenantBudget::Grant TenantLimiter::TakeBackground(const std::string& msp_id, int want,
+                                                        Clock::time_point now) {
+  SharedTenantBudget::Grant grant;
+  if (limits_.calls_per_second <= 0 || want <= 0) {
+    grant.calls = std::max(want, 0);
+    return grant;
+  }
+  const std::string tenant = absl::StrCat("msp:", msp_id);
+  const double burst = std::max(limits_.burst, 1.0);
+  const bool shared_reachable =
+      shared_ != nullptr &&
+      now.time_since_epoch().count() >= local_until_.load(std::memory_order_relaxed);
+  if (shared_reachable) {
+    if (auto taken = shared_->Take(tenant, limits_.calls_per_second, burst, want, burst / 2)) {
+      return *taken;
+    }
+    local_until_.store((now + std::chrono::seconds(1)).time_since_epoch().count(),
+                       std::memory_order_relaxed);
+  }
+  // Alone: this replica's share, from the bucket its admins' calls use.
+  const int replicas = shared_ != nullptr ? std::max(1, shared_->Replicas()) : 1;
+  const double rate = limits_.calls_per_second / replicas;
+  const double share = std::max(burst / replicas, 1.0);
+  Shard& shard = shards_[std::hash<std::string>{}(tenant) % shards_.size()];
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.buckets.find(tenant);
+  if (it == shard.buckets.end()) {
+    auto bucket = std::make_unique<Bucket>();
+    bucket->tokens = share;
+    bucket->refilled = now;
+    it = shard.buckets.emplace(tenant, std::move(bucket)).first;
+  }
+  Bucket& bucket = *it->second;
+  bucket.last_call = now;
+  const double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
+  bucket.tokens = std::min(share, bucket.tokens + elapsed * rate);
+  bucket.refilled = now;
+  const double reserve = share / 2;
+  grant.calls = std::min(want, static_cast<int>(std::floor(std::max(0.0, bucket.tokens - reserve))));
+  bucket.tokens -= grant.calls;
+  if (grant.calls == 0) {
+    grant.wait = std::chrono::milliseconds(
+        static_cast<int64_t>(std::ceil((reserve + 1.0 - bucket.tokens) / rate * 1000.0)));
+  }
+  return grant;
 }
 
 void TenantLimiter::PruneIdle(Shard& shard, Clock::time_point now) {

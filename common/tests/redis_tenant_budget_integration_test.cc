@@ -40,25 +40,39 @@ TEST(RedisTenantBudget, ReplicasDrawOneBucketAndSeeEachOther) {
   // A burst of 10 at 1 call a second: 10 calls in all, whichever replica takes them.
   int taken = 0;
   for (int i = 0; i < 10; ++i) {
-    const auto grant = (i % 2 == 0 ? a : *b).Take("msp:shared", 1, 10, 3);
+    const auto grant = (i % 2 == 0 ? a : *b).Take("msp:shared", 1, 10, 3, 0);
     ASSERT_TRUE(grant.has_value());
     taken += grant->calls;
   }
   EXPECT_EQ(taken, 10);
-  const auto none = b->Take("msp:shared", 1, 10, 3);
+  const auto none = b->Take("msp:shared", 1, 10, 3, 0);
   ASSERT_TRUE(none.has_value());
   EXPECT_EQ(none->calls, 0);
   EXPECT_GT(none->wait.count(), 0);
   EXPECT_LE(none->wait.count(), 1000);  // one call's refill at 1 a second
   // Another tenant and another service have buckets of their own.
-  EXPECT_EQ(a.Take("msp:other", 1, 10, 3)->calls, 3);
+  EXPECT_EQ(a.Take("msp:other", 1, 10, 3, 0)->calls, 3);
   RedisTenantBudget elsewhere(At(port), "budget-test-other", beat);
-  EXPECT_EQ(elsewhere.Take("msp:shared", 1, 10, 3)->calls, 3);
+  EXPECT_EQ(elsewhere.Take("msp:shared", 1, 10, 3, 0)->calls, 3);
   EXPECT_EQ(elsewhere.Replicas(), 1);
 
   // A replica that stops leaves at once.
   b.reset();
   EXPECT_TRUE(Eventually([&] { return a.Replicas() == 1; }));
+}
+
+// Background work takes only what lies above the reserve: the rest is the tenant's own calls'.
+TEST(RedisTenantBudget, ABackgroundTakeLeavesTheReserve) {
+  const int port = testing::SharedRedis().port();
+  RedisTenantBudget budget(At(port), "budget-reserve", std::chrono::milliseconds(20));
+  // A burst of 10 at 1 a second, a reserve of 4: 6 for the background, none after.
+  EXPECT_EQ(budget.Take("msp:r", 1, 10, 100, 4)->calls, 6);
+  const auto none = budget.Take("msp:r", 1, 10, 100, 4);
+  EXPECT_EQ(none->calls, 0);
+  EXPECT_GT(none->wait.count(), 0);  // until one call lies above the reserve: 1 s
+  EXPECT_LE(none->wait.count(), 1000);
+  // The tenant's own calls still find the reserve.
+  EXPECT_EQ(budget.Take("msp:r", 1, 10, 100, 0)->calls, 4);
 }
 
 // A replica killed and started again in its pod comes back under its own name (host and port):
@@ -102,7 +116,7 @@ TEST(RedisTenantBudget, AnUnreachableRedisIsSaidQuicklyAndTheCountStays) {
   const int dead_port = testing::FreePort();
   RedisTenantBudget budget(At(dead_port), "budget-test-dead", std::chrono::milliseconds(20));
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(budget.Take("msp:a", 10, 10, 1).has_value());
+  EXPECT_FALSE(budget.Take("msp:a", 10, 10, 1, 0).has_value());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
   EXPECT_EQ(budget.Replicas(), 1);
 }

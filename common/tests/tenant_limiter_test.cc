@@ -131,13 +131,14 @@ TEST(TenantLimiter, RefusedCallsTakeNoSlotAndNoTokens) {
 // much is there), and a replica count.
 class FakeSharedBudget : public SharedTenantBudget {
  public:
-  std::optional<Grant> Take(const std::string& tenant, double, double, int want) override {
+  std::optional<Grant> Take(const std::string& tenant, double, double, int want,
+                            double reserve) override {
     std::lock_guard<std::mutex> lock(mu);
     ++takes;
     if (!reachable) return std::nullopt;
     int& left = available[tenant];
     Grant grant;
-    grant.calls = std::min(want, left);
+    grant.calls = std::max(0, std::min(want, left - static_cast<int>(reserve)));
     left -= grant.calls;
     if (grant.calls == 0) grant.wait = milliseconds(250);
     return grant;
@@ -161,8 +162,9 @@ TEST(TenantLimiter, ReplicasDrawATenantsRateFromOneSharedBudget) {
   // The second replica's limiter asks the same store (a forwarding budget).
   struct Forward : SharedTenantBudget {
     explicit Forward(FakeSharedBudget* to) : to(to) {}
-    std::optional<Grant> Take(const std::string& t, double r, double b, int w) override {
-      return to->Take(t, r, b, w);
+    std::optional<Grant> Take(const std::string& t, double r, double b, int w,
+                              double reserve) override {
+      return to->Take(t, r, b, w, reserve);
     }
     int Replicas() const override { return to->Replicas(); }
     FakeSharedBudget* to;
@@ -186,6 +188,38 @@ TEST(TenantLimiter, ReplicasDrawATenantsRateFromOneSharedBudget) {
   // Another tenant has a bucket of its own.
   store->available["msp:b"] = 1;
   EXPECT_EQ(Refusal(a, Msp("b"), t0), "");
+}
+
+// A bulk job's rows take from the MSP's budget only above half the burst: the MSP's admins always
+// find that half, and while they use the rate the job waits; what they leave, the job gets.
+TEST(TenantLimiter, BackgroundWorkLeavesTheAdminsHalfTheBurst) {
+  TenantLimiter limiter({10, 10, 0});
+  const auto t0 = Clock::now();
+  EXPECT_EQ(limiter.TakeBackground("a", 100, t0).calls, 5);
+  const auto none = limiter.TakeBackground("a", 100, t0);
+  EXPECT_EQ(none.calls, 0);
+  EXPECT_EQ(none.wait, milliseconds(100));  // one call more than the reserve, at 10/s
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "") << i;
+  EXPECT_EQ(Refusal(limiter, Msp("a"), t0), "TENANT_RATE_LIMITED");
+  // Admins busy: a second's refill (10) goes to them first; the job gets nothing while they are
+  // below the reserve.
+  const auto t1 = t0 + std::chrono::seconds(1);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(Refusal(limiter, Msp("a"), t1), "") << i;
+  EXPECT_EQ(limiter.TakeBackground("a", 100, t1).calls, 0);
+  // Another MSP's job has a budget of its own; with the rate unlimited a job takes everything.
+  EXPECT_EQ(limiter.TakeBackground("b", 100, t1).calls, 5);
+  TenantLimiter unlimited({0, 0, 0});
+  EXPECT_EQ(unlimited.TakeBackground("a", 100, t1).calls, 100);
+}
+
+TEST(TenantLimiter, BackgroundWorkTakesFromTheSharedBudgetAboveItsReserve) {
+  auto shared = std::make_unique<FakeSharedBudget>();
+  FakeSharedBudget* store = shared.get();
+  store->available["msp:a"] = 30;
+  TenantLimiter limiter({400, 40, 0}, std::move(shared));
+  EXPECT_EQ(limiter.TakeBackground("a", 100).calls, 10);  // 30 held, 20 kept for the admins
+  EXPECT_EQ(limiter.TakeBackground("a", 100).calls, 0);
+  EXPECT_EQ(Refusal(limiter, Msp("a"), Clock::now()), "");
 }
 
 // A replica admits its share of a tenant's concurrent calls: together they stay within the cap.

@@ -15,11 +15,12 @@ std::string NewBulkJobRunnerOwner() {
 }
 
 BulkJobRunner::BulkJobRunner(pg::Pool* pool, CustomerCreator* creator,
-                             const FreeMailDomains* free_mail, std::function<void()> after_batch,
-                             BulkJobRunnerOptions options)
+                             const FreeMailDomains* free_mail, TenantLimiter* limiter,
+                             std::function<void()> after_batch, BulkJobRunnerOptions options)
     : pool_(pool),
       creator_(creator),
       free_mail_(free_mail),
+      limiter_(limiter),
       after_batch_(std::move(after_batch)),
       options_(std::move(options)),
       thread_([this] { Loop(); }) {}
@@ -73,10 +74,12 @@ void BulkJobRunner::Loop() {
 
 void BulkJobRunner::Run(const ClaimedJob& job) {
   int after = 0;
+  budget_left_ = 0;  // what was taken was another MSP's
   for (;;) {
     std::vector<PendingRow> rows;
     {
       pg::Lease conn = pool_->Acquire();
+      renewed_ = std::chrono::steady_clock::now();
       const auto state = store_.Renew(*conn, job.ref, options_.owner, options_.lease);
       if (!state) return;  // another runner has it
       {
@@ -108,6 +111,32 @@ void BulkJobRunner::Run(const ClaimedJob& job) {
   }
 }
 
+bool BulkJobRunner::KeepLease(const ClaimedJob& job) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - renewed_ < options_.lease / 3) return true;
+  pg::Lease conn = pool_->Acquire();
+  renewed_ = now;
+  return store_.Renew(*conn, job.ref, options_.owner, options_.lease).has_value();
+}
+
+bool BulkJobRunner::TakeFromBudget(const ClaimedJob& job) {
+  while (budget_left_ == 0) {
+    if (limiter_ == nullptr) return true;
+    if (!KeepLease(job)) return false;
+    const auto grant = limiter_->TakeBackground(job.ref.msp_id, options_.rows_in_flight);
+    budget_left_ = grant.calls;
+    if (budget_left_ > 0) break;
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, std::clamp(grant.wait, std::chrono::milliseconds(5),
+                                      std::chrono::milliseconds(1000)),
+                     [this] { return stop_; })) {
+      return false;
+    }
+  }
+  --budget_left_;
+  return true;
+}
+
 std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
                                             const std::vector<PendingRow>& rows) {
   std::vector<RowResult> results(rows.size());
@@ -132,6 +161,10 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       result.outcome = RowOutcome::kFailed;
       result.problems.push_back(FailureOf(e));
       continue;
+    }
+    if (!TakeFromBudget(job)) {
+      result.outcome = RowOutcome::kPending;  // stopping: left for the next runner
+      break;
     }
     {
       std::unique_lock lock(mu);

@@ -9,6 +9,7 @@
 
 #include "domain/customer_rules.h"
 #include "msp/common/pg.h"
+#include "msp/common/tenant_limiter.h"
 #include "store/bulk_job_store.h"
 #include "store/customer_creator.h"
 
@@ -30,11 +31,15 @@ struct BulkJobRunnerOptions {
 // time), writes its rows in order through CreateCustomer's write path (each under its row's
 // request id: a row written before, by this runner or one that died, is answered, not written
 // again), records each batch's outcomes with the job's progress, and renews the lease between
-// batches; a cancelled job stops after the rows in flight. One thread.
+// batches; a cancelled job stops after the rows in flight. Each row is taken from the MSP's rate
+// budget as background work (TenantLimiter::TakeBackground): the MSP's admins come first. One
+// thread.
 class BulkJobRunner {
  public:
+  // `limiter` (may be null: no budget) is the service's tenant limiter.
   BulkJobRunner(pg::Pool* pool, CustomerCreator* creator, const FreeMailDomains* free_mail,
-                std::function<void()> after_batch, BulkJobRunnerOptions options);
+                TenantLimiter* limiter, std::function<void()> after_batch,
+                BulkJobRunnerOptions options);
   ~BulkJobRunner();
   BulkJobRunner(const BulkJobRunner&) = delete;
   BulkJobRunner& operator=(const BulkJobRunner&) = delete;
@@ -48,10 +53,18 @@ class BulkJobRunner {
   void Run(const ClaimedJob& job);
   // Writes `rows` (at most rows_in_flight at once) and returns their results.
   std::vector<RowResult> Write(const ClaimedJob& job, const std::vector<PendingRow>& rows);
+  // Waits until the MSP's budget gives the job a row, keeping the lease meanwhile (false: the
+  // runner is stopping, or lost the lease).
+  bool TakeFromBudget(const ClaimedJob& job);
+  // Renews the lease when a third of it has passed since the last renewal; false when lost.
+  bool KeepLease(const ClaimedJob& job);
 
   pg::Pool* pool_;
   CustomerCreator* creator_;
   const FreeMailDomains* free_mail_;
+  TenantLimiter* limiter_;
+  int budget_left_ = 0;  // rows taken from the job's MSP's budget and not sent yet
+  std::chrono::steady_clock::time_point renewed_;
   std::function<void()> after_batch_;  // the relays: new customers' events and deliveries
   BulkJobRunnerOptions options_;
   BulkJobStore store_;

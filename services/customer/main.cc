@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
     runner_options.lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_bulk_job_lease_ms));
     runner_options.rows_in_flight = absl::GetFlag(FLAGS_bulk_rows_in_flight);
     msp::customer::BulkJobRunner runner(
-        &pool, &bulk_creator, &free_mail,
+        &pool, &bulk_creator, &free_mail, limiter.get(),
         [&events_relay, &relay] {
           events_relay.Wake();
           relay.Wake();

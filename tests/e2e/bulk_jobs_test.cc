@@ -410,5 +410,39 @@ TEST(BulkJobs, ACancelledJobStopsAndItsRowsSayCancelled) {
   stack->StartService("customer");
 }
 
+TEST(BulkJobs, AJobSharesItsMspsRateBudgetAndTheAdminsComeFirst) {
+  const std::string msp = "bulk-budget";
+  // 50 calls a second for the MSP, the same on every replica (one here).
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer", {"--tenant_rate_limit_qps=50", "--tenant_rate_limit_burst=50"});
+  const int rows = 250;
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("budget", rows), false, &uploaded, "", 64 * 1024).ok());
+  cv1::Operation op;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  // An admin at work meanwhile: 20 reads a second for 3 s, none refused.
+  int refused = 0, answered = 0;
+  for (int i = 0; i < 60; ++i) {
+    Job job;
+    const auto status =
+        CallJobs(&cv1::BulkJobService::Stub::GetBulkJob, msp, uploaded.name(), &job);
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+    if (status.ok()) ++answered;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(refused, 0);
+  EXPECT_EQ(answered, 60);
+  const Job ended = WaitUntilEnded(msp, uploaded.name());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(ended.rows_created(), rows);
+  // The job kept within the budget: what lay above half the burst at the start (25), then what
+  // the refill gave beyond the admin's reads. Unlimited, it takes well under a second.
+  EXPECT_GT(seconds, 3.5) << "the job did not take its rows from the MSP's budget";
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
 }  // namespace
 }  // namespace msp

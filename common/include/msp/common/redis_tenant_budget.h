@@ -36,8 +36,8 @@ class RedisTenantBudget : public SharedTenantBudget {
   RedisTenantBudget(const RedisTenantBudget&) = delete;
   RedisTenantBudget& operator=(const RedisTenantBudget&) = delete;
 
-  std::optional<Grant> Take(const std::string& tenant, double rate, double burst,
-                            int want) override;
+  std::optional<Grant> Take(const std::string& tenant, double rate, double burst, int want,
+                            double reserve) override;
   int Replicas() const override { return replicas_.load(std::memory_order_relaxed); }
   const std::string& replica_id() const { return replica_id_; }
 

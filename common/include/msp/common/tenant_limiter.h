@@ -33,9 +33,10 @@ class SharedTenantBudget {
   };
   virtual ~SharedTenantBudget() = default;
   // Takes up to `want` calls from `tenant`'s bucket (refilled at `rate` a second, holding at most
-  // `burst`); nullopt when the store cannot be reached (the limiter then counts alone).
-  virtual std::optional<Grant> Take(const std::string& tenant, double rate, double burst,
-                                    int want) = 0;
+  // `burst`), only from what lies above `reserve`; nullopt when the store cannot be reached (the
+  // limiter then counts alone).
+  virtual std::optional<Grant> Take(const std::string& tenant, double rate, double burst, int want,
+                                    double reserve) = 0;
   // The replicas of the service alive now, this one included; the last count known while the
   // store cannot be reached. At least 1.
   virtual int Replicas() const = 0;
@@ -91,6 +92,15 @@ class TenantLimiter {
   // Admits a call of `principal` or throws ApiError RESOURCE_EXHAUSTED.
   Permit Admit(const auth::Principal& principal) { return Admit(principal, Clock::now()); }
   Permit Admit(const auth::Principal& principal, Clock::time_point now);
+  // An MSP's background work (a bulk job's rows) out of the MSP's own rate budget: up to `want`
+  // calls, taken only from what lies above half the burst, so the MSP's admins always find half
+  // their burst and, while they use the rate, come first; what they leave, the job gets. With
+  // none taken, `wait` says when to ask again. All of `want` when the rate is not limited.
+  SharedTenantBudget::Grant TakeBackground(const std::string& msp_id, int want) {
+    return TakeBackground(msp_id, want, Clock::now());
+  }
+  SharedTenantBudget::Grant TakeBackground(const std::string& msp_id, int want,
+                                           Clock::time_point now);
   // Tenants currently tracked (for tests of the idle pruning).
   size_t tracked_tenants() const;
 

@@ -1,0 +1,177 @@
+// Benchmark (not a test) of bulk imports, on a stack of its own (durable PostgreSQL, Redis, the
+// customer and service-assignment services):
+//   - the dry run of a --dry_rows file (UploadBulkJob with validate_only): seconds per run, the
+//     best and the median of --dry_runs;
+//   - the import's rate side by side with the load generator's: each round runs
+//     `loadgen --target create --concurrency 16` for --seconds, then imports a file of as many
+//     rows as the load generator made (the same customers: fully managed, no services), timed
+//     from RunBulkJob to the job's end; a round prints both rates and their ratio.
+// ./tools/bench-import runs it.
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <regex>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "msp/customer/v1/bulk_jobs.grpc.pb.h"
+#include "stack.h"
+#include "testdata/bulk_import_files.h"
+
+ABSL_FLAG(int, dry_rows, 10000, "rows of the dry run's file");
+ABSL_FLAG(int, dry_runs, 5, "dry runs timed");
+ABSL_FLAG(int, rounds, 3, "rounds of load generator then import");
+ABSL_FLAG(double, seconds, 10, "the load generator's run in each round");
+ABSL_FLAG(int, concurrency, 16, "the load generator's callers");
+
+namespace {
+
+namespace cv1 = msp::customer::v1;
+using Clock = std::chrono::steady_clock;
+
+msp::testing::Stack* stack = nullptr;
+
+// `rows` rows as the load generator's creates (fully managed, no services), each its own
+// company and email.
+std::string ImportFile(const std::string& tag, int rows) {
+  std::string out = msp::customer::testdata::kBulkCsvHeader;
+  for (int i = 1; i <= rows; ++i) {
+    out += msp::customer::testdata::BulkCsvRow(absl::StrCat(tag, " ", i, " GmbH"),
+                                               absl::StrCat("it@", tag, "-", i, ".example"),
+                                               "FULLY_MANAGED", "");
+  }
+  return out;
+}
+
+cv1::BulkJob Upload(const std::string& msp, const std::string& file, bool validate_only) {
+  auto stub = cv1::BulkJobService::NewStub(stack->Channel("customer"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+  msp::testing::Authorize(context, stack->MspToken(msp));
+  cv1::BulkJob job;
+  auto writer = stub->UploadBulkJob(&context, &job);
+  cv1::UploadBulkJobRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_kind(cv1::BulkJob::CREATE_CUSTOMERS);
+  request.set_validate_only(validate_only);
+  constexpr size_t kChunk = 1 << 20;
+  for (size_t at = 0; at < file.size(); at += kChunk) {
+    request.set_chunk(file.substr(at, kChunk));
+    if (!writer->Write(request)) break;
+    request.Clear();
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) throw std::runtime_error("upload: " + status.error_message());
+  return job;
+}
+
+// Runs the job and waits for its end; returns its rows a second from the run to the end.
+double RunToEnd(const std::string& msp, const cv1::BulkJob& job) {
+  auto stub = cv1::BulkJobService::NewStub(stack->Channel("customer"));
+  const auto start = Clock::now();
+  {
+    grpc::ClientContext context;
+    msp::testing::Authorize(context, stack->MspToken(msp));
+    cv1::RunBulkJobRequest request;
+    request.set_name(job.name());
+    cv1::Operation op;
+    const auto status = stub->RunBulkJob(&context, request, &op);
+    if (!status.ok()) throw std::runtime_error("run: " + status.error_message());
+  }
+  for (;;) {
+    grpc::ClientContext context;
+    msp::testing::Authorize(context, stack->MspToken(msp));
+    cv1::GetBulkJobRequest request;
+    request.set_name(job.name());
+    cv1::BulkJob now;
+    const auto status = stub->GetBulkJob(&context, request, &now);
+    if (!status.ok()) throw std::runtime_error("get: " + status.error_message());
+    if (now.state() == cv1::BulkJob::SUCCEEDED) {
+      if (now.rows_created() != job.row_count()) throw std::runtime_error("rows failed");
+      return job.row_count() /
+             std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// The load generator's creates a second (its figure line's qps).
+double LoadgenCreates(const std::string& msp, int round) {
+  const std::string log = absl::StrCat(stack->log_dir(), "/loadgen-", round, ".log");
+  msp::testing::ChildProcess loadgen(
+      {msp::testing::BinaryPath("tools/loadgen/loadgen"), "--target=create",
+       "--addr=" + stack->address("customer"),
+       absl::StrCat("--concurrency=", absl::GetFlag(FLAGS_concurrency)),
+       absl::StrCat("--duration_s=", absl::GetFlag(FLAGS_seconds)), "--msp=" + msp,
+       "--token=" + stack->MspToken(msp)},
+      {}, log);
+  if (loadgen.Wait(std::chrono::minutes(5)) != 0) {
+    throw std::runtime_error("loadgen failed: " + loadgen.ReadLog());
+  }
+  std::smatch m;
+  const std::string out = loadgen.ReadLog();
+  if (!std::regex_search(out, m, std::regex(R"(qps=([0-9.]+))"))) {
+    throw std::runtime_error("no qps in: " + out);
+  }
+  return std::stod(m[1]);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  try {
+    stack = new msp::testing::Stack({"customer", "service-assignment"}, {},
+                                    /*durable_postgres=*/true);
+    // The dry run.
+    const int dry_rows = absl::GetFlag(FLAGS_dry_rows);
+    const std::string dry_file = ImportFile("dry", dry_rows);
+    std::vector<double> dry_seconds;
+    for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
+      const auto start = Clock::now();
+      const cv1::BulkJob checked = Upload("bench-dry", dry_file, /*validate_only=*/true);
+      dry_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      if (checked.row_count() != dry_rows || checked.invalid_row_count() != 0) {
+        throw std::runtime_error("the dry run's file is not all valid");
+      }
+    }
+    std::cout << absl::StrFormat(
+        "dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < 2 s)\n",
+        dry_rows, dry_file.size() / 1048576.0, static_cast<int>(dry_seconds.size()),
+        *std::min_element(dry_seconds.begin(), dry_seconds.end()), Median(dry_seconds));
+
+    // The import beside the load generator, round by round.
+    std::vector<double> ratios;
+    for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+      const double loadgen = LoadgenCreates(absl::StrCat("bench-loadgen-", round), round);
+      const int rows = std::max(1000, static_cast<int>(loadgen * absl::GetFlag(FLAGS_seconds)));
+      const std::string msp = absl::StrCat("bench-import-", round);
+      const cv1::BulkJob job = Upload(msp, ImportFile(msp, rows), /*validate_only=*/false);
+      const double imported = RunToEnd(msp, job);
+      ratios.push_back(imported / loadgen);
+      std::cout << absl::StrFormat(
+          "round %d: loadgen create c=%d %.0f/s; import of %d rows %.0f rows/s; ratio %.2f "
+          "(goal >= 0.8)\n",
+          round, absl::GetFlag(FLAGS_concurrency), loadgen, rows, imported, ratios.back());
+    }
+    std::cout << absl::StrFormat("import / loadgen: median %.2f, min %.2f, max %.2f\n",
+                                 Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
+                                 *std::max_element(ratios.begin(), ratios.end()));
+    delete stack;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "import_bench: " << e.what() << "\n";
+    delete stack;
+    return 1;
+  }
+}
