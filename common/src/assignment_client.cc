@@ -71,6 +71,26 @@ ServicesByCustomer AssignmentClient::BatchGet(const std::string& msp_id,
   return ToMap(response);
 }
 
+std::set<std::string> AssignmentClient::TakenTenantIds(const std::string& msp_id,
+                                                      const std::vector<std::string>& tenant_ids) {
+  constexpr size_t kPerCall = 10000;
+  std::set<std::string> taken;
+  for (size_t begin = 0; begin < tenant_ids.size(); begin += kPerCall) {
+    assignment::v1::BatchCheckKnoxManageTenantIdsRequest request;
+    request.set_parent(absl::StrCat("msps/", msp_id));
+    for (size_t i = begin; i < std::min(tenant_ids.size(), begin + kPerCall); ++i) {
+      request.add_tenant_ids(tenant_ids[i]);
+    }
+    grpc::ClientContext context;
+    Prepare(context);
+    assignment::v1::BatchCheckKnoxManageTenantIdsResponse response;
+    const grpc::Status status = stub_->BatchCheckKnoxManageTenantIds(&context, request, &response);
+    if (!status.ok()) throw Unavailable(status);
+    taken.insert(response.taken_tenant_ids().begin(), response.taken_tenant_ids().end());
+  }
+  return taken;
+}
+
 void AssignmentClient::BatchGetAsync(
     const std::string& msp_id, const std::vector<std::string>& ids,
     std::function<void(ServicesByCustomer, std::exception_ptr)> done) {

@@ -48,11 +48,13 @@ v1::Operation OperationOf(const v1::BulkJob& job) {
 }  // namespace
 
 BulkJobServiceImpl::BulkJobServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
-                                       const FreeMailDomains* free_mail, BulkJobLimits limits,
+                                       const FreeMailDomains* free_mail,
+                                       AssignmentClient* assignments, BulkJobLimits limits,
                                        std::function<void()> start_runner)
     : pool_(pool),
       runtime_(runtime),
       free_mail_(free_mail),
+      assignments_(assignments),
       limits_(limits),
       start_runner_(std::move(start_runner)) {}
 
@@ -100,7 +102,8 @@ grpc::Status BulkJobServiceImpl::UploadBulkJob(grpc::ServerContext* context,
       }
       file += next.chunk();
     }
-    const CheckedFile checked = CheckImportFile(file, *free_mail_);
+    CheckedFile checked = CheckImportFile(file, *free_mail_);
+    MarkTakenTenantIds(checked, assignments_->TakenTenantIds(msp_id, TenantIdsToCheck(checked)));
 
     v1::BulkJob job;
     job.set_kind(settings.kind());

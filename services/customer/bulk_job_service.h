@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "domain/customer_rules.h"
+#include "msp/common/assignment_client.h"
 #include "msp/common/pg.h"
 #include "msp/common/rpc.h"
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
@@ -21,8 +22,10 @@ struct BulkJobLimits {
 // answer. The rows are written by BulkJobRunner, which `start_runner` wakes.
 class BulkJobServiceImpl final : public v1::BulkJobService::Service {
  public:
+  // `assignments` answers which Knox Manage tenant ids exist (the dry run's check).
   BulkJobServiceImpl(pg::Pool* pool, RpcRuntime* runtime, const FreeMailDomains* free_mail,
-                     BulkJobLimits limits, std::function<void()> start_runner);
+                     AssignmentClient* assignments, BulkJobLimits limits,
+                     std::function<void()> start_runner);
   static auth::MethodPolicy Policy();
 
   grpc::Status UploadBulkJob(grpc::ServerContext* context,
@@ -48,6 +51,7 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
   pg::Pool* pool_;
   RpcRuntime* runtime_;
   const FreeMailDomains* free_mail_;
+  AssignmentClient* assignments_;
   BulkJobLimits limits_;
   std::function<void()> start_runner_;
   BulkJobStore store_;

@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
         runner_options);
     msp::customer::BulkJobLimits bulk_limits;
     bulk_limits.max_running_jobs_per_msp = absl::GetFlag(FLAGS_bulk_max_running_jobs);
-    msp::customer::BulkJobServiceImpl bulk_jobs(&pool, &runtime, &free_mail, bulk_limits,
+    msp::customer::BulkJobServiceImpl bulk_jobs(&pool, &runtime, &free_mail, &assignments,
+                                                bulk_limits,
                                                 [&runner] { runner.Wake(); });
     host.AddService(&bulk_jobs);
     // Saved answers for request ids are kept for the retention window, then purged in batches.

@@ -27,10 +27,12 @@ const std::string kList = absl::StrCat(kService, "ListCustomerServices");
 const std::string kBatchGet = absl::StrCat(kService, "BatchGetCustomerServices");
 const std::string kReport = absl::StrCat(kService, "ReportDeviceCounts");
 const std::string kCheckTenant = absl::StrCat(kService, "CheckKnoxManageTenantId");
+const std::string kBatchCheckTenants = absl::StrCat(kService, "BatchCheckKnoxManageTenantIds");
 const std::string kLaunch = absl::StrCat(kService, "LaunchServiceConsole");
 const std::string kEnd = absl::StrCat(kService, "EndCustomerServices");
 
 constexpr int kMaxBatchCustomers = 500;
+constexpr int kMaxBatchTenantIds = 10000;
 
 void CheckTenantPrefix(const std::string& field, const std::string& prefix) {
   if (auto problem = knox::TenantPrefixProblem(prefix)) {
@@ -96,6 +98,8 @@ auth::MethodPolicy ServiceAssignmentImpl::Policy() {
       .Allow(kBatchGet, {MspAdmin(), Service(identity::kCustomer),
                          Service(identity::kReportingRebuild, TenantScope::kAll)})
       .Allow(kCheckTenant, {MspAdmin(), Service(identity::kOnboardingInvitation)})
+      // A bulk import's dry run, for the MSP whose file it is.
+      .Allow(kBatchCheckTenants, {Service(identity::kCustomer)})
       .Allow(kLaunch, {MspAdmin()})
       // Onboarding ends a delinked customer's services for the customer's admin who accepted.
       .Allow(kEnd, {Service(identity::kOnboardingInvitation).ActingFor({K::kCustomerAdmin})});
@@ -392,6 +396,24 @@ grpc::Status ServiceAssignmentImpl::CheckKnoxManageTenantId(
       for (auto& s : store_.SuggestTenantIds(*conn, request->prefix(), domain, "")) {
         response->add_suggestions(std::move(s));
       }
+    }
+  });
+}
+
+grpc::Status ServiceAssignmentImpl::BatchCheckKnoxManageTenantIds(
+    grpc::ServerContext* context, const v1::BatchCheckKnoxManageTenantIdsRequest* request,
+    v1::BatchCheckKnoxManageTenantIdsResponse* response) {
+  return runtime_->Handle(context, kBatchCheckTenants, [&](const auth::Principal& principal) {
+    RequireMspParent("parent", request->parent(), principal);
+    if (request->tenant_ids_size() > kMaxBatchTenantIds) {
+      throw ApiError::InvalidArgument(
+          {{"tenant_ids", absl::StrCat("at most ", kMaxBatchTenantIds, " a call")}});
+    }
+    const std::vector<std::string> ids(request->tenant_ids().begin(), request->tenant_ids().end());
+    pg::Lease conn = pool_->Acquire();
+    const auto taken = store_.TakenTenantIds(*conn, ids);
+    for (const auto& id : ids) {
+      if (taken.contains(id)) response->add_taken_tenant_ids(id);
     }
   });
 }

@@ -45,6 +45,9 @@ class ServiceAssignmentImpl final : public v1::ServiceAssignmentService::Service
   grpc::Status ReportDeviceCounts(grpc::ServerContext* context,
                                   const v1::ReportDeviceCountsRequest* request,
                                   v1::ReportDeviceCountsResponse* response) override;
+  grpc::Status BatchCheckKnoxManageTenantIds(
+      grpc::ServerContext* context, const v1::BatchCheckKnoxManageTenantIdsRequest* request,
+      v1::BatchCheckKnoxManageTenantIdsResponse* response) override;
   grpc::Status CheckKnoxManageTenantId(grpc::ServerContext* context,
                                        const v1::CheckKnoxManageTenantIdRequest* request,
                                        v1::CheckKnoxManageTenantIdResponse* response) override;

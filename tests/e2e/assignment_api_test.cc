@@ -570,6 +570,15 @@ TEST(AssignmentApi, TenantIsolationMatrix) {
          return Call(&S::CheckKnoxManageTenantId, *stub, t, r, &out);
        },
        true, identity::kOnboardingInvitation},
+      {"BatchCheckKnoxManageTenantIds",
+       [&](const std::string& t) {
+         av1::BatchCheckKnoxManageTenantIdsRequest r;
+         r.set_parent("msps/owner");
+         r.add_tenant_ids("isolated.example");
+         av1::BatchCheckKnoxManageTenantIdsResponse out;
+         return Call(&S::BatchCheckKnoxManageTenantIds, *stub, t, r, &out);
+       },
+       false, identity::kCustomer},
       {"LaunchServiceConsole",
        [&](const std::string& t) {
          av1::LaunchServiceConsoleRequest r;

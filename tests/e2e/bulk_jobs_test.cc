@@ -1,7 +1,8 @@
-// Bulk onboarding through the real customer service: a dry run of a mixed file, the same file
+// Bulk onboarding through the real customer and assignment services: a dry run of a mixed file
+// (every problem it looks for, a Knox Manage tenant another customer has included), the same file
 // imported (progress, the customers, their trail naming the job, the result CSV byte for byte),
 // kill -9 of the service between a batch's commit and its record and the resume after it, a
-// cancel, and the cap on running jobs.
+// cancel, the cap on running jobs, and a job's share of its MSP's rate budget.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include "stack.h"
 #include "status_details.h"
 #include "testdata/bulk_import_files.h"
+#include "testdata/sample_customers.h"
 
 namespace msp {
 namespace {
@@ -160,20 +162,53 @@ std::string MixedFile() {
       BulkCsvRow("Tenant B GmbH", "b@clash.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 5: 4's
       BulkCsvRow("Free Mail GmbH", "boss@gmail.com", "JOINTLY_MANAGED"),            // 6
       BulkCsvRow("Good Two GmbH", "it@good-two.example", "JOINTLY_MANAGED",         // 7
-                 "KNOX_MANAGE|KNOX_CONFIGURE", "two"));
+                 "KNOX_MANAGE|KNOX_CONFIGURE", "two"),
+      BulkCsvRow("Late Tenant GmbH", "it@taken-tenant.example", "FULLY_MANAGED",    // 8: taken
+                 "KNOX_MANAGE"));
+}
+
+// A customer (of another MSP) that has the Knox Manage tenant taken-tenant.example, once its
+// services are assigned.
+void TakeTheTenantOfRowEight() {
+  static const bool done = [] {
+    auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+    grpc::ClientContext context;
+    Prepare(context, "bulk-tenant-owner");
+    cv1::CreateCustomerRequest request;
+    request.set_parent("msps/bulk-tenant-owner");
+    *request.mutable_customer() =
+        customer::testdata::ValidCustomer("Tenant Owner GmbH", "it@taken-tenant.example");
+    request.add_services(assignment::v1::KNOX_MANAGE);
+    cv1::Customer created;
+    EXPECT_TRUE(stub->CreateCustomer(&context, request, &created).ok());
+    pg::Connection conn(stack->database_url(), 5000);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      if (conn.Exec("SELECT count(*) FROM assignment.knox_manage_tenants WHERE tenant_id = "
+                    "'taken-tenant.example'")
+              .Int64(0, 0) == 1) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }();
+  ASSERT_TRUE(done) << "the tenant was never made";
 }
 
 const std::vector<std::string> kMixedFindings = {"2:company_size", "3:work_email",
-                                                 "5:knox_manage_tenant_prefix", "6:work_email"};
+                                                 "5:knox_manage_tenant_prefix", "6:work_email",
+                                                 "8:knox_manage_tenant_prefix"};
 
 TEST(BulkJobs, ADryRunOfAMixedFileFindsEveryProblemAndWritesNothing) {
+  TakeTheTenantOfRowEight();
   Job job;
   const auto status = Upload("bulk-dry", MixedFile(), /*validate_only=*/true, &job);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(job.name(), "");  // nothing stored
   EXPECT_EQ(job.state(), Job::VALIDATED);
-  EXPECT_EQ(job.row_count(), 7);
-  EXPECT_EQ(job.invalid_row_count(), 4);
+  EXPECT_EQ(job.row_count(), 8);
+  EXPECT_EQ(job.invalid_row_count(), 5);
   EXPECT_EQ(Findings(job), kMixedFindings);
   for (const auto& p : job.problems()) {
     EXPECT_EQ(p.line(), p.row() + 1);
@@ -205,6 +240,7 @@ TEST(BulkJobs, AFileThatCannotBeReadIsRefusedNamingTheLineOrColumn) {
 }
 
 TEST(BulkJobs, TheSameFileImported) {
+  TakeTheTenantOfRowEight();
   const std::string msp = "bulk-run";
   Job uploaded;
   ASSERT_TRUE(Upload(msp, MixedFile(), false, &uploaded, "bulk-run-upload").ok());
@@ -239,9 +275,9 @@ TEST(BulkJobs, TheSameFileImported) {
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_GE(messages, 1);
   EXPECT_EQ(seen.state(), Job::SUCCEEDED);
-  EXPECT_EQ(seen.rows_done(), 7);
+  EXPECT_EQ(seen.rows_done(), 8);
   EXPECT_EQ(seen.rows_created(), 3);
-  EXPECT_EQ(seen.rows_failed(), 4);
+  EXPECT_EQ(seen.rows_failed(), 5);
   EXPECT_TRUE(seen.has_end_time());
 
   ASSERT_TRUE(
@@ -284,7 +320,9 @@ TEST(BulkJobs, TheSameFileImported) {
       "give this row a prefix of its own\r\n",
       "6,7,INVALID,,work_email,\"a jointly managed customer needs a work email, not a free-mail "
       "address\"\r\n",
-      "7,8,CREATED,", two, ",,\r\n");
+      "7,8,CREATED,", two, ",,\r\n",
+      "8,9,INVALID,,knox_manage_tenant_prefix,Knox Manage tenant id taken-tenant.example exists "
+      "already: give this row a prefix of its own\r\n");
   EXPECT_EQ(Download(msp, uploaded.name()), expected);
 }
 

@@ -130,6 +130,8 @@ const std::map<std::string, Row>& PolicyTable() {
        {{customer},
         R"({"parent":"msps/{msp}","requests":[{"parent":"{customer}","services":["KNOX_GUARD"],)"
         R"("requestId":"matrix-batch"}],"customers":[{"state":"ACTIVE","workEmail":"a@b.example"}]})"}},
+      {"/msp.assignment.v1.ServiceAssignmentService/BatchCheckKnoxManageTenantIds",
+       {{customer}, R"({"parent":"msps/{msp}","tenantIds":["matrix.example"]})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/ListCustomerServices",
        {{msp}, R"({"parent":"{customer}"})"}},
       {"/msp.assignment.v1.ServiceAssignmentService/BatchGetCustomerServices",

@@ -67,6 +67,28 @@ CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_m
   return out;
 }
 
+std::vector<std::string> TenantIdsToCheck(const CheckedFile& file) {
+  std::vector<std::string> ids;
+  for (const auto& row : file.rows) {
+    if (!row.problems.empty()) continue;
+    if (auto tenant = RequestedTenantId(row.request)) ids.push_back(std::move(*tenant));
+  }
+  return ids;
+}
+
+void MarkTakenTenantIds(CheckedFile& file, const std::set<std::string>& taken) {
+  if (taken.empty()) return;
+  for (auto& row : file.rows) {
+    if (!row.problems.empty()) continue;
+    const auto tenant = RequestedTenantId(row.request);
+    if (!tenant || !taken.contains(*tenant)) continue;
+    row.problems.push_back({"knox_manage_tenant_prefix",
+                            absl::StrCat("Knox Manage tenant id ", *tenant,
+                                         " exists already: give this row a prefix of its own")});
+    ++file.invalid_rows;
+  }
+}
+
 void AddProblems(const std::vector<ImportRow>& rows, int limit, v1::BulkJob& job) {
   for (const auto& row : rows) {
     for (const auto& problem : row.problems) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,11 @@ struct CheckedFile {
   int invalid_rows = 0;
 };
 CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail);
+
+// The dry run's check against the tenants that exist: the Knox Manage tenant ids the file's
+// valid rows would create, and a problem for each row whose id another customer has already.
+std::vector<std::string> TenantIdsToCheck(const CheckedFile& file);
+void MarkTakenTenantIds(CheckedFile& file, const std::set<std::string>& taken);
 
 // The findings of `rows` for a BulkJob message: in row order, at most `limit`.
 void AddProblems(const std::vector<ImportRow>& rows, int limit, v1::BulkJob& job);

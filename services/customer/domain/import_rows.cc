@@ -189,6 +189,16 @@ std::string ImportColumnOf(const std::string& field) {
   return best;
 }
 
+std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request) {
+  const auto& services = request.services();
+  if (std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) ==
+      services.end()) {
+    return std::nullopt;
+  }
+  return knox::TenantId(request.knox_manage_tenant_prefix(),
+                        knox::EmailDomain(request.customer().contact().work_email()));
+}
+
 ImportRows ParseImportRows(const CsvTable& table) {
   ImportRows out;
   std::vector<const ColumnSpec*> by_position(table.header.size(), nullptr);
@@ -263,18 +273,13 @@ void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_ma
           {"work_email", absl::StrCat("the same company and contact as row ", first->second)});
       continue;
     }
-    if (std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) ==
-        services.end()) {
-      continue;
-    }
-    const std::string tenant =
-        knox::TenantId(row.request.knox_manage_tenant_prefix(),
-                       knox::EmailDomain(row.request.customer().contact().work_email()));
-    const auto [taken, free] = tenant_taken_by.emplace(tenant, row.row);
+    const auto tenant = RequestedTenantId(row.request);
+    if (!tenant) continue;
+    const auto [taken, free] = tenant_taken_by.emplace(*tenant, row.row);
     if (!free) {
       row.problems.push_back(
           {"knox_manage_tenant_prefix",
-           absl::StrCat("Knox Manage tenant id ", tenant, " is row ", taken->second,
+           absl::StrCat("Knox Manage tenant id ", *tenant, " is row ", taken->second,
                         "'s: give this row a prefix of its own")});
     }
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,9 @@ struct ImportRows {
   // any of these no row is read.
   std::vector<FieldViolation> file_problems;
 };
+
+// The Knox Manage tenant id a create would make (with KNOX_MANAGE among its services).
+std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request);
 
 // The rows of `table`: columns found by header name (any order, any case), each cell parsed
 // (enums by name, case-insensitive, sizes also as "100-249" or "1000+", services also by id

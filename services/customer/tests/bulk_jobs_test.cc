@@ -60,6 +60,27 @@ TEST(BulkJobFile, RowsWithProblemsAreCounted) {
   EXPECT_EQ(job.problems(0).field(), "company_size");
 }
 
+TEST(BulkJobFile, ARowWhoseTenantExistsIsAProblem) {
+  CheckedFile checked = CheckImportFile(
+      absl::StrCat(kBulkCsvHeader,
+                   BulkCsvRow("A GmbH", "it@a.example", "FULLY_MANAGED", "KNOX_MANAGE"),
+                   BulkCsvRow("B GmbH", "it@b.example", "FULLY_MANAGED", "KNOX_MANAGE", "eu"),
+                   BulkCsvRow("C GmbH", "it@c.example", "FULLY_MANAGED", "KNOX_GUARD"),
+                   BulkCsvRow("D GmbH", "it@d.example", "FULLY_MANAGED", "KNOX_MANAGE", "", "x")),
+      FreeMailDomains());
+  ASSERT_EQ(checked.invalid_rows, 1);  // D: its size
+  // Valid rows with Knox Manage only.
+  EXPECT_EQ(TenantIdsToCheck(checked), (std::vector<std::string>{"a.example", "eu.b.example"}));
+  MarkTakenTenantIds(checked, {"eu.b.example", "d.example"});
+  EXPECT_EQ(checked.invalid_rows, 2);
+  EXPECT_TRUE(checked.rows[0].problems.empty());
+  ASSERT_EQ(checked.rows[1].problems.size(), 1u);
+  EXPECT_EQ(checked.rows[1].problems[0].field, "knox_manage_tenant_prefix");
+  EXPECT_EQ(checked.rows[1].problems[0].description,
+            "Knox Manage tenant id eu.b.example exists already: give this row a prefix of its own");
+  EXPECT_EQ(checked.rows[3].problems.size(), 1u);  // already invalid: not judged again
+}
+
 TEST(BulkJobRows, ProblemsReadBackAsStored) {
   const std::vector<FieldViolation> problems = {{"work_email", "a free-mail\taddress"},
                                                 {"", "the same company as row 1\nagain"}};

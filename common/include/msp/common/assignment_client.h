@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ class AssignmentClient {
   // error (INVALID_ARGUMENT naming `prefix`, ...) as an ApiError of that code.
   assignment::v1::CheckKnoxManageTenantIdResponse CheckTenant(
       const assignment::v1::CheckKnoxManageTenantIdRequest& request);
+
+  // Which of `tenant_ids` exist (a bulk import's dry run for MSP `msp_id`), in calls of 10,000.
+  // Throws ApiError UNAVAILABLE when the service cannot answer.
+  std::set<std::string> TakenTenantIds(const std::string& msp_id,
+                                       const std::vector<std::string>& tenant_ids);
 
  private:
   void Prepare(grpc::ClientContext& context,
