@@ -24,7 +24,7 @@ struct BulkJobRunnerOptions {
   std::chrono::milliseconds poll{1000};
   // Rows sent at once, and read and recorded at once.
   int rows_in_flight = 16;
-  int batch_rows = 128;
+  int batch_rows = 512;
 };
 
 // Runs bulk jobs in the background: claims a running job's lease (one replica runs a job at a

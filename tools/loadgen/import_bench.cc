@@ -3,9 +3,10 @@
 //   - the dry run of a --dry_rows file (UploadBulkJob with validate_only): seconds per run, the
 //     best and the median of --dry_runs;
 //   - the import's rate side by side with the load generator's: each round runs
-//     `loadgen --target create --concurrency 16` for --seconds, then imports a file of as many
-//     rows as the load generator made (the same customers: fully managed, no services), timed
-//     from RunBulkJob to the job's end; a round prints both rates and their ratio.
+//     `loadgen --target create --concurrency 16` for --seconds and imports a file of about as
+//     many rows (the same customers: fully managed, no services), timed from RunBulkJob to the
+//     job's end (and with its upload), in alternating order; a round prints both rates and their
+//     ratio.
 // ./tools/bench-import runs it.
 #include <algorithm>
 #include <chrono>
@@ -152,22 +153,31 @@ int main(int argc, char** argv) {
 
     // The import beside the load generator, round by round.
     std::vector<double> ratios;
+    double last_loadgen = 0;
     for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-      const double loadgen = LoadgenCreates(absl::StrCat("bench-loadgen-", round), round);
-      const int rows = std::max(1000, static_cast<int>(loadgen * absl::GetFlag(FLAGS_seconds)));
+      // Rows for about --seconds at the rate the load generator had last (the first round
+      // measures it first); the order alternates, so that what one leaves behind (checkpoints,
+      // autovacuum) falls on each in turn.
       const std::string msp = absl::StrCat("bench-import-", round);
+      const bool loadgen_first = round % 2 == 1;
+      double loadgen = loadgen_first || last_loadgen == 0
+                           ? LoadgenCreates(absl::StrCat("bench-loadgen-", round), round)
+                           : last_loadgen;
+      const int rows = std::max(1000, static_cast<int>(loadgen * absl::GetFlag(FLAGS_seconds)));
       const std::string file = ImportFile(msp, rows);
       const auto upload_start = Clock::now();
       const cv1::BulkJob job = Upload(msp, file, /*validate_only=*/false);
       const double upload_s = std::chrono::duration<double>(Clock::now() - upload_start).count();
       const double imported = RunToEnd(msp, job);
+      if (!loadgen_first) loadgen = LoadgenCreates(absl::StrCat("bench-loadgen-", round), round);
+      last_loadgen = loadgen;
       const double with_upload = rows / (upload_s + rows / imported);
       ratios.push_back(imported / loadgen);
       std::cout << absl::StrFormat(
-          "round %d: loadgen create c=%d %.0f/s; import of %d rows %.0f rows/s (%.0f/s counting "
-          "its upload of %.2f s); ratio %.2f (%.2f with the upload; goal >= 0.8)\n",
-          round, absl::GetFlag(FLAGS_concurrency), loadgen, rows, imported, with_upload, upload_s,
-          ratios.back(), with_upload / loadgen);
+          "round %d (%s first): loadgen create c=%d %.0f/s; import of %d rows %.0f rows/s (%.0f/s "
+          "counting its upload of %.2f s); ratio %.2f (%.2f with the upload; goal >= 0.8)\n",
+          round, loadgen_first ? "loadgen" : "import", absl::GetFlag(FLAGS_concurrency), loadgen,
+          rows, imported, with_upload, upload_s, ratios.back(), with_upload / loadgen);
     }
     std::cout << absl::StrFormat("import / loadgen: median %.2f, min %.2f, max %.2f\n",
                                  Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
