@@ -10,6 +10,7 @@
 // ./tools/bench-import runs it.
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <regex>
 #include <thread>
@@ -122,6 +123,15 @@ double LoadgenCreates(const std::string& msp, int round) {
   return std::stod(m[1]);
 }
 
+// The customer process's peak resident memory so far (VmHWM), in MiB.
+double CustomerPeakMib() {
+  std::ifstream status(absl::StrCat("/proc/", stack->service("customer").process->pid(), "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;
+  }
+  return 0;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -138,6 +148,7 @@ int main(int argc, char** argv) {
     const int dry_rows = absl::GetFlag(FLAGS_dry_rows);
     const std::string dry_file = ImportFile("dry", dry_rows);
     std::vector<double> dry_seconds;
+    const double peak_before = CustomerPeakMib();
     for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
       const auto start = Clock::now();
       const cv1::BulkJob checked = Upload("bench-dry", dry_file, /*validate_only=*/true);
@@ -147,9 +158,11 @@ int main(int argc, char** argv) {
       }
     }
     std::cout << absl::StrFormat(
-        "dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < 2 s)\n",
+        "dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < 2 s); the "
+        "customer process's peak RSS %.0f MiB (%.0f MiB before)\n",
         dry_rows, dry_file.size() / 1048576.0, static_cast<int>(dry_seconds.size()),
-        *std::min_element(dry_seconds.begin(), dry_seconds.end()), Median(dry_seconds));
+        *std::min_element(dry_seconds.begin(), dry_seconds.end()), Median(dry_seconds),
+        CustomerPeakMib(), peak_before);
 
     // The import beside the load generator, round by round.
     std::vector<double> ratios;
@@ -179,9 +192,11 @@ int main(int argc, char** argv) {
           round, loadgen_first ? "loadgen" : "import", absl::GetFlag(FLAGS_concurrency), loadgen,
           rows, imported, with_upload, upload_s, ratios.back(), with_upload / loadgen);
     }
-    std::cout << absl::StrFormat("import / loadgen: median %.2f, min %.2f, max %.2f\n",
-                                 Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
-                                 *std::max_element(ratios.begin(), ratios.end()));
+    if (!ratios.empty()) {
+      std::cout << absl::StrFormat("import / loadgen: median %.2f, min %.2f, max %.2f\n",
+                                   Median(ratios), *std::min_element(ratios.begin(), ratios.end()),
+                                   *std::max_element(ratios.begin(), ratios.end()));
+    }
     delete stack;
     return 0;
   } catch (const std::exception& e) {

@@ -39,39 +39,50 @@ CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_m
   if (text.size() > kMaxBulkJobFileBytes) {
     throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobFileBytes >> 20, " MiB"));
   }
-  CsvReadResult read = ReadCsv(text);
-  if (read.error) {
-    throw UnreadableFile(absl::StrCat("line ", read.error->line, ": ", read.error->message));
-  }
-  if (read.table->rows.empty()) throw UnreadableFile("the file has a header and no rows");
-  if (read.table->rows.size() > static_cast<size_t>(kMaxBulkJobRows)) {
-    throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobRows, " rows a job; the file has ",
-                                      read.table->rows.size()));
-  }
-  ImportRows parsed = ParseImportRows(*read.table);
-  if (!parsed.file_problems.empty()) {
-    // Named by column: the header is what the caller fixes.
-    std::vector<FieldViolation> violations;
-    for (auto& p : parsed.file_problems) {
-      violations.push_back({"chunk", absl::StrCat("column ", p.field, ": ", p.description)});
-    }
-    throw ApiError::InvalidArgument(std::move(violations), "UNREADABLE_FILE");
-  }
-  CheckRowsAlone(parsed.rows, free_mail);
+  // A record at a time: each is parsed, checked and kept compact before the next is read, so
+  // that a 100,000-row file is never held as a table of cells nor as request messages.
+  std::optional<ImportHeader> header;
+  RowChecker checker(free_mail);
   CheckedFile out;
-  out.rows = std::move(parsed.rows);
-  out.invalid_rows = static_cast<int>(
-      std::count_if(out.rows.begin(), out.rows.end(), [](const ImportRow& r) {
-        return !r.problems.empty();
-      }));
+  int number = 0;
+  const auto error = ReadCsvRecords(text, [&](CsvRecord&& record) {
+    if (!header) {
+      header = ParseImportHeader(CsvHeaderNames(std::move(record.fields)));
+      if (!header->problems.empty()) {
+        // Named by column: the header is what the caller fixes.
+        std::vector<FieldViolation> violations;
+        for (const auto& p : header->problems) {
+          violations.push_back({"chunk", absl::StrCat("column ", p.field, ": ", p.description)});
+        }
+        throw ApiError::InvalidArgument(std::move(violations), "UNREADABLE_FILE");
+      }
+      return;
+    }
+    if (++number > kMaxBulkJobRows) {
+      throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobRows, " rows a job"));
+    }
+    ImportRow row = ParseImportRow(*header, record, number);
+    checker.Check(row);
+    CheckedRow& kept = out.rows.emplace_back();
+    kept.row = row.row;
+    kept.line = row.line;
+    kept.problems = std::move(row.problems);
+    if (kept.problems.empty()) {
+      if (auto tenant = RequestedTenantId(row.request)) kept.tenant_id = std::move(*tenant);
+    } else {
+      ++out.invalid_rows;
+    }
+    kept.request = row.request.SerializeAsString();
+  });
+  if (error) throw UnreadableFile(absl::StrCat("line ", error->line, ": ", error->message));
+  if (out.rows.empty()) throw UnreadableFile("the file has a header and no rows");
   return out;
 }
 
 std::vector<std::string> TenantIdsToCheck(const CheckedFile& file) {
   std::vector<std::string> ids;
   for (const auto& row : file.rows) {
-    if (!row.problems.empty()) continue;
-    if (auto tenant = RequestedTenantId(row.request)) ids.push_back(std::move(*tenant));
+    if (row.problems.empty() && !row.tenant_id.empty()) ids.push_back(row.tenant_id);
   }
   return ids;
 }
@@ -79,17 +90,15 @@ std::vector<std::string> TenantIdsToCheck(const CheckedFile& file) {
 void MarkTakenTenantIds(CheckedFile& file, const std::set<std::string>& taken) {
   if (taken.empty()) return;
   for (auto& row : file.rows) {
-    if (!row.problems.empty()) continue;
-    const auto tenant = RequestedTenantId(row.request);
-    if (!tenant || !taken.contains(*tenant)) continue;
+    if (!row.problems.empty() || row.tenant_id.empty() || !taken.contains(row.tenant_id)) continue;
     row.problems.push_back({"knox_manage_tenant_prefix",
-                            absl::StrCat("Knox Manage tenant id ", *tenant,
+                            absl::StrCat("Knox Manage tenant id ", row.tenant_id,
                                          " exists already: give this row a prefix of its own")});
     ++file.invalid_rows;
   }
 }
 
-void AddProblems(const std::vector<ImportRow>& rows, int limit, v1::BulkJob& job) {
+void AddProblems(const std::vector<CheckedRow>& rows, int limit, v1::BulkJob& job) {
   for (const auto& row : rows) {
     for (const auto& problem : row.problems) {
       if (job.problems_size() >= limit) return;

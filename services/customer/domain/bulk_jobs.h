@@ -30,8 +30,17 @@ std::string_view RowOutcomeName(RowOutcome outcome);
 // The dry run of a whole file: every row with its problems (none: the run writes it). Throws
 // ApiError INVALID_ARGUMENT (field `chunk`) when the file cannot be read as a whole: not UTF-8, a
 // quote left open, unknown or missing columns, no rows, more than kMaxBulkJobRows rows.
+// A row as a job keeps it: its CreateCustomerRequest serialized (a few hundred bytes, where the
+// message itself takes over a KiB), its findings, and the Knox Manage tenant id it would take.
+struct CheckedRow {
+  int row = 0;
+  int line = 0;
+  std::string request;  // a serialized v1::CreateCustomerRequest, normalised
+  std::vector<FieldViolation> problems;
+  std::string tenant_id;  // with KNOX_MANAGE among its services; "" otherwise
+};
 struct CheckedFile {
-  std::vector<ImportRow> rows;
+  std::vector<CheckedRow> rows;
   int invalid_rows = 0;
 };
 CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail);
@@ -42,7 +51,7 @@ std::vector<std::string> TenantIdsToCheck(const CheckedFile& file);
 void MarkTakenTenantIds(CheckedFile& file, const std::set<std::string>& taken);
 
 // The findings of `rows` for a BulkJob message: in row order, at most `limit`.
-void AddProblems(const std::vector<ImportRow>& rows, int limit, v1::BulkJob& job);
+void AddProblems(const std::vector<CheckedRow>& rows, int limit, v1::BulkJob& job);
 
 // A row's problems as the store keeps them: a "field<TAB>reason" line each.
 std::string EncodeProblems(const std::vector<FieldViolation>& problems);

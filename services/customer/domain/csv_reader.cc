@@ -86,16 +86,14 @@ bool IsBlank(const std::vector<std::string>& fields) {
 
 }  // namespace
 
-CsvReadResult ReadCsv(std::string_view text) {
-  CsvReadResult result;
+std::optional<CsvError> ReadCsvRecords(std::string_view text,
+                                       const std::function<void(CsvRecord&&)>& on_record) {
   if (text.substr(0, kByteOrderMark.size()) == kByteOrderMark) text.remove_prefix(3);
   if (const int bad = FirstInvalidUtf8Line(text); bad > 0) {
-    result.error = CsvError{bad, "not UTF-8: save the file as CSV UTF-8"};
-    return result;
+    return CsvError{bad, "not UTF-8: save the file as CSV UTF-8"};
   }
-  CsvTable table;
-  table.separator = DetectSeparator(text);
-  std::vector<CsvRecord> records;
+  const char separator = DetectSeparator(text);
+  bool any = false;
   CsvRecord record{1, {}};
   std::string field;
   int line = 1;
@@ -103,7 +101,10 @@ CsvReadResult ReadCsv(std::string_view text) {
   const auto end_record = [&] {
     record.fields.push_back(std::move(field));
     field.clear();
-    if (!IsBlank(record.fields)) records.push_back(std::move(record));
+    if (!IsBlank(record.fields)) {
+      any = true;
+      on_record(std::move(record));
+    }
     record = CsvRecord{line, {}};
   };
   while (i < text.size()) {
@@ -113,10 +114,7 @@ CsvReadResult ReadCsv(std::string_view text) {
       const int opened = line;
       ++i;
       while (true) {
-        if (i >= text.size()) {
-          result.error = CsvError{opened, "a quoted field is never closed"};
-          return result;
-        }
+        if (i >= text.size()) return CsvError{opened, "a quoted field is never closed"};
         if (text[i] == '"') {
           if (i + 1 < text.size() && text[i + 1] == '"') {
             field.push_back('"');
@@ -130,13 +128,12 @@ CsvReadResult ReadCsv(std::string_view text) {
         field.push_back(text[i]);
         ++i;
       }
-      if (i < text.size() && text[i] != table.separator && text[i] != '\n' && text[i] != '\r') {
-        result.error = CsvError{line, "a character after a quoted field's closing quote"};
-        return result;
+      if (i < text.size() && text[i] != separator && text[i] != '\n' && text[i] != '\r') {
+        return CsvError{line, "a character after a quoted field's closing quote"};
       }
       continue;
     }
-    if (c == table.separator) {
+    if (c == separator) {
       record.fields.push_back(std::move(field));
       field.clear();
       ++i;
@@ -152,16 +149,30 @@ CsvReadResult ReadCsv(std::string_view text) {
     }
   }
   if (!field.empty() || !record.fields.empty()) end_record();
-  if (records.empty()) {
-    result.error = CsvError{1, "no header line"};
-    return result;
-  }
-  for (auto& name : records.front().fields) {
-    table.header.push_back(std::string(absl::StripAsciiWhitespace(name)));
-  }
-  table.rows.assign(std::make_move_iterator(records.begin() + 1),
-                    std::make_move_iterator(records.end()));
-  result.table = std::move(table);
+  if (!any) return CsvError{1, "no header line"};
+  return std::nullopt;
+}
+
+std::vector<std::string> CsvHeaderNames(std::vector<std::string> fields) {
+  for (auto& name : fields) name = std::string(absl::StripAsciiWhitespace(name));
+  return fields;
+}
+
+CsvReadResult ReadCsv(std::string_view text) {
+  CsvReadResult result;
+  CsvTable table;
+  const bool bom = text.substr(0, kByteOrderMark.size()) == kByteOrderMark;
+  table.separator = DetectSeparator(bom ? text.substr(kByteOrderMark.size()) : text);
+  bool header = true;
+  result.error = ReadCsvRecords(text, [&](CsvRecord&& record) {
+    if (header) {
+      table.header = CsvHeaderNames(std::move(record.fields));
+      header = false;
+    } else {
+      table.rows.push_back(std::move(record));
+    }
+  });
+  if (!result.error) result.table = std::move(table);
   return result;
 }
 

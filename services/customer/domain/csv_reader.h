@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,5 +37,12 @@ struct CsvReadResult {
   std::optional<CsvError> error;
 };
 CsvReadResult ReadCsv(std::string_view text);
+
+// The same a record at a time, for files too large to hold as a table: `on_record` gets every
+// record that is not blank, the header first; the error, if any, after the records before it.
+std::optional<CsvError> ReadCsvRecords(std::string_view text,
+                                       const std::function<void(CsvRecord&&)>& on_record);
+// The header's names as CsvTable holds them (trimmed).
+std::vector<std::string> CsvHeaderNames(std::vector<std::string> fields);
 
 }  // namespace msp::customer

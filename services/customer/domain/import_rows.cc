@@ -199,90 +199,97 @@ std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& re
                         knox::EmailDomain(request.customer().contact().work_email()));
 }
 
-ImportRows ParseImportRows(const CsvTable& table) {
-  ImportRows out;
-  std::vector<const ColumnSpec*> by_position(table.header.size(), nullptr);
+ImportHeader ParseImportHeader(const std::vector<std::string>& header) {
+  ImportHeader out;
+  out.by_position.assign(header.size(), -1);
   std::map<std::string, size_t> seen;
-  for (size_t i = 0; i < table.header.size(); ++i) {
-    const std::string name = absl::AsciiStrToLower(table.header[i]);
-    const ColumnSpec* found = nullptr;
-    for (const auto& spec : Specs()) {
-      if (spec.column.name == name) found = &spec;
+  const auto& specs = Specs();
+  for (size_t i = 0; i < header.size(); ++i) {
+    const std::string name = absl::AsciiStrToLower(header[i]);
+    int found = -1;
+    for (size_t s = 0; s < specs.size(); ++s) {
+      if (specs[s].column.name == name) found = static_cast<int>(s);
     }
-    if (found == nullptr) {
-      out.file_problems.push_back({table.header[i], "not a column of the template"});
+    if (found < 0) {
+      out.problems.push_back({header[i], "not a column of the template"});
     } else if (seen.count(name)) {
-      out.file_problems.push_back({table.header[i], "the column is there twice"});
+      out.problems.push_back({header[i], "the column is there twice"});
     }
     seen[name] = i;
-    by_position[i] = found;
+    out.by_position[i] = found;
   }
-  for (const auto& spec : Specs()) {
+  for (const auto& spec : specs) {
     if (spec.column.required && !seen.count(std::string(spec.column.name))) {
-      out.file_problems.push_back({std::string(spec.column.name), "a required column is missing"});
+      out.problems.push_back({std::string(spec.column.name), "a required column is missing"});
     }
-  }
-  if (!out.file_problems.empty()) return out;
-
-  int number = 0;
-  for (const auto& record : table.rows) {
-    ImportRow row;
-    row.row = ++number;
-    row.line = record.line;
-    if (record.fields.size() != table.header.size()) {
-      row.problems.push_back(
-          {"", absl::StrCat(record.fields.size(), " fields where the header has ",
-                            table.header.size())});
-    }
-    for (size_t i = 0; i < by_position.size() && i < record.fields.size(); ++i) {
-      std::string problem;
-      by_position[i]->set(row.request, std::string(absl::StripAsciiWhitespace(record.fields[i])),
-                          &problem);
-      if (!problem.empty())
-        row.problems.push_back({std::string(by_position[i]->column.name), problem});
-    }
-    out.rows.push_back(std::move(row));
   }
   return out;
 }
 
-void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail) {
-  std::map<std::string, int> first_row_of;     // DuplicateKey -> row
-  std::map<std::string, int> tenant_taken_by;  // Knox Manage tenant id -> row
-  for (auto& row : rows) {
-    Normalize(*row.request.mutable_customer());
-    bool valid = row.problems.empty();
-    try {
-      ValidateNewCustomer(row.request.customer(), free_mail);
-    } catch (const ApiError& e) {
-      AddProblems(row, e);
-      valid = false;
-    }
-    std::vector<knox::KnoxService> services;
-    try {
-      services = ValidateRequestedServices(row.request);
-    } catch (const ApiError& e) {
-      AddProblems(row, e);
-      valid = false;
-    }
-    if (!valid) continue;  // duplicates and clashes are judged between valid rows only
-    const auto [first, inserted] =
-        first_row_of.emplace(DuplicateKey(row.request.customer()), row.row);
-    if (!inserted) {
-      row.problems.push_back(
-          {"work_email", absl::StrCat("the same company and contact as row ", first->second)});
-      continue;
-    }
-    const auto tenant = RequestedTenantId(row.request);
-    if (!tenant) continue;
-    const auto [taken, free] = tenant_taken_by.emplace(*tenant, row.row);
-    if (!free) {
-      row.problems.push_back(
-          {"knox_manage_tenant_prefix",
-           absl::StrCat("Knox Manage tenant id ", *tenant, " is row ", taken->second,
-                        "'s: give this row a prefix of its own")});
-    }
+ImportRow ParseImportRow(const ImportHeader& header, const CsvRecord& record, int number) {
+  ImportRow row;
+  row.row = number;
+  row.line = record.line;
+  if (record.fields.size() != header.by_position.size()) {
+    row.problems.push_back({"", absl::StrCat(record.fields.size(), " fields where the header has ",
+                                             header.by_position.size())});
   }
+  const auto& specs = Specs();
+  for (size_t i = 0; i < header.by_position.size() && i < record.fields.size(); ++i) {
+    const ColumnSpec& spec = specs[static_cast<size_t>(header.by_position[i])];
+    std::string problem;
+    spec.set(row.request, std::string(absl::StripAsciiWhitespace(record.fields[i])), &problem);
+    if (!problem.empty()) row.problems.push_back({std::string(spec.column.name), problem});
+  }
+  return row;
+}
+
+ImportRows ParseImportRows(const CsvTable& table) {
+  ImportRows out;
+  const ImportHeader header = ParseImportHeader(table.header);
+  out.file_problems = header.problems;
+  if (!out.file_problems.empty()) return out;
+  int number = 0;
+  for (const auto& record : table.rows) out.rows.push_back(ParseImportRow(header, record, ++number));
+  return out;
+}
+
+void RowChecker::Check(ImportRow& row) {
+  Normalize(*row.request.mutable_customer());
+  bool valid = row.problems.empty();
+  try {
+    ValidateNewCustomer(row.request.customer(), free_mail_);
+  } catch (const ApiError& e) {
+    AddProblems(row, e);
+    valid = false;
+  }
+  try {
+    ValidateRequestedServices(row.request);
+  } catch (const ApiError& e) {
+    AddProblems(row, e);
+    valid = false;
+  }
+  if (!valid) return;  // duplicates and clashes are judged between valid rows only
+  const auto [first, inserted] =
+      first_row_of_.emplace(DuplicateKey(row.request.customer()), row.row);
+  if (!inserted) {
+    row.problems.push_back(
+        {"work_email", absl::StrCat("the same company and contact as row ", first->second)});
+    return;
+  }
+  const auto tenant = RequestedTenantId(row.request);
+  if (!tenant) return;
+  const auto [taken, free] = tenant_taken_by_.emplace(*tenant, row.row);
+  if (!free) {
+    row.problems.push_back({"knox_manage_tenant_prefix",
+                            absl::StrCat("Knox Manage tenant id ", *tenant, " is row ",
+                                         taken->second, "'s: give this row a prefix of its own")});
+  }
+}
+
+void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail) {
+  RowChecker checker(free_mail);
+  for (auto& row : rows) checker.Check(row);
 }
 
 }  // namespace msp::customer

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,16 @@ struct ImportRows {
 // The Knox Manage tenant id a create would make (with KNOX_MANAGE among its services).
 std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request);
 
+// Which template column each of a file's columns is (any order, any case), and what is wrong
+// with the header as a whole (unknown or missing columns, a column twice).
+struct ImportHeader {
+  std::vector<int> by_position;  // index into ImportColumns() for each of the file's columns
+  std::vector<FieldViolation> problems;
+};
+ImportHeader ParseImportHeader(const std::vector<std::string>& header);
+// One record of a file whose header has no problems; `number` is its row number.
+ImportRow ParseImportRow(const ImportHeader& header, const CsvRecord& record, int number);
+
 // The rows of `table`: columns found by header name (any order, any case), each cell parsed
 // (enums by name, case-insensitive, sizes also as "100-249" or "1000+", services also by id
 // "knox-manage"). A cell that cannot be parsed is a problem of its row.
@@ -56,5 +67,17 @@ ImportRows ParseImportRows(const CsvTable& table);
 // the Knox Manage tenant prefix); a row that repeats an earlier one (the same company and work
 // email); a Knox Manage tenant id another row of the file would take too.
 void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail);
+// The same a row at a time, in file order (a large file need not be held as requests at once):
+// each row is judged against the valid rows checked before it.
+class RowChecker {
+ public:
+  explicit RowChecker(const FreeMailDomains& free_mail) : free_mail_(free_mail) {}
+  void Check(ImportRow& row);
+
+ private:
+  const FreeMailDomains& free_mail_;
+  std::map<std::string, int> first_row_of_;     // a row's company and contact -> its row
+  std::map<std::string, int> tenant_taken_by_;  // Knox Manage tenant id -> row
+};
 
 }  // namespace msp::customer

@@ -64,10 +64,10 @@ void BulkJobStore::Insert(pg::Connection& conn, const BulkJobRef& ref, const v1:
     std::vector<int> rows, lines;
     std::vector<std::string> requests, problems;
     for (size_t i = begin; i < end; ++i) {
-      const ImportRow& row = file.rows[i];
+      const CheckedRow& row = file.rows[i];
       rows.push_back(row.row);
       lines.push_back(row.line);
-      requests.push_back(pg::ToHex(row.request.SerializeAsString()));
+      requests.push_back(pg::ToHex(row.request));
       problems.push_back(EncodeProblems(row.problems));
     }
     conn.Exec(kRows,
