@@ -154,7 +154,7 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
     }
     PreparedCustomer prepared;
     try {
-      prepared = PrepareNewCustomer(job.ref.msp_id, job.creator,
+      prepared = PrepareCreate(job.ref.msp_id, job.creator,
                                     RowRequestId(job.ref.job_id, row.row), row.request,
                                     *free_mail_);
     } catch (const ApiError& e) {

@@ -102,7 +102,7 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
       [this, request, response](const auth::Principal& principal, RpcRuntime::Finisher finish) {
         RequireMspParent("parent", request->parent(), principal);
         idempotency::CheckRequestId(request->request_id());
-        PreparedCustomer prepared = PrepareNewCustomer(principal.msp_id, principal.Actor(),
+        PreparedCustomer prepared = PrepareCreate(principal.msp_id, principal.Actor(),
                                                        request->request_id(), *request, free_mail_);
         creator_.Create(
             std::move(prepared.customer), std::move(prepared.with_id),

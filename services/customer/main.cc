@@ -34,6 +34,8 @@ ABSL_FLAG(int, bulk_max_running_jobs, 2, "bulk jobs one MSP may have running at 
 ABSL_FLAG(int, bulk_job_lease_ms, 10000,
           "how long a bulk job stays with a replica that stopped renewing it (died) before another "
           "takes it over");
+ABSL_FLAG(int, bulk_job_retention_days, 30,
+          "how long an ended bulk job (its rows and result) is kept before it is deleted");
 ABSL_FLAG(int, bulk_rows_in_flight, 16, "rows of a bulk job written at once");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
@@ -136,6 +138,17 @@ int main(int argc, char** argv) {
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
     msp::PeriodicTask purge("purge-request-ids", std::chrono::minutes(10), [&pool, retention] {
       msp::idempotency::PurgeExpired(pool, "customer", retention);
+    });
+    // Ended bulk jobs are kept for their result, then deleted a job at a time.
+    const std::chrono::hours job_retention(24 * absl::GetFlag(FLAGS_bulk_job_retention_days));
+    msp::PeriodicTask purge_jobs("purge-bulk-jobs", std::chrono::minutes(10), [&pool,
+                                                                                job_retention] {
+      msp::pg::RunExclusively(pool, "customer:purge-bulk-jobs", [&] {
+        msp::pg::Lease conn = pool.Acquire();
+        const msp::customer::BulkJobStore store;
+        while (store.PurgeOneEnded(*conn, job_retention)) {
+        }
+      });
     });
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
       const auto b = relay.CurrentBacklog();  // the whole outbox, both relays' topics

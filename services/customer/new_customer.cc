@@ -32,7 +32,7 @@ std::string AccountSetupPayload(const std::string& customer_name, const std::str
   return request.SerializeAsString();
 }
 
-PreparedCustomer PrepareNewCustomer(const std::string& msp_id, const std::string& actor,
+PreparedCustomer PrepareCreate(const std::string& msp_id, const std::string& actor,
                                     const std::string& request_id,
                                     const v1::CreateCustomerRequest& request,
                                     const FreeMailDomains& free_mail) {

@@ -21,7 +21,7 @@ struct PreparedCustomer {
 
 // Normalises and checks `request` (throws ApiError INVALID_ARGUMENT naming the field) for MSP
 // `msp_id`; `request_id` (may be empty) makes the write idempotent.
-PreparedCustomer PrepareNewCustomer(const std::string& msp_id, const std::string& actor,
+PreparedCustomer PrepareCreate(const std::string& msp_id, const std::string& actor,
                                     const std::string& request_id,
                                     const v1::CreateCustomerRequest& request,
                                     const FreeMailDomains& free_mail);

@@ -222,6 +222,18 @@ void BulkJobStore::Finish(pg::Connection& conn, const BulkJobRef& ref, const std
       {ref.msp_id, ref.job_id, std::to_string(state), owner});
 }
 
+bool BulkJobStore::PurgeOneEnded(pg::Connection& conn, std::chrono::hours retention) const {
+  auto r = conn.Exec(
+      "WITH gone AS (DELETE FROM bulk_jobs WHERE (msp_id, job_id) IN (SELECT msp_id, job_id FROM "
+      "bulk_jobs WHERE state IN (4, 5) AND end_time < now() - $1::bigint * interval '1 hour' "
+      "LIMIT 1) RETURNING msp_id, job_id), "
+      "rows_gone AS (DELETE FROM bulk_job_rows r USING gone WHERE r.msp_id = gone.msp_id AND "
+      "r.job_id = gone.job_id) "
+      "SELECT count(*) FROM gone",
+      {std::to_string(retention.count())});
+  return r.Int64(0, 0) > 0;
+}
+
 void BulkJobStore::ForEachResult(pg::Connection& conn, const BulkJobRef& ref, int page_rows,
                                  const std::function<void(const RowResult&)>& fn) const {
   int after = 0;

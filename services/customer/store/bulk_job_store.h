@@ -74,6 +74,10 @@ class BulkJobStore {
   void Finish(pg::Connection& conn, const BulkJobRef& ref, const std::string& owner,
               v1::BulkJob::State state) const;
 
+  // Deletes one ended job (SUCCEEDED or CANCELLED) that ended over `retention` ago, with its
+  // rows; false when there is none.
+  bool PurgeOneEnded(pg::Connection& conn, std::chrono::hours retention) const;
+
   // Every row's result in row order, `page_rows` a query (call inside one snapshot).
   void ForEachResult(pg::Connection& conn, const BulkJobRef& ref, int page_rows,
                      const std::function<void(const RowResult&)>& fn) const;
