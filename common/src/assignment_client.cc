@@ -72,7 +72,7 @@ ServicesByCustomer AssignmentClient::BatchGet(const std::string& msp_id,
 }
 
 std::set<std::string> AssignmentClient::TakenTenantIds(const std::string& msp_id,
-                                                      const std::vector<std::string>& tenant_ids) {
+                                                       const std::vector<std::string>& tenant_ids) {
   constexpr size_t kPerCall = 10000;
   std::set<std::string> taken;
   for (size_t begin = 0; begin < tenant_ids.size(); begin += kPerCall) {

@@ -182,7 +182,8 @@ SharedTenantBudget::Grant TenantLimiter::TakeBackground(const std::string& msp_i
   bucket.tokens = std::min(share, bucket.tokens + elapsed * rate);
   bucket.refilled = now;
   const double reserve = share / 2;
-  grant.calls = std::min(want, static_cast<int>(std::floor(std::max(0.0, bucket.tokens - reserve))));
+  grant.calls =
+      std::min(want, static_cast<int>(std::floor(std::max(0.0, bucket.tokens - reserve))));
   bucket.tokens -= grant.calls;
   if (grant.calls == 0) {
     grant.wait = std::chrono::milliseconds(

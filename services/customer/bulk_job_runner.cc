@@ -61,8 +61,7 @@ void BulkJobRunner::Loop() {
         Run(*claimed);
       } catch (const std::exception& e) {
         // The lease runs out and a runner (this one, next round) goes on where it stopped.
-        log::Warn("bulk job interrupted",
-                  {{"job", claimed->ref.job_id}, {"error", e.what()}});
+        log::Warn("bulk job interrupted", {{"job", claimed->ref.job_id}, {"error", e.what()}});
       }
       continue;  // another job may be waiting
     }
@@ -127,9 +126,10 @@ bool BulkJobRunner::TakeFromBudget(const ClaimedJob& job) {
     budget_left_ = grant.calls;
     if (budget_left_ > 0) break;
     std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, std::clamp(grant.wait, std::chrono::milliseconds(5),
-                                      std::chrono::milliseconds(1000)),
-                     [this] { return stop_; })) {
+    if (cv_.wait_for(
+            lock,
+            std::clamp(grant.wait, std::chrono::milliseconds(5), std::chrono::milliseconds(1000)),
+            [this] { return stop_; })) {
       return false;
     }
   }
@@ -154,9 +154,8 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
     }
     PreparedCustomer prepared;
     try {
-      prepared = PrepareCreate(job.ref.msp_id, job.creator,
-                                    RowRequestId(job.ref.job_id, row.row), row.request,
-                                    *free_mail_);
+      prepared = PrepareCreate(job.ref.msp_id, job.creator, RowRequestId(job.ref.job_id, row.row),
+                               row.request, *free_mail_);
     } catch (const ApiError& e) {
       result.outcome = RowOutcome::kFailed;
       result.problems.push_back(FailureOf(e));
@@ -171,27 +170,27 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       done.wait(lock, [&] { return in_flight < options_.rows_in_flight; });
       ++in_flight;
     }
-    creator_->Create(std::move(prepared.customer), std::move(prepared.with_id),
-                     [&mu, &done, &in_flight, &result](v1::Customer answer,
-                                                       std::exception_ptr error) {
-                       if (error) {
-                         try {
-                           std::rethrow_exception(error);
-                         } catch (const ApiError& e) {
-                           result.outcome = RowOutcome::kFailed;
-                           result.problems.push_back(FailureOf(e));
-                         } catch (...) {
-                           // Not the row's fault (the database away): left for the next try.
-                           result.outcome = RowOutcome::kPending;
-                         }
-                       } else {
-                         result.outcome = RowOutcome::kCreated;
-                         result.customer_id = answer.customer_id();
-                       }
-                       std::lock_guard lock(mu);
-                       --in_flight;
-                       done.notify_all();
-                     });
+    creator_->Create(
+        std::move(prepared.customer), std::move(prepared.with_id),
+        [&mu, &done, &in_flight, &result](v1::Customer answer, std::exception_ptr error) {
+          if (error) {
+            try {
+              std::rethrow_exception(error);
+            } catch (const ApiError& e) {
+              result.outcome = RowOutcome::kFailed;
+              result.problems.push_back(FailureOf(e));
+            } catch (...) {
+              // Not the row's fault (the database away): left for the next try.
+              result.outcome = RowOutcome::kPending;
+            }
+          } else {
+            result.outcome = RowOutcome::kCreated;
+            result.customer_id = answer.customer_id();
+          }
+          std::lock_guard lock(mu);
+          --in_flight;
+          done.notify_all();
+        });
   }
   std::unique_lock lock(mu);
   done.wait(lock, [&] { return in_flight == 0; });

@@ -62,7 +62,8 @@ auth::MethodPolicy BulkJobServiceImpl::Policy() {
   using auth::MspAdmin;
   auth::MethodPolicy policy;
   // An MSP's own admins import its customers; no service needs to.
-  for (const auto* method : {&kUpload, &kGet, &kRun, &kGetOperation, &kWatch, &kCancel, &kDownload}) {
+  for (const auto* method :
+       {&kUpload, &kGet, &kRun, &kGetOperation, &kWatch, &kCancel, &kDownload}) {
     policy.Allow(*method, {MspAdmin()});
   }
   return policy;
@@ -204,8 +205,8 @@ grpc::Status BulkJobServiceImpl::WatchBulkJob(grpc::ServerContext* context,
       }
       v1::BulkJob job = FindOrThrow(ref, request->name());
       // The rate moves with the clock: a change of progress or state is what is news.
-      const bool changed = first || job.state() != last.state() ||
-                           job.rows_done() != last.rows_done();
+      const bool changed =
+          first || job.state() != last.state() || job.rows_done() != last.rows_done();
       if (changed) {
         if (!writer->Write(job)) {
           throw ApiError::Aborted("CLIENT_GONE", "the caller stopped watching");

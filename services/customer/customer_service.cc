@@ -103,7 +103,7 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::CreateCustomer(
         RequireMspParent("parent", request->parent(), principal);
         idempotency::CheckRequestId(request->request_id());
         PreparedCustomer prepared = PrepareCreate(principal.msp_id, principal.Actor(),
-                                                       request->request_id(), *request, free_mail_);
+                                                  request->request_id(), *request, free_mail_);
         creator_.Create(
             std::move(prepared.customer), std::move(prepared.with_id),
             [this, request, response, finish, actor = principal.Actor()](v1::Customer answer,

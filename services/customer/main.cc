@@ -59,19 +59,17 @@ int main(int argc, char** argv) {
 
     msp::HostOptions options{"customer", config.server};
     options.error_domain = "customer.msp.v1";
-    options.health_services = {"msp.customer.v1.CustomerService",
-                               "msp.customer.v1.BulkJobService"};
+    options.health_services = {"msp.customer.v1.CustomerService", "msp.customer.v1.BulkJobService"};
     msp::ServiceHost host(options);
     host.SetReadiness(msp::DatabaseReadiness(&pool, &host.metrics()));
     // One tenant cannot take the service's threads and connections from the others; its limits
     // hold for all the replicas together.
     const auto limiter = msp::TenantLimiterFromFlags(options.service_name, config.redis_address,
                                                      config.server.listen_address, &host.metrics());
-    msp::RpcRuntime runtime(
-        options.error_domain, &verifier,
-        msp::customer::CustomerServiceImpl::Policy().Include(
-            msp::customer::BulkJobServiceImpl::Policy()),
-        &host.metrics(), limiter.get());
+    msp::RpcRuntime runtime(options.error_domain, &verifier,
+                            msp::customer::CustomerServiceImpl::Policy().Include(
+                                msp::customer::BulkJobServiceImpl::Policy()),
+                            &host.metrics(), limiter.get());
     msp::pg::StatementPipeline reader({config.database_url, absl::GetFlag(FLAGS_db_read_threads),
                                        config.db_statement_timeout_ms, "customer, public"});
     msp::pg::StatementPipeline::Options writer_options{
@@ -113,8 +111,9 @@ int main(int argc, char** argv) {
     host.AddService(&service);
     // Bulk jobs' rows go through CreateCustomer's write path, on the same pipelines.
     msp::customer::CustomerCreator bulk_creator(
-        &writer, &reader, [created = &host.metrics().Counter(msp::metric_names::kCustomersCreated,
-                                                             "Customers created (not retries)")] {
+        &writer, &reader,
+        [created = &host.metrics().Counter(msp::metric_names::kCustomersCreated,
+                                           "Customers created (not retries)")] {
           created->Increment();
         });
     msp::customer::BulkJobRunnerOptions runner_options;
@@ -131,8 +130,7 @@ int main(int argc, char** argv) {
     msp::customer::BulkJobLimits bulk_limits;
     bulk_limits.max_running_jobs_per_msp = absl::GetFlag(FLAGS_bulk_max_running_jobs);
     msp::customer::BulkJobServiceImpl bulk_jobs(&pool, &runtime, &free_mail, &assignments,
-                                                bulk_limits,
-                                                [&runner] { runner.Wake(); });
+                                                bulk_limits, [&runner] { runner.Wake(); });
     host.AddService(&bulk_jobs);
     // Saved answers for request ids are kept for the retention window, then purged in batches.
     const std::chrono::hours retention(absl::GetFlag(FLAGS_request_id_retention_hours));
@@ -141,15 +139,15 @@ int main(int argc, char** argv) {
     });
     // Ended bulk jobs are kept for their result, then deleted a job at a time.
     const std::chrono::hours job_retention(24 * absl::GetFlag(FLAGS_bulk_job_retention_days));
-    msp::PeriodicTask purge_jobs("purge-bulk-jobs", std::chrono::minutes(10), [&pool,
-                                                                                job_retention] {
-      msp::pg::RunExclusively(pool, "customer:purge-bulk-jobs", [&] {
-        msp::pg::Lease conn = pool.Acquire();
-        const msp::customer::BulkJobStore store;
-        while (store.PurgeOneEnded(*conn, job_retention)) {
-        }
-      });
-    });
+    msp::PeriodicTask purge_jobs("purge-bulk-jobs", std::chrono::minutes(10),
+                                 [&pool, job_retention] {
+                                   msp::pg::RunExclusively(pool, "customer:purge-bulk-jobs", [&] {
+                                     msp::pg::Lease conn = pool.Acquire();
+                                     const msp::customer::BulkJobStore store;
+                                     while (store.PurgeOneEnded(*conn, job_retention)) {
+                                     }
+                                   });
+                                 });
     msp::PeriodicTask backlog("outbox-backlog", std::chrono::seconds(5), [&relay, &host] {
       const auto b = relay.CurrentBacklog();  // the whole outbox, both relays' topics
       host.metrics().outbox_pending().Set(static_cast<double>(b.pending));

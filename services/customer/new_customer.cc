@@ -33,17 +33,17 @@ std::string AccountSetupPayload(const std::string& customer_name, const std::str
 }
 
 PreparedCustomer PrepareCreate(const std::string& msp_id, const std::string& actor,
-                                    const std::string& request_id,
-                                    const v1::CreateCustomerRequest& request,
-                                    const FreeMailDomains& free_mail) {
+                               const std::string& request_id,
+                               const v1::CreateCustomerRequest& request,
+                               const FreeMailDomains& free_mail) {
   v1::Customer input = request.customer();
   Normalize(input);
   ValidateNewCustomer(input, free_mail);
   std::vector<knox::KnoxService> services = ValidateRequestedServices(request);
-  PreparedCustomer out{NewCustomer{msp_id, std::move(input), actor, request_id,
-                                   request_id.empty() ? "" : idempotency::RequestHash(request),
-                                   services},
-                       nullptr};
+  PreparedCustomer out{
+      NewCustomer{msp_id, std::move(input), actor, request_id,
+                  request_id.empty() ? "" : idempotency::RequestHash(request), services},
+      nullptr};
   out.with_id = [services = std::move(services),
                  tenant_prefix = request.knox_manage_tenant_prefix()](NewCustomer& c) {
     c.assignment_payload = AssignmentPayload(c.customer, services, tenant_prefix);

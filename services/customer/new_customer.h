@@ -22,9 +22,9 @@ struct PreparedCustomer {
 // Normalises and checks `request` (throws ApiError INVALID_ARGUMENT naming the field) for MSP
 // `msp_id`; `request_id` (may be empty) makes the write idempotent.
 PreparedCustomer PrepareCreate(const std::string& msp_id, const std::string& actor,
-                                    const std::string& request_id,
-                                    const v1::CreateCustomerRequest& request,
-                                    const FreeMailDomains& free_mail);
+                               const std::string& request_id,
+                               const v1::CreateCustomerRequest& request,
+                               const FreeMailDomains& free_mail);
 
 // The outbox message that has the onboarding service send a jointly managed customer its
 // account-set-up email (request id: one email per customer and occasion).

@@ -44,8 +44,8 @@ std::string RenderTable() {
       "| --- | --- | --- | --- |\n";
   for (const auto& policy :
        {customer::CustomerServiceImpl::Policy(), customer::BulkJobServiceImpl::Policy(),
-        assignment::ServiceAssignmentImpl::Policy(),
-        onboarding::OnboardingServiceImpl::Policy(), reporting::ReportingServiceImpl::Policy()}) {
+        assignment::ServiceAssignmentImpl::Policy(), onboarding::OnboardingServiceImpl::Policy(),
+        reporting::ReportingServiceImpl::Policy()}) {
     for (const auto& [method, grants] : policy.grants()) {
       // "/msp.customer.v1.CustomerService/GetCustomer" -> "CustomerService/GetCustomer"
       const std::string shown = method.substr(method.rfind('.') + 1);
@@ -75,8 +75,8 @@ TEST(PolicyTableDoc, EveryIdentityHasAGrant) {
   std::set<std::string> granted;
   for (const auto& policy :
        {customer::CustomerServiceImpl::Policy(), customer::BulkJobServiceImpl::Policy(),
-        assignment::ServiceAssignmentImpl::Policy(),
-        onboarding::OnboardingServiceImpl::Policy(), reporting::ReportingServiceImpl::Policy()}) {
+        assignment::ServiceAssignmentImpl::Policy(), onboarding::OnboardingServiceImpl::Policy(),
+        reporting::ReportingServiceImpl::Policy()}) {
     for (const auto& [method, grants] : policy.grants()) {
       for (const auto& grant : grants) granted.insert(grant.service);
     }

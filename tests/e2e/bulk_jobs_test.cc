@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
@@ -48,8 +48,8 @@ void Prepare(grpc::ClientContext& context, const std::string& msp) {
 }
 
 // Uploads `file` in pieces of `chunk_bytes` (the first message carries the settings).
-grpc::Status Upload(const std::string& msp, const std::string& file, bool validate_only,
-                    Job* out, const std::string& request_id = "", size_t chunk_bytes = 1000) {
+grpc::Status Upload(const std::string& msp, const std::string& file, bool validate_only, Job* out,
+                    const std::string& request_id = "", size_t chunk_bytes = 1000) {
   grpc::ClientContext context;
   Prepare(context, msp);
   auto stub = Jobs();
@@ -153,17 +153,16 @@ std::vector<std::string> Findings(const Job& job) {
 // Every problem a dry run looks for, with two good rows.
 std::string MixedFile() {
   return absl::StrCat(
-      kBulkCsvHeader,
-      BulkCsvRow("Good One GmbH", "it@good-one.example"),                           // 1
-      BulkCsvRow("Bad Size GmbH", "it@bad-size.example", "FULLY_MANAGED",           // 2
+      kBulkCsvHeader, BulkCsvRow("Good One GmbH", "it@good-one.example"),  // 1
+      BulkCsvRow("Bad Size GmbH", "it@bad-size.example", "FULLY_MANAGED",  // 2
                  "KNOX_MOBILE_ENROLLMENT", "", "huge"),
-      BulkCsvRow("Good One GmbH", "it@good-one.example"),                           // 3: 1 again
+      BulkCsvRow("Good One GmbH", "it@good-one.example"),                              // 3: 1 again
       BulkCsvRow("Tenant A GmbH", "a@clash.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 4
       BulkCsvRow("Tenant B GmbH", "b@clash.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 5: 4's
-      BulkCsvRow("Free Mail GmbH", "boss@gmail.com", "JOINTLY_MANAGED"),            // 6
-      BulkCsvRow("Good Two GmbH", "it@good-two.example", "JOINTLY_MANAGED",         // 7
+      BulkCsvRow("Free Mail GmbH", "boss@gmail.com", "JOINTLY_MANAGED"),               // 6
+      BulkCsvRow("Good Two GmbH", "it@good-two.example", "JOINTLY_MANAGED",            // 7
                  "KNOX_MANAGE|KNOX_CONFIGURE", "two"),
-      BulkCsvRow("Late Tenant GmbH", "it@taken-tenant.example", "FULLY_MANAGED",    // 8: taken
+      BulkCsvRow("Late Tenant GmbH", "it@taken-tenant.example", "FULLY_MANAGED",  // 8: taken
                  "KNOX_MANAGE"));
 }
 
@@ -216,9 +215,9 @@ TEST(BulkJobs, ADryRunOfAMixedFileFindsEveryProblemAndWritesNothing) {
   }
   EXPECT_TRUE(CustomersByCompany("bulk-dry").empty());
   pg::Connection conn(stack->database_url(), 5000);
-  EXPECT_EQ(conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-dry'")
-                .Int64(0, 0),
-            0);
+  EXPECT_EQ(
+      conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-dry'").Int64(0, 0),
+      0);
 }
 
 TEST(BulkJobs, AFileThatCannotBeReadIsRefusedNamingTheLineOrColumn) {
@@ -234,9 +233,9 @@ TEST(BulkJobs, AFileThatCannotBeReadIsRefusedNamingTheLineOrColumn) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(status.error_message().find("line 2"), std::string::npos) << status.error_message();
   pg::Connection conn(stack->database_url(), 5000);
-  EXPECT_EQ(conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-bad'")
-                .Int64(0, 0),
-            0);
+  EXPECT_EQ(
+      conn.Exec("SELECT count(*) FROM customer.bulk_jobs WHERE msp_id = 'bulk-bad'").Int64(0, 0),
+      0);
 }
 
 TEST(BulkJobs, TheSameFileImported) {
@@ -280,8 +279,7 @@ TEST(BulkJobs, TheSameFileImported) {
   EXPECT_EQ(seen.rows_failed(), 5);
   EXPECT_TRUE(seen.has_end_time());
 
-  ASSERT_TRUE(
-      CallJobs(&cv1::BulkJobService::Stub::GetOperation, msp, op.name(), &op).ok());
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::GetOperation, msp, op.name(), &op).ok());
   EXPECT_TRUE(op.done());
   EXPECT_EQ(op.response().state(), Job::SUCCEEDED);
   // Running it again changes nothing.
@@ -311,11 +309,10 @@ TEST(BulkJobs, TheSameFileImported) {
 
   // The result, byte for byte.
   const std::string expected = absl::StrCat(
-      "row,line,outcome,customer_id,field,reason\r\n",
-      "1,2,CREATED,", one, ",,\r\n",
+      "row,line,outcome,customer_id,field,reason\r\n", "1,2,CREATED,", one, ",,\r\n",
       "2,3,INVALID,,company_size,\"one of 0-19, 20-99, 100-249, 250-499, 500-999, 1000+\"\r\n",
-      "3,4,INVALID,,work_email,the same company and contact as row 1\r\n",
-      "4,5,CREATED,", tenant_a, ",,\r\n",
+      "3,4,INVALID,,work_email,the same company and contact as row 1\r\n", "4,5,CREATED,", tenant_a,
+      ",,\r\n",
       "5,6,INVALID,,knox_manage_tenant_prefix,Knox Manage tenant id clash.example is row 4's: "
       "give this row a prefix of its own\r\n",
       "6,7,INVALID,,work_email,\"a jointly managed customer needs a work email, not a free-mail "
@@ -368,9 +365,9 @@ TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplica
   const int64_t committed =
       conn.Exec("SELECT count(*) FROM customer.customers WHERE msp_id = $1", {msp}).Int64(0, 0);
   EXPECT_GT(committed, 0);
-  EXPECT_EQ(conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp})
-                .Int64(0, 0),
-            0);
+  EXPECT_EQ(
+      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0),
+      0);
 
   // Restarted, it takes the job back once the dead runner's lease runs out, and goes on.
   stack->StartService("customer", {"--bulk_job_lease_ms=1500"});

@@ -57,8 +57,8 @@ TEST(GrpcurlDoc, EveryRpcIsOnThePage) {
   const std::string page = ReadFile(std::string(MSP_SOURCE_DIR) + "/docs/grpcurl.md");
   for (const char* service :
        {"msp.customer.v1.CustomerService", "msp.customer.v1.BulkJobService",
-        "msp.assignment.v1.ServiceAssignmentService",
-        "msp.onboarding.v1.OnboardingService", "msp.reporting.v1.ReportingService"}) {
+        "msp.assignment.v1.ServiceAssignmentService", "msp.onboarding.v1.OnboardingService",
+        "msp.reporting.v1.ReportingService"}) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     ASSERT_NE(descriptor, nullptr) << service;

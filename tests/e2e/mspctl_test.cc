@@ -626,9 +626,9 @@ class DocSession {
   std::string Substituted(std::string line) const {
     for (const auto& [on_page, here] : ids_) line = absl::StrReplaceAll(line, {{on_page, here}});
     // The page's example files are the source tree's.
-    return absl::StrReplaceAll(line, {{"/tmp/", tmp_ + "/"},
-                                      {" docs/examples/", absl::StrCat(" ", MSP_SOURCE_DIR,
-                                                                       "/docs/examples/")}});
+    return absl::StrReplaceAll(
+        line, {{"/tmp/", tmp_ + "/"},
+               {" docs/examples/", absl::StrCat(" ", MSP_SOURCE_DIR, "/docs/examples/")}});
   }
   Result RunLine(const std::string& line) const {
     return Mspctl({"-c", "mspctl() { \"$MSPCTL\" \"$@\"; }; " + line}, msp_,

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "msp/common/csv_cell.h"
 #include "fuzz_support.h"
+#include "msp/common/csv_cell.h"
 
 namespace {
 

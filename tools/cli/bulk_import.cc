@@ -103,7 +103,8 @@ grpc::Status Download(cv1::BulkJobService::Stub& stub, const ImportSettings& set
 std::string ResultFileFor(const std::string& file) {
   const size_t dot = file.rfind('.');
   const size_t slash = file.rfind('/');
-  const bool has_extension = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  const bool has_extension =
+      dot != std::string::npos && (slash == std::string::npos || dot > slash);
   return absl::StrCat(has_extension ? file.substr(0, dot) : file, ".result.csv");
 }
 

@@ -1,5 +1,5 @@
-// Calls one method of this project's contracts (unary or streaming either way), the grpcurl way, with
-// the contracts compiled in (grpcurl itself is not packaged for Debian):
+// Calls one method of this project's contracts (unary or streaming either way), the grpcurl way,
+// with the contracts compiled in (grpcurl itself is not packaged for Debian):
 //
 //   msp_call [-plaintext | -insecure | -cacert FILE] [-cert FILE -key FILE] [-authority NAME]
 //            [-H 'name: value']... [-d '<request JSON>' | -d @] [-v] [-format json]
@@ -10,8 +10,8 @@
 //
 // list and describe read the server's own contracts through server reflection. `-d @` reads
 // the request from standard input; as with grpcurl, the data of a client-streaming call is its
-// messages one after another (JSON objects, whitespace between); `-v` also prints the method, the request
-// metadata, the response headers and trailers and the message counts, as grpcurl does.
+// messages one after another (JSON objects, whitespace between); `-v` also prints the method, the
+// request metadata, the response headers and trailers and the message counts, as grpcurl does.
 //
 // As with grpcurl, a call uses TLS (verified with the system's roots, or -cacert's) unless
 // -plaintext says otherwise.
@@ -245,9 +245,8 @@ int main(int argc, char** argv) {
     std::cout << "\nResponse trailers received:\n";
     print(context.GetServerTrailingMetadata());
     std::cout << "Sent " << (method->client_streaming() ? stream.size() : 1) << " request"
-              << (method->client_streaming() && stream.size() != 1 ? "s" : "")
-              << " and received " << received << " response"
-              << (received == 1 ? "" : "s") << "\n";
+              << (method->client_streaming() && stream.size() != 1 ? "s" : "") << " and received "
+              << received << " response" << (received == 1 ? "" : "s") << "\n";
   };
   grpc::Status status;
   if (method->client_streaming()) {

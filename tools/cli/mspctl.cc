@@ -971,8 +971,8 @@ int Cli::Import(const std::vector<std::string>& args) {
                 << " with problems; nothing written\n";
     } else {
       std::cout << job.name() << ": " << cv1::BulkJob::State_Name(job.state()) << ", "
-                << job.rows_created() << " created, " << job.rows_failed()
-                << " failed; result in " << settings.result_file << "\n";
+                << job.rows_created() << " created, " << job.rows_failed() << " failed; result in "
+                << settings.result_file << "\n";
     }
     if (job.problems_size() == 0) return;
     std::vector<std::vector<std::string>> rows;

@@ -95,8 +95,7 @@ double RunToEnd(const std::string& msp, const cv1::BulkJob& job) {
     if (!status.ok()) throw std::runtime_error("get: " + status.error_message());
     if (now.state() == cv1::BulkJob::SUCCEEDED) {
       if (now.rows_created() != job.row_count()) throw std::runtime_error("rows failed");
-      return job.row_count() /
-             std::chrono::duration<double>(Clock::now() - start).count();
+      return job.row_count() / std::chrono::duration<double>(Clock::now() - start).count();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -125,7 +124,8 @@ double LoadgenCreates(const std::string& msp, int round) {
 
 // The customer process's peak resident memory so far (VmHWM), in MiB.
 double CustomerPeakMib() {
-  std::ifstream status(absl::StrCat("/proc/", stack->service("customer").process->pid(), "/status"));
+  std::ifstream status(
+      absl::StrCat("/proc/", stack->service("customer").process->pid(), "/status"));
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;
   }

@@ -152,7 +152,8 @@ const std::string& ResultCsvHeader() {
 
 void AppendResultLines(std::string& out, const RowResult& row) {
   auto line = [&](const FieldViolation* problem) {
-    absl::StrAppend(&out, row.row, ",", row.line, ",", std::string(RowOutcomeName(row.outcome)), ",");
+    absl::StrAppend(&out, row.row, ",", row.line, ",", std::string(RowOutcomeName(row.outcome)),
+                    ",");
     AppendCsvCell(out, row.customer_id);
     out += ',';
     if (problem != nullptr) {

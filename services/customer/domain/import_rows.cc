@@ -191,8 +191,7 @@ std::string ImportColumnOf(const std::string& field) {
 
 std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request) {
   const auto& services = request.services();
-  if (std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) ==
-      services.end()) {
+  if (std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) == services.end()) {
     return std::nullopt;
   }
   return knox::TenantId(request.knox_manage_tenant_prefix(),
@@ -250,7 +249,8 @@ ImportRows ParseImportRows(const CsvTable& table) {
   out.file_problems = header.problems;
   if (!out.file_problems.empty()) return out;
   int number = 0;
-  for (const auto& record : table.rows) out.rows.push_back(ParseImportRow(header, record, ++number));
+  for (const auto& record : table.rows)
+    out.rows.push_back(ParseImportRow(header, record, ++number));
   return out;
 }
 

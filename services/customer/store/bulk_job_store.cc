@@ -36,8 +36,8 @@ v1::BulkJob JobFromRow(const pg::Result& r, const BulkJobRef& ref) {
       job.state() == v1::BulkJob::RUNNING || job.state() == v1::BulkJob::CANCELLING;
   if (running && !r.IsNull(0, 12)) {
     const RunRate rate =
-        EstimateRate(job.rows_done() - static_cast<int>(r.Int64(0, 11)),
-                     std::stod(r.String(0, 12)), job.row_count() - job.rows_done());
+        EstimateRate(job.rows_done() - static_cast<int>(r.Int64(0, 11)), std::stod(r.String(0, 12)),
+                     job.row_count() - job.rows_done());
     job.set_rows_per_second(rate.rows_per_second);
     if (rate.time_left) job.mutable_estimated_time_left()->set_seconds(rate.time_left->count());
   }
@@ -79,8 +79,8 @@ void BulkJobStore::Insert(pg::Connection& conn, const BulkJobRef& ref, const v1:
 
 std::optional<v1::BulkJob> BulkJobStore::Find(pg::Connection& conn, const BulkJobRef& ref,
                                               bool for_update) const {
-  static const std::string kSql = absl::StrCat("SELECT ", kJobColumns,
-                                               " FROM bulk_jobs WHERE msp_id = $1 AND job_id = $2");
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kJobColumns, " FROM bulk_jobs WHERE msp_id = $1 AND job_id = $2");
   static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
   auto r = conn.Exec(for_update ? kSqlForUpdate : kSql, {ref.msp_id, ref.job_id});
   if (r.empty()) return std::nullopt;
@@ -106,15 +106,14 @@ std::optional<v1::BulkJob> BulkJobStore::Find(pg::Connection& conn, const BulkJo
 }
 
 int BulkJobStore::CountRunning(pg::Connection& conn, const std::string& msp_id) const {
-  auto r = conn.Exec("SELECT count(*) FROM bulk_jobs WHERE msp_id = $1 AND state IN (2, 3)",
-                     {msp_id});
+  auto r =
+      conn.Exec("SELECT count(*) FROM bulk_jobs WHERE msp_id = $1 AND state IN (2, 3)", {msp_id});
   return static_cast<int>(r.Int64(0, 0));
 }
 
 void BulkJobStore::Start(pg::Connection& conn, const BulkJobRef& ref) const {
-  conn.Exec(
-      "UPDATE bulk_jobs SET state = $3, start_time = now() WHERE msp_id = $1 AND job_id = $2",
-      {ref.msp_id, ref.job_id, std::to_string(v1::BulkJob::RUNNING)});
+  conn.Exec("UPDATE bulk_jobs SET state = $3, start_time = now() WHERE msp_id = $1 AND job_id = $2",
+            {ref.msp_id, ref.job_id, std::to_string(v1::BulkJob::RUNNING)});
 }
 
 void BulkJobStore::Cancel(pg::Connection& conn, const BulkJobRef& ref,
@@ -145,8 +144,7 @@ std::optional<ClaimedJob> BulkJobStore::Claim(pg::Connection& conn, const std::s
                     static_cast<v1::BulkJob::State>(r.Int64(0, 3))};
 }
 
-std::optional<v1::BulkJob::State> BulkJobStore::Renew(pg::Connection& conn,
-                                                      const BulkJobRef& ref,
+std::optional<v1::BulkJob::State> BulkJobStore::Renew(pg::Connection& conn, const BulkJobRef& ref,
                                                       const std::string& owner,
                                                       std::chrono::milliseconds lease) const {
   auto r = conn.Exec(
@@ -200,10 +198,9 @@ void BulkJobStore::Record(pg::Connection& conn, const BulkJobRef& ref,
     fields.push_back(failed ? result.problems.front().field : "");
     errors.push_back(failed ? result.problems.front().description : "");
   }
-  conn.Exec(kSql,
-            {ref.msp_id, ref.job_id, pg::ArrayLiteral(rows), pg::ArrayLiteral(outcomes),
-             pg::TextArrayLiteral(customers), pg::TextArrayLiteral(fields),
-             pg::TextArrayLiteral(errors)});
+  conn.Exec(kSql, {ref.msp_id, ref.job_id, pg::ArrayLiteral(rows), pg::ArrayLiteral(outcomes),
+                   pg::TextArrayLiteral(customers), pg::TextArrayLiteral(fields),
+                   pg::TextArrayLiteral(errors)});
 }
 
 void BulkJobStore::Finish(pg::Connection& conn, const BulkJobRef& ref, const std::string& owner,

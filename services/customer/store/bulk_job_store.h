@@ -68,7 +68,8 @@ class BulkJobStore {
                                   int limit) const;
   // Records outcomes of rows still without one, and counts them in the job's progress, in one
   // statement (a row recorded before, by a runner that lost its lease, is not counted twice).
-  void Record(pg::Connection& conn, const BulkJobRef& ref, const std::vector<RowResult>& results) const;
+  void Record(pg::Connection& conn, const BulkJobRef& ref,
+              const std::vector<RowResult>& results) const;
   // Ends a job its runner holds: SUCCEEDED, or CANCELLED with the rows left CANCELLED; the
   // lease is released.
   void Finish(pg::Connection& conn, const BulkJobRef& ref, const std::string& owner,

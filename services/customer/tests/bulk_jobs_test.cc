@@ -102,7 +102,10 @@ TEST(BulkJobRows, EachRowHasARequestIdNoMspCanChoose) {
 TEST(BulkJobResult, ALinePerRowAndPerProblem) {
   std::string out = ResultCsvHeader();
   AppendResultLines(out, {1, 2, RowOutcome::kCreated, "qz38864maf", {}});
-  AppendResultLines(out, {2, 3, RowOutcome::kInvalid, "",
+  AppendResultLines(out, {2,
+                          3,
+                          RowOutcome::kInvalid,
+                          "",
                           {{"company_size", "one of 0-19, 20-99"}, {"work_email", "required"}}});
   AppendResultLines(out, {3, 5, RowOutcome::kFailed, "", {{"", "=HYPERLINK(\"x\")"}}});
   AppendResultLines(out, {4, 6, RowOutcome::kCancelled, "", {}});

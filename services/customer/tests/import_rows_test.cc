@@ -4,23 +4,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "testdata/bulk_import_files.h"
 
 namespace msp::customer {
 namespace {
 
-constexpr char kHeader[] =
-    "company_name,company_size,industries,country_code,address_line1,city,state,zip_code,"
-    "first_name,last_name,work_email,phone,management_type,services,knox_manage_tenant_prefix\n";
-
-// A valid row of kHeader's columns; each argument replaces its cell.
-std::string Row(const std::string& company, const std::string& email,
-                const std::string& management = "FULLY_MANAGED",
-                const std::string& services = "KNOX_MOBILE_ENROLLMENT",
-                const std::string& prefix = "", const std::string& size = "100-249") {
-  return absl::StrCat(company, ",", size,
-                      ",Manufacturing|Retail,de,Hauptstr. 1,Berlin,Berlin,10115,Erika,Muster,",
-                      email, ",+49 30 1234567,", management, ",", services, ",", prefix, "\n");
-}
+using testdata::kBulkCsvHeader;
+// A valid row of the header's columns; each argument replaces its cell.
+using testdata::BulkCsvRow;
+constexpr const char* kHeader = kBulkCsvHeader;
 
 ImportRows Parse(const std::string& text) {
   const CsvReadResult read = ReadCsv(text);
@@ -37,8 +29,8 @@ std::vector<std::string> Problems(const ImportRow& row) {
 
 TEST(ImportRows, EveryColumnFillsItsRequestField) {
   const ImportRows parsed =
-      Parse(absl::StrCat(kHeader, Row("Acme GmbH", "it@acme.example", "jointly",
-                                      "knox-manage|KNOX_CONFIGURE", "eu", "1000+")));
+      Parse(absl::StrCat(kHeader, BulkCsvRow("Acme GmbH", "it@acme.example", "jointly",
+                                             "knox-manage|KNOX_CONFIGURE", "eu", "1000+")));
   ASSERT_TRUE(parsed.file_problems.empty());
   ASSERT_EQ(parsed.rows.size(), 1u);
   const ImportRow& row = parsed.rows[0];
@@ -91,7 +83,7 @@ TEST(ImportRows, AFileWithUnknownMissingOrRepeatedColumnsReadsNoRow) {
 
 TEST(ImportRows, ACellThatCannotBeReadIsItsRowsProblem) {
   const ImportRows parsed = Parse(absl::StrCat(
-      kHeader, Row("Acme GmbH", "it@acme.example", "sometimes", "KNOX_TOASTER", "", "huge"),
+      kHeader, BulkCsvRow("Acme GmbH", "it@acme.example", "sometimes", "KNOX_TOASTER", "", "huge"),
       "Short Row,1-19\n"));
   ASSERT_EQ(parsed.rows.size(), 2u);
   EXPECT_EQ(Problems(parsed.rows[0]),
@@ -107,15 +99,16 @@ TEST(ImportRows, ACellThatCannotBeReadIsItsRowsProblem) {
 // contact on a jointly managed customer, two rows that would take one Knox Manage tenant id.
 TEST(ImportRows, TheChecksOfAMixedFileNameTheRowAndColumn) {
   ImportRows parsed = Parse(absl::StrCat(
-      kHeader, Row("Acme GmbH", "it@acme.example"),                          // 1 valid
-      Row("Beta AG", "not-an-email"),                                        // 2 invalid email
-      Row("Gamma KG", "gamma@gmail.com", "JOINTLY_MANAGED"),                 // 3 free mail
-      Row("Acme GmbH", "IT@acme.example"),                                   // 4 duplicate of 1
-      Row("Delta AG", "it@delta.example", "FULLY_MANAGED", "KNOX_MANAGE"),   // 5 valid
-      Row("Delta IT", "ops@delta.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 6 tenant of 5
-      Row("Delta EU", "eu@delta.example", "FULLY_MANAGED", "KNOX_MANAGE", "eu"),     // 7 valid
-      Row("Epsilon", "it@epsilon.example", "FULLY_MANAGED", "KNOX_CONFIGURE", "x"),  // 8 prefix
-      Row("Gamma KG", "gamma@gmail.com", "FULLY_MANAGED")));                         // 9 valid
+      kHeader, BulkCsvRow("Acme GmbH", "it@acme.example"),           // 1 valid
+      BulkCsvRow("Beta AG", "not-an-email"),                         // 2 invalid email
+      BulkCsvRow("Gamma KG", "gamma@gmail.com", "JOINTLY_MANAGED"),  // 3 free mail
+      BulkCsvRow("Acme GmbH", "IT@acme.example"),                    // 4 duplicate of 1
+      BulkCsvRow("Delta AG", "it@delta.example", "FULLY_MANAGED", "KNOX_MANAGE"),   // 5 valid
+      BulkCsvRow("Delta IT", "ops@delta.example", "FULLY_MANAGED", "KNOX_MANAGE"),  // 6 tenant of 5
+      BulkCsvRow("Delta EU", "eu@delta.example", "FULLY_MANAGED", "KNOX_MANAGE", "eu"),  // 7 valid
+      BulkCsvRow("Epsilon", "it@epsilon.example", "FULLY_MANAGED", "KNOX_CONFIGURE",
+                 "x"),                                               // 8 prefix
+      BulkCsvRow("Gamma KG", "gamma@gmail.com", "FULLY_MANAGED")));  // 9 valid
   ASSERT_EQ(parsed.rows.size(), 9u);
   CheckRowsAlone(parsed.rows, FreeMailDomains());
   const auto problems = [&](int row) { return Problems(parsed.rows[row - 1]); };
