@@ -170,27 +170,27 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       done.wait(lock, [&] { return in_flight < options_.rows_in_flight; });
       ++in_flight;
     }
-    creator_->Create(
-        std::move(prepared.customer), std::move(prepared.with_id),
-        [&mu, &done, &in_flight, &result](v1::Customer answer, std::exception_ptr error) {
-          if (error) {
-            try {
-              std::rethrow_exception(error);
-            } catch (const ApiError& e) {
-              result.outcome = RowOutcome::kFailed;
-              result.problems.push_back(FailureOf(e));
-            } catch (...) {
-              // Not the row's fault (the database away): left for the next try.
-              result.outcome = RowOutcome::kPending;
-            }
-          } else {
-            result.outcome = RowOutcome::kCreated;
-            result.customer_id = answer.customer_id();
-          }
-          std::lock_guard lock(mu);
-          --in_flight;
-          done.notify_all();
-        });
+    creator_->Create(std::move(prepared.customer), std::move(prepared.with_id),
+                     [&mu, &done, &in_flight, &result](const v1::Customer& answer,
+                                                       const std::exception_ptr& error) {
+                       if (error) {
+                         try {
+                           std::rethrow_exception(error);
+                         } catch (const ApiError& e) {
+                           result.outcome = RowOutcome::kFailed;
+                           result.problems.push_back(FailureOf(e));
+                         } catch (...) {
+                           // Not the row's fault (the database away): left for the next try.
+                           result.outcome = RowOutcome::kPending;
+                         }
+                       } else {
+                         result.outcome = RowOutcome::kCreated;
+                         result.customer_id = answer.customer_id();
+                       }
+                       std::lock_guard lock(mu);
+                       --in_flight;
+                       done.notify_all();
+                     });
   }
   std::unique_lock lock(mu);
   done.wait(lock, [&] { return in_flight == 0; });

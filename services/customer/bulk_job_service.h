@@ -15,7 +15,7 @@ struct BulkJobLimits {
   int max_running_jobs_per_msp = 2;
   // WatchBulkJob's reads of the job.
   std::chrono::milliseconds watch_interval{500};
-  size_t result_chunk_bytes = 64 * 1024;
+  size_t result_chunk_bytes = size_t{64} * 1024;
 };
 
 // The gRPC face of bulk jobs: authorise, read the request, the domain's checks and the store,

@@ -69,7 +69,7 @@ grpc::Status Follow(cv1::BulkJobService::Stub& stub, const ImportSettings& setti
       job = seen;
       show();
     }
-    const grpc::Status status = reader->Finish();
+    grpc::Status status = reader->Finish();
     if (status.ok()) continue;
     const bool retriable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::CANCELLED ||
