@@ -56,14 +56,13 @@ void BulkJobRunner::Loop() {
       log::Warn("bulk job claim failed", {{"error", e.what()}});
     }
     if (claimed) {
-      log::Info("bulk job running", {{"msp", claimed->ref.msp_id}, {"job", claimed->ref.job_id}});
       try {
         Run(*claimed);
       } catch (const std::exception& e) {
         // The lease runs out and a runner (this one, next round) goes on where it stopped.
         log::Warn("bulk job interrupted", {{"job", claimed->ref.job_id}, {"error", e.what()}});
       }
-      continue;  // another job may be waiting
+      continue;  // the next turn
     }
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, options_.poll, [this] { return woken_ || stop_; });
@@ -72,42 +71,41 @@ void BulkJobRunner::Loop() {
 }
 
 void BulkJobRunner::Run(const ClaimedJob& job) {
-  int after = 0;
   budget_left_ = 0;  // what was taken was another MSP's
-  for (;;) {
-    std::vector<PendingRow> rows;
+  std::vector<PendingRow> rows;
+  {
+    pg::Lease conn = pool_->Acquire();
+    renewed_ = std::chrono::steady_clock::now();
+    const auto state = store_.Renew(*conn, job.ref, options_.owner, options_.lease);
+    if (!state) return;  // another runner has it
     {
-      pg::Lease conn = pool_->Acquire();
-      renewed_ = std::chrono::steady_clock::now();
-      const auto state = store_.Renew(*conn, job.ref, options_.owner, options_.lease);
-      if (!state) return;  // another runner has it
-      {
-        std::lock_guard lock(mu_);
-        if (stop_) return;  // the lease runs out; the job goes on elsewhere or after the restart
-      }
-      if (*state == v1::BulkJob::CANCELLING) {
-        store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::CANCELLED);
-        log::Info("bulk job cancelled", {{"job", job.ref.job_id}});
-        return;
-      }
-      rows = store_.Pending(*conn, job.ref, after, options_.batch_rows);
-      if (rows.empty()) {
-        store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::SUCCEEDED);
-        log::Info("bulk job succeeded", {{"job", job.ref.job_id}});
-        return;
-      }
+      std::lock_guard lock(mu_);
+      if (stop_) return;  // the lease runs out; the job goes on elsewhere or after the restart
     }
-    std::vector<RowResult> results = Write(job, rows);
-    // Crash tests kill the process here: the batch's customers committed, their rows not
-    // recorded.
-    failpoint::CrashIfEnabled("customer.bulk.before_record");
-    {
-      pg::Lease conn = pool_->Acquire();
-      store_.Record(*conn, job.ref, results);
+    if (*state == v1::BulkJob::CANCELLING) {
+      store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::CANCELLED);
+      log::Info("bulk job cancelled", {{"job", job.ref.job_id}});
+      return;
     }
-    if (after_batch_) after_batch_();
-    after = rows.back().row;
+    rows = store_.Pending(*conn, job.ref, 0, options_.batch_rows);
+    if (rows.empty()) {
+      store_.Finish(*conn, job.ref, options_.owner, v1::BulkJob::SUCCEEDED);
+      log::Info("bulk job succeeded", {{"job", job.ref.job_id}});
+      return;
+    }
   }
+  std::vector<RowResult> results = Write(job, rows);
+  // Crash tests kill the process here: the batch's customers committed, their rows not
+  // recorded.
+  failpoint::CrashIfEnabled("customer.bulk.before_record");
+  {
+    pg::Lease conn = pool_->Acquire();
+    store_.Record(*conn, job.ref, results);
+    // One batch a turn: the next turn goes to the job run least recently (this one again when
+    // it runs alone), so that one MSP's long import does not hold back another's.
+    store_.Yield(*conn, job.ref, options_.owner);
+  }
+  if (after_batch_) after_batch_();
 }
 
 bool BulkJobRunner::KeepLease(const ClaimedJob& job) {

@@ -27,13 +27,13 @@ struct BulkJobRunnerOptions {
   int batch_rows = 512;
 };
 
-// Runs bulk jobs in the background: claims a running job's lease (one replica runs a job at a
-// time), writes its rows in order through CreateCustomer's write path (each under its row's
-// request id: a row written before, by this runner or one that died, is answered, not written
-// again), records each batch's outcomes with the job's progress, and renews the lease between
-// batches; a cancelled job stops after the rows in flight. Each row is taken from the MSP's rate
-// budget as background work (TenantLimiter::TakeBackground): the MSP's admins come first. One
-// thread.
+// Runs bulk jobs in the background, a batch a turn: claims the running job run least recently
+// (one replica runs a job at a time; every running job, whichever MSP's, gets its turns), writes
+// a batch of its rows in order through CreateCustomer's write path (each under its row's request
+// id: a row written before, by this runner or one that died, is answered, not written again),
+// records the batch's outcomes with the job's progress, and gives the job up for the next turn;
+// a cancelled job stops after the rows in flight. Each row is taken from the MSP's rate budget
+// as background work (TenantLimiter::TakeBackground): the MSP's admins come first. One thread.
 class BulkJobRunner {
  public:
   // `limiter` (may be null: no budget) is the service's tenant limiter.
@@ -49,7 +49,8 @@ class BulkJobRunner {
 
  private:
   void Loop();
-  // Runs the claimed job until it ends, is cancelled, or its lease is lost.
+  // One turn of the claimed job: a batch of rows written and recorded, then the job given up
+  // for the next turn; or its end (no rows left, or cancelled).
   void Run(const ClaimedJob& job);
   // Writes `rows` (at most rows_in_flight at once) and returns their results.
   std::vector<RowResult> Write(const ClaimedJob& job, const std::vector<PendingRow>& rows);

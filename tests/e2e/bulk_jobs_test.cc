@@ -445,6 +445,33 @@ TEST(BulkJobs, ACancelledJobStopsAndItsRowsSayCancelled) {
   stack->StartService("customer");
 }
 
+// Jobs take turns a batch at a time: a small import does not wait for another MSP's long one.
+TEST(BulkJobs, AnotherMspsLongImportDoesNotHoldBackAShortOne) {
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer", {"--bulk_rows_in_flight=1"});
+  Job long_job, short_job;
+  ASSERT_TRUE(
+      Upload("bulk-long", ValidBulkCsv("long", 5000), false, &long_job, "", 64 * 1024).ok());
+  ASSERT_TRUE(Upload("bulk-short", ValidBulkCsv("short", 600), false, &short_job).ok());
+  cv1::Operation op;
+  ASSERT_TRUE(
+      CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, "bulk-long", long_job.name(), &op).ok());
+  ASSERT_TRUE(
+      CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, "bulk-short", short_job.name(), &op).ok());
+  EXPECT_EQ(WaitUntilEnded("bulk-short", short_job.name()).rows_created(), 600);
+  // Two turns of the short job came between the long one's: it is far from its end.
+  const Job meanwhile = Get("bulk-long", long_job.name());
+  EXPECT_EQ(meanwhile.state(), Job::RUNNING);
+  EXPECT_LT(meanwhile.rows_done(), 5000);
+  Job cancelled;
+  ASSERT_TRUE(
+      CallJobs(&cv1::BulkJobService::Stub::CancelBulkJob, "bulk-long", long_job.name(), &cancelled)
+          .ok());
+  EXPECT_EQ(WaitUntilEnded("bulk-long", long_job.name()).state(), Job::CANCELLED);
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
 TEST(BulkJobs, AJobSharesItsMspsRateBudgetAndTheAdminsComeFirst) {
   const std::string msp = "bulk-budget";
   // 50 calls a second for the MSP, the same on every replica (one here).

@@ -198,10 +198,10 @@ bool HasEnded(v1::BulkJob::State state) {
   return state == v1::BulkJob::SUCCEEDED || state == v1::BulkJob::CANCELLED;
 }
 
-RunRate EstimateRate(int rows_since_resume, double seconds_since_resume, int rows_left) {
+RunRate EstimateRate(int rows_done, double seconds_running, int rows_left) {
   RunRate out;
-  if (rows_since_resume <= 0 || seconds_since_resume <= 0) return out;
-  out.rows_per_second = rows_since_resume / seconds_since_resume;
+  if (rows_done <= 0 || seconds_running <= 0) return out;
+  out.rows_per_second = rows_done / seconds_running;
   out.time_left = std::chrono::seconds(
       static_cast<int64_t>(std::ceil(std::max(rows_left, 0) / out.rows_per_second)));
   return out;

@@ -87,12 +87,13 @@ bool MayStart(v1::BulkJob::State state);
 v1::BulkJob::State StateAfterCancel(v1::BulkJob::State state);
 bool HasEnded(v1::BulkJob::State state);
 
-// The run's rate since it started or resumed, and the time left at that rate (none until a row
-// is done).
+// The run's rate since it started (restarts, and the other jobs it shares the runners with,
+// included: what the caller waits through), and the time left at that rate (none until a row is
+// done).
 struct RunRate {
   double rows_per_second = 0;
   std::optional<std::chrono::seconds> time_left;
 };
-RunRate EstimateRate(int rows_since_resume, double seconds_since_resume, int rows_left);
+RunRate EstimateRate(int rows_done, double seconds_running, int rows_left);
 
 }  // namespace msp::customer

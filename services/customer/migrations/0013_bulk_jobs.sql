@@ -13,16 +13,16 @@ CREATE TABLE bulk_jobs (
   create_time       timestamptz NOT NULL DEFAULT now(),
   start_time        timestamptz,
   end_time          timestamptz,
-  -- Rows done when the current runner took the job, and when: its rate counts from there.
-  resumed_rows      integer NOT NULL DEFAULT 0,
-  resume_time       timestamptz,
-  -- The replica running the job, until when; an expired lease is free for any replica.
+  -- The replica running the job, until when; an expired lease is free for any replica. A runner
+  -- gives the job up after each batch (lease_until = now()): runners take the job run least
+  -- recently first, so that every running job moves.
   lease_owner       text,
   lease_until       timestamptz,
   PRIMARY KEY (msp_id, job_id)
 );
--- The runners' claim: jobs that run, oldest first.
-CREATE INDEX bulk_jobs_running ON bulk_jobs (start_time) WHERE state IN (2, 3);
+-- The runners' claim: running jobs, the one run least recently first.
+CREATE INDEX bulk_jobs_running ON bulk_jobs (lease_until NULLS FIRST, start_time)
+  WHERE state IN (2, 3);
 
 CREATE TABLE bulk_job_rows (
   msp_id      text NOT NULL,
@@ -39,3 +39,6 @@ CREATE TABLE bulk_job_rows (
   error       text,
   PRIMARY KEY (msp_id, job_id, row_number)
 );
+-- A runner's next batch: the job's rows without an outcome, in order.
+CREATE INDEX bulk_job_rows_pending ON bulk_job_rows (msp_id, job_id, row_number)
+  WHERE outcome IS NULL;

@@ -12,8 +12,8 @@ constexpr char kJobColumns[] =
     "kind, state, file_name, creator, row_count, invalid_row_count, rows_created, rows_failed, "
     "(extract(epoch from create_time) * 1000000)::bigint, "
     "(extract(epoch from start_time) * 1000000)::bigint, "
-    "(extract(epoch from end_time) * 1000000)::bigint, resumed_rows, "
-    "extract(epoch from now() - resume_time)";
+    "(extract(epoch from end_time) * 1000000)::bigint, "
+    "extract(epoch from now() - start_time)";
 
 std::string Micros(std::chrono::milliseconds d) { return std::to_string(d.count() * 1000); }
 
@@ -34,10 +34,9 @@ v1::BulkJob JobFromRow(const pg::Result& r, const BulkJobRef& ref) {
   if (!r.IsNull(0, 10)) SetTimestampMicros(job.mutable_end_time(), r.Int64(0, 10));
   const bool running =
       job.state() == v1::BulkJob::RUNNING || job.state() == v1::BulkJob::CANCELLING;
-  if (running && !r.IsNull(0, 12)) {
-    const RunRate rate =
-        EstimateRate(job.rows_done() - static_cast<int>(r.Int64(0, 11)), std::stod(r.String(0, 12)),
-                     job.row_count() - job.rows_done());
+  if (running && !r.IsNull(0, 11)) {
+    const RunRate rate = EstimateRate(job.rows_done(), std::stod(r.String(0, 11)),
+                                      job.row_count() - job.rows_done());
     job.set_rows_per_second(rate.rows_per_second);
     if (rate.time_left) job.mutable_estimated_time_left()->set_seconds(rate.time_left->count());
   }
@@ -130,11 +129,10 @@ std::optional<ClaimedJob> BulkJobStore::Claim(pg::Connection& conn, const std::s
                                               std::chrono::milliseconds lease) const {
   static const std::string kSql =
       "UPDATE bulk_jobs j SET lease_owner = $1, "
-      "lease_until = now() + $2::bigint * interval '1 microsecond', "
-      "resumed_rows = rows_created + rows_failed, resume_time = now() "
+      "lease_until = now() + $2::bigint * interval '1 microsecond' "
       "FROM (SELECT msp_id, job_id FROM bulk_jobs WHERE state IN (2, 3) "
-      "AND (lease_until IS NULL OR lease_until < now()) ORDER BY start_time LIMIT 1 "
-      "FOR UPDATE SKIP LOCKED) free "
+      "AND (lease_until IS NULL OR lease_until < now()) "
+      "ORDER BY lease_until NULLS FIRST, start_time LIMIT 1 FOR UPDATE SKIP LOCKED) free "
       "WHERE j.msp_id = free.msp_id AND j.job_id = free.job_id "
       "RETURNING j.msp_id, j.job_id, j.creator, j.state";
   auto r = conn.Exec(kSql, {owner, Micros(lease)}, pg::Resend::kNever);
@@ -154,6 +152,14 @@ std::optional<v1::BulkJob::State> BulkJobStore::Renew(pg::Connection& conn, cons
       {ref.msp_id, ref.job_id, owner, Micros(lease)});
   if (r.empty()) return std::nullopt;
   return static_cast<v1::BulkJob::State>(r.Int64(0, 0));
+}
+
+void BulkJobStore::Yield(pg::Connection& conn, const BulkJobRef& ref,
+                         const std::string& owner) const {
+  conn.Exec(
+      "UPDATE bulk_jobs SET lease_until = now() WHERE msp_id = $1 AND job_id = $2 AND "
+      "lease_owner = $3",
+      {ref.msp_id, ref.job_id, owner});
 }
 
 std::vector<PendingRow> BulkJobStore::Pending(pg::Connection& conn, const BulkJobRef& ref,

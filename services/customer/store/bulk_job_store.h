@@ -54,8 +54,8 @@ class BulkJobStore {
   // CANCELLED).
   void Cancel(pg::Connection& conn, const BulkJobRef& ref, v1::BulkJob::State state) const;
 
-  // The runners' protocol. Claims the oldest running job whose lease is free (none held, or
-  // expired), for `owner` until `lease` from now; the rate counts from here.
+  // The runners' protocol. Claims the running job whose lease is free (none held, or expired)
+  // and that was run least recently, for `owner` until `lease` from now.
   std::optional<ClaimedJob> Claim(pg::Connection& conn, const std::string& owner,
                                   std::chrono::milliseconds lease) const;
   // Extends the lease; the job's state now, or nullopt when the lease was lost (expired and
@@ -63,6 +63,8 @@ class BulkJobStore {
   std::optional<v1::BulkJob::State> Renew(pg::Connection& conn, const BulkJobRef& ref,
                                           const std::string& owner,
                                           std::chrono::milliseconds lease) const;
+  // Gives the job up after a batch: free at once, and last in the claim order among free jobs.
+  void Yield(pg::Connection& conn, const BulkJobRef& ref, const std::string& owner) const;
   // Rows without an outcome after row `after`, in order, at most `limit`.
   std::vector<PendingRow> Pending(pg::Connection& conn, const BulkJobRef& ref, int after,
                                   int limit) const;

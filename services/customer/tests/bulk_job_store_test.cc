@@ -101,6 +101,34 @@ TEST_F(BulkJobStoreTest, OneRunnerHoldsAJobUntilItsLeaseRunsOut) {
   EXPECT_TRUE(job->has_end_time());
 }
 
+// Runners give a job up after each batch and take the job run least recently: every running job
+// gets its turns, whichever MSP's and however long the others.
+TEST_F(BulkJobStoreTest, RunningJobsTakeTurns) {
+  auto conn = Connect();
+  const BulkJobRef first = NewJob(conn, "store-turns-a", 2);
+  const BulkJobRef second = NewJob(conn, "store-turns-b", 2);
+  store_.Start(conn, first);
+  store_.Start(conn, second);
+  std::vector<std::string> turns;
+  for (int i = 0; i < 4; ++i) {
+    const auto claimed = store_.Claim(conn, "runner", milliseconds(60000));
+    ASSERT_TRUE(claimed.has_value());
+    turns.push_back(claimed->ref.msp_id);
+    store_.Yield(conn, claimed->ref, "runner");
+  }
+  EXPECT_EQ(turns, (std::vector<std::string>{"store-turns-a", "store-turns-b", "store-turns-a",
+                                             "store-turns-b"}));
+  // Only its holder gives a job up.
+  const auto held = store_.Claim(conn, "runner", milliseconds(60000));
+  ASSERT_TRUE(held.has_value());
+  store_.Yield(conn, held->ref, "someone-else");
+  const auto next = store_.Claim(conn, "runner-2", milliseconds(60000));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_NE(next->ref.job_id, held->ref.job_id);
+  store_.Finish(conn, first, "", v1::BulkJob::CANCELLED);
+  store_.Finish(conn, second, "", v1::BulkJob::CANCELLED);
+}
+
 TEST_F(BulkJobStoreTest, AnOutcomeRecordedTwiceIsCountedOnce) {
   auto conn = Connect();
   const BulkJobRef ref = NewJob(conn, "store-record", 3);

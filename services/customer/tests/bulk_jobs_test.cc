@@ -143,7 +143,7 @@ TEST(BulkJobLifecycle, OnlyAValidatedJobStartsAndCancelsAtOnce) {
   EXPECT_FALSE(HasEnded(v1::BulkJob::CANCELLING));
 }
 
-TEST(BulkJobProgress, RateAndTimeLeftSinceTheRunResumed) {
+TEST(BulkJobProgress, RateAndTimeLeftSinceTheRunStarted) {
   EXPECT_EQ(EstimateRate(0, 5, 100).rows_per_second, 0);
   EXPECT_FALSE(EstimateRate(0, 5, 100).time_left.has_value());
   const RunRate rate = EstimateRate(200, 4, 1001);
