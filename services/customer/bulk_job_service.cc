@@ -69,9 +69,10 @@ auth::MethodPolicy BulkJobServiceImpl::Policy() {
   return policy;
 }
 
-v1::BulkJob BulkJobServiceImpl::FindOrThrow(const BulkJobRef& ref, const std::string& name) {
+v1::BulkJob BulkJobServiceImpl::FindOrThrow(const BulkJobRef& ref, const std::string& name,
+                                            bool with_problems) {
   pg::Lease conn = pool_->Acquire();
-  auto job = store_.Find(*conn, ref);
+  auto job = store_.Find(*conn, ref, false, with_problems);
   if (!job) throw ApiError::NotFound("bulkJob", name);
   return *job;
 }
@@ -161,7 +162,7 @@ grpc::Status BulkJobServiceImpl::RunBulkJob(grpc::ServerContext* context,
       auto& conn = tx.conn();
       // Serialises an MSP's starts, so two at once cannot both pass the cap.
       conn.Exec("SELECT pg_advisory_xact_lock(hashtext('bulk-jobs:' || $1))", {ref.msp_id});
-      auto found = store_.Find(conn, ref, /*for_update=*/true);
+      auto found = store_.Find(conn, ref, /*for_update=*/true, /*with_problems=*/false);
       if (!found) throw ApiError::NotFound("bulkJob", request->name());
       if (!MayStart(found->state())) return *found;  // running or ran: its operation as it is
       if (store_.CountRunning(conn, ref.msp_id) >= limits_.max_running_jobs_per_msp) {
@@ -185,7 +186,7 @@ grpc::Status BulkJobServiceImpl::GetOperation(grpc::ServerContext* context,
                                               v1::Operation* response) {
   return runtime_->Handle(context, kGetOperation, [&](const auth::Principal& principal) {
     const BulkJobRef ref = RequireJobName("name", request->name(), principal, "/operation");
-    const v1::BulkJob job = FindOrThrow(ref, request->name());
+    const v1::BulkJob job = FindOrThrow(ref, request->name(), /*with_problems=*/false);
     // A job never started has no operation (a cancelled one that never ran has none either).
     if (!job.has_start_time()) throw ApiError::NotFound("operation", request->name());
     *response = OperationOf(job);
@@ -203,7 +204,9 @@ grpc::Status BulkJobServiceImpl::WatchBulkJob(grpc::ServerContext* context,
       if (context->IsCancelled()) {
         throw ApiError::Aborted("CLIENT_GONE", "the caller stopped watching");
       }
-      v1::BulkJob job = FindOrThrow(ref, request->name());
+      // The findings are the upload's: read once, then only the progress.
+      v1::BulkJob job = FindOrThrow(ref, request->name(), /*with_problems=*/first);
+      if (!first) *job.mutable_problems() = last.problems();
       // The rate moves with the clock: a change of progress or state is what is news.
       const bool changed =
           first || job.state() != last.state() || job.rows_done() != last.rows_done();
@@ -228,7 +231,7 @@ grpc::Status BulkJobServiceImpl::CancelBulkJob(grpc::ServerContext* context,
     const BulkJobRef ref = RequireJobName("name", request->name(), principal);
     *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
       auto& conn = tx.conn();
-      auto found = store_.Find(conn, ref, /*for_update=*/true);
+      auto found = store_.Find(conn, ref, /*for_update=*/true, /*with_problems=*/false);
       if (!found) throw ApiError::NotFound("bulkJob", request->name());
       const auto next = StateAfterCancel(found->state());
       if (next == found->state()) return *found;
@@ -249,7 +252,9 @@ grpc::Status BulkJobServiceImpl::DownloadBulkJobResult(
     pg::Lease conn = pool_->Acquire();
     // Every page from one snapshot: rows recorded meanwhile neither vanish nor repeat.
     pg::Transaction tx(*conn, pg::Isolation::kSnapshotReadOnly);
-    if (!store_.Find(*conn, ref)) throw ApiError::NotFound("bulkJob", request->name());
+    if (!store_.Find(*conn, ref, false, /*with_problems=*/false)) {
+      throw ApiError::NotFound("bulkJob", request->name());
+    }
     v1::BulkJobResultChunk chunk;
     std::string& buffer = *chunk.mutable_data();
     auto flush = [&] {

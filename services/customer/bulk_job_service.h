@@ -46,7 +46,8 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
                                      grpc::ServerWriter<v1::BulkJobResultChunk>* writer) override;
 
  private:
-  v1::BulkJob FindOrThrow(const BulkJobRef& ref, const std::string& name);
+  v1::BulkJob FindOrThrow(const BulkJobRef& ref, const std::string& name,
+                          bool with_problems = true);
 
   pg::Pool* pool_;
   RpcRuntime* runtime_;

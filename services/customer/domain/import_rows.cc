@@ -243,17 +243,6 @@ ImportRow ParseImportRow(const ImportHeader& header, const CsvRecord& record, in
   return row;
 }
 
-ImportRows ParseImportRows(const CsvTable& table) {
-  ImportRows out;
-  const ImportHeader header = ParseImportHeader(table.header);
-  out.file_problems = header.problems;
-  if (!out.file_problems.empty()) return out;
-  int number = 0;
-  for (const auto& record : table.rows)
-    out.rows.push_back(ParseImportRow(header, record, ++number));
-  return out;
-}
-
 void RowChecker::Check(ImportRow& row) {
   Normalize(*row.request.mutable_customer());
   bool valid = row.problems.empty();
@@ -285,11 +274,6 @@ void RowChecker::Check(ImportRow& row) {
                             absl::StrCat("Knox Manage tenant id ", *tenant, " is row ",
                                          taken->second, "'s: give this row a prefix of its own")});
   }
-}
-
-void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail) {
-  RowChecker checker(free_mail);
-  for (auto& row : rows) checker.Check(row);
 }
 
 }  // namespace msp::customer

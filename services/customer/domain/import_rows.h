@@ -36,13 +36,6 @@ struct ImportRow {
   std::vector<FieldViolation> problems;
 };
 
-struct ImportRows {
-  std::vector<ImportRow> rows;
-  // What is wrong with the file as a whole (unknown or missing columns, a column twice); with
-  // any of these no row is read.
-  std::vector<FieldViolation> file_problems;
-};
-
 // The Knox Manage tenant id a create would make (with KNOX_MANAGE among its services).
 std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request);
 
@@ -56,19 +49,11 @@ ImportHeader ParseImportHeader(const std::vector<std::string>& header);
 // One record of a file whose header has no problems; `number` is its row number.
 ImportRow ParseImportRow(const ImportHeader& header, const CsvRecord& record, int number);
 
-// The rows of `table`: columns found by header name (any order, any case), each cell parsed
-// (enums by name, case-insensitive, sizes also as "100-249" or "1000+", services also by id
-// "knox-manage"). A cell that cannot be parsed is a problem of its row.
-ImportRows ParseImportRows(const CsvTable& table);
-
-// The dry run's checks that need nothing but the file, added to each row's problems (each row's
-// customer normalised first, as CreateCustomer stores it): every rule
-// of CreateCustomer (fields, management type, free mail on jointly managed customers, services,
-// the Knox Manage tenant prefix); a row that repeats an earlier one (the same company and work
-// email); a Knox Manage tenant id another row of the file would take too.
-void CheckRowsAlone(std::vector<ImportRow>& rows, const FreeMailDomains& free_mail);
-// The same a row at a time, in file order (a large file need not be held as requests at once):
-// each row is judged against the valid rows checked before it.
+// The dry run's checks that need nothing but the file, a row at a time in file order, added to
+// the row's problems (its customer normalised first, as CreateCustomer stores it): every rule of
+// CreateCustomer (fields, management type, free mail on jointly managed customers, services, the
+// Knox Manage tenant prefix); a row that repeats an earlier valid one (the same company and work
+// email); a Knox Manage tenant id an earlier valid row would take too.
 class RowChecker {
  public:
   explicit RowChecker(const FreeMailDomains& free_mail) : free_mail_(free_mail) {}

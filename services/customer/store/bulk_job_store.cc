@@ -77,14 +77,14 @@ void BulkJobStore::Insert(pg::Connection& conn, const BulkJobRef& ref, const v1:
 }
 
 std::optional<v1::BulkJob> BulkJobStore::Find(pg::Connection& conn, const BulkJobRef& ref,
-                                              bool for_update) const {
+                                              bool for_update, bool with_problems) const {
   static const std::string kSql =
       absl::StrCat("SELECT ", kJobColumns, " FROM bulk_jobs WHERE msp_id = $1 AND job_id = $2");
   static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
   auto r = conn.Exec(for_update ? kSqlForUpdate : kSql, {ref.msp_id, ref.job_id});
   if (r.empty()) return std::nullopt;
   v1::BulkJob job = JobFromRow(r, ref);
-  if (job.invalid_row_count() > 0) {
+  if (with_problems && job.invalid_row_count() > 0) {
     // The findings in row order; a row has one or a few, so this many rows are enough.
     auto p = conn.Exec(
         "SELECT row_number, line, problems FROM bulk_job_rows WHERE msp_id = $1 AND job_id = $2 "

@@ -41,10 +41,10 @@ class BulkJobStore {
   void Insert(pg::Connection& conn, const BulkJobRef& ref, const v1::BulkJob& job,
               const CheckedFile& file) const;
 
-  // The job with its progress and its first kBulkJobProblemsShown findings; nullopt when the MSP
-  // has no such job.
+  // The job with its progress and (`with_problems`) its first kBulkJobProblemsShown findings;
+  // nullopt when the MSP has no such job.
   std::optional<v1::BulkJob> Find(pg::Connection& conn, const BulkJobRef& ref,
-                                  bool for_update = false) const;
+                                  bool for_update = false, bool with_problems = true) const;
 
   // Jobs of the MSP RUNNING or CANCELLING.
   int CountRunning(pg::Connection& conn, const std::string& msp_id) const;
