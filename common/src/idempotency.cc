@@ -42,8 +42,28 @@ std::string KeyOf(bool from_service, const std::string& request_id) {
   return absl::StrCat(kServiceRequestIdPrefix, request_id);
 }
 
-void CheckRequestId(const std::string& request_id, const std::string& field) {
-  if (!request_id.empty() && !IsValidRequestId(request_id)) {
+bool IsValidServiceRequestId(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+           c == '.' || c == '/';
+  });
+}
+
+std::string RequestIdOfKey(const std::string& key) {
+  const std::string_view prefix = kServiceRequestIdPrefix;
+  return key.compare(0, prefix.size(), prefix) == 0 ? key.substr(prefix.size()) : key;
+}
+
+void CheckRequestId(const std::string& request_id, const std::string& field, bool from_service) {
+  if (request_id.empty()) return;
+  if (from_service) {
+    if (!IsValidServiceRequestId(request_id)) {
+      throw ApiError::InvalidArgument(
+          {{field, "1-128 characters of letters, digits, '-', '_', '.' or '/'"}});
+    }
+    return;
+  }
+  if (!IsValidRequestId(request_id)) {
     throw ApiError::InvalidArgument(
         {{field, "1-64 characters of letters, digits, '-', '_' or '.' (a UUID fits)"}});
   }

@@ -15,10 +15,12 @@ std::string NewBulkJobRunnerOwner() {
 }
 
 BulkJobRunner::BulkJobRunner(pg::Pool* pool, CustomerCreator* creator,
-                             const FreeMailDomains* free_mail, TenantLimiter* limiter,
-                             std::function<void()> after_batch, BulkJobRunnerOptions options)
+                             InvitationSender* invitations, const FreeMailDomains* free_mail,
+                             TenantLimiter* limiter, std::function<void()> after_batch,
+                             BulkJobRunnerOptions options)
     : pool_(pool),
       creator_(creator),
+      invitations_(invitations),
       free_mail_(free_mail),
       limiter_(limiter),
       after_batch_(std::move(after_batch)),
@@ -135,12 +137,71 @@ bool BulkJobRunner::TakeFromBudget(const ClaimedJob& job) {
   return true;
 }
 
+std::function<void()> BulkJobRunner::CreationOf(const ClaimedJob& job,
+                                                const std::string& request_id,
+                                                const PendingRow& row, RowResult& result,
+                                                const RowDone& finish) {
+  v1::CreateCustomerRequest request;
+  request.ParseFromString(row.request);
+  auto prepared = std::make_shared<PreparedCustomer>(
+      PrepareCreate(job.ref.msp_id, job.creator, request_id, request, *free_mail_));
+  return [this, prepared, &result, &finish] {
+    creator_->Create(std::move(prepared->customer), std::move(prepared->with_id),
+                     [&result, &finish](const v1::Customer& answer,
+                                        const std::exception_ptr& error) {
+                       finish(result, answer.customer_id(), error);
+                     });
+  };
+}
+
+std::function<void()> BulkJobRunner::InvitationOf(const ClaimedJob& job,
+                                                  const std::string& request_id,
+                                                  const PendingRow& row, RowResult& result,
+                                                  const RowDone& finish) {
+  if (invitations_ == nullptr) {
+    throw ApiError::FailedPrecondition("INVITATIONS_UNAVAILABLE",
+                                       "this replica sends no invitations");
+  }
+  onboarding::v1::CreateInvitationRequest request;
+  request.ParseFromString(row.request);
+  request.set_parent(absl::StrCat("msps/", job.ref.msp_id));
+  request.set_request_id(request_id);
+  return [this, request = std::move(request), creator = job.creator, &result, &finish]() mutable {
+    invitations_->Send(creator, std::move(request),
+                       [&result, &finish](const onboarding::v1::Invitation& answer,
+                                          const std::exception_ptr& error) {
+                         finish(result, answer.customer_id(), error);
+                       });
+  };
+}
+
 std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
                                             const std::vector<PendingRow>& rows) {
   std::vector<RowResult> results(rows.size());
   std::mutex mu;
   std::condition_variable done;
   int in_flight = 0;
+  // A row's answer: its customer (created or invited), or why not.
+  const RowDone finish = [&](RowResult& result, const std::string& customer_id,
+                            const std::exception_ptr& error) {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const ApiError& e) {
+        result.outcome = RowOutcome::kFailed;
+        result.problems.push_back(FailureOf(e, job.kind));
+      } catch (...) {
+        // Not the row's fault (the database or a service away): left for the next try.
+        result.outcome = RowOutcome::kPending;
+      }
+    } else {
+      result.outcome = RowOutcome::kCreated;
+      result.customer_id = customer_id;
+    }
+    std::lock_guard lock(mu);
+    --in_flight;
+    done.notify_all();
+  };
   for (size_t i = 0; i < rows.size(); ++i) {
     const PendingRow& row = rows[i];
     RowResult& result = results[i];
@@ -150,13 +211,15 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       result.outcome = RowOutcome::kInvalid;  // never sent
       continue;
     }
-    PreparedCustomer prepared;
+    const std::string request_id = RowRequestId(job.ref.job_id, row.row);
+    std::function<void()> send;
     try {
-      prepared = PrepareCreate(job.ref.msp_id, job.creator, RowRequestId(job.ref.job_id, row.row),
-                               row.request, *free_mail_);
+      send = job.kind == v1::BulkJob::INVITE_CUSTOMERS
+                 ? InvitationOf(job, request_id, row, result, finish)
+                 : CreationOf(job, request_id, row, result, finish);
     } catch (const ApiError& e) {
       result.outcome = RowOutcome::kFailed;
-      result.problems.push_back(FailureOf(e));
+      result.problems.push_back(FailureOf(e, job.kind));
       continue;
     }
     if (!TakeFromBudget(job)) {
@@ -168,27 +231,7 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       done.wait(lock, [&] { return in_flight < options_.rows_in_flight; });
       ++in_flight;
     }
-    creator_->Create(std::move(prepared.customer), std::move(prepared.with_id),
-                     [&mu, &done, &in_flight, &result](const v1::Customer& answer,
-                                                       const std::exception_ptr& error) {
-                       if (error) {
-                         try {
-                           std::rethrow_exception(error);
-                         } catch (const ApiError& e) {
-                           result.outcome = RowOutcome::kFailed;
-                           result.problems.push_back(FailureOf(e));
-                         } catch (...) {
-                           // Not the row's fault (the database away): left for the next try.
-                           result.outcome = RowOutcome::kPending;
-                         }
-                       } else {
-                         result.outcome = RowOutcome::kCreated;
-                         result.customer_id = answer.customer_id();
-                       }
-                       std::lock_guard lock(mu);
-                       --in_flight;
-                       done.notify_all();
-                     });
+    send();
   }
   std::unique_lock lock(mu);
   done.wait(lock, [&] { return in_flight == 0; });

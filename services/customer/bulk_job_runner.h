@@ -11,6 +11,7 @@
 #include "msp/common/pg.h"
 #include "msp/common/tenant_limiter.h"
 #include "store/bulk_job_store.h"
+#include "invitation_sender.h"
 #include "store/customer_creator.h"
 
 namespace msp::customer {
@@ -29,17 +30,19 @@ struct BulkJobRunnerOptions {
 
 // Runs bulk jobs in the background, a batch a turn: claims the running job run least recently
 // (one replica runs a job at a time; every running job, whichever MSP's, gets its turns), writes
-// a batch of its rows in order through CreateCustomer's write path (each under its row's request
-// id: a row written before, by this runner or one that died, is answered, not written again),
+// a batch of its rows in order through CreateCustomer's write path, or sends them as
+// CreateInvitation calls (each under its row's request id: a row written before, by this runner
+// or one that died, is answered, not written again),
 // records the batch's outcomes with the job's progress, and gives the job up for the next turn;
 // a cancelled job stops after the rows in flight. Each row is taken from the MSP's rate budget
 // as background work (TenantLimiter::TakeBackground): the MSP's admins come first. One thread.
 class BulkJobRunner {
  public:
-  // `limiter` (may be null: no budget) is the service's tenant limiter.
-  BulkJobRunner(pg::Pool* pool, CustomerCreator* creator, const FreeMailDomains* free_mail,
-                TenantLimiter* limiter, std::function<void()> after_batch,
-                BulkJobRunnerOptions options);
+  // `limiter` (may be null: no budget) is the service's tenant limiter; `invitations` sends
+  // INVITE_CUSTOMERS rows (null: such rows fail).
+  BulkJobRunner(pg::Pool* pool, CustomerCreator* creator, InvitationSender* invitations,
+                const FreeMailDomains* free_mail, TenantLimiter* limiter,
+                std::function<void()> after_batch, BulkJobRunnerOptions options);
   ~BulkJobRunner();
   BulkJobRunner(const BulkJobRunner&) = delete;
   BulkJobRunner& operator=(const BulkJobRunner&) = delete;
@@ -54,6 +57,17 @@ class BulkJobRunner {
   void Run(const ClaimedJob& job);
   // Writes `rows` (at most rows_in_flight at once) and returns their results.
   std::vector<RowResult> Write(const ClaimedJob& job, const std::vector<PendingRow>& rows);
+  // What sends a row, ready to start (throws ApiError when the row is refused before it is
+  // sent); it calls `finish` with the row's answer. A new customer goes through CreateCustomer's
+  // write path, an invitation to the onboarding service.
+  using RowDone = std::function<void(RowResult&, const std::string& customer_id,
+                                     const std::exception_ptr& error)>;
+  std::function<void()> CreationOf(const ClaimedJob& job, const std::string& request_id,
+                                   const PendingRow& row, RowResult& result,
+                                   const RowDone& finish);
+  std::function<void()> InvitationOf(const ClaimedJob& job, const std::string& request_id,
+                                     const PendingRow& row, RowResult& result,
+                                     const RowDone& finish);
   // Waits until the MSP's budget gives the job a row, keeping the lease meanwhile (false: the
   // runner is stopping, or lost the lease).
   bool TakeFromBudget(const ClaimedJob& job);
@@ -62,6 +76,7 @@ class BulkJobRunner {
 
   pg::Pool* pool_;
   CustomerCreator* creator_;
+  InvitationSender* invitations_;
   const FreeMailDomains* free_mail_;
   TenantLimiter* limiter_;
   int budget_left_ = 0;  // rows taken from the job's MSP's budget and not sent yet

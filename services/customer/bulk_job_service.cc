@@ -1,5 +1,6 @@
 #include "bulk_job_service.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +78,33 @@ v1::BulkJob BulkJobServiceImpl::FindOrThrow(const BulkJobRef& ref, const std::st
   return *job;
 }
 
+std::map<std::string, InviteTarget> BulkJobServiceImpl::InviteTargets(
+    const std::vector<std::string>& customer_ids) {
+  constexpr size_t kPerQuery = 1000;
+  std::map<std::string, InviteTarget> out;
+  pg::Lease conn = pool_->Acquire();
+  for (size_t begin = 0; begin < customer_ids.size(); begin += kPerQuery) {
+    const std::vector<std::string> page(
+        customer_ids.begin() + static_cast<std::ptrdiff_t>(begin),
+        customer_ids.begin() +
+            static_cast<std::ptrdiff_t>(std::min(customer_ids.size(), begin + kPerQuery)));
+    for (auto& stored : customers_.FindByIds(*conn, page)) {
+      InviteTarget& target = out[stored.customer.customer_id()];
+      target.link = {stored.msp_id,
+                     stored.customer.state(),
+                     stored.customer.management_type(),
+                     stored.link_id,
+                     stored.customer.super_admin_portal_access(),
+                     stored.link_resource};
+      target.has_own_knox_manage =
+          std::find(stored.own_services.begin(), stored.own_services.end(),
+                    assignment::v1::KNOX_MANAGE) != stored.own_services.end();
+      target.customer = std::move(stored.customer);
+    }
+  }
+  return out;
+}
+
 grpc::Status BulkJobServiceImpl::UploadBulkJob(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::UploadBulkJobRequest>* reader,
                                                v1::BulkJob* response) {
@@ -86,8 +114,9 @@ grpc::Status BulkJobServiceImpl::UploadBulkJob(grpc::ServerContext* context,
       throw ApiError::InvalidArgument({{"parent", "the first message names the MSP: msps/{msp}"}});
     }
     const std::string msp_id = RequireMspParent("parent", settings.parent(), principal);
-    if (settings.kind() != v1::BulkJob::CREATE_CUSTOMERS) {
-      throw ApiError::InvalidArgument({{"kind", "CREATE_CUSTOMERS"}});
+    if (settings.kind() != v1::BulkJob::CREATE_CUSTOMERS &&
+        settings.kind() != v1::BulkJob::INVITE_CUSTOMERS) {
+      throw ApiError::InvalidArgument({{"kind", "CREATE_CUSTOMERS or INVITE_CUSTOMERS"}});
     }
     if (settings.file_name().size() > kMaxBulkJobFileNameChars) {
       throw ApiError::InvalidArgument(
@@ -104,7 +133,10 @@ grpc::Status BulkJobServiceImpl::UploadBulkJob(grpc::ServerContext* context,
       }
       file += next.chunk();
     }
-    CheckedFile checked = CheckImportFile(file, *free_mail_);
+    CheckedFile checked = CheckBulkFile(settings.kind(), file, *free_mail_);
+    if (settings.kind() == v1::BulkJob::INVITE_CUSTOMERS) {
+      MarkInviteTargets(checked, msp_id, InviteTargets(CustomersToInvite(checked)), *free_mail_);
+    }
     MarkTakenTenantIds(checked, assignments_->TakenTenantIds(msp_id, TenantIdsToCheck(checked)));
 
     v1::BulkJob job;
@@ -252,9 +284,8 @@ grpc::Status BulkJobServiceImpl::DownloadBulkJobResult(
     pg::Lease conn = pool_->Acquire();
     // Every page from one snapshot: rows recorded meanwhile neither vanish nor repeat.
     pg::Transaction tx(*conn, pg::Isolation::kSnapshotReadOnly);
-    if (!store_.Find(*conn, ref, false, /*with_problems=*/false)) {
-      throw ApiError::NotFound("bulkJob", request->name());
-    }
+    const auto job = store_.Find(*conn, ref, false, /*with_problems=*/false);
+    if (!job) throw ApiError::NotFound("bulkJob", request->name());
     v1::BulkJobResultChunk chunk;
     std::string& buffer = *chunk.mutable_data();
     auto flush = [&] {
@@ -266,7 +297,7 @@ grpc::Status BulkJobServiceImpl::DownloadBulkJobResult(
     };
     buffer = ResultCsvHeader();
     store_.ForEachResult(*conn, ref, kResultPageRows, [&](const RowResult& row) {
-      AppendResultLines(buffer, row);
+      AppendResultLines(buffer, row, job->kind());
       if (buffer.size() >= limits_.result_chunk_bytes) flush();
     });
     flush();

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "domain/customer_rules.h"
 #include "msp/common/assignment_client.h"
@@ -8,6 +11,7 @@
 #include "msp/common/rpc.h"
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
 #include "store/bulk_job_store.h"
+#include "store/customer_store.h"
 
 namespace msp::customer {
 
@@ -48,6 +52,8 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
  private:
   v1::BulkJob FindOrThrow(const BulkJobRef& ref, const std::string& name,
                           bool with_problems = true);
+  // The stored customers an invitation file names, by id (those that exist).
+  std::map<std::string, InviteTarget> InviteTargets(const std::vector<std::string>& customer_ids);
 
   pg::Pool* pool_;
   RpcRuntime* runtime_;
@@ -56,6 +62,7 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
   BulkJobLimits limits_;
   std::function<void()> start_runner_;
   BulkJobStore store_;
+  CustomerStore customers_;
 };
 
 }  // namespace msp::customer

@@ -366,11 +366,15 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
                             current->customer.super_admin_portal_access(),
                             current->link_resource};
       const LinkPlan plan = PlanLinkTransition(state, current->customer.name(), *request);
+      if (request->transition() == v1::INVITE && !plan.already_done) {
+        CheckInvitedManagement(current->customer, request->management_type(), free_mail_);
+      }
       if (plan.already_done) return current->customer;
       auto updated =
           store_.ApplyLink(conn, request->customer_id(), plan.next, plan.set_msp_link_time);
       store_.AppendEvent(conn, request->msp_id(), request->customer_id(), plan.event_action,
-                         principal.Actor(), {}, request->link_id());
+                         principal.Actor(), {},
+                         request->request_id().empty() ? request->link_id() : request->request_id());
       tx.Commit();
       return updated.customer;
     });

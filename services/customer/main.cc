@@ -27,7 +27,7 @@ ABSL_FLAG(int, request_id_retention_hours, 7 * 24,
 ABSL_FLAG(std::string, assignment_address, "127.0.0.1:50052",
           "the service-assignment service host:port");
 ABSL_FLAG(std::string, onboarding_address, "127.0.0.1:50053",
-          "the onboarding-invitation service host:port (account-set-up emails)");
+          "the onboarding-invitation service host:port (account-set-up emails, bulk invitations)");
 ABSL_FLAG(int, outbox_parallelism, 16,
           "outbox deliveries (AssignServices calls, change events) in flight at once");
 ABSL_FLAG(int, bulk_max_running_jobs, 2, "bulk jobs one MSP may have running at once");
@@ -120,8 +120,11 @@ int main(int argc, char** argv) {
     runner_options.owner = msp::customer::NewBulkJobRunnerOwner();
     runner_options.lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_bulk_job_lease_ms));
     runner_options.rows_in_flight = absl::GetFlag(FLAGS_bulk_rows_in_flight);
+    // Invitation jobs' rows go to the onboarding service, for the admin who ran the job.
+    msp::customer::InvitationSender bulk_invitations(
+        msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);
     msp::customer::BulkJobRunner runner(
-        &pool, &bulk_creator, &free_mail, limiter.get(),
+        &pool, &bulk_creator, &bulk_invitations, &free_mail, limiter.get(),
         [&events_relay, &relay] {
           events_relay.Wake();
           relay.Wake();

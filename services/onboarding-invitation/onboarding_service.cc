@@ -150,9 +150,11 @@ OnboardingServiceImpl::OnboardingServiceImpl(pg::Pool* pool, RpcRuntime* runtime
 
 auth::MethodPolicy OnboardingServiceImpl::Policy() {
   using auth::CustomerAdmin, auth::MspAdmin, auth::Service;
+  using K = PrincipalKind;
   auth::MethodPolicy policy;
   policy.Allow(kLookup, {MspAdmin()})
-      .Allow(kCreate, {MspAdmin()})
+      // The customer service sends a bulk job's invitations for the admin who ran it.
+      .Allow(kCreate, {MspAdmin(), Service(identity::kCustomer).ActingFor({K::kMspAdmin})})
       // Reporting reads an invitation for a customer's details.
       .Allow(kGet, {MspAdmin(), Service(identity::kReporting)})
       .Allow(kResend, {MspAdmin()})
@@ -224,6 +226,10 @@ StoredLinkRequest OnboardingServiceImpl::FinishOpening(const StoredLinkRequest& 
                                                                   : cv1::REQUEST_DELINK);
   transition.set_link_id(id);
   transition.set_management_type(opening.invitation.management_type());
+  // The trail names the request that asked (a bulk job's row names its job).
+  if (opening.kind == LinkKind::kInvitation) {
+    transition.set_request_id(idempotency::RequestIdOfKey(opening.request_id));
+  }
   try {
     // For the admin who asked (rows from before requested_by name nobody: onboarding's own).
     customers_->Transition(transition, opening.requested_by);
@@ -278,12 +284,15 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
                                                      v1::Invitation* response) {
   return runtime_->Handle(context, kCreate, [&](const auth::Principal& principal) {
     const std::string msp_id = RequireMspParent("parent", request->parent(), principal);
-    const auto services = ValidateCreateInvitation(*request);
-    const std::string hash =
-        request->request_id().empty() ? "" : idempotency::RequestHash(*request);
+    const bool from_service = principal.kind == PrincipalKind::kService;
+    const auto services = ValidateCreateInvitation(*request, from_service);
+    // A service's request ids are kept apart from those the MSP's admins choose.
+    v1::CreateInvitationRequest keyed = *request;
+    keyed.set_request_id(idempotency::KeyOf(from_service, request->request_id()));
+    const std::string hash = keyed.request_id().empty() ? "" : idempotency::RequestHash(keyed);
     *response =
-        OpenOnce(msp_id, request->request_id(), LinkKind::kInvitation, request->customer_id(), hash,
-                 [&] { return OpenInvitation(msp_id, *request, services, principal); })
+        OpenOnce(msp_id, keyed.request_id(), LinkKind::kInvitation, request->customer_id(), hash,
+                 [&] { return OpenInvitation(msp_id, keyed, services, principal); })
             .invitation;
     RedactUnconsented(*response);  // the customer has not consented yet
   });

@@ -1,8 +1,9 @@
-// Bulk onboarding through the real customer and assignment services: a dry run of a mixed file
-// (every problem it looks for, a Knox Manage tenant another customer has included), the same file
-// imported (progress, the customers, their trail naming the job, the result CSV byte for byte),
-// kill -9 of the service between a batch's commit and its record and the resume after it, a
-// cancel, the cap on running jobs, and a job's share of its MSP's rate budget.
+// Bulk onboarding through the real customer, assignment and onboarding services (and the SMTP
+// server the invitations go to): a dry run of a mixed file (every problem it looks for, a Knox
+// Manage tenant another customer has included), the same file imported (progress, the
+// customers, their trail naming the job, the result CSV byte for byte), the same for a file of
+// invitations, kill -9 of the service between a batch's commit and its record and the resume
+// after it, a cancel, the cap on running jobs, and a job's share of its MSP's rate budget.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -14,9 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "msp/common/identities.h"
 #include "msp/common/pg.h"
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
 #include "msp/customer/v1/customer.grpc.pb.h"
+#include "msp/onboarding/v1/onboarding.grpc.pb.h"
 #include "stack.h"
 #include "status_details.h"
 #include "testdata/bulk_import_files.h"
@@ -26,17 +29,22 @@ namespace msp {
 namespace {
 
 using customer::testdata::BulkCsvRow;
+using testing::Call;
+using testing::DetailsOf;
 using customer::testdata::kBulkCsvHeader;
 using customer::testdata::ValidBulkCsv;
 using testing::Authorize;
 using testing::Stack;
+namespace av1 = assignment::v1;
 namespace cv1 = customer::v1;
+namespace ov1 = onboarding::v1;
 using Job = cv1::BulkJob;
 
 Stack* stack = nullptr;
 
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {"customer", "service-assignment"}));
+    new testing::StackEnvironment(&stack,
+                                  {"customer", "service-assignment", "onboarding-invitation"}));
 
 std::unique_ptr<cv1::BulkJobService::Stub> Jobs() {
   return cv1::BulkJobService::NewStub(stack->Channel("customer"));
@@ -49,15 +57,16 @@ void Prepare(grpc::ClientContext& context, const std::string& msp) {
 
 // Uploads `file` in pieces of `chunk_bytes` (the first message carries the settings).
 grpc::Status Upload(const std::string& msp, const std::string& file, bool validate_only, Job* out,
-                    const std::string& request_id = "", size_t chunk_bytes = 1000) {
+                    const std::string& request_id = "", size_t chunk_bytes = 1000,
+                    Job::Kind kind = Job::CREATE_CUSTOMERS) {
   grpc::ClientContext context;
   Prepare(context, msp);
   auto stub = Jobs();
   auto writer = stub->UploadBulkJob(&context, out);
   cv1::UploadBulkJobRequest request;
   request.set_parent("msps/" + msp);
-  request.set_kind(Job::CREATE_CUSTOMERS);
-  request.set_file_name("customers.csv");
+  request.set_kind(kind);
+  request.set_file_name(kind == Job::INVITE_CUSTOMERS ? "invitations.csv" : "customers.csv");
   request.set_validate_only(validate_only);
   request.set_request_id(request_id);
   size_t at = 0;
@@ -320,6 +329,161 @@ TEST(BulkJobs, TheSameFileImported) {
       "7,8,CREATED,", two, ",,\r\n",
       "8,9,INVALID,,knox_manage_tenant_prefix,Knox Manage tenant id taken-tenant.example exists "
       "already: give this row a prefix of its own\r\n");
+  EXPECT_EQ(Download(msp, uploaded.name()), expected);
+}
+
+// An existing Knox customer nobody manages, with a service of its own (no Knox Manage tenant).
+cv1::Customer KnoxCustomer(const std::string& company, const std::string& email) {
+  auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  cv1::CreateKnoxCustomerRequest request;
+  *request.mutable_customer() = customer::testdata::ValidCustomer(company, email);
+  request.add_services(av1::KNOX_MOBILE_ENROLLMENT);
+  cv1::Customer out;
+  const auto status = Call(&cv1::CustomerService::Stub::CreateKnoxCustomer, *stub,
+                           stack->ServiceToken(identity::kKnoxAccounts), request, &out);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return out;
+}
+
+grpc::Status InviteOne(const std::string& msp, const std::string& customer_id,
+                       cv1::ManagementType type) {
+  auto stub = ov1::OnboardingService::NewStub(stack->Channel("onboarding-invitation"));
+  ov1::CreateInvitationRequest request;
+  request.set_parent("msps/" + msp);
+  request.set_customer_id(customer_id);
+  request.set_management_type(type);
+  request.add_services(av1::KNOX_MOBILE_ENROLLMENT);
+  ov1::Invitation out;
+  return Call(&ov1::OnboardingService::Stub::CreateInvitation, *stub, stack->MspToken(msp),
+              request, &out);
+}
+
+// The emails to `to` the SMTP server has, waiting up to 20 s for `count` of them.
+size_t EmailsTo(const std::string& to, size_t count) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  size_t seen = 0;
+  do {
+    seen = 0;
+    for (const auto& m : stack->smtp().Messages()) {
+      if (absl::StrContains(m, "X-RcptTo: " + to)) ++seen;
+    }
+    if (seen >= count) return seen;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < until);
+  return seen;
+}
+
+constexpr char kInviteCsvHeader[] = "customer_id,management_type,services,knox_manage_tenant_prefix\r\n";
+
+std::string InviteCsvRow(const std::string& customer_id, const std::string& type,
+                         const std::string& services, const std::string& prefix = "") {
+  return absl::StrCat(customer_id, ",", type, ",", services, ",", prefix, "\r\n");
+}
+
+// A single invitation keeps the free-mail rule too: jointly managed never for a super admin on a
+// free-mail domain (the bulk dry run applies the same rule).
+TEST(BulkJobs, AFreeMailCustomerIsNotInvitedAsJointlyManaged) {
+  const auto free_mail =
+      KnoxCustomer("Invite Free Single BV", absl::StrCat("boss", ::getpid(), "@gmail.com"));
+  const auto status = InviteOne("bulk-invite-single", free_mail.customer_id(), cv1::JOINTLY_MANAGED);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(DetailsOf(status).reason, "FREE_MAIL_DOMAIN_NOT_ALLOWED");
+  EXPECT_TRUE(InviteOne("bulk-invite-single", free_mail.customer_id(), cv1::FULLY_MANAGED).ok());
+}
+
+TEST(BulkJobs, InvitationsInBulkAreCheckedThenSentOnceEach) {
+  const std::string msp = "bulk-invite";
+  const std::string tag = std::to_string(::getpid());
+  const auto one = KnoxCustomer("Invite One BV", absl::StrCat("it@invite-one-", tag, ".example"));
+  const auto free_mail = KnoxCustomer("Invite Free BV", absl::StrCat("boss", tag, "@gmail.com"));
+  const auto elsewhere =
+      KnoxCustomer("Invite Elsewhere BV", absl::StrCat("it@invite-elsewhere-", tag, ".example"));
+  const auto clash_a =
+      KnoxCustomer("Invite Clash A BV", absl::StrCat("a@invite-clash-", tag, ".example"));
+  const auto clash_b =
+      KnoxCustomer("Invite Clash B BV", absl::StrCat("b@invite-clash-", tag, ".example"));
+  const auto guarded = KnoxCustomer("Invite Guard BV", absl::StrCat("it@guard-", tag, ".example"));
+  // Another MSP has invited this one already.
+  ASSERT_TRUE(InviteOne("bulk-invite-other", elsewhere.customer_id(), cv1::FULLY_MANAGED).ok());
+  ASSERT_EQ(EmailsTo(elsewhere.contact().work_email(), 1), 1u);
+
+  const std::string file = absl::StrCat(
+      kInviteCsvHeader,
+      InviteCsvRow(one.customer_id(), "FULLY_MANAGED",
+                   "knox-configure|Knox Mobile Enrollment"),                             // 1
+      InviteCsvRow("0000000000", "JOINTLY_MANAGED", "KNOX_MOBILE_ENROLLMENT"),           // 2
+      InviteCsvRow(one.customer_id(), "jointly", "KNOX_CONFIGURE"),                      // 3: 1's
+      InviteCsvRow(free_mail.customer_id(), "JOINTLY_MANAGED", "KNOX_CONFIGURE"),        // 4
+      InviteCsvRow(elsewhere.customer_id(), "FULLY_MANAGED", "KNOX_CONFIGURE"),          // 5
+      InviteCsvRow(clash_a.customer_id(), "FULLY_MANAGED", "KNOX_MANAGE", "hq"),         // 6
+      InviteCsvRow(clash_b.customer_id(), "FULLY_MANAGED", "KNOX_MANAGE", "hq"),         // 7: 6's
+      InviteCsvRow(guarded.customer_id(), "JOINTLY_MANAGED", "KNOX_MANAGE|KNOX_GUARD"));  // 8
+  const std::vector<std::string> findings = {"2:customer_id", "3:customer_id",
+                                             "4:management_type", "5:customer_id",
+                                             "7:knox_manage_tenant_prefix", "8:services"};
+
+  // The dry run: every problem, and nothing sent.
+  Job dry;
+  const auto dry_status = Upload(msp, file, true, &dry, "", 1000, Job::INVITE_CUSTOMERS);
+  ASSERT_TRUE(dry_status.ok()) << dry_status.error_message();
+  EXPECT_EQ(dry.kind(), Job::INVITE_CUSTOMERS);
+  EXPECT_EQ(dry.row_count(), 8);
+  EXPECT_EQ(dry.invalid_row_count(), 6);
+  EXPECT_EQ(Findings(dry), findings);
+  EXPECT_TRUE(dry.name().empty());
+
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, file, false, &uploaded, "bulk-invite-upload", 1000,
+                     Job::INVITE_CUSTOMERS)
+                  .ok());
+  EXPECT_EQ(Findings(uploaded), findings);
+  EXPECT_EQ(EmailsTo(one.contact().work_email(), 0), 0u) << "an upload sends nothing";
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  const Job ended = WaitUntilEnded(msp, uploaded.name());
+  EXPECT_EQ(ended.state(), Job::SUCCEEDED);
+  EXPECT_EQ(ended.rows_done(), 8);
+  EXPECT_EQ(ended.rows_created(), 2);
+  EXPECT_EQ(ended.rows_failed(), 6);
+
+  // Each invited customer's super admin gets one email; the others none from this MSP.
+  EXPECT_EQ(EmailsTo(one.contact().work_email(), 1), 1u);
+  EXPECT_EQ(EmailsTo(clash_a.contact().work_email(), 1), 1u);
+  EXPECT_EQ(EmailsTo(clash_b.contact().work_email(), 0), 0u);
+  EXPECT_EQ(EmailsTo(elsewhere.contact().work_email(), 1), 1u);
+
+  // The invited customer's trail names the job's row and the admin who ran it.
+  auto customer_stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+  grpc::ClientContext events_context;
+  Prepare(events_context, msp);
+  cv1::ListCustomerEventsRequest events_request;
+  events_request.set_parent(absl::StrCat("msps/", msp, "/customers/", one.customer_id()));
+  cv1::ListCustomerEventsResponse events;
+  const auto events_status =
+      customer_stub->ListCustomerEvents(&events_context, events_request, &events);
+  ASSERT_TRUE(events_status.ok()) << events_status.error_message();
+  const std::string job_id = uploaded.name().substr(uploaded.name().rfind('/') + 1);
+  bool invited = false;
+  for (const auto& e : events.events()) {
+    if (e.action() != "INVITED") continue;
+    invited = true;
+    EXPECT_EQ(e.request_id(), absl::StrCat("bulkJobs/", job_id, "/rows/1"));
+    EXPECT_TRUE(absl::StartsWith(e.actor(), "msp-admin:admin via service:customer")) << e.actor();
+  }
+  EXPECT_TRUE(invited);
+
+  // The result, byte for byte.
+  const std::string expected = absl::StrCat(
+      "row,line,outcome,customer_id,field,reason\r\n", "1,2,INVITED,", one.customer_id(),
+      ",,\r\n", "2,3,INVALID,,customer_id,no Samsung Knox customer has this id\r\n",
+      "3,4,INVALID,,customer_id,the same customer as row 1\r\n",
+      "4,5,INVALID,,management_type,\"the customer's super admin has a free-mail address: it "
+      "can't be jointly managed; invite it as fully managed\"\r\n",
+      "5,6,INVALID,,customer_id,the customer has an open invitation from an MSP\r\n",
+      "6,7,INVITED,", clash_a.customer_id(), ",,\r\n",
+      "7,8,INVALID,,knox_manage_tenant_prefix,Knox Manage tenant id hq.invite-clash-", tag,
+      ".example is row 6's: give this row a prefix of its own\r\n",
+      "8,9,INVALID,,services,Knox Guard is not offered to existing customers\r\n");
   EXPECT_EQ(Download(msp, uploaded.name()), expected);
 }
 

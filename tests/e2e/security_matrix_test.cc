@@ -149,7 +149,7 @@ const std::map<std::string, Row>& PolicyTable() {
       {"/msp.onboarding.v1.OnboardingService/LookupCustomer",
        {{msp}, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
       {"/msp.onboarding.v1.OnboardingService/CreateInvitation",
-       {{msp}, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
+       {{msp, customer}, R"({"parent":"msps/{msp}","customerId":"{knox_customer_id}"})"}},
       {"/msp.onboarding.v1.OnboardingService/GetInvitation",
        {{msp, reporting}, R"({"name":"{invitation}"})"}},
       {"/msp.onboarding.v1.OnboardingService/ResendInvitation",

@@ -33,7 +33,7 @@ grpc::Status Upload(cv1::BulkJobService::Stub& stub, const ImportSettings& setti
   auto writer = stub.UploadBulkJob(&context, out);
   cv1::UploadBulkJobRequest request;
   request.set_parent(settings.parent);
-  request.set_kind(cv1::BulkJob::CREATE_CUSTOMERS);
+  request.set_kind(settings.kind);
   const size_t slash = settings.file.rfind('/');
   request.set_file_name(slash == std::string::npos ? settings.file
                                                    : settings.file.substr(slash + 1));

@@ -8,11 +8,13 @@
 
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
 
-// `mspctl customers import`: a CSV file uploaded as a bulk job, checked (the dry run) or run to
-// its end with a progress bar, and its result CSV written next to it.
+// `mspctl customers import` and `mspctl invitations import`: a CSV file uploaded as a bulk job
+// (new customers, or existing Knox customers to invite), checked (the dry run) or run to its end
+// with a progress bar, and its result CSV written next to it.
 namespace msp::cli {
 
 struct ImportSettings {
+  customer::v1::BulkJob::Kind kind = customer::v1::BulkJob::CREATE_CUSTOMERS;
   std::string parent;       // msps/{msp}
   std::string file;         // the CSV to upload
   std::string result_file;  // where the result CSV goes (a run only)

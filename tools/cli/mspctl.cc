@@ -112,9 +112,10 @@ ABSL_FLAG(int, page_size, 0, "rows a page (0: the service's default)");
 ABSL_FLAG(std::string, page_token, "", "the page to show (from a previous page)");
 ABSL_FLAG(std::string, columns, "", "comma-separated table columns (NAME, CREATED, ...)");
 ABSL_FLAG(std::string, out, "", "export: the file to write ('-': standard output)");
-ABSL_FLAG(bool, dry_run, false, "customers import: check the file, write nothing");
+ABSL_FLAG(bool, dry_run, false, "customers|invitations import: check the file, write nothing");
 ABSL_FLAG(std::string, result, "",
-          "customers import: where the result CSV goes (default: FILE's name with .result.csv)");
+          "customers|invitations import: where the result CSV goes (default: FILE's name with "
+          ".result.csv)");
 ABSL_FLAG(std::string, return_uri, "http://localhost:8080/customers",
           "services launch: where the console returns to");
 
@@ -145,6 +146,7 @@ const char* const kHelp = R"(usage: mspctl [flags] COMMAND ...
                        --state --zip --website --first_name --last_name --email] | upgrade ID
   services assign ID SERVICE... | list ID | launch ID SERVICE [--return_uri U]
   invitations create CUSTOMER_ID [--jointly] --services a,b | resend ID | cancel ID | list
+  invitations import FILE [--dry-run] [--result RESULT.csv]   (docs/bulk-import.md)
   delink request ID | resend ID | revoke ID
   table show [--columns --order_by --filter --search --page_size --all] | columns [COLUMN...]
                 --order_by name|service_status|customer_id|management_type|total_devices|
@@ -181,6 +183,7 @@ const std::map<std::string, std::set<std::string>>& CommandFlags() {
       {"services launch", {"return_uri"}},
       {"invitations create", {"jointly", "services", "request_id", "tenant_prefix"}},
       {"invitations list", {"page_size", "all"}},
+      {"invitations import", {"dry_run", "result", "request_id"}},
       {"delink request", {"request_id"}},
       {"table show", {"columns", "filter", "order_by", "search", "page_size", "page_token", "all"}},
       {"export csv", {"out", "filter", "search"}},
@@ -193,7 +196,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& Commands() 
   static const auto* commands = new std::vector<std::pair<std::string, std::vector<std::string>>>{
       {"customers", {"add", "get", "list", "update", "upgrade", "events", "import"}},
       {"services", {"assign", "list", "launch"}},
-      {"invitations", {"create", "resend", "cancel", "list"}},
+      {"invitations", {"create", "resend", "cancel", "list", "import"}},
       {"delink", {"request", "resend", "revoke"}},
       {"table", {"show", "columns"}},
       {"export", {"csv"}},
@@ -553,7 +556,7 @@ class Cli {
   std::string CustomerName(const std::string& id) const { return NameOf("customers", id); }
 
   int Customers(const std::vector<std::string>& args);
-  int Import(const std::vector<std::string>& args);
+  int Import(const std::vector<std::string>& args, cv1::BulkJob::Kind kind);
   int Services(const std::vector<std::string>& args);
   int Invitations(const std::vector<std::string>& args);
   int Delink(const std::vector<std::string>& args);
@@ -839,7 +842,7 @@ int Cli::Customers(const std::vector<std::string>& args) {
     return Show(Write(&cv1::CustomerService::Stub::CreateCustomer, *customers_, request, &out), out,
                 [&] { PrintCustomers({&out}); });
   }
-  if (verb == "import") return Import(args);
+  if (verb == "import") return Import(args, cv1::BulkJob::CREATE_CUSTOMERS);
   if (verb == "get") {
     cv1::GetCustomerRequest request;
     request.set_name(need_id());
@@ -945,11 +948,17 @@ int Cli::Customers(const std::vector<std::string>& args) {
   throw Usage("customers add|get|list|update|upgrade|events");
 }
 
-// `customers import FILE`: the dry run's findings as a table, or the run to its end (a progress
-// bar on a terminal) and the result file. Exit 1 when a row has a problem or failed.
-int Cli::Import(const std::vector<std::string>& args) {
-  if (args.size() != 2) throw Usage("customers import FILE [--dry-run] [--result RESULT.csv]");
+// `customers import FILE` and `invitations import FILE`: the dry run's findings as a table, or
+// the run to its end (a progress bar on a terminal) and the result file. Exit 1 when a row has a
+// problem or failed.
+int Cli::Import(const std::vector<std::string>& args, cv1::BulkJob::Kind kind) {
+  const bool invitations = kind == cv1::BulkJob::INVITE_CUSTOMERS;
+  if (args.size() != 2) {
+    throw Usage(absl::StrCat(invitations ? "invitations" : "customers",
+                             " import FILE [--dry-run] [--result RESULT.csv]"));
+  }
   msp::cli::ImportSettings settings;
+  settings.kind = kind;
   settings.parent = Parent();
   settings.file = args[1];
   settings.dry_run = absl::GetFlag(FLAGS_dry_run);
@@ -971,7 +980,8 @@ int Cli::Import(const std::vector<std::string>& args) {
                 << " with problems; nothing written\n";
     } else {
       std::cout << job.name() << ": " << cv1::BulkJob::State_Name(job.state()) << ", "
-                << job.rows_created() << " created, " << job.rows_failed() << " failed; result in "
+                << job.rows_created() << (invitations ? " invited, " : " created, ")
+                << job.rows_failed() << " failed; result in "
                 << settings.result_file << "\n";
     }
     if (job.problems_size() == 0) return;
@@ -1090,7 +1100,8 @@ int Cli::Invitations(const std::vector<std::string>& args) {
                   PrintCustomers(list);
                 });
   }
-  throw Usage("invitations create|resend|cancel|list");
+  if (verb == "import") return Import(args, cv1::BulkJob::INVITE_CUSTOMERS);
+  throw Usage("invitations create|resend|cancel|list|import");
 }
 
 int Cli::Delink(const std::vector<std::string>& args) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -18,12 +19,12 @@ ApiError UnreadableFile(std::string description) {
 
 }  // namespace
 
-std::string_view RowOutcomeName(RowOutcome outcome) {
+std::string_view RowOutcomeName(RowOutcome outcome, v1::BulkJob::Kind kind) {
   switch (outcome) {
     case RowOutcome::kPending:
       return "PENDING";
     case RowOutcome::kCreated:
-      return "CREATED";
+      return kind == v1::BulkJob::INVITE_CUSTOMERS ? "INVITED" : "CREATED";
     case RowOutcome::kFailed:
       return "FAILED";
     case RowOutcome::kInvalid:
@@ -34,20 +35,24 @@ std::string_view RowOutcomeName(RowOutcome outcome) {
   return "PENDING";
 }
 
-CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail) {
+namespace {
+
+// Reads the file a record at a time: each is parsed, checked and kept compact before the next
+// is read, so that a 100,000-row file is never held as a table of cells nor as request
+// messages. `check_row` makes a row of a record (the header matched by `columns`).
+CheckedFile CheckFile(std::string_view text, const std::vector<ImportColumn>& columns,
+                      const std::function<CheckedRow(const ImportHeader&, CsvRecord&&, int)>&
+                          check_row) {
   if (text.empty()) throw UnreadableFile("the file is empty");
   if (text.size() > kMaxBulkJobFileBytes) {
     throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobFileBytes >> 20, " MiB"));
   }
-  // A record at a time: each is parsed, checked and kept compact before the next is read, so
-  // that a 100,000-row file is never held as a table of cells nor as request messages.
   std::optional<ImportHeader> header;
-  RowChecker checker(free_mail);
   CheckedFile out;
   int number = 0;
   const auto error = ReadCsvRecords(text, [&](CsvRecord&& record) {
     if (!header) {
-      header = ParseImportHeader(CsvHeaderNames(std::move(record.fields)));
+      header = MatchTemplateHeader(columns, CsvHeaderNames(std::move(record.fields)));
       if (!header->problems.empty()) {
         // Named by column: the header is what the caller fixes.
         std::vector<FieldViolation> violations;
@@ -61,22 +66,90 @@ CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_m
     if (++number > kMaxBulkJobRows) {
       throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobRows, " rows a job"));
     }
-    ImportRow row = ParseImportRow(*header, record, number);
+    CheckedRow& kept = out.rows.emplace_back(check_row(*header, std::move(record), number));
+    if (!kept.problems.empty()) ++out.invalid_rows;
+  });
+  if (error) throw UnreadableFile(absl::StrCat("line ", error->line, ": ", error->message));
+  if (out.rows.empty()) throw UnreadableFile("the file has a header and no rows");
+  return out;
+}
+
+}  // namespace
+
+CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail) {
+  RowChecker checker(free_mail);
+  return CheckFile(text, ImportColumns(), [&](const ImportHeader& header, CsvRecord&& record,
+                                              int number) {
+    ImportRow row = ParseImportRow(header, record, number);
     checker.Check(row);
-    CheckedRow& kept = out.rows.emplace_back();
+    CheckedRow kept;
     kept.row = row.row;
     kept.line = row.line;
     kept.problems = std::move(row.problems);
     if (kept.problems.empty()) {
       if (auto tenant = RequestedTenantId(row.request)) kept.tenant_id = std::move(*tenant);
-    } else {
-      ++out.invalid_rows;
     }
     kept.request = row.request.SerializeAsString();
+    return kept;
   });
-  if (error) throw UnreadableFile(absl::StrCat("line ", error->line, ": ", error->message));
-  if (out.rows.empty()) throw UnreadableFile("the file has a header and no rows");
-  return out;
+}
+
+CheckedFile CheckInviteFile(std::string_view text) {
+  InviteRowChecker checker;
+  return CheckFile(text, InviteColumns(), [&](const ImportHeader& header, CsvRecord&& record,
+                                              int number) {
+    InviteRow row = ParseInviteRow(header, record, number);
+    checker.Check(row);
+    CheckedRow kept;
+    kept.row = row.row;
+    kept.line = row.line;
+    kept.problems = std::move(row.problems);
+    kept.customer_id = row.request.customer_id();
+    kept.request = row.request.SerializeAsString();
+    return kept;
+  });
+}
+
+CheckedFile CheckBulkFile(v1::BulkJob::Kind kind, std::string_view text,
+                          const FreeMailDomains& free_mail) {
+  return kind == v1::BulkJob::INVITE_CUSTOMERS ? CheckInviteFile(text)
+                                               : CheckImportFile(text, free_mail);
+}
+
+std::vector<std::string> CustomersToInvite(const CheckedFile& file) {
+  std::vector<std::string> ids;
+  for (const auto& row : file.rows) {
+    if (row.problems.empty() && !row.customer_id.empty()) ids.push_back(row.customer_id);
+  }
+  return ids;
+}
+
+void MarkInviteTargets(CheckedFile& file, const std::string& msp_id,
+                       const std::map<std::string, InviteTarget>& targets,
+                       const FreeMailDomains& free_mail) {
+  std::map<std::string, int> tenant_taken_by;  // Knox Manage tenant id -> row
+  for (auto& row : file.rows) {
+    if (!row.problems.empty() || row.customer_id.empty()) continue;
+    onboarding::v1::CreateInvitationRequest request;
+    request.ParseFromString(row.request);
+    const auto found = targets.find(row.customer_id);
+    row.tenant_id = CheckInviteTarget(request, msp_id,
+                                      found == targets.end() ? nullptr : &found->second, free_mail,
+                                      row.problems);
+    if (!row.tenant_id.empty()) {
+      const auto [taken, free] = tenant_taken_by.emplace(row.tenant_id, row.row);
+      if (!free) {
+        row.problems.push_back(
+            {"knox_manage_tenant_prefix",
+             absl::StrCat("Knox Manage tenant id ", row.tenant_id, " is row ", taken->second,
+                          "'s: give this row a prefix of its own")});
+      }
+    }
+    if (!row.problems.empty()) {
+      row.tenant_id.clear();
+      ++file.invalid_rows;
+    }
+  }
 }
 
 std::vector<std::string> TenantIdsToCheck(const CheckedFile& file) {
@@ -150,10 +223,10 @@ const std::string& ResultCsvHeader() {
   return kHeader;
 }
 
-void AppendResultLines(std::string& out, const RowResult& row) {
+void AppendResultLines(std::string& out, const RowResult& row, v1::BulkJob::Kind kind) {
   auto line = [&](const FieldViolation* problem) {
-    absl::StrAppend(&out, row.row, ",", row.line, ",", std::string(RowOutcomeName(row.outcome)),
-                    ",");
+    absl::StrAppend(&out, row.row, ",", row.line, ",",
+                    std::string(RowOutcomeName(row.outcome, kind)), ",");
     AppendCsvCell(out, row.customer_id);
     out += ',';
     if (problem != nullptr) {
@@ -172,10 +245,11 @@ void AppendResultLines(std::string& out, const RowResult& row) {
   for (const auto& problem : row.problems) line(&problem);
 }
 
-FieldViolation FailureOf(const ApiError& error) {
+FieldViolation FailureOf(const ApiError& error, v1::BulkJob::Kind kind) {
   if (!error.field_violations().empty()) {
     const auto& first = error.field_violations().front();
-    const std::string column = ImportColumnOf(first.field);
+    const std::string column = kind == v1::BulkJob::INVITE_CUSTOMERS ? InviteColumnOf(first.field)
+                                                                     : ImportColumnOf(first.field);
     return {column.empty() ? first.field : column, first.description};
   }
   return {"", absl::StrCat(error.reason(), ": ", error.what())};

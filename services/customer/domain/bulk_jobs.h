@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "domain/customer_rules.h"
 #include "domain/import_rows.h"
+#include "domain/invite_rows.h"
 #include "msp/common/errors.h"
 #include "msp/customer/v1/bulk_jobs.pb.h"
 
@@ -25,7 +27,8 @@ inline constexpr size_t kMaxBulkJobFileNameChars = 200;
 
 // What became of a row; stored as its number.
 enum class RowOutcome { kPending = 0, kCreated = 1, kFailed = 2, kInvalid = 3, kCancelled = 4 };
-std::string_view RowOutcomeName(RowOutcome outcome);
+// kCreated is INVITED in an INVITE_CUSTOMERS job.
+std::string_view RowOutcomeName(RowOutcome outcome, v1::BulkJob::Kind kind);
 
 // The dry run of a whole file: every row with its problems (none: the run writes it). Throws
 // ApiError INVALID_ARGUMENT (field `chunk`) when the file cannot be read as a whole: not UTF-8, a
@@ -35,15 +38,33 @@ std::string_view RowOutcomeName(RowOutcome outcome);
 struct CheckedRow {
   int row = 0;
   int line = 0;
-  std::string request;  // a serialized v1::CreateCustomerRequest, normalised
+  // A serialized v1::CreateCustomerRequest (normalised), or onboarding's
+  // CreateInvitationRequest (INVITE_CUSTOMERS).
+  std::string request;
   std::vector<FieldViolation> problems;
-  std::string tenant_id;  // with KNOX_MANAGE among its services; "" otherwise
+  std::string tenant_id;  // the Knox Manage tenant id it would make; "" when none
+  std::string customer_id;  // INVITE_CUSTOMERS: the customer it invites
 };
 struct CheckedFile {
   std::vector<CheckedRow> rows;
   int invalid_rows = 0;
 };
 CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail);
+// The same for a file of invitations (InviteColumns()): each row's request alone, and a
+// customer two rows invite.
+CheckedFile CheckInviteFile(std::string_view text);
+// The one the job's kind reads.
+CheckedFile CheckBulkFile(v1::BulkJob::Kind kind, std::string_view text,
+                          const FreeMailDomains& free_mail);
+
+// The dry run of invitations against the customers as stored: the ids of the customers the
+// file's valid rows invite, then the checks of each such row against its customer
+// (CheckInviteTarget; `targets` by customer id, a missing one does not exist) and the Knox
+// Manage tenant ids two rows would both make.
+std::vector<std::string> CustomersToInvite(const CheckedFile& file);
+void MarkInviteTargets(CheckedFile& file, const std::string& msp_id,
+                       const std::map<std::string, InviteTarget>& targets,
+                       const FreeMailDomains& free_mail);
 
 // The dry run's check against the tenants that exist: the Knox Manage tenant ids the file's
 // valid rows would create, and a problem for each row whose id another customer has already.
@@ -67,17 +88,17 @@ struct RowResult {
   int row = 0;
   int line = 0;
   RowOutcome outcome = RowOutcome::kPending;
-  std::string customer_id;               // kCreated
+  std::string customer_id;               // kCreated: the customer created or invited
   std::vector<FieldViolation> problems;  // kInvalid: the dry run's; kFailed: the refusal
 };
 // The result CSV: `row,line,outcome,customer_id,field,reason`, CRLF line ends, cells as the
 // export writes them (msp::CsvCell). A row with several problems has a line for each.
 const std::string& ResultCsvHeader();
-void AppendResultLines(std::string& out, const RowResult& row);
+void AppendResultLines(std::string& out, const RowResult& row, v1::BulkJob::Kind kind);
 
 // Why a row the store refused failed, as its result says it: the first field the error names
 // (INVALID_ARGUMENT), else its reason and message.
-FieldViolation FailureOf(const ApiError& error);
+FieldViolation FailureOf(const ApiError& error, v1::BulkJob::Kind kind);
 
 // Lifecycle. Runs only from VALIDATED; RUNNING or ended: the caller answers the operation as it
 // is. FAILED_PRECONDITION otherwise (never: every state is one of those).

@@ -473,6 +473,17 @@ v1::Customer PlanUpgrade(const v1::Customer& current, const FreeMailDomains& fre
   return upgraded;
 }
 
+void CheckInvitedManagement(const v1::Customer& customer, v1::ManagementType type,
+                            const FreeMailDomains& free_mail) {
+  if (type == v1::JOINTLY_MANAGED && free_mail.IsFreeMail(customer.contact().work_email())) {
+    throw ApiError::FailedPrecondition(
+        "FREE_MAIL_DOMAIN_NOT_ALLOWED",
+        "the customer's super admin has a free-mail address: it can't be jointly managed; "
+        "invite it as fully managed",
+        customer.name());
+  }
+}
+
 void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail) {
   CheckEditable(current);
   if (current.management_type() == v1::JOINTLY_MANAGED) {

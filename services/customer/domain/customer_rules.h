@@ -55,6 +55,11 @@ struct UpdatePlan {
 UpdatePlan PlanUpdate(const v1::Customer& current, const v1::Customer& patch,
                       const std::vector<std::string>& mask_paths);
 
+// An invitation of an existing Knox customer: jointly managed never for a super admin on a
+// free-mail domain. Throws FAILED_PRECONDITION FREE_MAIL_DOMAIN_NOT_ALLOWED.
+void CheckInvitedManagement(const v1::Customer& customer, v1::ManagementType type,
+                            const FreeMailDomains& free_mail);
+
 // UpgradeToJointlyManaged: FULLY -> JOINTLY only, never for a free-mail contact. Throws.
 void CheckUpgrade(const v1::Customer& current, const FreeMailDomains& free_mail);
 // The upgraded account: jointly managed, its super admin with full access to the Knox portals

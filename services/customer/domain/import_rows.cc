@@ -51,6 +51,37 @@ std::optional<v1::CompanySize> ParseSize(const std::string& cell) {
   return std::nullopt;
 }
 
+}  // namespace
+
+v1::ManagementType ParseManagementTypeCell(const std::string& cell, std::string* problem) {
+  if (cell.empty()) return v1::MANAGEMENT_TYPE_UNSPECIFIED;
+  std::string key = Upper(cell);
+  if (key == "FULLY" || key == "JOINTLY") key += "_MANAGED";
+  v1::ManagementType type;
+  if (v1::ManagementType_Parse(key, &type) && type != v1::MANAGEMENT_TYPE_UNSPECIFIED) return type;
+  *problem = "FULLY_MANAGED or JOINTLY_MANAGED";
+  return v1::MANAGEMENT_TYPE_UNSPECIFIED;
+}
+
+std::vector<knox::KnoxService> ParseServicesCell(const std::string& cell, std::string* problem) {
+  std::vector<knox::KnoxService> services;
+  for (const auto& item : ListItems(cell)) {
+    assignment::v1::KnoxService service;
+    if (auto by_id = knox::ServiceFromId(absl::AsciiStrToLower(item))) {
+      services.push_back(*by_id);
+    } else if (assignment::v1::KnoxService_Parse(Upper(item), &service) &&
+               knox::IsKnownService(service)) {
+      services.push_back(service);
+    } else {
+      *problem = absl::StrCat("not a Knox service: ", item, " (names separated by |)");
+      return {};
+    }
+  }
+  return services;
+}
+
+namespace {
+
 const std::vector<ColumnSpec>& Specs() {
   static const auto* specs = new std::vector<ColumnSpec>{
       {{"company_name", "customer.company.display_name", true},
@@ -112,30 +143,11 @@ const std::vector<ColumnSpec>& Specs() {
        [](auto& r, const auto& v, auto*) { Of(r).mutable_contact()->set_job_title(v); }},
       {{"management_type", "customer.management_type", true},
        [](auto& r, const auto& v, auto* problem) {
-         if (v.empty()) return;
-         std::string key = Upper(v);
-         if (key == "FULLY" || key == "JOINTLY") key += "_MANAGED";
-         v1::ManagementType type;
-         if (v1::ManagementType_Parse(key, &type) && type != v1::MANAGEMENT_TYPE_UNSPECIFIED) {
-           Of(r).set_management_type(type);
-         } else {
-           *problem = "FULLY_MANAGED or JOINTLY_MANAGED";
-         }
+         Of(r).set_management_type(ParseManagementTypeCell(v, problem));
        }},
       {{"services", "services", false},
        [](auto& r, const auto& v, auto* problem) {
-         for (const auto& item : ListItems(v)) {
-           assignment::v1::KnoxService service;
-           if (auto by_id = knox::ServiceFromId(absl::AsciiStrToLower(item))) {
-             r.add_services(*by_id);
-           } else if (assignment::v1::KnoxService_Parse(Upper(item), &service) &&
-                      knox::IsKnownService(service)) {
-             r.add_services(service);
-           } else {
-             *problem = absl::StrCat("not a Knox service: ", item, " (names separated by |)");
-             return;
-           }
-         }
+         for (auto service : ParseServicesCell(v, problem)) r.add_services(service);
        }},
       {{"knox_manage_tenant_prefix", "knox_manage_tenant_prefix", false},
        [](auto& r, const auto& v, auto*) { r.set_knox_manage_tenant_prefix(v); }},
@@ -199,15 +211,19 @@ std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& re
 }
 
 ImportHeader ParseImportHeader(const std::vector<std::string>& header) {
+  return MatchTemplateHeader(ImportColumns(), header);
+}
+
+ImportHeader MatchTemplateHeader(const std::vector<ImportColumn>& columns,
+                                 const std::vector<std::string>& header) {
   ImportHeader out;
   out.by_position.assign(header.size(), -1);
   std::map<std::string, size_t> seen;
-  const auto& specs = Specs();
   for (size_t i = 0; i < header.size(); ++i) {
     const std::string name = absl::AsciiStrToLower(header[i]);
     int found = -1;
-    for (size_t s = 0; s < specs.size(); ++s) {
-      if (specs[s].column.name == name) found = static_cast<int>(s);
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c].name == name) found = static_cast<int>(c);
     }
     if (found < 0) {
       out.problems.push_back({header[i], "not a column of the template"});
@@ -217,9 +233,9 @@ ImportHeader ParseImportHeader(const std::vector<std::string>& header) {
     seen[name] = i;
     out.by_position[i] = found;
   }
-  for (const auto& spec : specs) {
-    if (spec.column.required && !seen.count(std::string(spec.column.name))) {
-      out.problems.push_back({std::string(spec.column.name), "a required column is missing"});
+  for (const auto& column : columns) {
+    if (column.required && !seen.count(std::string(column.name))) {
+      out.problems.push_back({std::string(column.name), "a required column is missing"});
     }
   }
   return out;

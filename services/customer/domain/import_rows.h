@@ -9,6 +9,7 @@
 #include "domain/csv_reader.h"
 #include "domain/customer_rules.h"
 #include "msp/common/errors.h"
+#include "msp/common/knox_services.h"
 #include "msp/customer/v1/customer.pb.h"
 
 // A bulk import's rows (issue 19): the CSV template's columns, each row made into the
@@ -46,6 +47,15 @@ struct ImportHeader {
   std::vector<FieldViolation> problems;
 };
 ImportHeader ParseImportHeader(const std::vector<std::string>& header);
+// The same for any template's `columns` (by_position indexes into them).
+ImportHeader MatchTemplateHeader(const std::vector<ImportColumn>& columns,
+                                 const std::vector<std::string>& header);
+
+// Cells the templates share, read leniently ("jointly", "Knox Manage", "knox-manage"); a cell
+// that is none of them sets `problem`. An empty management type is UNSPECIFIED (the request's
+// checks say it is missing).
+v1::ManagementType ParseManagementTypeCell(const std::string& cell, std::string* problem);
+std::vector<knox::KnoxService> ParseServicesCell(const std::string& cell, std::string* problem);
 // One record of a file whose header has no problems; `number` is its row number.
 ImportRow ParseImportRow(const ImportHeader& header, const CsvRecord& record, int number);
 

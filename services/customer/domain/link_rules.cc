@@ -1,6 +1,7 @@
 #include "link_rules.h"
 
 #include "absl/strings/str_cat.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/errors.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
@@ -64,6 +65,10 @@ void ValidateTransitionRequest(const v1::TransitionCustomerRequest& request) {
   if (needs_type && request.management_type() != v1::FULLY_MANAGED &&
       request.management_type() != v1::JOINTLY_MANAGED) {
     violations.push_back({"management_type", "FULLY_MANAGED or JOINTLY_MANAGED"});
+  }
+  // An admin's request id or a service's (a bulk job's row).
+  if (!request.request_id().empty() && !idempotency::IsValidServiceRequestId(request.request_id())) {
+    violations.push_back({"request_id", "a request id"});
   }
   if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));
 }

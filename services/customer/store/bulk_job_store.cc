@@ -134,12 +134,13 @@ std::optional<ClaimedJob> BulkJobStore::Claim(pg::Connection& conn, const std::s
       "AND (lease_until IS NULL OR lease_until < now()) "
       "ORDER BY lease_until NULLS FIRST, start_time LIMIT 1 FOR UPDATE SKIP LOCKED) free "
       "WHERE j.msp_id = free.msp_id AND j.job_id = free.job_id "
-      "RETURNING j.msp_id, j.job_id, j.creator, j.state";
+      "RETURNING j.msp_id, j.job_id, j.creator, j.state, j.kind";
   auto r = conn.Exec(kSql, {owner, Micros(lease)}, pg::Resend::kNever);
   if (r.empty()) return std::nullopt;
   return ClaimedJob{{r.String(0, 0), r.String(0, 1)},
                     r.String(0, 2),
-                    static_cast<v1::BulkJob::State>(r.Int64(0, 3))};
+                    static_cast<v1::BulkJob::State>(r.Int64(0, 3)),
+                    static_cast<v1::BulkJob::Kind>(r.Int64(0, 4))};
 }
 
 std::optional<v1::BulkJob::State> BulkJobStore::Renew(pg::Connection& conn, const BulkJobRef& ref,
@@ -173,7 +174,7 @@ std::vector<PendingRow> BulkJobStore::Pending(pg::Connection& conn, const BulkJo
     auto& row = out[static_cast<size_t>(i)];
     row.row = static_cast<int>(r.Int64(i, 0));
     row.line = static_cast<int>(r.Int64(i, 1));
-    row.request.ParseFromString(r.Bytes(i, 2));
+    row.request = r.Bytes(i, 2);
     if (!r.IsNull(i, 3)) row.problems = DecodeProblems(r.Text(i, 3));
   }
   return out;

@@ -24,7 +24,7 @@ struct BulkJobRef {
 struct PendingRow {
   int row = 0;
   int line = 0;
-  v1::CreateCustomerRequest request;
+  std::string request;  // serialized, as CheckedRow keeps it (the job's kind says which)
   std::vector<FieldViolation> problems;  // the dry run's: written INVALID, never sent
 };
 
@@ -33,6 +33,7 @@ struct ClaimedJob {
   BulkJobRef ref;
   std::string creator;
   v1::BulkJob::State state = v1::BulkJob::RUNNING;
+  v1::BulkJob::Kind kind = v1::BulkJob::CREATE_CUSTOMERS;
 };
 
 class BulkJobStore {

@@ -65,8 +65,9 @@ TEST_F(BulkJobStoreTest, AJobIsStoredWithItsRowsAndFindings) {
   EXPECT_FALSE(store_.Find(conn, {"store-b", ref.job_id}).has_value());
   const auto pending = store_.Pending(conn, ref, 0, 10);
   ASSERT_EQ(pending.size(), 4u);
-  EXPECT_EQ(pending[0].request.customer().company().display_name(),
-            absl::StrCat(ref.job_id, " 1 GmbH"));
+  v1::CreateCustomerRequest first;
+  ASSERT_TRUE(first.ParseFromString(pending[0].request));
+  EXPECT_EQ(first.customer().company().display_name(), absl::StrCat(ref.job_id, " 1 GmbH"));
   EXPECT_TRUE(pending[0].problems.empty());
   EXPECT_EQ(pending[3].problems.size(), 1u);
 }
@@ -147,7 +148,7 @@ TEST_F(BulkJobStoreTest, AnOutcomeRecordedTwiceIsCountedOnce) {
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].row, 4);
   std::string csv = ResultCsvHeader();
-  store_.ForEachResult(conn, ref, 2, [&](const RowResult& r) { AppendResultLines(csv, r); });
+  store_.ForEachResult(conn, ref, 2, [&](const RowResult& r) { AppendResultLines(csv, r, v1::BulkJob::CREATE_CUSTOMERS); });
   EXPECT_EQ(csv,
             "row,line,outcome,customer_id,field,reason\r\n"
             "1,2,CREATED,aaaaaaaaaa,,\r\n"

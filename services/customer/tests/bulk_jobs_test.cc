@@ -100,15 +100,18 @@ TEST(BulkJobRows, EachRowHasARequestIdNoMspCanChoose) {
 }
 
 TEST(BulkJobResult, ALinePerRowAndPerProblem) {
+  constexpr auto kCreate = v1::BulkJob::CREATE_CUSTOMERS;
   std::string out = ResultCsvHeader();
-  AppendResultLines(out, {1, 2, RowOutcome::kCreated, "qz38864maf", {}});
-  AppendResultLines(out, {2,
-                          3,
-                          RowOutcome::kInvalid,
-                          "",
-                          {{"company_size", "one of 0-19, 20-99"}, {"work_email", "required"}}});
-  AppendResultLines(out, {3, 5, RowOutcome::kFailed, "", {{"", "=HYPERLINK(\"x\")"}}});
-  AppendResultLines(out, {4, 6, RowOutcome::kCancelled, "", {}});
+  AppendResultLines(out, {1, 2, RowOutcome::kCreated, "qz38864maf", {}}, kCreate);
+  AppendResultLines(out,
+                    {2,
+                     3,
+                     RowOutcome::kInvalid,
+                     "",
+                     {{"company_size", "one of 0-19, 20-99"}, {"work_email", "required"}}},
+                    kCreate);
+  AppendResultLines(out, {3, 5, RowOutcome::kFailed, "", {{"", "=HYPERLINK(\"x\")"}}}, kCreate);
+  AppendResultLines(out, {4, 6, RowOutcome::kCancelled, "", {}}, kCreate);
   EXPECT_EQ(out,
             "row,line,outcome,customer_id,field,reason\r\n"
             "1,2,CREATED,qz38864maf,,\r\n"
@@ -119,12 +122,19 @@ TEST(BulkJobResult, ALinePerRowAndPerProblem) {
 }
 
 TEST(BulkJobResult, ARefusalNamesTheTemplatesColumn) {
-  const auto violation = FailureOf(ApiError::InvalidArgument(
-      {{"customer.contact.work_email", "not an email"}, {"customer.company.size", "required"}}));
+  const auto violation = FailureOf(
+      ApiError::InvalidArgument(
+          {{"customer.contact.work_email", "not an email"}, {"customer.company.size", "required"}}),
+      v1::BulkJob::CREATE_CUSTOMERS);
   EXPECT_EQ(violation.field, "work_email");
   EXPECT_EQ(violation.description, "not an email");
   const auto precondition =
-      FailureOf(ApiError::FailedPrecondition("TENANT_ID_TAKEN", "the tenant id is taken"));
+      FailureOf(ApiError::FailedPrecondition("TENANT_ID_TAKEN", "the tenant id is taken"),
+                v1::BulkJob::CREATE_CUSTOMERS);
+  const auto invitation = FailureOf(
+      ApiError::InvalidArgument({{"services[1]", "Knox Guard is not offered to existing customers"}}),
+      v1::BulkJob::INVITE_CUSTOMERS);
+  EXPECT_EQ(invitation.field, "services");
   EXPECT_EQ(precondition.field, "");
   EXPECT_EQ(precondition.description, "TENANT_ID_TAKEN: the tenant id is taken");
 }

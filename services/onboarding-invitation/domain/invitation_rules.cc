@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "msp/common/errors.h"
 #include "msp/common/idempotency.h"
+#include "msp/common/invitation_request.h"
 #include "msp/common/tenancy.h"
 
 namespace msp::onboarding {
@@ -38,39 +39,19 @@ std::string QueryValue(const std::string& value) {
 
 }  // namespace
 
-std::vector<knox::KnoxService> ValidateCreateInvitation(
-    const v1::CreateInvitationRequest& request) {
+std::vector<knox::KnoxService> ValidateCreateInvitation(const v1::CreateInvitationRequest& request,
+                                                        bool from_service) {
   std::vector<FieldViolation> violations;
-  if (!IsValidCustomerId(request.customer_id())) {
-    violations.push_back({"customer_id", "a customer id: 10 characters"});
-  }
-  if (request.management_type() != customer::v1::FULLY_MANAGED &&
-      request.management_type() != customer::v1::JOINTLY_MANAGED) {
-    violations.push_back({"management_type", "FULLY_MANAGED or JOINTLY_MANAGED"});
-  }
   std::vector<knox::KnoxService> services;
   try {
-    services = knox::ParseServiceList("services", request.services());
+    services = ValidateInvitationTerms(request);
+  } catch (const ApiError& e) {
+    violations = e.field_violations();
+  }
+  try {
+    idempotency::CheckRequestId(request.request_id(), "request_id", from_service);
   } catch (const ApiError& e) {
     for (const auto& v : e.field_violations()) violations.push_back(v);
-  }
-  for (int i = 0; i < request.services_size(); ++i) {
-    if (request.services(i) == assignment::v1::KNOX_GUARD) {
-      violations.push_back(
-          {absl::StrCat("services[", i, "]"), "Knox Guard is not offered to existing customers"});
-    }
-  }
-  if (request.services().empty()) violations.push_back({"services", "at least one service"});
-  const bool with_manage =
-      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
-  if (!request.knox_manage_tenant_prefix().empty() && !with_manage) {
-    violations.push_back(
-        {"knox_manage_tenant_prefix", "only when KNOX_MANAGE is among the services"});
-  } else if (auto problem = knox::TenantPrefixProblem(request.knox_manage_tenant_prefix())) {
-    violations.push_back({"knox_manage_tenant_prefix", *problem});
-  }
-  if (!request.request_id().empty() && !idempotency::IsValidRequestId(request.request_id())) {
-    violations.push_back({"request_id", "1-64 characters of letters, digits, '-', '_' or '.'"});
   }
   if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));
   return services;

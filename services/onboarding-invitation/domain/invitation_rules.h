@@ -11,10 +11,12 @@
 
 namespace msp::onboarding {
 
-// Checks a CreateInvitationRequest's own fields (the customer is checked against the customer
-// service). Returns the services, each once. Throws INVALID_ARGUMENT naming the fields; Knox
-// Guard is not offered to existing customers.
-std::vector<knox::KnoxService> ValidateCreateInvitation(const v1::CreateInvitationRequest& request);
+// Checks a CreateInvitationRequest's own fields (msp/common/invitation_request.h; the customer
+// is checked against the customer service) and its request id (with `from_service`: a
+// service's, as a bulk job's row names it). Returns the services, each once. Throws
+// INVALID_ARGUMENT naming the fields.
+std::vector<knox::KnoxService> ValidateCreateInvitation(const v1::CreateInvitationRequest& request,
+                                                        bool from_service = false);
 
 // Invitation ids: 16 random characters of lowercase base32.
 std::string NewInvitationId();

@@ -29,8 +29,15 @@ bool IsValidRequestId(std::string_view id);
 inline constexpr char kServiceRequestIdPrefix[] = "service:";
 // The key a request id is kept under: the id itself for people, prefixed for services.
 std::string KeyOf(bool from_service, const std::string& request_id);
-// Throws INVALID_ARGUMENT naming `field` when a non-empty id is malformed.
-void CheckRequestId(const std::string& request_id, const std::string& field = "request_id");
+// A service's own request ids may also hold '/' and run to 128 characters: they name what
+// they stand for (a bulk job's row: `bulkJobs/{job}/rows/{row}`).
+bool IsValidServiceRequestId(std::string_view id);
+// The request id a key keeps (KeyOf's inverse): what a trail shows.
+std::string RequestIdOfKey(const std::string& key);
+// Throws INVALID_ARGUMENT naming `field` when a non-empty id is malformed (with
+// `from_service`: as a service's may be).
+void CheckRequestId(const std::string& request_id, const std::string& field = "request_id",
+                    bool from_service = false);
 
 // A digest of the request (deterministic serialisation): the same id with a different
 // request is refused rather than answered with the other request's answer.
