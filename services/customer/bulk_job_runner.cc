@@ -118,10 +118,11 @@ bool BulkJobRunner::KeepLease(const ClaimedJob& job) {
   return store_.Renew(*conn, job.ref, options_.owner, options_.lease).has_value();
 }
 
-bool BulkJobRunner::TakeFromBudget(const ClaimedJob& job) {
+bool BulkJobRunner::TakeFromBudget(const ClaimedJob& job, const std::function<void()>& meanwhile) {
   while (budget_left_ == 0) {
     if (limiter_ == nullptr) return true;
     if (!KeepLease(job)) return false;
+    meanwhile();
     const auto grant = limiter_->TakeBackground(job.ref.msp_id, options_.rows_in_flight);
     budget_left_ = grant.calls;
     if (budget_left_ > 0) break;
@@ -146,11 +147,11 @@ std::function<void()> BulkJobRunner::CreationOf(const ClaimedJob& job,
   auto prepared = std::make_shared<PreparedCustomer>(
       PrepareCreate(job.ref.msp_id, job.creator, request_id, request, *free_mail_));
   return [this, prepared, &result, &finish] {
-    creator_->Create(std::move(prepared->customer), std::move(prepared->with_id),
-                     [&result, &finish](const v1::Customer& answer,
-                                        const std::exception_ptr& error) {
-                       finish(result, answer.customer_id(), error);
-                     });
+    creator_->Create(
+        std::move(prepared->customer), std::move(prepared->with_id),
+        [&result, &finish](const v1::Customer& answer, const std::exception_ptr& error) {
+          finish(result, answer.customer_id(), error);
+        });
   };
 }
 
@@ -181,9 +182,12 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
   std::mutex mu;
   std::condition_variable done;
   int in_flight = 0;
+  // Under `mu`: rows with their answer, and those recorded already.
+  std::vector<char> answered(rows.size(), 0);
+  std::vector<char> recorded(rows.size(), 0);
   // A row's answer: its customer (created or invited), or why not.
   const RowDone finish = [&](RowResult& result, const std::string& customer_id,
-                            const std::exception_ptr& error) {
+                             const std::exception_ptr& error) {
     if (error) {
       try {
         std::rethrow_exception(error);
@@ -199,8 +203,37 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
       result.customer_id = customer_id;
     }
     std::lock_guard lock(mu);
+    answered[static_cast<size_t>(&result - results.data())] = 1;
     --in_flight;
     done.notify_all();
+  };
+  // The answered rows not recorded yet (those the infrastructure failed stay pending).
+  auto take_answered = [&] {
+    std::vector<RowResult> out;
+    std::lock_guard lock(mu);
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (answered[i] && !recorded[i] && results[i].outcome != RowOutcome::kPending) {
+        recorded[i] = 1;
+        out.push_back(results[i]);
+      }
+    }
+    return out;
+  };
+  // Progress as it comes, not a batch at a time: a job that waits on its MSP's budget shows
+  // its rate and time left while it waits.
+  auto last_recorded = std::chrono::steady_clock::now();
+  const std::function<void()> record_progress = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_recorded < options_.progress_interval) return;
+    last_recorded = now;
+    const auto answers = take_answered();
+    if (answers.empty()) return;
+    pg::Lease conn = pool_->Acquire();
+    store_.Record(*conn, job.ref, answers);
+  };
+  auto answer_now = [&](size_t i) {
+    std::lock_guard lock(mu);
+    answered[i] = 1;
   };
   for (size_t i = 0; i < rows.size(); ++i) {
     const PendingRow& row = rows[i];
@@ -209,6 +242,7 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
     result.line = row.line;
     if (!row.problems.empty()) {
       result.outcome = RowOutcome::kInvalid;  // never sent
+      answer_now(i);
       continue;
     }
     const std::string request_id = RowRequestId(job.ref.job_id, row.row);
@@ -220,33 +254,43 @@ std::vector<RowResult> BulkJobRunner::Write(const ClaimedJob& job,
     } catch (const ApiError& e) {
       result.outcome = RowOutcome::kFailed;
       result.problems.push_back(FailureOf(e, job.kind));
+      answer_now(i);
       continue;
     }
-    if (!TakeFromBudget(job)) {
-      result.outcome = RowOutcome::kPending;  // stopping: left for the next runner
-      break;
-    }
-    {
-      std::unique_lock lock(mu);
-      done.wait(lock, [&] { return in_flight < options_.rows_in_flight; });
-      ++in_flight;
+    if (!TakeFromBudget(job, record_progress)) break;  // stopping: the rest is left pending
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        if (done.wait_for(lock, options_.progress_interval,
+                          [&] { return in_flight < options_.rows_in_flight; })) {
+          ++in_flight;
+          break;
+        }
+      }
+      record_progress();
     }
     send();
+    record_progress();
   }
-  std::unique_lock lock(mu);
-  done.wait(lock, [&] { return in_flight == 0; });
-  // Rows the infrastructure failed stay pending: the batch is recorded without them and the
-  // job stops here, to resume (after the lease) from the first of them.
-  std::vector<RowResult> recorded;
-  for (auto& r : results) {
-    if (r.outcome == RowOutcome::kPending) {
-      pg::Lease conn = pool_->Acquire();
-      store_.Record(*conn, job.ref, recorded);
-      throw std::runtime_error(absl::StrCat("row ", r.row, " could not be written"));
+  for (;;) {
+    {
+      std::unique_lock lock(mu);
+      if (done.wait_for(lock, options_.progress_interval, [&] { return in_flight == 0; })) break;
     }
-    recorded.push_back(std::move(r));
+    record_progress();
   }
-  return recorded;
+  // What is left to record: the caller records it (after its crash tests' failpoint).
+  std::vector<RowResult> rest = take_answered();
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (answered[i] && results[i].outcome == RowOutcome::kPending) {
+      // The infrastructure failed it: the rest is recorded and the job stops here, to resume
+      // (after the lease) with the rows still pending.
+      pg::Lease conn = pool_->Acquire();
+      store_.Record(*conn, job.ref, rest);
+      throw std::runtime_error(absl::StrCat("row ", results[i].row, " could not be written"));
+    }
+  }
+  return rest;
 }
 
 }  // namespace msp::customer

@@ -8,10 +8,10 @@
 #include <thread>
 
 #include "domain/customer_rules.h"
+#include "invitation_sender.h"
 #include "msp/common/pg.h"
 #include "msp/common/tenant_limiter.h"
 #include "store/bulk_job_store.h"
-#include "invitation_sender.h"
 #include "store/customer_creator.h"
 
 namespace msp::customer {
@@ -23,19 +23,21 @@ struct BulkJobRunnerOptions {
   std::chrono::milliseconds lease{10000};
   // How often an idle runner looks for a job (RunBulkJob wakes it at once).
   std::chrono::milliseconds poll{1000};
-  // Rows sent at once, and read and recorded at once.
+  // Rows sent at once, and rows read a turn.
   int rows_in_flight = 16;
   int batch_rows = 512;
+  // How often the rows answered meanwhile are recorded (the job's progress), while a batch runs.
+  std::chrono::milliseconds progress_interval{500};
 };
 
 // Runs bulk jobs in the background, a batch a turn: claims the running job run least recently
 // (one replica runs a job at a time; every running job, whichever MSP's, gets its turns), writes
 // a batch of its rows in order through CreateCustomer's write path, or sends them as
-// CreateInvitation calls (each under its row's request id: a row written before, by this runner
-// or one that died, is answered, not written again),
-// records the batch's outcomes with the job's progress, and gives the job up for the next turn;
-// a cancelled job stops after the rows in flight. Each row is taken from the MSP's rate budget
-// as background work (TenantLimiter::TakeBackground): the MSP's admins come first. One thread.
+// CreateInvitation calls, each under its row's request id (a row written before, by this runner
+// or one that died, is answered, not written again); records the outcomes with the job's
+// progress as they come (every progress_interval), and gives the job up for the next turn. A
+// cancelled job stops after the rows in flight. Each row is taken from the MSP's rate budget as
+// background work (TenantLimiter::TakeBackground): the MSP's admins come first. One thread.
 class BulkJobRunner {
  public:
   // `limiter` (may be null: no budget) is the service's tenant limiter; `invitations` sends
@@ -63,14 +65,13 @@ class BulkJobRunner {
   using RowDone = std::function<void(RowResult&, const std::string& customer_id,
                                      const std::exception_ptr& error)>;
   std::function<void()> CreationOf(const ClaimedJob& job, const std::string& request_id,
-                                   const PendingRow& row, RowResult& result,
-                                   const RowDone& finish);
+                                   const PendingRow& row, RowResult& result, const RowDone& finish);
   std::function<void()> InvitationOf(const ClaimedJob& job, const std::string& request_id,
                                      const PendingRow& row, RowResult& result,
                                      const RowDone& finish);
-  // Waits until the MSP's budget gives the job a row, keeping the lease meanwhile (false: the
-  // runner is stopping, or lost the lease).
-  bool TakeFromBudget(const ClaimedJob& job);
+  // Waits until the MSP's budget gives the job a row, keeping the lease and calling `meanwhile`
+  // while it waits (false: the runner is stopping, or lost the lease).
+  bool TakeFromBudget(const ClaimedJob& job, const std::function<void()>& meanwhile);
   // Renews the lease when a third of it has passed since the last renewal; false when lost.
   bool KeepLease(const ClaimedJob& job);
 

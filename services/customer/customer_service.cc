@@ -372,9 +372,9 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       if (plan.already_done) return current->customer;
       auto updated =
           store_.ApplyLink(conn, request->customer_id(), plan.next, plan.set_msp_link_time);
-      store_.AppendEvent(conn, request->msp_id(), request->customer_id(), plan.event_action,
-                         principal.Actor(), {},
-                         request->request_id().empty() ? request->link_id() : request->request_id());
+      store_.AppendEvent(
+          conn, request->msp_id(), request->customer_id(), plan.event_action, principal.Actor(), {},
+          request->request_id().empty() ? request->link_id() : request->request_id());
       tx.Commit();
       return updated.customer;
     });

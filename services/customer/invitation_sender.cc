@@ -59,10 +59,10 @@ void InvitationSender::Send(const std::string& actor,
         } else if (RowCannotChangeIt(status.error_code())) {
           call->done(call->response, std::make_exception_ptr(RefusalOf(status)));
         } else {
-          call->done(call->response,
-                     std::make_exception_ptr(std::runtime_error(absl::StrCat(
-                         "CreateInvitation: code ", status.error_code(), ": ",
-                         status.error_message()))));
+          call->done(
+              call->response,
+              std::make_exception_ptr(std::runtime_error(absl::StrCat(
+                  "CreateInvitation: code ", status.error_code(), ": ", status.error_message()))));
         }
       });
 }

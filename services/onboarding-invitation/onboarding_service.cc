@@ -152,7 +152,8 @@ auth::MethodPolicy OnboardingServiceImpl::Policy() {
   using auth::CustomerAdmin, auth::MspAdmin, auth::Service;
   using K = PrincipalKind;
   auth::MethodPolicy policy;
-  policy.Allow(kLookup, {MspAdmin()})
+  policy
+      .Allow(kLookup, {MspAdmin()})
       // The customer service sends a bulk job's invitations for the admin who ran it.
       .Allow(kCreate, {MspAdmin(), Service(identity::kCustomer).ActingFor({K::kMspAdmin})})
       // Reporting reads an invitation for a customer's details.
@@ -290,10 +291,9 @@ grpc::Status OnboardingServiceImpl::CreateInvitation(grpc::ServerContext* contex
     v1::CreateInvitationRequest keyed = *request;
     keyed.set_request_id(idempotency::KeyOf(from_service, request->request_id()));
     const std::string hash = keyed.request_id().empty() ? "" : idempotency::RequestHash(keyed);
-    *response =
-        OpenOnce(msp_id, keyed.request_id(), LinkKind::kInvitation, request->customer_id(), hash,
-                 [&] { return OpenInvitation(msp_id, keyed, services, principal); })
-            .invitation;
+    *response = OpenOnce(msp_id, keyed.request_id(), LinkKind::kInvitation, request->customer_id(),
+                         hash, [&] { return OpenInvitation(msp_id, keyed, services, principal); })
+                    .invitation;
     RedactUnconsented(*response);  // the customer has not consented yet
   });
 }

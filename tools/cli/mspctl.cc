@@ -981,8 +981,7 @@ int Cli::Import(const std::vector<std::string>& args, cv1::BulkJob::Kind kind) {
     } else {
       std::cout << job.name() << ": " << cv1::BulkJob::State_Name(job.state()) << ", "
                 << job.rows_created() << (invitations ? " invited, " : " created, ")
-                << job.rows_failed() << " failed; result in "
-                << settings.result_file << "\n";
+                << job.rows_failed() << " failed; result in " << settings.result_file << "\n";
     }
     if (job.problems_size() == 0) return;
     std::vector<std::vector<std::string>> rows;

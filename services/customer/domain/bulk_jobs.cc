@@ -40,9 +40,9 @@ namespace {
 // Reads the file a record at a time: each is parsed, checked and kept compact before the next
 // is read, so that a 100,000-row file is never held as a table of cells nor as request
 // messages. `check_row` makes a row of a record (the header matched by `columns`).
-CheckedFile CheckFile(std::string_view text, const std::vector<ImportColumn>& columns,
-                      const std::function<CheckedRow(const ImportHeader&, CsvRecord&&, int)>&
-                          check_row) {
+CheckedFile CheckFile(
+    std::string_view text, const std::vector<ImportColumn>& columns,
+    const std::function<CheckedRow(const ImportHeader&, CsvRecord&&, int)>& check_row) {
   if (text.empty()) throw UnreadableFile("the file is empty");
   if (text.size() > kMaxBulkJobFileBytes) {
     throw UnreadableFile(absl::StrCat("at most ", kMaxBulkJobFileBytes >> 20, " MiB"));
@@ -74,40 +74,44 @@ CheckedFile CheckFile(std::string_view text, const std::vector<ImportColumn>& co
   return out;
 }
 
+// A parsed and checked row as the job keeps it (ImportRow, InviteRow).
+template <typename Row>
+CheckedRow Kept(Row& row) {
+  CheckedRow kept;
+  kept.row = row.row;
+  kept.line = row.line;
+  kept.problems = std::move(row.problems);
+  kept.request = row.request.SerializeAsString();
+  return kept;
+}
+
 }  // namespace
 
 CheckedFile CheckImportFile(std::string_view text, const FreeMailDomains& free_mail) {
   RowChecker checker(free_mail);
-  return CheckFile(text, ImportColumns(), [&](const ImportHeader& header, CsvRecord&& record,
-                                              int number) {
-    ImportRow row = ParseImportRow(header, record, number);
-    checker.Check(row);
-    CheckedRow kept;
-    kept.row = row.row;
-    kept.line = row.line;
-    kept.problems = std::move(row.problems);
-    if (kept.problems.empty()) {
-      if (auto tenant = RequestedTenantId(row.request)) kept.tenant_id = std::move(*tenant);
-    }
-    kept.request = row.request.SerializeAsString();
-    return kept;
-  });
+  return CheckFile(text, ImportColumns(),
+                   [&](const ImportHeader& header, CsvRecord&& record, int number) {
+                     ImportRow row = ParseImportRow(header, record, number);
+                     checker.Check(row);
+                     CheckedRow kept = Kept(row);
+                     if (kept.problems.empty()) {
+                       if (auto tenant = RequestedTenantId(row.request))
+                         kept.tenant_id = std::move(*tenant);
+                     }
+                     return kept;
+                   });
 }
 
 CheckedFile CheckInviteFile(std::string_view text) {
   InviteRowChecker checker;
-  return CheckFile(text, InviteColumns(), [&](const ImportHeader& header, CsvRecord&& record,
-                                              int number) {
-    InviteRow row = ParseInviteRow(header, record, number);
-    checker.Check(row);
-    CheckedRow kept;
-    kept.row = row.row;
-    kept.line = row.line;
-    kept.problems = std::move(row.problems);
-    kept.customer_id = row.request.customer_id();
-    kept.request = row.request.SerializeAsString();
-    return kept;
-  });
+  return CheckFile(text, InviteColumns(),
+                   [&](const ImportHeader& header, CsvRecord&& record, int number) {
+                     InviteRow row = ParseInviteRow(header, record, number);
+                     checker.Check(row);
+                     CheckedRow kept = Kept(row);
+                     kept.customer_id = row.request.customer_id();
+                     return kept;
+                   });
 }
 
 CheckedFile CheckBulkFile(v1::BulkJob::Kind kind, std::string_view text,
@@ -133,9 +137,9 @@ void MarkInviteTargets(CheckedFile& file, const std::string& msp_id,
     onboarding::v1::CreateInvitationRequest request;
     request.ParseFromString(row.request);
     const auto found = targets.find(row.customer_id);
-    row.tenant_id = CheckInviteTarget(request, msp_id,
-                                      found == targets.end() ? nullptr : &found->second, free_mail,
-                                      row.problems);
+    row.tenant_id =
+        CheckInviteTarget(request, msp_id, found == targets.end() ? nullptr : &found->second,
+                          free_mail, row.problems);
     if (!row.tenant_id.empty()) {
       const auto [taken, free] = tenant_taken_by.emplace(row.tenant_id, row.row);
       if (!free) {

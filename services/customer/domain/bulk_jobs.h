@@ -42,7 +42,7 @@ struct CheckedRow {
   // CreateInvitationRequest (INVITE_CUSTOMERS).
   std::string request;
   std::vector<FieldViolation> problems;
-  std::string tenant_id;  // the Knox Manage tenant id it would make; "" when none
+  std::string tenant_id;    // the Knox Manage tenant id it would make; "" when none
   std::string customer_id;  // INVITE_CUSTOMERS: the customer it invites
 };
 struct CheckedFile {

@@ -121,8 +121,8 @@ std::string CheckInviteTarget(const onboarding::v1::CreateInvitationRequest& req
     return "";
   }
   const auto& services = request.services();
-  const bool with_manage = std::find(services.begin(), services.end(),
-                                     assignment::v1::KNOX_MANAGE) != services.end();
+  const bool with_manage =
+      std::find(services.begin(), services.end(), assignment::v1::KNOX_MANAGE) != services.end();
   // Without a prefix the tenant is decided when the customer accepts; a tenant the account has
   // is its own whatever the prefix (the call itself says whether the prefix names it).
   if (!with_manage || request.knox_manage_tenant_prefix().empty() || target->has_own_knox_manage) {

@@ -1,8 +1,8 @@
 #include "link_rules.h"
 
 #include "absl/strings/str_cat.h"
-#include "msp/common/idempotency.h"
 #include "msp/common/errors.h"
+#include "msp/common/idempotency.h"
 #include "msp/common/resource_names.h"
 #include "msp/common/tenancy.h"
 
@@ -67,7 +67,8 @@ void ValidateTransitionRequest(const v1::TransitionCustomerRequest& request) {
     violations.push_back({"management_type", "FULLY_MANAGED or JOINTLY_MANAGED"});
   }
   // An admin's request id or a service's (a bulk job's row).
-  if (!request.request_id().empty() && !idempotency::IsValidServiceRequestId(request.request_id())) {
+  if (!request.request_id().empty() &&
+      !idempotency::IsValidServiceRequestId(request.request_id())) {
     violations.push_back({"request_id", "a request id"});
   }
   if (!violations.empty()) throw ApiError::InvalidArgument(std::move(violations));

@@ -148,7 +148,9 @@ TEST_F(BulkJobStoreTest, AnOutcomeRecordedTwiceIsCountedOnce) {
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].row, 4);
   std::string csv = ResultCsvHeader();
-  store_.ForEachResult(conn, ref, 2, [&](const RowResult& r) { AppendResultLines(csv, r, v1::BulkJob::CREATE_CUSTOMERS); });
+  store_.ForEachResult(conn, ref, 2, [&](const RowResult& r) {
+    AppendResultLines(csv, r, v1::BulkJob::CREATE_CUSTOMERS);
+  });
   EXPECT_EQ(csv,
             "row,line,outcome,customer_id,field,reason\r\n"
             "1,2,CREATED,aaaaaaaaaa,,\r\n"

@@ -122,18 +122,19 @@ TEST(BulkJobResult, ALinePerRowAndPerProblem) {
 }
 
 TEST(BulkJobResult, ARefusalNamesTheTemplatesColumn) {
-  const auto violation = FailureOf(
-      ApiError::InvalidArgument(
-          {{"customer.contact.work_email", "not an email"}, {"customer.company.size", "required"}}),
-      v1::BulkJob::CREATE_CUSTOMERS);
+  const auto violation =
+      FailureOf(ApiError::InvalidArgument({{"customer.contact.work_email", "not an email"},
+                                           {"customer.company.size", "required"}}),
+                v1::BulkJob::CREATE_CUSTOMERS);
   EXPECT_EQ(violation.field, "work_email");
   EXPECT_EQ(violation.description, "not an email");
   const auto precondition =
       FailureOf(ApiError::FailedPrecondition("TENANT_ID_TAKEN", "the tenant id is taken"),
                 v1::BulkJob::CREATE_CUSTOMERS);
-  const auto invitation = FailureOf(
-      ApiError::InvalidArgument({{"services[1]", "Knox Guard is not offered to existing customers"}}),
-      v1::BulkJob::INVITE_CUSTOMERS);
+  const auto invitation =
+      FailureOf(ApiError::InvalidArgument(
+                    {{"services[1]", "Knox Guard is not offered to existing customers"}}),
+                v1::BulkJob::INVITE_CUSTOMERS);
   EXPECT_EQ(invitation.field, "services");
   EXPECT_EQ(precondition.field, "");
   EXPECT_EQ(precondition.description, "TENANT_ID_TAKEN: the tenant id is taken");
