@@ -37,6 +37,8 @@ ABSL_FLAG(int, bulk_job_lease_ms, 10000,
 ABSL_FLAG(int, bulk_job_retention_days, 30,
           "how long an ended bulk job (its rows and result) is kept before it is deleted");
 ABSL_FLAG(int, bulk_rows_in_flight, 16, "rows of a bulk job written at once");
+ABSL_FLAG(int, bulk_progress_interval_ms, 500,
+          "how often a running bulk job records the rows answered meanwhile (its progress)");
 ABSL_FLAG(std::string, free_mail_domains, "",
           "comma-separated free-mail providers (gmail, mail.ru, ...); empty: the built-in list");
 
@@ -120,6 +122,8 @@ int main(int argc, char** argv) {
     runner_options.owner = msp::customer::NewBulkJobRunnerOwner();
     runner_options.lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_bulk_job_lease_ms));
     runner_options.rows_in_flight = absl::GetFlag(FLAGS_bulk_rows_in_flight);
+    runner_options.progress_interval =
+        std::chrono::milliseconds(absl::GetFlag(FLAGS_bulk_progress_interval_ms));
     // Invitation jobs' rows go to the onboarding service, for the admin who ran the job.
     msp::customer::InvitationSender bulk_invitations(
         msp::InternalChannel(absl::GetFlag(FLAGS_onboarding_address)), &service_token);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -392,6 +393,44 @@ TEST(BulkJobs, AFreeMailCustomerIsNotInvitedAsJointlyManaged) {
   EXPECT_TRUE(InviteOne("bulk-invite-single", free_mail.customer_id(), cv1::FULLY_MANAGED).ok());
 }
 
+// The customer service may send an invitation only as the MSP admin it relays for names it: in
+// that admin's MSP, never for a customer admin, never with an id an MSP chose as its own.
+TEST(BulkJobs, TheCustomerServiceInvitesOnlyForTheAdminItRelays) {
+  const auto knox =
+      KnoxCustomer("Invite Relay BV", absl::StrCat("it@relay-", ::getpid(), ".example"));
+  auto stub = ov1::OnboardingService::NewStub(stack->Channel("onboarding-invitation"));
+  auto invite = [&](const std::string& token, const std::string& msp, const std::string& request_id,
+                    ov1::Invitation* out) {
+    ov1::CreateInvitationRequest request;
+    request.set_parent("msps/" + msp);
+    request.set_customer_id(knox.customer_id());
+    request.set_management_type(cv1::FULLY_MANAGED);
+    request.add_services(av1::KNOX_CONFIGURE);
+    request.set_request_id(request_id);
+    return Call(&ov1::OnboardingService::Stub::CreateInvitation, *stub, token, request, out);
+  };
+  const std::string for_admin_a = stack->ServiceToken(
+      identity::kCustomer,
+      auth::OnBehalfOf{auth::PrincipalKind::kMspAdmin, "admin", "bulk-relay-a", ""});
+  const std::string for_customer_admin = stack->ServiceToken(
+      identity::kCustomer,
+      auth::OnBehalfOf{auth::PrincipalKind::kCustomerAdmin, "boss", "", knox.customer_id()});
+  const std::string row_id = "bulkJobs/relay/rows/1";
+  ov1::Invitation first, again, refused;
+  EXPECT_EQ(invite(for_admin_a, "bulk-relay-b", row_id, &refused).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(invite(for_customer_admin, "bulk-relay-a", row_id, &refused).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // An admin's own call may not use a service's form of request id.
+  const auto own = invite(stack->MspToken("bulk-relay-a"), "bulk-relay-a", row_id, &refused);
+  EXPECT_EQ(own.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // For the admin of the MSP it names: sent once, and a retry answers the same invitation.
+  ASSERT_TRUE(invite(for_admin_a, "bulk-relay-a", row_id, &first).ok());
+  ASSERT_TRUE(invite(for_admin_a, "bulk-relay-a", row_id, &again).ok());
+  EXPECT_EQ(first.name(), again.name());
+  EXPECT_EQ(EmailsTo(knox.contact().work_email(), 1), 1u);
+}
+
 TEST(BulkJobs, InvitationsInBulkAreCheckedThenSentOnceEach) {
   const std::string msp = "bulk-invite";
   const std::string tag = std::to_string(::getpid());
@@ -519,7 +558,10 @@ TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplica
   const std::string msp = "bulk-kill";
   const int rows = 300;
   ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
-  stack->StartService("customer", {"--bulk_job_lease_ms=1500"},
+  // Progress recorded only at the batch's end: the failpoint then leaves the whole batch
+  // committed and unrecorded, whatever the machine's speed.
+  stack->StartService("customer",
+                      {"--bulk_job_lease_ms=1500", "--bulk_progress_interval_ms=600000"},
                       {{"MSP_FAILPOINTS", "customer.bulk.before_record"}});
   Job uploaded;
   ASSERT_TRUE(Upload(msp, ValidBulkCsv("kill", rows), false, &uploaded).ok());
@@ -557,6 +599,50 @@ TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplica
     ids.insert(cells[3]);
   }
   EXPECT_EQ(ids.size(), static_cast<size_t>(rows));
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
+// The same crash in an invitation job: the invitations the first run sent are answered again by
+// the onboarding service under each row's request id, never sent twice.
+TEST(BulkJobs, KilledMidInvitationsTheResumedJobSendsNoSecondInvitation) {
+  const std::string msp = "bulk-invite-kill";
+  const int rows = 20;
+  std::string file = kInviteCsvHeader;
+  std::vector<std::string> emails;
+  for (int i = 0; i < rows; ++i) {
+    emails.push_back(absl::StrCat("it@invite-kill-", ::getpid(), "-", i, ".example"));
+    const auto knox = KnoxCustomer(absl::StrCat("Invite Kill ", i, " BV"), emails.back());
+    file += InviteCsvRow(knox.customer_id(), "FULLY_MANAGED", "KNOX_CONFIGURE");
+  }
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer",
+                      {"--bulk_job_lease_ms=1500", "--bulk_progress_interval_ms=600000"},
+                      {{"MSP_FAILPOINTS", "customer.bulk.before_record"}});
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, file, false, &uploaded, "", 1000, Job::INVITE_CUSTOMERS).ok());
+  EXPECT_EQ(uploaded.invalid_row_count(), 0);
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+  ASSERT_TRUE(WaitForExit("customer", std::chrono::seconds(60)));
+  stack->StopService("customer", SIGKILL);  // reaps it
+  pg::Connection conn(stack->database_url(), 5000);
+  auto invitations = [&] {
+    return conn.Exec("SELECT count(*) FROM onboarding.link_requests WHERE msp_id = $1", {msp})
+        .Int64(0, 0);
+  };
+  EXPECT_EQ(invitations(), rows) << "the first run sent every row before it died";
+  EXPECT_EQ(
+      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0),
+      0);
+
+  stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
+  const Job ended = WaitUntilEnded(msp, uploaded.name());
+  EXPECT_EQ(ended.state(), Job::SUCCEEDED);
+  EXPECT_EQ(ended.rows_created(), rows);
+  EXPECT_EQ(ended.rows_failed(), 0);
+  EXPECT_EQ(invitations(), rows);
+  for (const auto& email : emails) EXPECT_EQ(EmailsTo(email, 1), 1u) << email;
   ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
   stack->StartService("customer");
 }

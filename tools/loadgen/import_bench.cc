@@ -1,7 +1,8 @@
 // Benchmark (not a test) of bulk imports, on a stack of its own (durable PostgreSQL, Redis, the
 // customer and service-assignment services):
 //   - the dry run of a --dry_rows file (UploadBulkJob with validate_only): seconds per run, the
-//     best and the median of --dry_runs;
+//     best and the median of --dry_runs; the same for a file of --invite_rows invitations of
+//     existing Knox customers (made first through CreateKnoxCustomer);
 //   - the import's rate side by side with the load generator's: each round runs
 //     `loadgen --target create --concurrency 16` for --seconds and imports a file of about as
 //     many rows (the same customers: fully managed, no services), timed from RunBulkJob to the
@@ -9,6 +10,7 @@
 //     ratio.
 // ./tools/bench-import runs it.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -20,12 +22,17 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "msp/common/identities.h"
 #include "msp/customer/v1/bulk_jobs.grpc.pb.h"
+#include "msp/customer/v1/customer.grpc.pb.h"
 #include "stack.h"
 #include "testdata/bulk_import_files.h"
+#include "testdata/sample_customers.h"
 
 ABSL_FLAG(int, dry_rows, 10000, "rows of the dry run's file");
 ABSL_FLAG(int, dry_runs, 5, "dry runs timed");
+ABSL_FLAG(int, invite_rows, 10000,
+          "rows of the invitation dry run's file (as many existing Knox customers are made first)");
 ABSL_FLAG(int, rounds, 3, "rounds of load generator then import");
 ABSL_FLAG(double, seconds, 10, "the load generator's run in each round");
 ABSL_FLAG(int, concurrency, 16, "the load generator's callers");
@@ -49,7 +56,48 @@ std::string ImportFile(const std::string& tag, int rows) {
   return out;
 }
 
-cv1::BulkJob Upload(const std::string& msp, const std::string& file, bool validate_only) {
+// `count` existing Knox customers (no MSP), made by 8 callers of CreateKnoxCustomer; their ids.
+std::vector<std::string> KnoxCustomers(int count) {
+  constexpr int kCallers = 8;
+  std::vector<std::string> ids(static_cast<size_t>(count));
+  std::vector<std::thread> callers;
+  std::atomic<bool> failed{false};
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      auto stub = cv1::CustomerService::NewStub(stack->Channel("customer"));
+      const std::string token = stack->ServiceToken(msp::identity::kKnoxAccounts);
+      for (int i = c; i < count && !failed; i += kCallers) {
+        cv1::CreateKnoxCustomerRequest request;
+        *request.mutable_customer() = msp::customer::testdata::ValidCustomer(
+            absl::StrCat("Knox ", i, " BV"), absl::StrCat("admin@knox-", i, ".example"));
+        request.add_services(msp::assignment::v1::KNOX_MOBILE_ENROLLMENT);
+        grpc::ClientContext context;
+        msp::testing::Authorize(context, token);
+        cv1::Customer out;
+        if (!stub->CreateKnoxCustomer(&context, request, &out).ok()) {
+          failed = true;
+          return;
+        }
+        ids[static_cast<size_t>(i)] = out.customer_id();
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  if (failed) throw std::runtime_error("CreateKnoxCustomer failed");
+  return ids;
+}
+
+// An invitation of each customer: fully managed, two services.
+std::string InviteFile(const std::vector<std::string>& customer_ids) {
+  std::string out = "customer_id,management_type,services\r\n";
+  for (const auto& id : customer_ids) {
+    absl::StrAppend(&out, id, ",FULLY_MANAGED,knox-configure|knox-mobile-enrollment\r\n");
+  }
+  return out;
+}
+
+cv1::BulkJob Upload(const std::string& msp, const std::string& file, bool validate_only,
+                    cv1::BulkJob::Kind kind = cv1::BulkJob::CREATE_CUSTOMERS) {
   auto stub = cv1::BulkJobService::NewStub(stack->Channel("customer"));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
@@ -58,7 +106,7 @@ cv1::BulkJob Upload(const std::string& msp, const std::string& file, bool valida
   auto writer = stub->UploadBulkJob(&context, &job);
   cv1::UploadBulkJobRequest request;
   request.set_parent("msps/" + msp);
-  request.set_kind(cv1::BulkJob::CREATE_CUSTOMERS);
+  request.set_kind(kind);
   request.set_validate_only(validate_only);
   constexpr size_t kChunk = 1 << 20;
   for (size_t at = 0; at < file.size(); at += kChunk) {
@@ -163,6 +211,27 @@ int main(int argc, char** argv) {
         dry_rows, dry_file.size() / 1048576.0, static_cast<int>(dry_seconds.size()),
         *std::min_element(dry_seconds.begin(), dry_seconds.end()), Median(dry_seconds),
         CustomerPeakMib(), peak_before);
+
+    // The dry run of invitations: every row checked against its stored customer too.
+    const int invite_rows = absl::GetFlag(FLAGS_invite_rows);
+    if (invite_rows > 0) {
+      const std::string invite_file = InviteFile(KnoxCustomers(invite_rows));
+      std::vector<double> invite_seconds;
+      for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
+        const auto start = Clock::now();
+        const cv1::BulkJob checked = Upload("bench-invite", invite_file, /*validate_only=*/true,
+                                            cv1::BulkJob::INVITE_CUSTOMERS);
+        invite_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+        if (checked.row_count() != invite_rows || checked.invalid_row_count() != 0) {
+          throw std::runtime_error("the invitation dry run's file is not all valid");
+        }
+      }
+      std::cout << absl::StrFormat(
+          "invitation dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < "
+          "2 s)\n",
+          invite_rows, invite_file.size() / 1048576.0, static_cast<int>(invite_seconds.size()),
+          *std::min_element(invite_seconds.begin(), invite_seconds.end()), Median(invite_seconds));
+    }
 
     // The import beside the load generator, round by round.
     std::vector<double> ratios;
