@@ -155,25 +155,12 @@ grpc::Status BulkJobServiceImpl::UploadBulkJob(grpc::ServerContext* context,
     settings.set_chunk(std::move(file));
     const std::string hash =
         settings.request_id().empty() ? "" : idempotency::RequestHash(settings);
-    *response = pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-      auto& conn = tx.conn();
-      if (!settings.request_id().empty()) {
-        if (auto prior =
-                idempotency::Claim(conn, msp_id, settings.request_id(), "UploadBulkJob", hash)) {
-          v1::BulkJob answer;
-          answer.ParseFromString(*prior);
-          return answer;
-        }
-      }
-      const BulkJobRef ref{msp_id, NewCustomerId()};
-      store_.Insert(conn, ref, job, checked);
-      v1::BulkJob answer = *store_.Find(conn, ref);
-      if (!settings.request_id().empty()) {
-        idempotency::SaveResponse(conn, msp_id, settings.request_id(), answer.SerializeAsString());
-      }
-      tx.Commit();
-      return answer;
-    });
+    *response = idempotency::WriteOnce<v1::BulkJob>(
+        *pool_, msp_id, settings.request_id(), "UploadBulkJob", hash, [&](pg::Connection& conn) {
+          const BulkJobRef ref{msp_id, NewCustomerId()};
+          store_.Insert(conn, ref, job, checked);
+          return *store_.Find(conn, ref);
+        });
   });
 }
 

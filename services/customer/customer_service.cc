@@ -216,22 +216,8 @@ v1::Customer CustomerServiceImpl::IdempotentWrite(
     const google::protobuf::Message& request,
     const std::function<v1::Customer(pg::Connection&)>& write) {
   const std::string hash = request_id.empty() ? "" : idempotency::RequestHash(request);
-  return pg::WithTransaction(*pool_, [&](pg::Transaction& tx) {
-    auto& conn = tx.conn();
-    if (!request_id.empty()) {
-      if (auto prior = idempotency::Claim(conn, principal.msp_id, request_id, method, hash)) {
-        v1::Customer answer;
-        answer.ParseFromString(*prior);
-        return answer;
-      }
-    }
-    v1::Customer answer = write(conn);
-    if (!request_id.empty()) {
-      idempotency::SaveResponse(conn, principal.msp_id, request_id, answer.SerializeAsString());
-    }
-    tx.Commit();
-    return answer;
-  });
+  return idempotency::WriteOnce<v1::Customer>(*pool_, principal.msp_id, request_id, method, hash,
+                                              write);
 }
 
 grpc::Status CustomerServiceImpl::UpdateCustomer(grpc::ServerContext* context,

@@ -74,6 +74,28 @@ std::optional<std::string> ResponseFromResult(const pg::Result& prior, const std
                                               const std::string& request_hash);
 void SaveResponse(pg::Connection& conn, const std::string& msp_id, const std::string& request_id,
                   const std::string& response);
+
+// A write once per request id, in one transaction of its own: the answer saved for
+// (msp, request_id) when there is one, else `write`'s (run on the transaction's connection),
+// saved with it. No request id: `write` alone. `Answer` is a proto message.
+template <typename Answer, typename Write>
+Answer WriteOnce(pg::Pool& pool, const std::string& msp_id, const std::string& request_id,
+                 const std::string& method, const std::string& request_hash, Write&& write) {
+  return pg::WithTransaction(pool, [&](pg::Transaction& tx) {
+    auto& conn = tx.conn();
+    if (!request_id.empty()) {
+      if (auto prior = Claim(conn, msp_id, request_id, method, request_hash)) {
+        Answer answer;
+        answer.ParseFromString(*prior);
+        return answer;
+      }
+    }
+    Answer answer = write(conn);
+    if (!request_id.empty()) SaveResponse(conn, msp_id, request_id, answer.SerializeAsString());
+    tx.Commit();
+    return answer;
+  });
+}
 // Deletes answers older than `retention`, at most `batch` rows a call (short locks). Returns
 // how many went.
 int64_t Purge(pg::Connection& conn, std::chrono::hours retention, int batch);
