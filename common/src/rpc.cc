@@ -61,6 +61,27 @@ TenantLimiter::Permit RpcRuntime::AdmitTenant(const auth::Principal& principal) 
   }
 }
 
+RpcRuntime::StreamStart RpcRuntime::BeginStream(const grpc::CallbackServerContext& context,
+                                                const std::string& full_method) {
+  auto call = std::make_shared<Call>(Begin(context, full_method));
+  auto permit = std::make_shared<TenantLimiter::Permit>();
+  StreamStart start;
+  start.end = [this, call, permit](grpc::Status status) {
+    *permit = TenantLimiter::Permit();  // the tenant's slot is free before the answer leaves
+    return Finish(*call, std::move(status));
+  };
+  trace::Scope span(call->span);
+  try {
+    auth::Principal principal = Admit(context, full_method);
+    call->tenant = TenantOf(principal);
+    *permit = AdmitTenant(principal);
+    start.principal = std::move(principal);
+  } catch (...) {
+    start.refusal = StatusFromException(std::current_exception(), full_method);
+  }
+  return start;
+}
+
 RpcRuntime::Call RpcRuntime::Begin(const grpc::ServerContextBase& context,
                                    const std::string& full_method) const {
   ServerMetrics::MethodSeries* series =

@@ -1,7 +1,6 @@
 #include "bulk_job_service.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "msp/common/idempotency.h"
@@ -57,7 +56,8 @@ BulkJobServiceImpl::BulkJobServiceImpl(pg::Pool* pool, RpcRuntime* runtime,
       free_mail_(free_mail),
       assignments_(assignments),
       limits_(limits),
-      start_runner_(std::move(start_runner)) {}
+      start_runner_(std::move(start_runner)),
+      watchers_(pool, limits.watch_interval) {}
 
 auth::MethodPolicy BulkJobServiceImpl::Policy() {
   using auth::MspAdmin;
@@ -212,35 +212,21 @@ grpc::Status BulkJobServiceImpl::GetOperation(grpc::ServerContext* context,
   });
 }
 
-grpc::Status BulkJobServiceImpl::WatchBulkJob(grpc::ServerContext* context,
-                                              const v1::WatchBulkJobRequest* request,
-                                              grpc::ServerWriter<v1::BulkJob>* writer) {
-  return runtime_->Handle(context, kWatch, [&](const auth::Principal& principal) {
-    const BulkJobRef ref = RequireJobName("name", request->name(), principal);
-    v1::BulkJob last;
-    bool first = true;
-    for (;;) {
-      if (context->IsCancelled()) {
-        throw ApiError::Aborted("CLIENT_GONE", "the caller stopped watching");
-      }
-      // The findings are the upload's: read once, then only the progress.
-      v1::BulkJob job = FindOrThrow(ref, request->name(), /*with_problems=*/first);
-      if (!first) *job.mutable_problems() = last.problems();
-      // The rate moves with the clock: a change of progress or state is what is news.
-      const bool changed =
-          first || job.state() != last.state() || job.rows_done() != last.rows_done();
-      if (changed) {
-        if (!writer->Write(job)) {
-          throw ApiError::Aborted("CLIENT_GONE", "the caller stopped watching");
-        }
-        first = false;
-        last = job;
-      }
-      // Not started (nothing to follow until someone runs it), or ended.
-      if (job.state() != v1::BulkJob::RUNNING && job.state() != v1::BulkJob::CANCELLING) return;
-      std::this_thread::sleep_for(limits_.watch_interval);
-    }
-  });
+grpc::ServerWriteReactor<v1::BulkJob>* BulkJobServiceImpl::WatchBulkJob(
+    grpc::CallbackServerContext* context, const v1::WatchBulkJobRequest* request) {
+  RpcRuntime::StreamStart start = runtime_->BeginStream(*context, kWatch);
+  auto* watch = new BulkJobWatch(&watchers_, std::move(start.end));
+  if (!start.principal) {
+    watch->End(std::move(start.refusal));
+    return watch;
+  }
+  try {
+    const BulkJobRef ref = RequireJobName("name", request->name(), *start.principal);
+    watchers_.Start(watch, ref, FindOrThrow(ref, request->name()));
+  } catch (...) {
+    watch->End(runtime_->StatusFromException(std::current_exception(), kWatch));
+  }
+  return watch;
 }
 
 grpc::Status BulkJobServiceImpl::CancelBulkJob(grpc::ServerContext* context,

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bulk_job_watchers.h"
 #include "domain/customer_rules.h"
 #include "msp/common/assignment_client.h"
 #include "msp/common/pg.h"
@@ -17,14 +18,15 @@ namespace msp::customer {
 
 struct BulkJobLimits {
   int max_running_jobs_per_msp = 2;
-  // WatchBulkJob's reads of the job.
+  // How often the watched jobs are read (WatchBulkJob).
   std::chrono::milliseconds watch_interval{500};
   size_t result_chunk_bytes = size_t{64} * 1024;
 };
 
 // The gRPC face of bulk jobs: authorise, read the request, the domain's checks and the store,
 // answer. The rows are written by BulkJobRunner, which `start_runner` wakes.
-class BulkJobServiceImpl final : public v1::BulkJobService::Service {
+class BulkJobServiceImpl final
+    : public v1::BulkJobService::WithCallbackMethod_WatchBulkJob<v1::BulkJobService::Service> {
  public:
   // `assignments` answers which Knox Manage tenant ids exist (the dry run's check).
   BulkJobServiceImpl(pg::Pool* pool, RpcRuntime* runtime, const FreeMailDomains* free_mail,
@@ -41,8 +43,9 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
                           v1::Operation* response) override;
   grpc::Status GetOperation(grpc::ServerContext* context, const v1::GetOperationRequest* request,
                             v1::Operation* response) override;
-  grpc::Status WatchBulkJob(grpc::ServerContext* context, const v1::WatchBulkJobRequest* request,
-                            grpc::ServerWriter<v1::BulkJob>* writer) override;
+  // A stream that holds no thread while it waits (BulkJobWatchers reads the watched jobs).
+  grpc::ServerWriteReactor<v1::BulkJob>* WatchBulkJob(
+      grpc::CallbackServerContext* context, const v1::WatchBulkJobRequest* request) override;
   grpc::Status CancelBulkJob(grpc::ServerContext* context, const v1::CancelBulkJobRequest* request,
                              v1::BulkJob* response) override;
   grpc::Status DownloadBulkJobResult(grpc::ServerContext* context,
@@ -63,6 +66,7 @@ class BulkJobServiceImpl final : public v1::BulkJobService::Service {
   std::function<void()> start_runner_;
   BulkJobStore store_;
   CustomerStore customers_;
+  BulkJobWatchers watchers_;
 };
 
 }  // namespace msp::customer

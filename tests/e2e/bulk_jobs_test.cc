@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -571,12 +573,12 @@ TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplica
   ASSERT_TRUE(WaitForExit("customer", std::chrono::seconds(60)));
   stack->StopService("customer", SIGKILL);  // reaps it
   pg::Connection conn(stack->database_url(), 5000);
+  // Customers committed and not recorded: what the resumed job must answer, not make again.
   const int64_t committed =
       conn.Exec("SELECT count(*) FROM customer.customers WHERE msp_id = $1", {msp}).Int64(0, 0);
-  EXPECT_GT(committed, 0);
-  EXPECT_EQ(
-      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0),
-      0);
+  const int64_t recorded =
+      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0);
+  EXPECT_GT(committed, recorded);
 
   // Restarted, it takes the job back once the dead runner's lease runs out, and goes on.
   stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
@@ -631,10 +633,13 @@ TEST(BulkJobs, KilledMidInvitationsTheResumedJobSendsNoSecondInvitation) {
     return conn.Exec("SELECT count(*) FROM onboarding.link_requests WHERE msp_id = $1", {msp})
         .Int64(0, 0);
   };
-  EXPECT_EQ(invitations(), rows) << "the first run sent every row before it died";
-  EXPECT_EQ(
-      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0),
-      0);
+  // Rows sent and not recorded: what the resumed job must answer without sending again. (Not
+  // necessarily every row: a call the onboarding service could not answer at once, its channel
+  // back to the restarted customer service still reconnecting, leaves its row for a later turn.)
+  const int64_t sent = invitations();
+  const int64_t recorded =
+      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0);
+  EXPECT_GT(sent, recorded);
 
   stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
   const Job ended = WaitUntilEnded(msp, uploaded.name());
@@ -721,6 +726,77 @@ TEST(BulkJobs, AnotherMspsLongImportDoesNotHoldBackAShortOne) {
       CallJobs(&cv1::BulkJobService::Stub::CancelBulkJob, "bulk-long", long_job.name(), &cancelled)
           .ok());
   EXPECT_EQ(WaitUntilEnded("bulk-long", long_job.name()).state(), Job::CANCELLED);
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  stack->StartService("customer");
+}
+
+// Watches hold no server thread while they wait: 20 watchers of a job held to a small budget,
+// on a server of 8 handler threads, each get the job to its end, a caller that stops watching
+// leaves cleanly, and other calls are answered meanwhile.
+TEST(BulkJobs, WatchersOfARunningJobHoldNoServerThread) {
+  const std::string msp = "bulk-watchers";
+  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
+  // The job is held to 40 rows a second beyond what lies above half the burst (100 rows), so
+  // it runs for seconds; the watchers' calls come out of the admins' half.
+  stack->StartService("customer", {"--max_threads=8", "--tenant_rate_limit_qps=40",
+                                   "--tenant_rate_limit_burst=200"});
+  const int rows = 240;
+  Job uploaded;
+  ASSERT_TRUE(Upload(msp, ValidBulkCsv("watchers", rows), false, &uploaded, "", 64 * 1024).ok());
+  cv1::Operation op;
+  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
+
+  constexpr int kWatchers = 20;
+  constexpr int kLeaving = 4;  // stop watching after the first message
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  std::vector<Job> last(kWatchers + kLeaving);
+  std::vector<grpc::StatusCode> ends(kWatchers + kLeaving, grpc::StatusCode::UNKNOWN);
+  std::vector<std::thread> watchers;
+  for (int i = 0; i < kWatchers + kLeaving; ++i) {
+    watchers.emplace_back([&, i] {
+      grpc::ClientContext context;
+      Prepare(context, msp);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+      cv1::WatchBulkJobRequest request;
+      request.set_name(uploaded.name());
+      auto stub = Jobs();
+      auto reader = stub->WatchBulkJob(&context, request);
+      Job job;
+      bool first = true;
+      while (reader->Read(&job)) {
+        last[static_cast<size_t>(i)] = job;
+        if (first) {
+          first = false;
+          std::lock_guard lock(mu);
+          ++started;
+          cv.notify_all();
+        }
+        if (i >= kWatchers) context.TryCancel();
+      }
+      ends[static_cast<size_t>(i)] = reader->Finish().error_code();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30),
+                            [&] { return started == kWatchers + kLeaving; }))
+        << started << " watchers had their first message";
+  }
+  // More streams open than the server has threads, and a read still gets its answer.
+  const Job read = Get(msp, uploaded.name());
+  EXPECT_EQ(read.state(), Job::RUNNING)
+      << "the job ended before the reads: the test proves nothing";
+  for (auto& t : watchers) t.join();
+  for (int i = 0; i < kWatchers; ++i) {
+    EXPECT_EQ(ends[static_cast<size_t>(i)], grpc::StatusCode::OK) << "watcher " << i;
+    EXPECT_EQ(last[static_cast<size_t>(i)].state(), Job::SUCCEEDED) << "watcher " << i;
+    EXPECT_EQ(last[static_cast<size_t>(i)].rows_created(), rows) << "watcher " << i;
+  }
+  for (int i = kWatchers; i < kWatchers + kLeaving; ++i) {
+    EXPECT_EQ(ends[static_cast<size_t>(i)], grpc::StatusCode::CANCELLED) << "watcher " << i;
+  }
   ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
   stack->StartService("customer");
 }

@@ -4,6 +4,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -84,6 +85,19 @@ class RpcRuntime {
     }
     return reactor;
   }
+
+  // Callback streaming handlers, whose reactor ends the call: begins it (metrics, trace),
+  // admits the caller and its tenant, and gives `end`, which the reactor calls exactly once with
+  // the status it finishes with (it records the call's metrics, frees the tenant's slot and
+  // returns the status as it goes out). A refused caller has no principal, and `refusal` says
+  // why.
+  struct StreamStart {
+    std::optional<auth::Principal> principal;
+    grpc::Status refusal;
+    std::function<grpc::Status(grpc::Status)> end;
+  };
+  StreamStart BeginStream(const grpc::CallbackServerContext& context,
+                          const std::string& full_method);
 
   // The answer for an exception escaping business logic: ApiError as it is, database and
   // Redis failures as UNAVAILABLE / DEADLINE_EXCEEDED, anything else INTERNAL (logged).
