@@ -740,7 +740,7 @@ TEST(BulkJobs, WatchersOfARunningJobHoldNoServerThread) {
   // it runs for seconds; the watchers' calls come out of the admins' half.
   stack->StartService("customer", {"--max_threads=8", "--tenant_rate_limit_qps=40",
                                    "--tenant_rate_limit_burst=200"});
-  const int rows = 240;
+  const int rows = 400;
   Job uploaded;
   ASSERT_TRUE(Upload(msp, ValidBulkCsv("watchers", rows), false, &uploaded, "", 64 * 1024).ok());
   cv1::Operation op;
