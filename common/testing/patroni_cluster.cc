@@ -127,11 +127,19 @@ PatroniCluster::~PatroniCluster() {
     etcd_->Signal(SIGTERM);
     etcd_->Wait(std::chrono::seconds(10));
   }
-  // A postmaster Patroni could not stop (it was killed first) must not outlive the test.
+  // A postmaster Patroni could not stop (it was killed first) must not outlive the test. The
+  // file outlives a postmaster killed with -9: its pid is killed only while it is still that
+  // member's server (its working directory is the data directory), never a process that took
+  // the pid over since.
   for (auto& m : members_) {
     std::ifstream pid_file(m.dir + "/data/postmaster.pid");
     pid_t pid = 0;
-    if (pid_file >> pid && pid > 0) ::kill(pid, SIGKILL);
+    if (!(pid_file >> pid) || pid <= 0) continue;
+    std::error_code error;
+    const auto cwd = std::filesystem::read_symlink(absl::StrCat("/proc/", pid, "/cwd"), error);
+    if (!error && std::filesystem::equivalent(cwd, m.dir + "/data", error) && !error) {
+      ::kill(pid, SIGKILL);
+    }
   }
 }
 

@@ -303,7 +303,18 @@ void PostgresServer::CreateDatabase(const std::string& name) {
                                    "postgres",
                                    name};
   if (RunCommand(argv, dir_.path() + "/createdb.log") != 0) {
-    throw std::runtime_error("createdb failed");
+    // What createdb said and what the server logged last: the temporary directory is gone by
+    // the time anyone looks.
+    auto read = [](const std::string& path, size_t tail) {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string all = text.str();
+      return all.size() > tail ? all.substr(all.size() - tail) : all;
+    };
+    throw std::runtime_error(
+        absl::StrCat("createdb ", name, " failed: ", read(dir_.path() + "/createdb.log", 2000),
+                     "\n--- postgres.log (end)\n", read(dir_.path() + "/postgres.log", 3000)));
   }
 }
 
