@@ -80,27 +80,15 @@ v1::BulkJob BulkJobServiceImpl::FindOrThrow(const BulkJobRef& ref, const std::st
 
 std::map<std::string, InviteTarget> BulkJobServiceImpl::InviteTargets(
     const std::vector<std::string>& customer_ids) {
-  constexpr size_t kPerQuery = 1000;
   std::map<std::string, InviteTarget> out;
   pg::Lease conn = pool_->Acquire();
-  for (size_t begin = 0; begin < customer_ids.size(); begin += kPerQuery) {
-    const std::vector<std::string> page(
-        customer_ids.begin() + static_cast<std::ptrdiff_t>(begin),
-        customer_ids.begin() +
-            static_cast<std::ptrdiff_t>(std::min(customer_ids.size(), begin + kPerQuery)));
-    for (auto& stored : customers_.FindByIds(*conn, page)) {
-      InviteTarget& target = out[stored.customer.customer_id()];
-      target.link = {stored.msp_id,
-                     stored.customer.state(),
-                     stored.customer.management_type(),
-                     stored.link_id,
-                     stored.customer.super_admin_portal_access(),
-                     stored.link_resource};
-      target.has_own_knox_manage =
-          std::find(stored.own_services.begin(), stored.own_services.end(),
-                    assignment::v1::KNOX_MANAGE) != stored.own_services.end();
-      target.customer = std::move(stored.customer);
-    }
+  for (auto& stored : customers_.FindByIds(*conn, customer_ids)) {
+    InviteTarget& target = out[stored.customer.customer_id()];
+    target.link = LinkStateOf(stored);
+    target.has_own_knox_manage =
+        std::find(stored.own_services.begin(), stored.own_services.end(),
+                  assignment::v1::KNOX_MANAGE) != stored.own_services.end();
+    target.customer = std::move(stored.customer);
   }
   return out;
 }

@@ -20,10 +20,13 @@ BulkJobWatch::BulkJobWatch(BulkJobWatchers* watchers, std::function<grpc::Status
 bool BulkJobWatch::Offer(const v1::BulkJob& job) {
   std::unique_lock lock(mu_);
   if (ending_ || finished_) return false;
+  if (!last_) problems_ = job.problems();
   // The rate moves with the clock: a change of progress or state is what is news.
-  if (!last_ || job.state() != last_->state() || job.rows_done() != last_->rows_done()) {
-    last_ = job;
+  const std::pair progress{job.state(), job.rows_done()};
+  if (last_ != progress) {
+    last_ = progress;
     next_ = job;
+    *next_->mutable_problems() = problems_;
   }
   // Not started (nothing to follow until someone runs it), or ended: this message is the last.
   const bool running = IsRunning(job.state());
@@ -41,19 +44,19 @@ void BulkJobWatch::End(grpc::Status status) {
 void BulkJobWatch::OnWriteDone(bool ok) {
   std::unique_lock lock(mu_);
   writing_ = false;
-  if (!ok) {
-    next_.reset();
-    if (!ending_)
-      ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "the caller stopped watching");
-  }
+  if (!ok) CallerGone();
   Proceed(std::move(lock));
 }
 
 void BulkJobWatch::OnCancel() {
   std::unique_lock lock(mu_);
+  CallerGone();
+  Proceed(std::move(lock));
+}
+
+void BulkJobWatch::CallerGone() {
   next_.reset();
   if (!ending_) ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "the caller stopped watching");
-  Proceed(std::move(lock));
 }
 
 void BulkJobWatch::OnDone() {
@@ -96,7 +99,7 @@ void BulkJobWatchers::Start(BulkJobWatch* watch, const BulkJobRef& ref, const v1
   {
     std::lock_guard lock(mu_);
     id = ++next_id_;
-    watches_[watch] = Watched{id, ref, job.problems()};
+    watches_[watch] = Watched{id, ref};
     offering_[watch] = Offering{id, std::this_thread::get_id()};
   }
   Offer(watch, id, job);
@@ -131,11 +134,6 @@ void BulkJobWatchers::Offer(BulkJobWatch* watch, uint64_t id,
       !goes_on && it != watches_.end() && it->second.id == id) {
     watches_.erase(it);
   }
-}
-
-size_t BulkJobWatchers::size() {
-  std::lock_guard lock(mu_);
-  return watches_.size();
 }
 
 void BulkJobWatchers::Loop() {
@@ -179,10 +177,7 @@ void BulkJobWatchers::OfferRound(const std::map<std::string, std::optional<v1::B
       if (offering_.contains(watch)) continue;
       const auto read = jobs.find(KeyOf(it->second.ref));
       if (read == jobs.end()) continue;  // not read this round
-      if (read->second) {
-        job = *read->second;
-        *job->mutable_problems() = it->second.problems;
-      }
+      job = read->second;
       offering_[watch] = Offering{id, std::this_thread::get_id()};
     }
     Offer(watch, id, job);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <grpcpp/support/server_callback.h>
 
@@ -29,7 +30,8 @@ class BulkJobWatch final : public grpc::ServerWriteReactor<v1::BulkJob> {
   // `end` is RpcRuntime::StreamStart's: called once with the status the stream ends with.
   BulkJobWatch(BulkJobWatchers* watchers, std::function<grpc::Status(grpc::Status)> end);
 
-  // The job now (from the first read or a watchers' round). True while the watch goes on.
+  // The job now: the first read, with its findings, then the watchers' rounds' (progress only:
+  // the findings of the first are sent with each). True while the watch goes on.
   bool Offer(const v1::BulkJob& job);
   // Ends the stream with an error (or OK) once the write in flight, if any, is done.
   void End(grpc::Status status);
@@ -39,6 +41,8 @@ class BulkJobWatch final : public grpc::ServerWriteReactor<v1::BulkJob> {
   void OnDone() override;
 
  private:
+  // The caller went away: nothing more is sent, the stream ends CANCELLED. Under mu_.
+  void CallerGone();
   // Starts the next write or the finish, outside mu_ (a reaction may run inline).
   void Proceed(std::unique_lock<std::mutex> lock);
 
@@ -46,9 +50,12 @@ class BulkJobWatch final : public grpc::ServerWriteReactor<v1::BulkJob> {
   std::function<grpc::Status(grpc::Status)> end_;
   std::mutex mu_;
   bool writing_ = false;
-  std::optional<v1::BulkJob> next_;     // the newest job not sent yet
-  v1::BulkJob sending_;                 // the write in flight's message
-  std::optional<v1::BulkJob> last_;     // the last one queued
+  std::optional<v1::BulkJob> next_;  // the newest job not sent yet
+  v1::BulkJob sending_;              // the write in flight's message
+  // The first offer's findings (the watchers read progress only), and the state and progress
+  // last queued.
+  google::protobuf::RepeatedPtrField<v1::RowProblem> problems_;
+  std::optional<std::pair<v1::BulkJob::State, int>> last_;
   std::optional<grpc::Status> ending_;  // finish with this once nothing is in flight
   bool finished_ = false;
 };
@@ -63,18 +70,16 @@ class BulkJobWatchers {
   BulkJobWatchers(const BulkJobWatchers&) = delete;
   BulkJobWatchers& operator=(const BulkJobWatchers&) = delete;
 
-  // Offers `watch` the job as first read (with its findings, kept for the next messages) and,
-  // while it runs, follows `ref` for it.
+  // Offers `watch` the job as first read (with its findings, which the watch keeps for its next
+  // messages) and, while it runs, follows `ref` for it.
   void Start(BulkJobWatch* watch, const BulkJobRef& ref, const v1::BulkJob& job);
   // From the watch's OnDone: never offered anything again.
   void Remove(BulkJobWatch* watch);
-  size_t size();
 
  private:
   struct Watched {
     uint64_t id = 0;  // tells a watch from a later one at the same address
     BulkJobRef ref;
-    google::protobuf::RepeatedPtrField<v1::RowProblem> problems;
   };
   // Who is offering a watch something, so that the watch is not deleted meanwhile.
   struct Offering {

@@ -345,13 +345,8 @@ grpc::Status CustomerServiceImpl::TransitionCustomer(grpc::ServerContext* contex
       if (!current) {
         throw ApiError::NotFound("customer", CustomerName("", request->customer_id()));
       }
-      const LinkState state{current->msp_id,
-                            current->customer.state(),
-                            current->customer.management_type(),
-                            current->link_id,
-                            current->customer.super_admin_portal_access(),
-                            current->link_resource};
-      const LinkPlan plan = PlanLinkTransition(state, current->customer.name(), *request);
+      const LinkPlan plan =
+          PlanLinkTransition(LinkStateOf(*current), current->customer.name(), *request);
       if (request->transition() == v1::INVITE && !plan.already_done) {
         CheckInvitedManagement(current->customer, request->management_type(), free_mail_);
       }

@@ -556,29 +556,46 @@ bool WaitForExit(const std::string& service, std::chrono::seconds timeout) {
   return false;
 }
 
-TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplicates) {
-  const std::string msp = "bulk-kill";
-  const int rows = 300;
-  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
-  // Progress recorded only at the batch's end: the failpoint then leaves the whole batch
-  // committed and unrecorded, whatever the machine's speed.
+// Uploads and runs `file` on a customer service that dies (failpoint
+// customer.bulk.before_record) between a batch's writes and their record, recording no progress
+// before; returns the job once the process is reaped (no name: it failed).
+Job RunUntilKilledBeforeTheRecord(const std::string& msp, const std::string& file, Job::Kind kind) {
+  Job uploaded;
+  EXPECT_GE(stack->StopService("customer", SIGTERM), 0);
+  // Progress recorded only at the batch's end: the failpoint then leaves the batch's rows
+  // written and unrecorded, whatever the machine's speed.
   stack->StartService("customer",
                       {"--bulk_job_lease_ms=1500", "--bulk_progress_interval_ms=600000"},
                       {{"MSP_FAILPOINTS", "customer.bulk.before_record"}});
-  Job uploaded;
-  ASSERT_TRUE(Upload(msp, ValidBulkCsv("kill", rows), false, &uploaded).ok());
+  if (!Upload(msp, file, false, &uploaded, "", 1000, kind).ok()) return Job();
+  EXPECT_EQ(uploaded.invalid_row_count(), 0);
   cv1::Operation op;
-  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
-  // The first batch commits its customers, then the process dies before recording them.
-  ASSERT_TRUE(WaitForExit("customer", std::chrono::seconds(60)));
+  if (!CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok()) {
+    return Job();
+  }
+  if (!WaitForExit("customer", std::chrono::seconds(60))) return Job();
   stack->StopService("customer", SIGKILL);  // reaps it
+  return uploaded;
+}
+
+// Rows the MSP's job recorded as created (or invited).
+int64_t RowsRecorded(pg::Connection& conn, const std::string& msp) {
+  return conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp})
+      .Int64(0, 0);
+}
+
+TEST(BulkJobs, KilledBetweenABatchsCommitAndItsRecordTheJobResumesWithoutDuplicates) {
+  const std::string msp = "bulk-kill";
+  const int rows = 300;
+  // The first batch commits its customers, then the process dies before recording them.
+  const Job uploaded =
+      RunUntilKilledBeforeTheRecord(msp, ValidBulkCsv("kill", rows), Job::CREATE_CUSTOMERS);
+  ASSERT_FALSE(uploaded.name().empty());
   pg::Connection conn(stack->database_url(), 5000);
   // Customers committed and not recorded: what the resumed job must answer, not make again.
   const int64_t committed =
       conn.Exec("SELECT count(*) FROM customer.customers WHERE msp_id = $1", {msp}).Int64(0, 0);
-  const int64_t recorded =
-      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0);
-  EXPECT_GT(committed, recorded);
+  EXPECT_GT(committed, RowsRecorded(conn, msp));
 
   // Restarted, it takes the job back once the dead runner's lease runs out, and goes on.
   stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
@@ -617,17 +634,8 @@ TEST(BulkJobs, KilledMidInvitationsTheResumedJobSendsNoSecondInvitation) {
     const auto knox = KnoxCustomer(absl::StrCat("Invite Kill ", i, " BV"), emails.back());
     file += InviteCsvRow(knox.customer_id(), "FULLY_MANAGED", "KNOX_CONFIGURE");
   }
-  ASSERT_GE(stack->StopService("customer", SIGTERM), 0);
-  stack->StartService("customer",
-                      {"--bulk_job_lease_ms=1500", "--bulk_progress_interval_ms=600000"},
-                      {{"MSP_FAILPOINTS", "customer.bulk.before_record"}});
-  Job uploaded;
-  ASSERT_TRUE(Upload(msp, file, false, &uploaded, "", 1000, Job::INVITE_CUSTOMERS).ok());
-  EXPECT_EQ(uploaded.invalid_row_count(), 0);
-  cv1::Operation op;
-  ASSERT_TRUE(CallJobs(&cv1::BulkJobService::Stub::RunBulkJob, msp, uploaded.name(), &op).ok());
-  ASSERT_TRUE(WaitForExit("customer", std::chrono::seconds(60)));
-  stack->StopService("customer", SIGKILL);  // reaps it
+  const Job uploaded = RunUntilKilledBeforeTheRecord(msp, file, Job::INVITE_CUSTOMERS);
+  ASSERT_FALSE(uploaded.name().empty());
   pg::Connection conn(stack->database_url(), 5000);
   auto invitations = [&] {
     return conn.Exec("SELECT count(*) FROM onboarding.link_requests WHERE msp_id = $1", {msp})
@@ -636,10 +644,7 @@ TEST(BulkJobs, KilledMidInvitationsTheResumedJobSendsNoSecondInvitation) {
   // Rows sent and not recorded: what the resumed job must answer without sending again. (Not
   // necessarily every row: a call the onboarding service could not answer at once, its channel
   // back to the restarted customer service still reconnecting, leaves its row for a later turn.)
-  const int64_t sent = invitations();
-  const int64_t recorded =
-      conn.Exec("SELECT rows_created FROM customer.bulk_jobs WHERE msp_id = $1", {msp}).Int64(0, 0);
-  EXPECT_GT(sent, recorded);
+  EXPECT_GT(invitations(), RowsRecorded(conn, msp));
 
   stack->StartService("customer", {"--bulk_job_lease_ms=1500"});
   const Job ended = WaitUntilEnded(msp, uploaded.name());

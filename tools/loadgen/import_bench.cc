@@ -120,6 +120,21 @@ cv1::BulkJob Upload(const std::string& msp, const std::string& file, bool valida
   return job;
 }
 
+// Seconds of each of --dry_runs dry runs of `file` (`rows` rows, every one valid).
+std::vector<double> TimeDryRuns(const std::string& msp, const std::string& file,
+                                cv1::BulkJob::Kind kind, int rows) {
+  std::vector<double> seconds;
+  for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
+    const auto start = Clock::now();
+    const cv1::BulkJob checked = Upload(msp, file, /*validate_only=*/true, kind);
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    if (checked.row_count() != rows || checked.invalid_row_count() != 0) {
+      throw std::runtime_error("the dry run's file is not all valid");
+    }
+  }
+  return seconds;
+}
+
 // Runs the job and waits for its end; returns its rows a second from the run to the end.
 double RunToEnd(const std::string& msp, const cv1::BulkJob& job) {
   auto stub = cv1::BulkJobService::NewStub(stack->Channel("customer"));
@@ -195,16 +210,9 @@ int main(int argc, char** argv) {
     // The dry run.
     const int dry_rows = absl::GetFlag(FLAGS_dry_rows);
     const std::string dry_file = ImportFile("dry", dry_rows);
-    std::vector<double> dry_seconds;
     const double peak_before = CustomerPeakMib();
-    for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
-      const auto start = Clock::now();
-      const cv1::BulkJob checked = Upload("bench-dry", dry_file, /*validate_only=*/true);
-      dry_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-      if (checked.row_count() != dry_rows || checked.invalid_row_count() != 0) {
-        throw std::runtime_error("the dry run's file is not all valid");
-      }
-    }
+    const std::vector<double> dry_seconds =
+        TimeDryRuns("bench-dry", dry_file, cv1::BulkJob::CREATE_CUSTOMERS, dry_rows);
     std::cout << absl::StrFormat(
         "dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < 2 s); the "
         "customer process's peak RSS %.0f MiB (%.0f MiB before)\n",
@@ -216,16 +224,8 @@ int main(int argc, char** argv) {
     const int invite_rows = absl::GetFlag(FLAGS_invite_rows);
     if (invite_rows > 0) {
       const std::string invite_file = InviteFile(KnoxCustomers(invite_rows));
-      std::vector<double> invite_seconds;
-      for (int i = 0; i < absl::GetFlag(FLAGS_dry_runs); ++i) {
-        const auto start = Clock::now();
-        const cv1::BulkJob checked = Upload("bench-invite", invite_file, /*validate_only=*/true,
-                                            cv1::BulkJob::INVITE_CUSTOMERS);
-        invite_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-        if (checked.row_count() != invite_rows || checked.invalid_row_count() != 0) {
-          throw std::runtime_error("the invitation dry run's file is not all valid");
-        }
-      }
+      const std::vector<double> invite_seconds =
+          TimeDryRuns("bench-invite", invite_file, cv1::BulkJob::INVITE_CUSTOMERS, invite_rows);
       std::cout << absl::StrFormat(
           "invitation dry run: %d rows (%.1f MiB), %d runs: best %.3f s, median %.3f s (goal < "
           "2 s)\n",

@@ -155,20 +155,6 @@ const std::vector<ColumnSpec>& Specs() {
   return *specs;
 }
 
-void AddProblems(ImportRow& row, const ApiError& error) {
-  if (error.field_violations().empty()) {
-    row.problems.push_back({"", error.message()});
-    return;
-  }
-  for (const auto& v : error.field_violations()) {
-    const std::string column = ImportColumnOf(v.field);
-    // A cell that could not be read is also missing to the request's checks: one problem.
-    const bool known = std::any_of(row.problems.begin(), row.problems.end(),
-                                   [&](const FieldViolation& p) { return p.field == column; });
-    if (!known) row.problems.push_back({column, v.description});
-  }
-}
-
 // A row's identity for duplicates: the company and the contact, as normalised.
 std::string DuplicateKey(const v1::Customer& c) {
   return absl::StrCat(absl::AsciiStrToLower(c.company().display_name()), "\n",
@@ -186,19 +172,36 @@ const std::vector<ImportColumn>& ImportColumns() {
   return *columns;
 }
 
-std::string ImportColumnOf(const std::string& field) {
+std::string ImportColumnOf(const std::string& field) { return ColumnOf(ImportColumns(), field); }
+
+std::string ColumnOf(const std::vector<ImportColumn>& columns, const std::string& field) {
   std::string best;
   size_t best_length = 0;
-  for (const auto& spec : Specs()) {
-    const std::string_view path = spec.column.field;
+  for (const auto& column : columns) {
+    const std::string_view path = column.field;
     if (field.compare(0, path.size(), path) == 0 &&
         (field.size() == path.size() || field[path.size()] == '.' || field[path.size()] == '[') &&
         path.size() > best_length) {
-      best = std::string(spec.column.name);
+      best = std::string(column.name);
       best_length = path.size();
     }
   }
   return best;
+}
+
+void AddRefusal(const ApiError& error, const std::vector<ImportColumn>& columns,
+                std::vector<FieldViolation>& problems) {
+  if (error.field_violations().empty()) {
+    problems.push_back({"", error.message()});
+    return;
+  }
+  for (const auto& v : error.field_violations()) {
+    const std::string column = ColumnOf(columns, v.field);
+    // A cell that could not be read is also missing to the request's checks: one problem.
+    const bool known = std::any_of(problems.begin(), problems.end(),
+                                   [&](const FieldViolation& p) { return p.field == column; });
+    if (!known) problems.push_back({column, v.description});
+  }
 }
 
 std::optional<std::string> RequestedTenantId(const v1::CreateCustomerRequest& request) {
@@ -265,13 +268,13 @@ void RowChecker::Check(ImportRow& row) {
   try {
     ValidateNewCustomer(row.request.customer(), free_mail_);
   } catch (const ApiError& e) {
-    AddProblems(row, e);
+    AddRefusal(e, ImportColumns(), row.problems);
     valid = false;
   }
   try {
     ValidateRequestedServices(row.request);
   } catch (const ApiError& e) {
-    AddProblems(row, e);
+    AddRefusal(e, ImportColumns(), row.problems);
     valid = false;
   }
   if (!valid) return;  // duplicates and clashes are judged between valid rows only

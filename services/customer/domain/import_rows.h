@@ -26,8 +26,13 @@ struct ImportColumn {
 // services) are separated by '|'.
 const std::vector<ImportColumn>& ImportColumns();
 // The column a request field comes from ("customer.company.industries[2]" -> "industries");
-// "" when none does.
+// "" when none does. ColumnOf does the same for any template's columns.
 std::string ImportColumnOf(const std::string& field);
+std::string ColumnOf(const std::vector<ImportColumn>& columns, const std::string& field);
+// A request check's refusal added to a row's problems, each named by its column; a column with
+// a problem already (a cell that could not be read) gets no second one.
+void AddRefusal(const ApiError& error, const std::vector<ImportColumn>& columns,
+                std::vector<FieldViolation>& problems);
 
 struct ImportRow {
   int row = 0;                        // 1 for the first row after the header

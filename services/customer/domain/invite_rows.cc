@@ -26,16 +26,7 @@ const std::vector<ImportColumn>& InviteColumns() {
   return *columns;
 }
 
-std::string InviteColumnOf(const std::string& field) {
-  for (const auto& column : InviteColumns()) {
-    const std::string_view path = column.field;
-    if (field.compare(0, path.size(), path) == 0 &&
-        (field.size() == path.size() || field[path.size()] == '[')) {
-      return std::string(column.name);
-    }
-  }
-  return "";
-}
+std::string InviteColumnOf(const std::string& field) { return ColumnOf(InviteColumns(), field); }
 
 InviteRow ParseInviteRow(const ImportHeader& header, const CsvRecord& record, int number) {
   InviteRow row;
@@ -76,13 +67,7 @@ void InviteRowChecker::Check(InviteRow& row) {
   try {
     ValidateInvitationTerms(row.request);
   } catch (const ApiError& e) {
-    for (const auto& v : e.field_violations()) {
-      const std::string column = InviteColumnOf(v.field);
-      // A cell that could not be read is also missing to the request's checks: one problem.
-      const bool known = std::any_of(row.problems.begin(), row.problems.end(),
-                                     [&](const FieldViolation& p) { return p.field == column; });
-      if (!known) row.problems.push_back({column, v.description});
-    }
+    AddRefusal(e, InviteColumns(), row.problems);
     valid = false;
   }
   if (!valid) return;  // duplicates are judged between valid rows only

@@ -1,5 +1,7 @@
 #include "customer_store.h"
 
+#include <algorithm>
+
 #include "../domain/customer_rules.h"
 
 #include "absl/strings/str_cat.h"
@@ -138,10 +140,25 @@ std::vector<StoredCustomer> CustomerStore::FindByIds(
     pg::Connection& conn, const std::vector<std::string>& customer_ids) const {
   static const std::string kSql =
       absl::StrCat("SELECT ", kColumns, " FROM customers WHERE customer_id = ANY($1::text[])");
-  auto r = conn.Exec(kSql, {pg::TextArrayLiteral(customer_ids)});
+  constexpr size_t kPerQuery = 1000;
   std::vector<StoredCustomer> found;
-  for (int i = 0; i < r.rows(); ++i) found.push_back(RowToCustomer(r, i));
+  for (size_t begin = 0; begin < customer_ids.size(); begin += kPerQuery) {
+    const auto first = customer_ids.begin() + static_cast<std::ptrdiff_t>(begin);
+    const auto last = customer_ids.begin() +
+                      static_cast<std::ptrdiff_t>(std::min(customer_ids.size(), begin + kPerQuery));
+    auto r = conn.Exec(kSql, {pg::TextArrayLiteral(std::vector<std::string>(first, last))});
+    for (int i = 0; i < r.rows(); ++i) found.push_back(RowToCustomer(r, i));
+  }
   return found;
+}
+
+LinkState LinkStateOf(const StoredCustomer& stored) {
+  return {stored.msp_id,
+          stored.customer.state(),
+          stored.customer.management_type(),
+          stored.link_id,
+          stored.customer.super_admin_portal_access(),
+          stored.link_resource};
 }
 
 StoredCustomer CustomerStore::ApplyLink(pg::Connection& conn, const std::string& customer_id,

@@ -30,6 +30,9 @@ struct StoredCustomer {
   std::vector<knox::KnoxService> own_services;       // an existing Knox customer's own services
 };
 
+// The customer's link with an MSP, as the link rules read it.
+LinkState LinkStateOf(const StoredCustomer& stored);
+
 // Services a customer's assignment added, for its trail.
 struct ServicesAdded {
   std::string customer_id;
@@ -127,8 +130,8 @@ class CustomerStore {
   // Any customer by id, whichever MSP manages or invites it (internal reads).
   std::optional<StoredCustomer> FindById(pg::Connection& conn, const std::string& customer_id,
                                          bool for_update) const;
-  // Several customers by id in one query (the change-event relay's batch); absent ids are left
-  // out.
+  // Several customers by id, 1,000 a query (the relays' batches, a bulk job's invitations);
+  // absent ids are left out.
   std::vector<StoredCustomer> FindByIds(pg::Connection& conn,
                                         const std::vector<std::string>& customer_ids) const;
   // Writes the customer's link with an MSP (TransitionCustomer), bumps version and update_time.
